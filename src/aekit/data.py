@@ -1,0 +1,289 @@
+"""Datasets and array loading: built-in digits, MNIST-format files, plain arrays, splits.
+
+Real data is never bundled: loaders take a path (or read ``$AEKIT_DATA``, defaulting to
+``../shared/data`` next to the repository when that exists).
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+import struct
+from pathlib import Path
+from typing import NamedTuple
+
+import numpy as np
+
+__all__ = [
+    "Dataset",
+    "check_finite_2d",
+    "data_dir",
+    "load_array",
+    "load_dataset",
+    "load_digits",
+    "load_idx",
+    "load_mnist",
+    "scale_unit",
+    "train_val_split",
+]
+
+
+class Dataset(NamedTuple):
+    """Features and optional labels: ``X`` (n, d) float32, ``y`` (n,) or None, and the image
+    shape of one sample (e.g. ``(28, 28)``) when the features are flattened images."""
+
+    X: np.ndarray
+    y: np.ndarray | None
+    image_shape: tuple[int, ...] | None = None
+
+
+def data_dir(path: str | os.PathLike | None = None) -> Path:
+    """Where real datasets live: ``path``, else ``$AEKIT_DATA``, else ``../shared/data``."""
+    if path is not None:
+        return Path(path)
+    env = os.environ.get("AEKIT_DATA")
+    if env:
+        return Path(env)
+    return Path(__file__).resolve().parents[3] / ".." / "shared" / "data"
+
+
+def check_finite_2d(X, name: str = "X", n_features: int | None = None) -> np.ndarray:
+    """Return ``X`` as a 2-D float array, raising ``ValueError`` on NaN/inf, empty input,
+    a wrong number of dimensions or features, or non-numeric data."""
+    try:
+        A = np.asarray(X)
+    except Exception as e:  # ragged lists and the like
+        raise ValueError(f"{name} must be a numeric 2-D array: {e}") from None
+    if A.dtype == object or not (np.issubdtype(A.dtype, np.number) or A.dtype == bool):
+        raise ValueError(f"{name} must be numeric, got dtype {A.dtype}")
+    if A.ndim != 2:
+        raise ValueError(f"{name} must be 2-D (n_samples, n_features), got shape {A.shape}")
+    if A.shape[0] == 0:
+        raise ValueError(f"{name} is empty (0 samples)")
+    if A.shape[1] == 0:
+        raise ValueError(f"{name} has 0 features")
+    if n_features is not None and A.shape[1] != n_features:
+        raise ValueError(f"{name} has {A.shape[1]} features, expected {n_features}")
+    if not np.issubdtype(A.dtype, np.floating):
+        A = A.astype(np.float32)
+    if not np.isfinite(A).all():
+        raise ValueError(f"{name} contains NaN or infinite values")
+    return A
+
+
+def scale_unit(X: np.ndarray, *, lo: float | None = None, hi: float | None = None) -> np.ndarray:
+    """Min-max scale to [0, 1]: ``(X − lo) / (hi − lo)`` with global ``lo``/``hi`` (the data's
+    own min and max unless given, e.g. 0 and 255 for 8-bit images). Returns float32."""
+    X = np.asarray(X, dtype=np.float32)
+    lo = float(X.min()) if lo is None else float(lo)
+    hi = float(X.max()) if hi is None else float(hi)
+    if hi <= lo:
+        raise ValueError(f"cannot scale to [0, 1]: max {hi} <= min {lo}")
+    return (X - lo) / (hi - lo)
+
+
+def train_val_split(X: np.ndarray, y: np.ndarray | None = None, *, val_fraction: float = 0.1,
+                    seed: int = 0):
+    """Seeded random split: returns ``(X_train, X_val, y_train, y_val)`` (labels None if none).
+
+    ``val_fraction`` in [0, 1); 0 gives an empty validation set (``X_val`` is None).
+    """
+    if not 0.0 <= val_fraction < 1.0:
+        raise ValueError(f"val_fraction must be in [0, 1), got {val_fraction}")
+    n = len(X)
+    n_val = int(round(n * val_fraction))
+    if n_val == 0:
+        return X, None, y, None
+    if n - n_val < 1:
+        raise ValueError(f"val_fraction={val_fraction} leaves no training samples out of {n}")
+    perm = np.random.default_rng(seed).permutation(n)
+    tr, va = np.sort(perm[n_val:]), np.sort(perm[:n_val])
+    return X[tr], X[va], (y[tr] if y is not None else None), (y[va] if y is not None else None)
+
+
+def load_digits() -> tuple[Dataset, Dataset]:
+    """scikit-learn's 8×8 digits (1,797 images) scaled to [0, 1] (pixel values / 16).
+
+    Split as the estimator's quality check uses it: the first 1,500 rows for training, the
+    remaining 297 for testing. Returns ``(train, test)``.
+    """
+    from sklearn.datasets import load_digits as _ld
+
+    d = _ld()
+    X = (d.data / 16.0).astype(np.float32)
+    y = d.target.astype(np.int64)
+    return Dataset(X[:1500], y[:1500], (8, 8)), Dataset(X[1500:], y[1500:], (8, 8))
+
+
+_IDX_TYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
+
+
+def load_idx(path: str | os.PathLike) -> np.ndarray:
+    """Read an IDX file (the MNIST format), gzipped or not.
+
+    Layout: magic ``0x00 0x00 <type> <ndim>``, then ``ndim`` big-endian uint32 sizes, then the
+    data. Raises ``ValueError`` on a bad magic number or a size mismatch (truncation).
+
+    Reference: LeCun et al., "THE MNIST DATABASE of handwritten digits" (file format section).
+    """
+    path = Path(path)
+    raw = _read_bytes(path)
+    if raw[:2] == b"\x1f\x8b":
+        try:
+            raw = gzip.decompress(raw)
+        except (OSError, EOFError) as e:
+            raise ValueError(f"{path}: corrupt gzip data ({e})") from None
+    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] not in _IDX_TYPES:
+        raise ValueError(f"{path} is not an IDX file (bad magic number {raw[:4].hex()})")
+    ndim = raw[3]
+    if len(raw) < 4 + 4 * ndim:
+        raise ValueError(f"{path}: truncated IDX header")
+    shape = struct.unpack(f">{ndim}I", raw[4:4 + 4 * ndim])
+    dt = np.dtype(_IDX_TYPES[raw[2]])
+    count = int(np.prod(shape, dtype=np.int64))
+    body = raw[4 + 4 * ndim:]
+    if len(body) != count * dt.itemsize:
+        raise ValueError(f"{path}: IDX header says shape {shape} ({count * dt.itemsize} bytes) "
+                         f"but the file holds {len(body)} bytes (truncated or corrupt)")
+    return np.frombuffer(body, dtype=dt).reshape(shape).astype(dt.newbyteorder("="))
+
+
+def _read_bytes(path: Path) -> bytes:
+    if not path.exists():
+        raise FileNotFoundError(f"no such file: {path}")
+    if path.is_dir():
+        raise ValueError(f"{path} is a directory, expected a file")
+    try:
+        return path.read_bytes()
+    except PermissionError:
+        raise PermissionError(f"cannot read {path}: permission denied") from None
+
+
+def load_mnist(path: str | os.PathLike | None = None) -> tuple[Dataset, Dataset]:
+    """MNIST (or Fashion-MNIST) as flattened images scaled to [0, 1]: ``(train, test)``.
+
+    ``path`` may be an ``.npz`` with ``x_train, y_train, x_test, y_test`` (as
+    ``../shared/data/mnist.npz``), or a folder with the four IDX files
+    (``train-images-idx3-ubyte[.gz]`` etc.). Default: ``data_dir()/mnist.npz``.
+    Shapes: X (60000, 784) and (10000, 784) float32; y int64.
+    """
+    p = data_dir() / "mnist.npz" if path is None else Path(path)
+    if p.is_dir():
+        def find(stem: str) -> Path:
+            for name in (stem, stem + ".gz"):
+                if (p / name).exists():
+                    return p / name
+            raise FileNotFoundError(f"{p} has no {stem}[.gz]")
+        xtr, ytr = load_idx(find("train-images-idx3-ubyte")), load_idx(find("train-labels-idx1-ubyte"))
+        xte, yte = load_idx(find("t10k-images-idx3-ubyte")), load_idx(find("t10k-labels-idx1-ubyte"))
+    else:
+        arrs = _load_npz(p, ("x_train", "y_train", "x_test", "y_test"))
+        xtr, ytr, xte, yte = (arrs[k] for k in ("x_train", "y_train", "x_test", "y_test"))
+    if xtr.ndim != 3 or xtr.shape[0] != len(ytr) or xte.shape[0] != len(yte):
+        raise ValueError(f"{p}: unexpected MNIST shapes {xtr.shape}, {ytr.shape}, {xte.shape}")
+    shape = tuple(int(s) for s in xtr.shape[1:])
+
+    def prep(x):  # (n, H, W) uint8 -> (n, H*W) float32 in [0, 1]
+        return (x.reshape(len(x), -1).astype(np.float32) / 255.0)
+
+    return (Dataset(prep(xtr), ytr.astype(np.int64), shape),
+            Dataset(prep(xte), yte.astype(np.int64), shape))
+
+
+def _load_npz(path: Path, keys: tuple[str, ...] | None = None) -> dict[str, np.ndarray]:
+    import zipfile
+
+    _read_bytes(path) if not path.exists() or path.is_dir() else None
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            if keys is not None:
+                missing = [k for k in keys if k not in z.files]
+                if missing:
+                    raise ValueError(f"{path} lacks arrays {missing} (has {z.files})")
+            return {k: z[k] for k in z.files}
+    except (zipfile.BadZipFile, OSError, EOFError) as e:
+        raise ValueError(f"{path} is not a readable .npz file: {e}") from None
+
+
+def load_array(path: str | os.PathLike, *, key: str | None = None) -> Dataset:
+    """Load a 2-D array from ``.npy``, ``.npz`` (``key``, or ``X``/``x``/``data``/the only
+    array; labels from ``y`` if present), or ``.csv`` (comma-separated numbers, an optional
+    header line is skipped). Pickled object arrays are refused."""
+    p = Path(path)
+    suffix = p.suffix.lower()
+    if suffix == ".npy":
+        _read_bytes(p) if not p.exists() or p.is_dir() else None
+        try:
+            X = np.load(p, allow_pickle=False)
+        except ValueError as e:
+            raise ValueError(f"{p}: {e} (aekit never loads pickled arrays)") from None
+        y = None
+    elif suffix == ".npz":
+        arrs = _load_npz(p)
+        if key is None:
+            cands = [k for k in ("X", "x", "data", "x_train") if k in arrs]
+            if cands:
+                key = cands[0]
+            elif len(arrs) == 1:
+                key = next(iter(arrs))
+            else:
+                raise ValueError(f"{p} holds {sorted(arrs)}; pass key= to choose one")
+        if key not in arrs:
+            raise ValueError(f"{p} has no array {key!r} (has {sorted(arrs)})")
+        X = arrs[key]
+        y = arrs.get("y")
+    elif suffix == ".csv":
+        raw = _read_bytes(p).decode("utf-8", errors="replace").splitlines()
+        rows = [r for r in raw if r.strip()]
+        if rows and not _numeric_row(rows[0]):
+            rows = rows[1:]
+        if not rows:
+            raise ValueError(f"{p} holds no data rows")
+        try:
+            X = np.array([[float(v) for v in r.split(",")] for r in rows], dtype=np.float64)
+        except ValueError as e:
+            raise ValueError(f"{p}: non-numeric or ragged CSV ({e})") from None
+        y = None
+    else:
+        raise ValueError(f"{p}: unsupported file type {suffix!r}; expected .npy, .npz or .csv")
+    if X.ndim > 2:  # images: (n, H, W[, C]) -> (n, H*W*C)
+        shape = tuple(int(s) for s in X.shape[1:])
+        X = X.reshape(len(X), -1)
+    else:
+        shape = None
+    X = check_finite_2d(X, f"data in {p.name}")
+    return Dataset(X.astype(np.float32), y, shape)
+
+
+def _numeric_row(row: str) -> bool:
+    try:
+        [float(v) for v in row.split(",")]
+        return True
+    except ValueError:
+        return False
+
+
+def load_dataset(name_or_path: str, *, data_path: str | os.PathLike | None = None,
+                 scale: bool = True) -> tuple[Dataset, Dataset | None]:
+    """Resolve a dataset name (``digits``, ``mnist``) or a file path to ``(train, test)``.
+
+    A file yields ``(data, None)``; with ``scale`` its values are min-max scaled to [0, 1]
+    using the training data's range (8-bit images use 0..255).
+    """
+    if name_or_path == "digits":
+        return load_digits()
+    if name_or_path in ("mnist", "fashion-mnist"):
+        default = (Path("/usr/share/datasets/fashion-mnist") if name_or_path == "fashion-mnist"
+                   else None)
+        return load_mnist(data_path or default)
+    p = Path(name_or_path)
+    if not p.exists():
+        raise FileNotFoundError(f"dataset {name_or_path!r}: not a built-in name (digits, mnist, "
+                                "fashion-mnist) and no such file")
+    ds = load_array(p)
+    X = ds.X
+    if scale:
+        lo, hi = (0.0, 255.0) if X.min() >= 0 and X.max() > 1 and X.max() <= 255 and \
+            np.all(X == np.round(X)) else (None, None)
+        X = scale_unit(X, lo=lo, hi=hi)
+    return Dataset(X, ds.y, ds.image_shape), None
