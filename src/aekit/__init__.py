@@ -9,12 +9,14 @@ from .layers import TiedLinear, TopK
 from .models import MODELS, AEOutput, Autoencoder as AutoencoderModel, DenseAE, LinearAE, make_model
 from .objectives import GaussianNLL, Objective, Term, WeightDecay, make_objective
 from .train import History, evaluate, fit, load, save_model
+from .estimators import Autoencoder  # noqa: E402  (after the layers it builds on)
 
 __version__ = "0.1.0"
 
 __all__ = [
     "MODELS",
     "AEOutput",
+    "Autoencoder",
     "AutoencoderModel",
     "DenseAE",
     "FileFormatError",

@@ -44,7 +44,11 @@ def data_dir(path: str | os.PathLike | None = None) -> Path:
     env = os.environ.get("AEKIT_DATA")
     if env:
         return Path(env)
-    return Path(__file__).resolve().parents[3] / ".." / "shared" / "data"
+    # A source checkout next to shared/ (src/aekit/data.py -> repo/../shared/data), else the
+    # working directory's ../shared/data.
+    candidates = [Path(__file__).resolve().parents[2].parent / "shared" / "data",
+                  Path.cwd().parent / "shared" / "data"]
+    return next((c for c in candidates if c.is_dir()), candidates[0])
 
 
 def check_finite_2d(X, name: str = "X", n_features: int | None = None) -> np.ndarray:
@@ -201,6 +205,11 @@ def _load_npz(path: Path, keys: tuple[str, ...] | None = None) -> dict[str, np.n
                 if missing:
                     raise ValueError(f"{path} lacks arrays {missing} (has {z.files})")
             return {k: z[k] for k in z.files}
+    except ValueError as e:
+        if "lacks arrays" in str(e):
+            raise
+        raise ValueError(f"{path} is not a readable .npz file ({e}); aekit never loads "
+                         "pickled data") from None
     except (zipfile.BadZipFile, OSError, EOFError) as e:
         raise ValueError(f"{path} is not a readable .npz file: {e}") from None
 

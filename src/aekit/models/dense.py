@@ -86,6 +86,7 @@ class DenseAE(Autoencoder):
             raise ValueError(f"output must be one of {OUTPUTS}, got {output!r}")
         if not 0.0 <= float(dropout) < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {dropout}")
+        make_activation(activation)  # validate even when there is no hidden layer
         self.sizes = sizes
         self.activation = activation
         self.code_activation = code_activation

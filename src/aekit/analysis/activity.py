@@ -1,0 +1,65 @@
+"""Code-unit activity over a whole dataset: mean activation, active fraction, dead units."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from ..models.base import Autoencoder
+from ..regularizers import ActivityStats
+
+__all__ = ["unit_activity"]
+
+
+@torch.no_grad()
+def unit_activity(model: Autoencoder, X, *, threshold: float = 0.0,
+                  batch_size: int = 4096) -> ActivityStats:
+    """Activity statistics of the code ``h = f(x)`` over every row of X, streamed in batches.
+
+    ``ρ̂_j = (1/n) Σ_i h_ij``, ``f_j = (1/n) Σ_i 1[h_ij > t]``; a unit is dead when f_j = 0.
+    The model is encoded in eval mode without corruption; the result equals
+    :func:`aekit.regularizers.activity_stats` on the full code matrix without holding it.
+
+    Parameters
+    ----------
+    model : Autoencoder
+    X : array-like, shape (n, d)
+    threshold : float
+        t; 0 for ReLU codes, e.g. 0.05 for sigmoid codes.
+    batch_size : int
+
+    Returns
+    -------
+    ActivityStats
+        ``mean_activation``, ``fraction_active``, ``dead_units``, ``unit_mean`` (k,),
+        ``unit_frequency`` (k,).
+
+    References
+    ----------
+    Ng, "Sparse autoencoder", CS294A lecture notes 2011, section 3.
+    """
+    if int(batch_size) < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    p = next(model.parameters())
+    x = torch.as_tensor(np.asarray(X) if not isinstance(X, torch.Tensor) else X)
+    if x.ndim != 2 or x.shape[1] != model.n_features or x.shape[0] == 0:
+        raise ValueError(f"X must have shape (n >= 1, {model.n_features}), "
+                         f"got {tuple(x.shape)}")
+    was = model.training
+    model.eval()
+    try:
+        k = model.n_components
+        # Accumulate in float64 so the means over many samples do not drift.
+        s = torch.zeros(k, dtype=torch.float64)
+        c = torch.zeros(k, dtype=torch.float64)
+        for i in range(0, x.shape[0], int(batch_size)):
+            h = model.encode(x[i:i + int(batch_size)].to(device=p.device, dtype=p.dtype))
+            h = h.flatten(1).double().cpu()
+            s += h.sum(0)
+            c += (h > threshold).double().sum(0)
+    finally:
+        model.train(was)
+    n = x.shape[0]
+    unit_mean, unit_freq = (s / n).to(p.dtype), (c / n).to(p.dtype)
+    return ActivityStats(float(s.sum() / (n * k)), float(c.sum() / (n * k)),
+                         int((c == 0).sum()), unit_mean, unit_freq)

@@ -1,0 +1,286 @@
+"""Command-line interface: ``aekit train|encode|reconstruct|evaluate|info|report``.
+
+Every subcommand exits 0 on success, 2 on bad input (with one line naming the problem), and
+never leaves a half-written file behind.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from . import __version__
+
+EXAMPLES = """examples:
+  aekit train --data digits --code-size 8 --out runs/digits
+  aekit train --config run.toml --set train.lr=1e-3 --set model.hidden=[256,64] --out runs/x
+  aekit train --out runs/x --resume            # continue a killed run from its checkpoint
+  aekit evaluate runs/digits                   # AE vs PCA of the same code size, test set
+  aekit encode runs/digits --input test --output codes.npy
+  aekit info runs/digits
+  aekit report runs/digits                     # writes runs/digits/report.html
+"""
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="aekit", description="Autoencoders and sparse coding on a CPU.",
+        epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--version", action="version", version=f"aekit {__version__}")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    t = sub.add_parser(
+        "train", help="train an autoencoder and write a run directory",
+        description="Train an autoencoder, compare it with PCA of the same code size on the "
+        "test set, and write a run directory (config.json, model.safetensors, history.jsonl, "
+        "metrics.json, report.html, checkpoints/). Settings come from the defaults, then "
+        "--config, then the flags below, then --set overrides (last wins).",
+        epilog="config keys (TOML tables / --set section.key=value):\n"
+        "  data: dataset path val_fraction limit seed\n"
+        "  model: name hidden code_size activation code_activation output tied batch_norm "
+        "dropout\n"
+        "  objective: loss weight_decay\n"
+        "  train: epochs batch_size optimizer lr momentum optimizer_weight_decay schedule "
+        "warmup_steps\n         early_stopping max_grad_norm seed checkpoint_every "
+        "checkpoint_steps",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    t.add_argument("--config", type=Path, help="TOML file with [data] [model] [objective] "
+                   "[train] tables")
+    t.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override one config key, e.g. train.lr=1e-3 (repeatable)")
+    t.add_argument("--data", help="dataset: digits (built in), mnist, fashion-mnist, or a "
+                   ".npy/.npz/.csv file (data.dataset)")
+    t.add_argument("--data-path", help="file or folder for mnist/fashion-mnist (data.path); "
+                   "default $AEKIT_DATA/mnist.npz")
+    t.add_argument("--code-size", type=int, help="code size k (model.code_size, default 8)")
+    t.add_argument("--hidden", type=int, nargs="*", help="hidden layer sizes (model.hidden, "
+                   "default 128)")
+    t.add_argument("--activation", help="hidden activation (model.activation, default elu)")
+    t.add_argument("--loss", help="auto, mse, bce or gaussian_nll (objective.loss)")
+    t.add_argument("--epochs", type=int, help="maximum epochs (train.epochs, default 100)")
+    t.add_argument("--batch-size", type=int, help="mini-batch size (train.batch_size)")
+    t.add_argument("--lr", type=float, help="learning rate (train.lr)")
+    t.add_argument("--optimizer", help="adam, adamw, sgd or lbfgs (train.optimizer)")
+    t.add_argument("--seed", type=int, help="random seed (train.seed)")
+    t.add_argument("--checkpoint-steps", type=int, help="also checkpoint every N steps "
+                   "(train.checkpoint_steps)")
+    t.add_argument("--out", type=Path, help="run directory (default runs/<dataset>)")
+    t.add_argument("--resume", action="store_true", help="continue the run in --out from its "
+                   "newest checkpoint (uses the run's saved config)")
+    t.add_argument("--no-report", action="store_true", help="do not write report.html")
+    t.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                   help="force the progress bar on/off (default: only on a terminal, off "
+                   "under CI=true)")
+
+    for name, what in (("encode", "codes f(x)"), ("reconstruct", "reconstructions g(f(x))")):
+        e = sub.add_parser(name, help=f"write {what} of inputs as .npy/.csv",
+                           description=f"Load a run's model and write {what} of --input to "
+                           "--output (.npy or .csv, written atomically). Inputs must be "
+                           "preprocessed as the training data were (built-in datasets are "
+                           "scaled to [0, 1]).")
+        e.add_argument("run", type=Path, help="run directory or model .safetensors file")
+        e.add_argument("--input", required=True, help="a .npy/.npz/.csv file, or 'test' for "
+                       "the run's own test split")
+        e.add_argument("--output", required=True, type=Path, help="output .npy or .csv file")
+
+    ev = sub.add_parser("evaluate", help="test reconstruction error of a run vs PCA",
+                        description="Reconstruction error (mean over samples of the summed "
+                        "squared error) of the run's model and of PCA with the same code size "
+                        "fitted on the run's training data. Prints JSON.")
+    ev.add_argument("run", type=Path)
+    ev.add_argument("--input", help="evaluate on this file instead of the run's test split")
+
+    i = sub.add_parser("info", help="describe a run: architecture, data, objective, metrics")
+    i.add_argument("run", type=Path)
+    i.add_argument("--json", action="store_true", help="print machine-readable JSON")
+
+    r = sub.add_parser("report", help="write a self-contained HTML report of a run",
+                       description="Write RUN/report.html (or --output): metrics vs PCA, "
+                       "training curves, reconstructions, error distributions.")
+    r.add_argument("run", type=Path)
+    r.add_argument("--output", type=Path, help="where to write (default RUN/report.html)")
+    return p
+
+
+def _train_overrides(a: argparse.Namespace) -> list[str]:
+    ov = []
+    pairs = [("data.dataset", a.data), ("data.path", a.data_path),
+             ("model.code_size", a.code_size), ("model.activation", a.activation),
+             ("objective.loss", a.loss), ("train.epochs", a.epochs),
+             ("train.batch_size", a.batch_size), ("train.lr", a.lr),
+             ("train.optimizer", a.optimizer), ("train.seed", a.seed),
+             ("train.checkpoint_steps", a.checkpoint_steps)]
+    for key, val in pairs:
+        if val is not None:
+            ov.append(f"{key}={json.dumps(val)}")
+    if a.hidden is not None:
+        ov.append(f"model.hidden={json.dumps(a.hidden)}")
+    return ov + list(a.overrides)
+
+
+def _cmd_train(a: argparse.Namespace) -> int:
+    from .config import RunConfig, load_config
+    from .runs import train_run
+
+    if a.resume:
+        if a.out is None:
+            raise ValueError("--resume needs --out RUN_DIR")
+        cfg_file = a.out / "config.json"
+        if not cfg_file.exists():
+            raise FileNotFoundError(f"cannot resume: {cfg_file} not found")
+        cfg = RunConfig.from_dict(json.loads(cfg_file.read_text())["config"])
+        if (a.out / "model.safetensors").exists():
+            print(f"{a.out}: run already complete", file=sys.stderr)
+            return 0
+    else:
+        cfg = load_config(a.config, _train_overrides(a))
+    out = a.out or Path("runs") / Path(cfg.data.dataset).stem
+    m = train_run(cfg, out, resume=a.resume, progress=a.progress, report=not a.no_report)
+    res = m.get("test") or m.get("val") or {}
+    print(f"run written to {out}")
+    if res:
+        print(f"test reconstruction error (sum of squared errors per sample): "
+              f"autoencoder {res['ae_error']:.4f}, PCA-{res['code_size']} {res['pca_error']:.4f} "
+              f"(ratio {res['ae_over_pca']:.3f})")
+    if not a.no_report:
+        print(f"report: {out / 'report.html'}")
+    return 0
+
+
+def _load_input(run_dir: Path, spec: str) -> np.ndarray:
+    from .data import load_array
+    from .runs import load_run_data, read_run
+
+    if spec == "test":
+        run = read_run(run_dir)
+        data = load_run_data(run["config"])
+        if data.test is None:
+            raise ValueError(f"{run_dir} has no test split (dataset is a single file)")
+        return data.test.X
+    return load_array(spec).X
+
+
+def _save_array(path: Path, A: np.ndarray) -> None:
+    from .io import atomic_write_bytes, atomic_write_text
+
+    suf = path.suffix.lower()
+    if suf == ".npy":
+        buf = io.BytesIO()
+        np.save(buf, A, allow_pickle=False)
+        atomic_write_bytes(path, buf.getvalue())
+    elif suf == ".csv":
+        buf = io.StringIO()
+        np.savetxt(buf, A, delimiter=",", fmt="%.7g")
+        atomic_write_text(path, buf.getvalue())
+    else:
+        raise ValueError(f"--output must end in .npy or .csv, got {path.name!r}")
+
+
+def _cmd_encode(a: argparse.Namespace, what: str) -> int:
+    import torch
+
+    from .data import check_finite_2d
+    from .train import load
+
+    if a.output.suffix.lower() not in (".npy", ".csv"):
+        raise ValueError(f"--output must end in .npy or .csv, got {a.output.name!r}")
+    model = load(a.run)
+    X = check_finite_2d(_load_input(a.run, a.input), "--input", model.n_features)
+    outs = []
+    with torch.no_grad():
+        for i in range(0, len(X), 4096):
+            x = torch.from_numpy(np.ascontiguousarray(X[i:i + 4096], dtype=np.float32))
+            outs.append((model.encode(x) if what == "encode" else model(x).reconstruction).numpy())
+    A = np.concatenate(outs)
+    _save_array(a.output, A)
+    print(f"wrote {a.output} with shape {A.shape}")
+    return 0
+
+
+def _cmd_evaluate(a: argparse.Namespace) -> int:
+    from .data import check_finite_2d
+    from .runs import evaluate_against_pca, load_run_data, read_run
+
+    run = read_run(a.run)
+    data = load_run_data(run["config"])
+    if a.input:
+        X = check_finite_2d(_load_input(a.run, a.input), "--input", run["model"].n_features)
+    elif data.test is not None:
+        X = data.test.X
+    else:
+        raise ValueError(f"{a.run} has no test split; pass --input FILE")
+    res = evaluate_against_pca(run["model"], data.train.X, X, seed=run["config"].data.seed)
+    print(json.dumps(res, indent=2))
+    return 0
+
+
+def _cmd_info(a: argparse.Namespace) -> int:
+    from .runs import read_run
+
+    run = read_run(a.run)
+    info, metrics = run["info"], run["metrics"]
+    if a.json:
+        print(json.dumps({"info": info, "metrics": metrics}, indent=2))
+        return 0
+    cfg = info["config"]
+    mdl = info["model"]
+    print(f"run:        {Path(a.run).resolve()}")
+    print(f"model:      {mdl['name']} {mdl['config']}  ({mdl['n_parameters']:,} parameters)")
+    print(f"data:       {cfg['data']['dataset']}: {info['data']['n_train']} train, "
+          f"{info['data']['n_val']} val, {info['data']['n_test']} test, "
+          f"{info['data']['n_features']} features")
+    print(f"objective:  {info['objective']['loss']} + "
+          f"{', '.join(info['objective']['terms']) or 'no terms'}")
+    t = cfg["train"]
+    print(f"training:   {metrics['epochs_run']} of {t['epochs']} epochs, {t['optimizer']} "
+          f"lr={t['lr']} batch={t['batch_size']} schedule={t['schedule']}, "
+          f"{metrics['train_time_s']:.1f} s" + (", stopped early" if metrics["stopped_early"]
+                                                 else ""))
+    res = metrics.get("test") or metrics.get("val")
+    if res:
+        print(f"metrics:    AE {res['ae_error']:.4f} vs PCA-{res['code_size']} "
+              f"{res['pca_error']:.4f} (ratio {res['ae_over_pca']:.3f}; {res['unit']})")
+    return 0
+
+
+def _cmd_report(a: argparse.Namespace) -> int:
+    from .report import write_report
+
+    path = write_report(a.run, a.output)
+    print(f"wrote {path}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``aekit`` console script."""
+    args = _parser().parse_args(argv)
+    from .io import FileFormatError
+
+    try:
+        if args.command == "train":
+            return _cmd_train(args)
+        if args.command in ("encode", "reconstruct"):
+            return _cmd_encode(args, args.command)
+        if args.command == "evaluate":
+            return _cmd_evaluate(args)
+        if args.command == "info":
+            return _cmd_info(args)
+        if args.command == "report":
+            return _cmd_report(args)
+    except (ValueError, FileNotFoundError, FileExistsError, PermissionError,
+            FileFormatError, FloatingPointError, IsADirectoryError) as e:
+        print(f"aekit {args.command}: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"aekit {args.command}: interrupted", file=sys.stderr)
+        return 130
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,187 @@
+"""Run-level configuration: dataclasses loaded from TOML, with ``--set a.b=c`` overrides.
+
+Unknown keys and wrong types are errors that name the key. The same structure is written to
+a run directory's ``config.json``, so ``aekit train --resume`` and ``aekit info`` read it back.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+__all__ = ["DataConfig", "ModelConfig", "ObjectiveConfig", "RunConfig", "TrainConfig",
+           "apply_override", "load_config"]
+
+
+@dataclass
+class DataConfig:
+    """Which data: a built-in name (``digits``, ``mnist``, ``fashion-mnist``) or a file
+    (.npy/.npz/.csv); ``path`` points a built-in name at its files (e.g. mnist.npz)."""
+
+    dataset: str = "digits"
+    path: str | None = None
+    val_fraction: float = 0.1
+    limit: int | None = None
+    seed: int = 0
+
+
+@dataclass
+class ModelConfig:
+    """Architecture: ``sizes = [d, *hidden, code_size]`` for ``DenseAE``."""
+
+    name: str = "dense"
+    hidden: list[int] = field(default_factory=lambda: [128])
+    code_size: int = 8
+    activation: str = "elu"
+    code_activation: str = "linear"
+    output: str = "auto"
+    tied: bool = False
+    batch_norm: bool = False
+    dropout: float = 0.0
+
+
+@dataclass
+class ObjectiveConfig:
+    """Loss and regularisers. ``loss="auto"``: cross-entropy for data in [0, 1], else MSE."""
+
+    loss: str = "auto"
+    weight_decay: float = 0.0
+
+
+@dataclass
+class TrainConfig:
+    """Options of :func:`aekit.fit`."""
+
+    epochs: int = 100
+    batch_size: int = 64
+    optimizer: str = "adam"
+    lr: float = 3e-3
+    momentum: float = 0.9
+    optimizer_weight_decay: float = 0.0
+    schedule: str = "cosine"
+    warmup_steps: int = 0
+    early_stopping: int | None = 20
+    max_grad_norm: float | None = None
+    seed: int = 0
+    checkpoint_every: int = 1
+    checkpoint_steps: int | None = None
+
+
+@dataclass
+class RunConfig:
+    """A whole run: ``[data]``, ``[model]``, ``[objective]``, ``[train]`` TOML tables."""
+
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    objective: ObjectiveConfig = field(default_factory=ObjectiveConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any], where: str = "config") -> RunConfig:
+        return _build(cls, d, where)
+
+
+def _check_type(value: Any, tp: Any, key: str) -> Any:
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        args = typing.get_args(tp)
+        if value is None and type(None) in args:
+            return None
+        errors = []
+        for a in args:
+            if a is type(None):
+                continue
+            try:
+                return _check_type(value, a, key)
+            except ValueError as e:
+                errors.append(str(e))
+        raise ValueError(errors[0] if errors else f"{key}: bad value {value!r}")
+    if origin is list:
+        (inner,) = typing.get_args(tp)
+        if not isinstance(value, list):
+            raise ValueError(f"{key} must be a list, got {type(value).__name__} {value!r}")
+        return [_check_type(v, inner, f"{key}[{i}]") for i, v in enumerate(value)]
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise ValueError(f"{key} must be true or false, got {value!r}")
+        return value
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ValueError(f"{key} must be an integer, got {value!r}")
+        return value
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ValueError(f"{key} must be a number, got {value!r}")
+        return float(value)
+    if tp is str:
+        if not isinstance(value, str):
+            raise ValueError(f"{key} must be a string, got {value!r}")
+        return value
+    raise TypeError(f"unsupported config type {tp} for {key}")
+
+
+def _build(cls: type, d: Any, where: str) -> Any:
+    if not isinstance(d, dict):
+        raise ValueError(f"{where} must be a table, got {type(d).__name__}")
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(d) - names)
+    if unknown:
+        raise ValueError(f"unknown key{'s' if len(unknown) > 1 else ''} in {where}: "
+                         f"{', '.join(unknown)} (known: {', '.join(sorted(names))})")
+    kwargs = {}
+    for k, v in d.items():
+        tp = hints[k]
+        key = f"{where}.{k}" if where != "config" else k
+        if dataclasses.is_dataclass(tp):
+            kwargs[k] = _build(tp, v, key)
+        else:
+            kwargs[k] = _check_type(v, tp, key)
+    return cls(**kwargs)
+
+
+def load_config(path: str | Path | None = None, overrides: list[str] = ()) -> RunConfig:
+    """Read a TOML file (or start from the defaults) and apply ``key=value`` overrides."""
+    data: dict[str, Any] = {}
+    if path is not None:
+        p = Path(path)
+        if not p.is_file():
+            raise FileNotFoundError(f"config file not found: {p}")
+        try:
+            data = tomllib.loads(p.read_text(encoding="utf-8"))
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+            raise ValueError(f"{p}: invalid TOML: {e}") from None
+    for ov in overrides:
+        apply_override(data, ov)
+    return RunConfig.from_dict(data)
+
+
+def apply_override(data: dict[str, Any], override: str) -> None:
+    """Apply ``"section.key=value"`` to a nested dict; the value is parsed as TOML when it
+    can be (``3``, ``1e-3``, ``true``, ``[256, 64]``) and taken as a string otherwise."""
+    if "=" not in override:
+        raise ValueError(f"--set expects key=value, got {override!r}")
+    key, raw = override.split("=", 1)
+    parts = key.strip().split(".")
+    if len(parts) != 2 or not all(parts):
+        raise ValueError(f"--set key must look like section.name (e.g. train.lr), got {key!r}")
+    raw = raw.strip()
+    if raw.lower() in ("none", "null"):
+        value: Any = None
+    else:
+        try:
+            value = tomllib.loads(f"v = {raw}")["v"]
+        except tomllib.TOMLDecodeError:
+            value = raw
+    data.setdefault(parts[0], {})
+    if not isinstance(data[parts[0]], dict):
+        raise ValueError(f"--set {key}: {parts[0]} is not a table")
+    data[parts[0]][parts[1]] = value

@@ -1,0 +1,201 @@
+"""scikit-learn façade: :class:`Autoencoder`, a ``TransformerMixin`` over ``DenseAE`` + ``fit``.
+
+Thin and config-free: hyperparameters are ``__init__`` keyword arguments stored as given,
+validated in ``fit``; learned attributes end in ``_``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.utils import check_random_state
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from .data import train_val_split
+from .models import DenseAE
+from .objectives import make_objective
+from .train import fit as _fit
+
+__all__ = ["Autoencoder"]
+
+
+class Autoencoder(TransformerMixin, BaseEstimator):
+    """Dense autoencoder with the scikit-learn transformer API.
+
+    Learns ``f: R^d -> R^k`` and ``g: R^k -> R^d`` minimising the mean per-sample loss
+    ``(1/n) Σ_i ℓ(x_i, g(f(x_i))) + η Σ_l ‖W_l‖²_F``; ``transform`` returns codes
+    ``f(X)`` (n, k), ``inverse_transform`` returns ``g(Z)`` (n, d), ``score_samples`` returns
+    ``−Σ_j (x_ij − x̂_ij)²`` per sample (higher is more typical; an anomaly score when
+    negated).
+
+    Parameters
+    ----------
+    n_components : int, default=8
+        Code size k; must not exceed the number of features.
+    hidden_layer_sizes : tuple of int, default=(128,)
+        Encoder hidden sizes (the decoder mirrors them). ``()`` gives a single-layer AE.
+    activation : str, default="elu"
+        Hidden activation (see :data:`aekit.layers.ACTIVATIONS`).
+    code_activation : str, default="linear"
+        Code activation (``"sigmoid"``, ``"relu"``, ``"topk:K"``, ...).
+    loss : {"auto", "mse", "bce", "gaussian_nll"}, default="auto"
+        ``"auto"`` picks cross-entropy (with a sigmoid output) when all of X lies in [0, 1],
+        else squared error. Chosen loss in ``loss_``.
+    tied : bool, default=False
+        Tie decoder weights to the encoder's.
+    weight_decay : float, default=0.0
+        η of the logged weight-decay term (biases excluded).
+    optimizer : {"adam", "adamw", "sgd", "lbfgs"}, default="adam"
+    learning_rate : float, default=3e-3
+    batch_size : int, default=64
+    max_iter : int, default=300
+        Maximum number of epochs.
+    schedule : str, default="cosine"
+        Learning-rate schedule over ``max_iter`` epochs.
+    early_stopping : bool, default=True
+        Hold out ``validation_fraction`` of X and stop after ``n_iter_no_change`` epochs
+        without improvement, restoring the best weights.
+    validation_fraction : float, default=0.1
+    n_iter_no_change : int, default=20
+    random_state : int, RandomState or None
+        Seeds weight initialisation, shuffling and the validation split.
+    verbose : bool, default=False
+        Show a progress bar (only on a terminal and not under ``CI=true``).
+
+    Attributes
+    ----------
+    model_ : aekit.DenseAE
+    history_ : aekit.History
+    loss_ : str
+    n_features_in_ : int
+    n_iter_ : int
+        Epochs run.
+
+    References
+    ----------
+    Hinton & Salakhutdinov, Science 2006; Goodfellow, Bengio & Courville, *Deep Learning*,
+    ch. 14.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_digits
+    >>> X = load_digits().data / 16
+    >>> Z = Autoencoder(n_components=8, max_iter=5, random_state=0).fit_transform(X)
+    >>> Z.shape
+    (1797, 8)
+    """
+
+    def __init__(self, n_components=8, *, hidden_layer_sizes=(128,), activation="elu",
+                 code_activation="linear", loss="auto", tied=False, weight_decay=0.0,
+                 optimizer="adam", learning_rate=3e-3, batch_size=64, max_iter=300,
+                 schedule="cosine", early_stopping=True, validation_fraction=0.1,
+                 n_iter_no_change=20, random_state=None, verbose=False):
+        self.n_components = n_components
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.activation = activation
+        self.code_activation = code_activation
+        self.loss = loss
+        self.tied = tied
+        self.weight_decay = weight_decay
+        self.optimizer = optimizer
+        self.learning_rate = learning_rate
+        self.batch_size = batch_size
+        self.max_iter = max_iter
+        self.schedule = schedule
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.n_iter_no_change = n_iter_no_change
+        self.random_state = random_state
+        self.verbose = verbose
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = False
+        tags.transformer_tags.preserves_dtype = ["float32"]
+        return tags
+
+    def _validate_params(self, n_features: int) -> None:
+        k = self.n_components
+        if not isinstance(k, int | np.integer) or k < 1:
+            raise ValueError(f"n_components must be a positive int, got {k!r}")
+        if k > n_features:
+            raise ValueError(f"n_components={k} is larger than the number of features "
+                             f"({n_features}); an autoencoder code cannot exceed its input here")
+        if self.loss not in ("auto", "mse", "bce", "gaussian_nll"):
+            raise ValueError(f"unknown loss {self.loss!r}; expected 'auto', 'mse', 'bce' or "
+                             "'gaussian_nll'")
+        if not (isinstance(self.max_iter, int | np.integer) and self.max_iter >= 1):
+            raise ValueError(f"max_iter must be an int >= 1, got {self.max_iter!r}")
+        if not 0.0 <= self.validation_fraction < 1.0:
+            raise ValueError(f"validation_fraction must be in [0, 1), "
+                             f"got {self.validation_fraction}")
+
+    def fit(self, X, y=None):
+        """Train on X (n, d); ``y`` is ignored. Returns self."""
+        X = validate_data(self, X, dtype=[np.float32, np.float64], ensure_min_samples=1)
+        X = X.astype(np.float32, copy=False)
+        self._validate_params(X.shape[1])
+        rng = check_random_state(self.random_state)
+        seed = int(rng.randint(0, 2**31 - 1))
+        loss = self.loss
+        if loss == "auto":
+            loss = "bce" if X.min() >= 0.0 and X.max() <= 1.0 else "mse"
+        self.loss_ = loss
+        hidden = tuple(int(h) for h in (self.hidden_layer_sizes or ()))
+        torch.manual_seed(seed)
+        self.model_ = DenseAE([X.shape[1], *hidden, int(self.n_components)],
+                              activation=self.activation, code_activation=self.code_activation,
+                              output="sigmoid" if loss == "bce" else "linear", tied=self.tied)
+        objective = make_objective(loss, n_features=X.shape[1], weight_decay=self.weight_decay)
+        Xtr, Xval = X, None
+        if self.early_stopping and len(X) >= 10 and self.validation_fraction > 0:
+            Xtr, Xval, _, _ = train_val_split(X, val_fraction=self.validation_fraction,
+                                              seed=seed)
+        self.history_ = _fit(
+            self.model_, objective, Xtr, val=Xval, epochs=int(self.max_iter),
+            batch_size=int(self.batch_size), optimizer=self.optimizer, lr=self.learning_rate,
+            schedule=self.schedule, seed=seed,
+            early_stopping=self.n_iter_no_change if self.early_stopping else None,
+            progress=bool(self.verbose) and None, desc="Autoencoder.fit")
+        self.objective_ = objective
+        self.n_iter_ = len(self.history_)
+        return self
+
+    def _tensor(self, X, reset=False) -> torch.Tensor:
+        check_is_fitted(self, "model_")
+        X = validate_data(self, X, dtype=[np.float32, np.float64], reset=reset)
+        return torch.from_numpy(np.ascontiguousarray(X, dtype=np.float32))
+
+    @torch.no_grad()
+    def transform(self, X) -> np.ndarray:
+        """Codes ``f(X)``: (n, d) -> (n, k), in eval mode without corruption."""
+        return self.model_.eval().encode(self._tensor(X)).numpy()
+
+    @torch.no_grad()
+    def inverse_transform(self, X) -> np.ndarray:
+        """Decode codes: (n, k) -> (n, d)."""
+        check_is_fitted(self, "model_")
+        Z = np.asarray(X, dtype=np.float32)
+        if Z.ndim != 2 or Z.shape[1] != self.model_.n_components:
+            raise ValueError(f"codes must have shape (n, {self.model_.n_components}), "
+                             f"got {Z.shape}")
+        if not np.isfinite(Z).all():
+            raise ValueError("codes contain NaN or infinite values")
+        return self.model_.eval().decode(torch.from_numpy(np.ascontiguousarray(Z))).numpy()
+
+    @torch.no_grad()
+    def reconstruct(self, X) -> np.ndarray:
+        """``g(f(X))``: (n, d) -> (n, d)."""
+        return self.model_.eval()(self._tensor(X)).reconstruction.numpy()
+
+    @torch.no_grad()
+    def score_samples(self, X) -> np.ndarray:
+        """Negative squared reconstruction error per sample, ``−Σ_j (x_ij − x̂_ij)²``, (n,)."""
+        x = self._tensor(X)
+        r = self.model_.eval()(x).reconstruction
+        return (-(r - x).pow(2).sum(1)).numpy()
+
+    def score(self, X, y=None) -> float:
+        """Mean of :meth:`score_samples` (negative mean squared error per sample)."""
+        return float(self.score_samples(X).mean())
