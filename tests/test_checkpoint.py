@@ -42,7 +42,7 @@ def test_flipped_byte_is_detected_by_checksum(saved):
 def test_truncated_file(saved, keep):
     _, path = saved
     data = path.read_bytes()
-    path.write_bytes(data[:keep] if keep >= 0 else data[:keep])
+    path.write_bytes(data[:keep])
     with pytest.raises(FileFormatError, match="truncated|corrupt"):
         aekit.load(path)
 

@@ -8,8 +8,16 @@ import struct
 import numpy as np
 import pytest
 
-from aekit.data import (check_finite_2d, load_array, load_dataset, load_digits, load_idx,
-                        load_mnist, scale_unit, train_val_split)
+from aekit.data import (
+    check_finite_2d,
+    load_array,
+    load_dataset,
+    load_digits,
+    load_idx,
+    load_mnist,
+    scale_unit,
+    train_val_split,
+)
 
 
 def _idx(arr: np.ndarray) -> bytes:

@@ -90,7 +90,7 @@ def test_early_stopping_stops_and_restores_best_weights():
     best = {}
 
     def remember(epoch, record, model):
-        if record["val_loss"] <= min(r for r in remember.vals + [math.inf]):
+        if record["val_loss"] <= min([*remember.vals, math.inf]):
             best["w"] = _weights(model)
         remember.vals.append(record["val_loss"])
 

@@ -50,7 +50,7 @@ def test_sigkill_then_resume_matches_uninterrupted(tmp_path):
     assert not (tmp_path / "victim" / "model.safetensors").exists()
 
     resumed = _aekit("train", "--out", str(tmp_path / "victim"), "--resume", "--no-progress")
-    out, err = resumed.communicate(timeout=300)
+    _, err = resumed.communicate(timeout=300)
     assert resumed.returncode == 0, err.decode()
     _, err_ref = ref.communicate(timeout=300)
     assert ref.returncode == 0, err_ref.decode()

@@ -21,7 +21,8 @@ def _out(logits, squash=True):
 def test_mse_is_sum_over_features():
     x = torch.tensor([[0.0, 1.0], [0.5, 0.5]], dtype=torch.float64)
     r = torch.tensor([[1.0, 1.0], [0.0, 1.5]], dtype=torch.float64)
-    assert torch.equal(mse(x, _out(r, squash=False)), torch.tensor([1.0, 1.25], dtype=torch.float64))
+    want = torch.tensor([1.0, 1.25], dtype=torch.float64)
+    assert torch.equal(mse(x, _out(r, squash=False)), want)
 
 
 def test_bce_matches_naive_formula_and_is_stable():

@@ -4,12 +4,13 @@ The public API is what this module re-exports.
 """
 
 from .data import load_dataset, load_digits, load_mnist
+from .estimators import Autoencoder
 from .io import FileFormatError
 from .layers import TiedLinear, TopK
-from .models import MODELS, AEOutput, Autoencoder as AutoencoderModel, DenseAE, LinearAE, make_model
+from .models import MODELS, AEOutput, DenseAE, LinearAE, make_model
+from .models import Autoencoder as AutoencoderModel
 from .objectives import GaussianNLL, Objective, Term, WeightDecay, make_objective
 from .train import History, evaluate, fit, load, save_model
-from .estimators import Autoencoder  # noqa: E402  (after the layers it builds on)
 
 __version__ = "0.1.0"
 

@@ -178,8 +178,10 @@ def load_mnist(path: str | os.PathLike | None = None) -> tuple[Dataset, Dataset]
                 if (p / name).exists():
                     return p / name
             raise FileNotFoundError(f"{p} has no {stem}[.gz]")
-        xtr, ytr = load_idx(find("train-images-idx3-ubyte")), load_idx(find("train-labels-idx1-ubyte"))
-        xte, yte = load_idx(find("t10k-images-idx3-ubyte")), load_idx(find("t10k-labels-idx1-ubyte"))
+        xtr = load_idx(find("train-images-idx3-ubyte"))
+        ytr = load_idx(find("train-labels-idx1-ubyte"))
+        xte = load_idx(find("t10k-images-idx3-ubyte"))
+        yte = load_idx(find("t10k-labels-idx1-ubyte"))
     else:
         arrs = _load_npz(p, ("x_train", "y_train", "x_test", "y_test"))
         xtr, ytr, xte, yte = (arrs[k] for k in ("x_train", "y_train", "x_test", "y_test"))

@@ -78,7 +78,7 @@ def activation(name: str) -> nn.Module:
 
 
 class TiedLinear(nn.Module):
-    """Linear layer that reuses the transpose of another layer's weight: ``y = x Wᵀᵀ + c = x W + c``.
+    """Linear layer reusing the transpose of another layer's weight: ``y = h W + c``.
 
     If the encoder layer computes ``h = x Wᵀ + b`` with ``W`` of shape (k, d), the tied decoder
     computes ``x̂ = h W + c`` with its own bias ``c`` of shape (d,). The weight is shared, so

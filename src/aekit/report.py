@@ -107,7 +107,8 @@ def write_report(run_dir: str | Path, out: str | Path | None = None) -> Path:
                                           run["history"], run["model"])
     images: list[tuple[str, str]] = []
     if history:
-        images.append(("Training curves (every objective term)", _fig_to_data_uri(_curves(history))))
+        images.append(("Training curves (every objective term)",
+                       _fig_to_data_uri(_curves(history))))
     try:
         data = load_run_data(cfg)
     except (FileNotFoundError, ValueError) as e:

@@ -31,6 +31,7 @@ from .io import atomic_write_json
 from .models import Autoencoder, make_model
 from .objectives import make_objective
 from .train import fit, load, save_model
+from .train.fit import check_fit_args
 
 __all__ = ["RunData", "evaluate_against_pca", "load_run_data", "pca_errors", "read_run",
            "reconstruction_errors", "train_run"]
@@ -140,6 +141,9 @@ def train_run(cfg: RunConfig, out: str | Path, *, resume: bool = False,
     if not resume and (out / "config.json").exists():
         raise FileExistsError(f"{out} already holds a run; pass --resume to continue it or "
                               "choose another --out")
+    t = cfg.train
+    check_fit_args(epochs=t.epochs, batch_size=t.batch_size, lr=t.lr, optimizer=t.optimizer,
+                   schedule=t.schedule, early_stopping=t.early_stopping)
     data = load_run_data(cfg)
     torch.manual_seed(cfg.train.seed)
     model, objective = build(cfg, data.train.X.shape[1], data.train.X)
@@ -163,7 +167,6 @@ def train_run(cfg: RunConfig, out: str | Path, *, resume: bool = False,
             raise ValueError(f"cannot resume {out}: its config.json differs from this config")
     atomic_write_json(out / "config.json", info)
     t0 = time.perf_counter()
-    t = cfg.train
     history = fit(
         model, objective, data.train.X, val=data.val.X if data.val else None,
         epochs=t.epochs, batch_size=t.batch_size, optimizer=t.optimizer, lr=t.lr,

@@ -1,4 +1,4 @@
-"""The autoencoder interface every model follows: ``encode``, ``decode``, ``forward -> AEOutput``."""
+"""The interface every model follows: ``encode``, ``decode``, ``forward -> AEOutput``."""
 
 from __future__ import annotations
 

@@ -22,7 +22,8 @@ from ..models.base import Autoencoder
 from ..objectives import Objective
 from .checkpoint import load_checkpoint, load_module_state, save_checkpoint
 
-__all__ = ["OPTIMIZERS", "SCHEDULES", "Callback", "History", "fit", "lr_factor", "progress_enabled"]
+__all__ = ["OPTIMIZERS", "SCHEDULES", "Callback", "History", "check_fit_args", "fit",
+           "lr_factor", "progress_enabled"]
 
 OPTIMIZERS = ("adam", "adamw", "sgd", "lbfgs")
 SCHEDULES = ("constant", "cosine", "step", "exponential")
@@ -134,6 +135,23 @@ def _make_optimizer(name: str, params: list[nn.Parameter], lr: float, momentum: 
     raise ValueError(f"unknown optimizer {name!r}; expected one of {OPTIMIZERS}")
 
 
+def check_fit_args(*, epochs: int, batch_size: int, lr: float, optimizer: str, schedule: str,
+                   early_stopping: int | None) -> None:
+    """Validate :func:`fit`'s options up front (callers use it before creating anything)."""
+    if epochs < 0 or int(epochs) != epochs:
+        raise ValueError(f"epochs must be an integer >= 0, got {epochs}")
+    if batch_size < 1 or int(batch_size) != batch_size:
+        raise ValueError(f"batch_size must be an integer >= 1, got {batch_size}")
+    if not (lr > 0 and math.isfinite(lr)):
+        raise ValueError(f"lr must be > 0, got {lr}")
+    if optimizer not in OPTIMIZERS:
+        raise ValueError(f"unknown optimizer {optimizer!r}; expected one of {OPTIMIZERS}")
+    if schedule not in SCHEDULES:
+        raise ValueError(f"unknown schedule {schedule!r}; expected one of {SCHEDULES}")
+    if early_stopping is not None and early_stopping < 1:
+        raise ValueError(f"early_stopping must be >= 1 epochs, got {early_stopping}")
+
+
 def fit(
     model: Autoencoder,
     objective: Objective,
@@ -225,18 +243,8 @@ def fit(
     ----------
     Kingma & Ba, "Adam", ICLR 2015; Nocedal & Wright, *Numerical Optimization*, ch. 7 (L-BFGS).
     """
-    if epochs < 0 or int(epochs) != epochs:
-        raise ValueError(f"epochs must be an integer >= 0, got {epochs}")
-    if batch_size < 1 or int(batch_size) != batch_size:
-        raise ValueError(f"batch_size must be an integer >= 1, got {batch_size}")
-    if not (lr > 0 and math.isfinite(lr)):
-        raise ValueError(f"lr must be > 0, got {lr}")
-    if optimizer not in OPTIMIZERS:
-        raise ValueError(f"unknown optimizer {optimizer!r}; expected one of {OPTIMIZERS}")
-    if schedule not in SCHEDULES:
-        raise ValueError(f"unknown schedule {schedule!r}; expected one of {SCHEDULES}")
-    if early_stopping is not None and early_stopping < 1:
-        raise ValueError(f"early_stopping must be >= 1 epochs, got {early_stopping}")
+    check_fit_args(epochs=epochs, batch_size=batch_size, lr=lr, optimizer=optimizer,
+                   schedule=schedule, early_stopping=early_stopping)
     if resume and checkpoint_dir is None:
         raise ValueError("resume=True needs checkpoint_dir")
     objective.check_model(model)

@@ -1,0 +1,87 @@
+"""Shared helpers for benchmark scripts: environment record and result files.
+
+Every results file records the command line, date, git commit, CPU model and the flags that
+matter for speed, library versions and thread count, then one row per configuration.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import platform
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "benchmarks" / "results"
+SHARED = ROOT.parent / "shared"
+
+
+def cpu_info() -> dict:
+    model, flags = platform.processor() or "unknown", set()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name") and model in ("unknown", "", "x86_64"):
+                model = line.split(":", 1)[1].strip()
+            elif line.startswith("flags"):
+                flags = set(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    wanted = ["avx2", "fma", "avx512f", "avx512_bf16", "amx_bf16", "amx_tile", "avx512_vnni"]
+    return {"model": model, "flags": [f for f in wanted if f in flags],
+            "logical_cpus": torch.get_num_threads() and len(
+                [ln for ln in Path("/proc/cpuinfo").read_text().splitlines()
+                 if ln.startswith("processor")]) if Path("/proc/cpuinfo").exists() else None}
+
+
+def environment() -> dict:
+    try:
+        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT,
+                                capture_output=True, text=True, timeout=10).stdout.strip()
+        dirty = bool(subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
+                                    cwd=ROOT, capture_output=True, text=True,
+                                    timeout=10).stdout.strip())
+    except (OSError, subprocess.SubprocessError):
+        commit, dirty = "unknown", False
+    import sklearn
+
+    return {
+        "command": " ".join([Path(sys.executable).name, *sys.argv]),
+        "date": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
+        "git_commit": commit + ("-dirty" if dirty else ""),
+        "cpu": cpu_info(),
+        "torch": torch.__version__, "numpy": np.__version__, "sklearn": sklearn.__version__,
+        "python": platform.python_version(), "torch_threads": torch.get_num_threads(),
+    }
+
+
+def write_results(name: str, payload: dict, table: str) -> Path:
+    """Write ``benchmarks/results/<name>.json`` atomically and print the markdown table."""
+    sys.path.insert(0, str(ROOT / "src"))
+    from aekit.io import atomic_write_json
+
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    path = RESULTS / f"{name}.json"
+    atomic_write_json(path, {"benchmark": name, "environment": environment(), **payload,
+                             "table_markdown": table})
+    print(table)
+    print(f"\nwrote {path.relative_to(ROOT)}")
+    return path
+
+
+def md_table(headers: list[str], rows: list[list]) -> str:
+    def fmt(v):
+        if isinstance(v, float):
+            return f"{v:.4g}"
+        return str(v)
+    out = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
+    out += ["| " + " | ".join(fmt(v) for v in r) + " |" for r in rows]
+    return "\n".join(out)
+
+
+def json_dumps(obj) -> str:
+    return json.dumps(obj, indent=2)

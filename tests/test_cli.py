@@ -1,0 +1,141 @@
+"""The command line: the main job end to end, every subcommand, and clear errors."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from aekit.cli import main
+from aekit.config import load_config
+
+FAST = ["--epochs", "3", "--hidden", "32", "--no-progress"]
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("runs") / "digits"
+    assert main(["train", "--data", "digits", "--code-size", "4", "--out", str(out), *FAST]) == 0
+    return out
+
+
+def test_train_writes_a_complete_run(run, capsys):
+    for f in ("config.json", "model.safetensors", "history.jsonl", "metrics.json",
+              "report.html"):
+        assert (run / f).is_file(), f
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["epochs_run"] == 3 and metrics["test"]["code_size"] == 4
+    assert metrics["test"]["n_test"] == 297
+    hist = [json.loads(x) for x in (run / "history.jsonl").read_text().splitlines()]
+    assert len(hist) == 3 and "val_recon" in hist[0]
+    html = (run / "report.html").read_text()
+    assert "data:image/png;base64," in html and "<script" not in html and "http" not in html
+
+
+def test_info_evaluate_encode_reconstruct(run, tmp_path, capsys):
+    assert main(["info", str(run)]) == 0
+    out = capsys.readouterr().out
+    assert "dense" in out and "digits" in out and "PCA-4" in out
+    assert main(["info", str(run), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["info"]["data"]["n_features"] == 64
+    assert main(["evaluate", str(run)]) == 0
+    res = json.loads(capsys.readouterr().out)
+    saved = json.loads((run / "metrics.json").read_text())["test"]
+    assert res["ae_error"] == pytest.approx(saved["ae_error"], rel=1e-6)
+    assert main(["encode", str(run), "--input", "test", "--output", str(tmp_path / "z.npy")]) == 0
+    assert np.load(tmp_path / "z.npy").shape == (297, 4)
+    X = np.random.default_rng(0).random((5, 64)).astype(np.float32)
+    np.save(tmp_path / "x.npy", X)
+    assert main(["reconstruct", str(run), "--input", str(tmp_path / "x.npy"), "--output",
+                 str(tmp_path / "r.csv")]) == 0
+    assert np.loadtxt(tmp_path / "r.csv", delimiter=",").shape == (5, 64)
+    assert main(["report", str(run), "--output", str(tmp_path / "rep.html")]) == 0
+    assert (tmp_path / "rep.html").stat().st_size > 1000
+
+
+def test_config_file_and_overrides(tmp_path):
+    cfg = tmp_path / "run.toml"
+    cfg.write_text('[model]\nhidden = [16]\ncode_size = 3\n[train]\nepochs = 2\nlr = 0.01\n')
+    c = load_config(cfg, ["train.lr=1e-3", "model.hidden=[8, 4]", "objective.loss=mse"])
+    assert c.train.lr == 1e-3 and c.model.hidden == [8, 4] and c.train.epochs == 2
+    assert c.objective.loss == "mse" and c.model.code_size == 3
+    out = tmp_path / "r"
+    assert main(["train", "--config", str(cfg), "--set", "train.epochs=1", "--out", str(out),
+                 "--no-report", "--no-progress"]) == 0
+    saved = json.loads((out / "config.json").read_text())["config"]
+    assert saved["train"]["epochs"] == 1 and saved["model"]["hidden"] == [16]
+
+
+@pytest.mark.parametrize("argv, match", [
+    (["--set", "train.lrr=1"], "unknown key in train: lrr"),
+    (["--set", "train.epochs=abc"], "train.epochs must be an integer"),
+    (["--set", "nolayer=1"], "section.name"),
+    (["--data", "nonexistent.npy"], "not a built-in name"),
+    (["--code-size", "100"], "larger than the input size 64"),
+    (["--activation", "swish2"], "unknown activation 'swish2'"),
+    (["--loss", "hinge"], "unknown loss 'hinge'"),
+    (["--optimizer", "adagrad"], "unknown optimizer 'adagrad'"),
+    (["--set", "objective.loss=bce", "--set", "model.output=linear"], "output='sigmoid'"),
+])
+def test_train_errors_are_clear_and_leave_nothing(tmp_path, capsys, argv, match):
+    out = tmp_path / "bad"
+    assert main(["train", "--out", str(out), *FAST, *argv]) == 2
+    err = capsys.readouterr().err
+    assert match in err, err
+    assert not out.exists(), "a failed run must not leave a directory behind"
+
+
+def test_bad_config_files(tmp_path, capsys):
+    (tmp_path / "bad.toml").write_text("[train\nepochs=1")
+    assert main(["train", "--config", str(tmp_path / "bad.toml")]) == 2
+    assert "invalid TOML" in capsys.readouterr().err
+    (tmp_path / "typo.toml").write_text("[modle]\nhidden=[3]\n")
+    assert main(["train", "--config", str(tmp_path / "typo.toml")]) == 2
+    assert "unknown key in config: modle" in capsys.readouterr().err
+    assert main(["train", "--config", str(tmp_path / "none.toml")]) == 2
+    assert "config file not found" in capsys.readouterr().err
+
+
+def test_existing_run_is_not_overwritten_and_resume_of_complete_run(run, capsys):
+    before = (run / "model.safetensors").read_bytes()
+    assert main(["train", "--data", "digits", "--out", str(run), *FAST]) == 2
+    assert "already holds a run" in capsys.readouterr().err
+    assert main(["train", "--out", str(run), "--resume"]) == 0
+    assert "already complete" in capsys.readouterr().err
+    assert (run / "model.safetensors").read_bytes() == before
+
+
+def test_run_dir_errors(tmp_path, run, capsys):
+    assert main(["info", str(tmp_path / "nope")]) == 2
+    assert "run directory not found" in capsys.readouterr().err
+    partial = tmp_path / "partial"
+    partial.mkdir()
+    (partial / "config.json").write_text((run / "config.json").read_text())
+    assert main(["report", str(partial)]) == 2
+    err = capsys.readouterr().err
+    assert "missing model.safetensors" in err and "--resume" in err
+    assert main(["encode", str(run), "--input", "test", "--output", str(tmp_path / "z.txt")]) == 2
+    assert "must end in .npy or .csv" in capsys.readouterr().err
+    np.save(tmp_path / "wrong.npy", np.zeros((3, 10), np.float32))
+    assert main(["encode", str(run), "--input", str(tmp_path / "wrong.npy"), "--output",
+                 str(tmp_path / "z.npy")]) == 2
+    assert "has 10 features, expected 64" in capsys.readouterr().err
+    (tmp_path / "evil.safetensors").write_bytes(b"\x80\x04junk")
+    assert main(["encode", str(tmp_path / "evil.safetensors"), "--input", "x.npy", "--output",
+                 str(tmp_path / "z.npy")]) == 2
+    assert "never loads pickled" in capsys.readouterr().err
+
+
+def test_help_is_complete(capsys):
+    with pytest.raises(SystemExit) as e:
+        main(["--help"])
+    assert e.value.code == 0
+    out = capsys.readouterr().out
+    for cmd in ("train", "encode", "reconstruct", "evaluate", "info", "report"):
+        assert cmd in out
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    out = capsys.readouterr().out
+    for flag in ("--config", "--set", "--resume", "--out", "--code-size", "checkpoint_steps"):
+        assert flag in out
