@@ -266,6 +266,8 @@ def fit(
         schedule, s, total_steps, nb, warmup_steps=warmup_steps, min_factor=min_lr_factor,
         step_size=step_size, gamma=gamma))
 
+    # A constant schedule never changes the rate; skip its per-step Python overhead.
+    step_sched = schedule != "constant" or warmup_steps > 0
     g = torch.Generator().manual_seed(int(seed))
     torch.manual_seed(int(seed))
     history = History()
@@ -350,11 +352,14 @@ def fit(
                     torch.nn.utils.clip_grad_norm_(all_params, max_grad_norm)
                 opt.step()
                 nb_i = idx.shape[0]
-            sched.step()
+            if step_sched:
+                sched.step()
             step += 1
-            for k, v in parts.items():
-                v = v.detach() * nb_i
-                acc[k] = acc[k] + v if k in acc else v
+            for k, v in parts.items():  # running sums, one in-place op per part
+                if k in acc:
+                    acc[k].add_(v.detach(), alpha=nb_i)
+                else:
+                    acc[k] = v.detach() * nb_i
             if bar is not None:
                 bar.update(1)
             if checkpoint_steps and ckdir is not None and step % checkpoint_steps == 0 \
