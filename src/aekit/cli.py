@@ -69,6 +69,11 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--seed", type=int, help="random seed (train.seed)")
     t.add_argument("--checkpoint-steps", type=int, help="also checkpoint every N steps "
                    "(train.checkpoint_steps)")
+    t.add_argument("--precision", choices=["fp32", "bf16"], help="bf16 autocast where the CPU "
+                   "has native bf16; elsewhere a warning and fp32 (train.precision)")
+    t.add_argument("--nproc-per-node", type=int, default=1, metavar="N",
+                   help="train with N processes on torch.distributed (relaunches itself "
+                   "under torchrun; batch_size is the global batch)")
     t.add_argument("--out", type=Path, help="run directory (default runs/<dataset>)")
     t.add_argument("--resume", action="store_true", help="continue the run in --out from its "
                    "newest checkpoint (uses the run's saved config)")
@@ -114,7 +119,7 @@ def _train_overrides(a: argparse.Namespace) -> list[str]:
              ("objective.loss", a.loss), ("train.epochs", a.epochs),
              ("train.batch_size", a.batch_size), ("train.lr", a.lr),
              ("train.optimizer", a.optimizer), ("train.seed", a.seed),
-             ("train.checkpoint_steps", a.checkpoint_steps)]
+             ("train.checkpoint_steps", a.checkpoint_steps), ("train.precision", a.precision)]
     for key, val in pairs:
         if val is not None:
             ov.append(f"{key}={json.dumps(val)}")
@@ -123,7 +128,67 @@ def _train_overrides(a: argparse.Namespace) -> list[str]:
     return ov + list(a.overrides)
 
 
-def _cmd_train(a: argparse.Namespace) -> int:
+def _relaunch_distributed(n: int, argv: list[str]) -> int:
+    """Re-run this command under torchrun with ``n`` processes on this machine."""
+    import os
+    import subprocess
+
+    if n < 1:
+        raise ValueError(f"--nproc-per-node must be >= 1, got {n}")
+    args, skip = [], False
+    for x in argv:  # drop --nproc-per-node N / --nproc-per-node=N
+        if skip:
+            skip = False
+            continue
+        if x == "--nproc-per-node":
+            skip = True
+            continue
+        if x.startswith("--nproc-per-node="):
+            continue
+        args.append(x)
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone",
+           f"--nproc-per-node={n}", "-m", "aekit.cli", *args]
+    env = dict(os.environ)
+    env.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // n)))
+    return subprocess.call(cmd, env=env)
+
+
+def _init_distributed() -> bool:
+    """Join the process group torchrun describes in the environment (gloo on CPU)."""
+    import os
+
+    if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
+        return False
+    import torch
+    import torch.distributed as dist
+
+    if not dist.is_initialized():
+        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+    return True
+
+
+def _cmd_train(a: argparse.Namespace, argv: list[str]) -> int:
+    from .train.fit import TrainingInterrupted
+
+    if a.nproc_per_node != 1:
+        return _relaunch_distributed(a.nproc_per_node, argv)
+    distributed = _init_distributed()
+    try:
+        return _train(a)
+    except TrainingInterrupted as e:
+        where = f"checkpoint saved at step {e.step}" if e.checkpoint or distributed else \
+            "no checkpoint"
+        print(f"aekit train: {e}; {where}; continue with: aekit train --out {a.out} --resume",
+              file=sys.stderr)
+        return 128 + e.signum
+    finally:
+        if distributed:
+            import torch.distributed as dist
+
+            dist.destroy_process_group()
+
+
+def _train(a: argparse.Namespace) -> int:
     from .config import RunConfig, load_config
     from .runs import train_run
 
@@ -141,6 +206,8 @@ def _cmd_train(a: argparse.Namespace) -> int:
         cfg = load_config(a.config, _train_overrides(a))
     out = a.out or Path("runs") / Path(cfg.data.dataset).stem
     m = train_run(cfg, out, resume=a.resume, progress=a.progress, report=not a.no_report)
+    if not m:  # a non-zero rank of a distributed run: rank 0 reports
+        return 0
     res = m.get("test") or m.get("val") or {}
     print(f"run written to {out}")
     if res:
@@ -258,12 +325,13 @@ def _cmd_report(a: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``aekit`` console script."""
+    argv = sys.argv[1:] if argv is None else list(argv)
     args = _parser().parse_args(argv)
     from .io import FileFormatError
 
     try:
         if args.command == "train":
-            return _cmd_train(args)
+            return _cmd_train(args, argv)
         if args.command in ("encode", "reconstruct"):
             return _cmd_encode(args, args.command)
         if args.command == "evaluate":

@@ -70,6 +70,7 @@ class TrainConfig:
     seed: int = 0
     checkpoint_every: int = 1
     checkpoint_steps: int | None = None
+    precision: str = "fp32"
 
 
 @dataclass

@@ -138,12 +138,16 @@ def train_run(cfg: RunConfig, out: str | Path, *, resume: bool = False,
     final weights equal those of an uninterrupted run.
     """
     out = Path(out)
-    if not resume and (out / "config.json").exists():
+    from .train.fit import _dist_info
+
+    world, rank = _dist_info()
+    writer = rank == 0
+    if writer and not resume and (out / "config.json").exists():
         raise FileExistsError(f"{out} already holds a run; pass --resume to continue it or "
                               "choose another --out")
     t = cfg.train
     check_fit_args(epochs=t.epochs, batch_size=t.batch_size, lr=t.lr, optimizer=t.optimizer,
-                   schedule=t.schedule, early_stopping=t.early_stopping)
+                   schedule=t.schedule, early_stopping=t.early_stopping, precision=t.precision)
     data = load_run_data(cfg)
     torch.manual_seed(cfg.train.seed)
     model, objective = build(cfg, data.train.X.shape[1], data.train.X)
@@ -160,12 +164,14 @@ def train_run(cfg: RunConfig, out: str | Path, *, resume: bool = False,
                  "image_shape": list(data.train.image_shape) if data.train.image_shape
                  else None},
         "torch": torch.__version__, "python": platform.python_version(),
+        "processes": world,
     }
     if resume and (out / "config.json").exists():
         prev = json.loads((out / "config.json").read_text())
         if prev.get("config") != info["config"]:
             raise ValueError(f"cannot resume {out}: its config.json differs from this config")
-    atomic_write_json(out / "config.json", info)
+    if writer:
+        atomic_write_json(out / "config.json", info)
     t0 = time.perf_counter()
     history = fit(
         model, objective, data.train.X, val=data.val.X if data.val else None,
@@ -174,8 +180,11 @@ def train_run(cfg: RunConfig, out: str | Path, *, resume: bool = False,
         warmup_steps=t.warmup_steps, early_stopping=t.early_stopping,
         max_grad_norm=t.max_grad_norm, seed=t.seed, checkpoint_dir=out / "checkpoints",
         checkpoint_every=t.checkpoint_every, checkpoint_steps=t.checkpoint_steps,
-        resume=resume, history_path=out / "history.jsonl", progress=progress)
+        resume=resume, history_path=out / "history.jsonl", progress=progress,
+        precision=t.precision)
     train_time = time.perf_counter() - t0
+    if not writer:
+        return {}
     save_model(model, out / "model.safetensors", extra={"run": str(out.name)})
     metrics: dict[str, Any] = {
         "epochs_run": len(history), "best_epoch": history.best_epoch,

@@ -4,10 +4,14 @@ history) is an option or a callback around it, not another trainer class.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
+import signal
 import sys
+import threading
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,15 +22,64 @@ import torch
 from torch import nn
 
 from ..io import atomic_write_text
-from ..models.base import Autoencoder
+from ..models.base import AEOutput, Autoencoder
 from ..objectives import Objective
 from .checkpoint import load_checkpoint, load_module_state, save_checkpoint
 
-__all__ = ["OPTIMIZERS", "SCHEDULES", "Callback", "History", "check_fit_args", "fit",
-           "lr_factor", "progress_enabled"]
+__all__ = ["OPTIMIZERS", "PRECISIONS", "SCHEDULES", "Callback", "History", "TrainingInterrupted",
+           "check_fit_args", "fit", "lr_factor", "native_bf16", "progress_enabled",
+           "resolve_precision"]
 
 OPTIMIZERS = ("adam", "adamw", "sgd", "lbfgs")
 SCHEDULES = ("constant", "cosine", "step", "exponential")
+PRECISIONS = ("fp32", "bf16")
+
+
+class TrainingInterrupted(KeyboardInterrupt):
+    """Raised by :func:`fit` after SIGINT/SIGTERM, once a checkpoint has been written."""
+
+    def __init__(self, signum: int, step: int, checkpoint: Path | None):
+        super().__init__(f"interrupted by {signal.Signals(signum).name} at step {step}")
+        self.signum, self.step, self.checkpoint = signum, step, checkpoint
+
+
+def native_bf16() -> bool:
+    """True where the CPU multiplies bf16 natively (AVX512-BF16 or AMX tiles).
+
+    Without it, PyTorch's bf16 matmul takes a slow fallback (seen ~100x below fp32 on an
+    AVX2-only AMD EPYC), so ``precision="bf16"`` falls back to fp32 with a warning there.
+    """
+    try:
+        return bool(torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
+    except AttributeError:  # older torch without the probes
+        return False
+
+
+def resolve_precision(precision: str) -> str:
+    """Validate ``precision`` and return the one that will run ("bf16" only when native)."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"unknown precision {precision!r}; expected one of {PRECISIONS}")
+    if precision == "bf16" and not native_bf16():
+        warnings.warn("precision='bf16' requested but this CPU has no native bf16 matmul "
+                      "(no AVX512-BF16/AMX); bf16 would run far slower than fp32 here, so "
+                      "training runs in fp32", RuntimeWarning, stacklevel=3)
+        return "fp32"
+    return precision
+
+
+def _dist_info() -> tuple[int, int]:
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_world_size(), dist.get_rank()
+    return 1, 0
+
+
+def _all_reduce_sum(t: torch.Tensor) -> torch.Tensor:
+    import torch.distributed as dist
+
+    dist.all_reduce(t, op=dist.ReduceOp.SUM)
+    return t
 
 
 class Callback(Protocol):
@@ -136,7 +189,7 @@ def _make_optimizer(name: str, params: list[nn.Parameter], lr: float, momentum: 
 
 
 def check_fit_args(*, epochs: int, batch_size: int, lr: float, optimizer: str, schedule: str,
-                   early_stopping: int | None) -> None:
+                   early_stopping: int | None, precision: str = "fp32") -> None:
     """Validate :func:`fit`'s options up front (callers use it before creating anything)."""
     if epochs < 0 or int(epochs) != epochs:
         raise ValueError(f"epochs must be an integer >= 0, got {epochs}")
@@ -150,6 +203,8 @@ def check_fit_args(*, epochs: int, batch_size: int, lr: float, optimizer: str, s
         raise ValueError(f"unknown schedule {schedule!r}; expected one of {SCHEDULES}")
     if early_stopping is not None and early_stopping < 1:
         raise ValueError(f"early_stopping must be >= 1 epochs, got {early_stopping}")
+    if precision not in PRECISIONS:
+        raise ValueError(f"unknown precision {precision!r}; expected one of {PRECISIONS}")
 
 
 def fit(
@@ -184,6 +239,8 @@ def fit(
     resume: bool = False,
     history_path: str | os.PathLike | None = None,
     progress: bool | None = None,
+    precision: str = "fp32",
+    handle_signals: bool = True,
     desc: str = "train",
 ) -> History:
     """Train ``model`` to minimise ``objective`` on ``X``; the one loop every variant uses.
@@ -233,6 +290,20 @@ def fit(
         JSON-lines file rewritten atomically after every epoch.
     progress : bool, optional
         Force the progress bar on/off; by default on only for a terminal and not under CI.
+    precision : {"fp32", "bf16"}
+        ``"bf16"`` runs the forward pass under CPU autocast (losses in fp32), only where the
+        CPU has native bf16 (:func:`native_bf16`); elsewhere it warns and uses fp32.
+    handle_signals : bool
+        With a ``checkpoint_dir``, SIGINT/SIGTERM write a checkpoint at the next step and
+        raise :class:`TrainingInterrupted` (resume later with ``resume=True``).
+
+    Distributed training: when ``torch.distributed`` is initialised (e.g. under
+    ``torchrun``), the model is wrapped in ``DistributedDataParallel``, ``batch_size`` is the
+    *global* batch, each process takes a contiguous share of every batch from the common
+    seeded permutation, the loss is rescaled so the averaged gradient equals the global-batch
+    gradient, epoch sums are all-reduced, and only rank 0 writes history and checkpoints. With
+    per-sample losses this matches one process with the same global batch up to float
+    round-off; batch-statistic terms (batch norm, KL sparsity) see the local batch.
 
     Returns
     -------
@@ -244,10 +315,14 @@ def fit(
     Kingma & Ba, "Adam", ICLR 2015; Nocedal & Wright, *Numerical Optimization*, ch. 7 (L-BFGS).
     """
     check_fit_args(epochs=epochs, batch_size=batch_size, lr=lr, optimizer=optimizer,
-                   schedule=schedule, early_stopping=early_stopping)
+                   schedule=schedule, early_stopping=early_stopping, precision=precision)
     if resume and checkpoint_dir is None:
         raise ValueError("resume=True needs checkpoint_dir")
     objective.check_model(model)
+    bf16 = resolve_precision(precision) == "bf16"
+    world, rank = _dist_info()
+    if world > 1 and optimizer == "lbfgs":
+        raise ValueError("optimizer='lbfgs' (full batch) is not supported with torch.distributed")
 
     params = list(model.parameters())
     dtype = params[0].dtype if params else torch.float32
@@ -260,7 +335,15 @@ def fit(
     nb = 1 if full_batch else math.ceil(n / bs)
     total_steps = nb * int(epochs)
 
+    if world > 1 and n % bs and n % bs < world:
+        nb -= 1  # a last batch smaller than the process count would leave a rank empty
+        total_steps = nb * int(epochs)
     all_params = params + [p for p in objective.parameters() if p.requires_grad]
+    fwd: Callable[[torch.Tensor], AEOutput] = model
+    if world > 1:
+        from torch.nn.parallel import DistributedDataParallel
+
+        fwd = DistributedDataParallel(model)  # broadcasts rank 0's weights now
     opt = _make_optimizer(optimizer, all_params, lr, momentum, weight_decay, lbfgs_max_iter)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: lr_factor(
         schedule, s, total_steps, nb, warmup_steps=warmup_steps, min_factor=min_lr_factor,
@@ -276,19 +359,30 @@ def fit(
     best_val, bad_epochs, best_state = math.inf, 0, None
     monitor = "val_loss" if Xv is not None else "train_loss"
     ckdir = Path(checkpoint_dir) if checkpoint_dir is not None else None
+    writer = rank == 0
+    # Corruption noise must differ between processes: each rank reseeds its own generator
+    # from (seed, rank, step), which also makes it resumable without storing its state.
+    g_noise = torch.Generator() if world > 1 else g
 
-    def snapshot(epoch: int, b: int, step: int) -> None:
+    def snapshot(epoch: int, b: int, step: int) -> Path | None:
+        acc_g = {k: v.clone() for k, v in acc.items()} if b > 0 else {}
+        if world > 1:  # mid-epoch sums are per process: store the global ones
+            for v in acc_g.values():
+                _all_reduce_sum(v)
+        if not writer:
+            return None
         state = {
             "epoch": epoch, "batch": b, "step": step,
             "perm": perm if perm is not None and b > 0 else None,
-            "acc": dict(acc) if b > 0 else {},
+            "acc": acc_g,
             "gen": g.get_state(), "torch_rng": torch.get_rng_state(),
             "records": history.records, "best_epoch": history.best_epoch,
             "best_val": best_val, "bad_epochs": bad_epochs, "best_state": best_state,
             "n": n, "bs": bs, "epochs": int(epochs),
         }
-        save_checkpoint(ckdir, step, {"model": model, "objective": objective, "optimizer": opt,
-                                      "scheduler": sched}, state, keep=keep_checkpoints)
+        return save_checkpoint(ckdir, step, {"model": model, "objective": objective,
+                                             "optimizer": opt, "scheduler": sched}, state,
+                               keep=keep_checkpoints)
 
     if resume:
         loaded = load_checkpoint(ckdir)
@@ -305,109 +399,151 @@ def fit(
             torch.set_rng_state(st["torch_rng"])
             start_epoch, start_b = st["epoch"], st["batch"]
             perm, acc = st["perm"], dict(st["acc"])
+            if rank > 0:  # global sums live on rank 0 only; they are all-reduced later
+                acc = {k: torch.zeros_like(v) for k, v in acc.items()}
             history.records = list(st["records"])
             history.best_epoch = st["best_epoch"]
             best_val, bad_epochs, best_state = st["best_val"], st["bad_epochs"], st["best_state"]
             history.resumed_from_step = st["step"]
 
     bar = None
-    if progress_enabled(progress):
+    if writer and progress_enabled(progress):
         from tqdm.auto import tqdm
         bar = tqdm(total=total_steps, initial=start_epoch * nb + start_b, desc=desc,
                    unit="step", dynamic_ncols=True, leave=False)
 
     step = start_epoch * nb + start_b
     stop = False
-    for epoch in range(start_epoch, int(epochs)):
-        model.train()
-        objective.train()
-        t0 = time.perf_counter()
-        if start_b == 0:
-            perm = torch.randperm(n, generator=g) if not full_batch else None
-            acc = {}
-        for b in range(start_b, nb):
-            if full_batch:
-                xb = X
-                xt = corruption(xb, g) if corruption is not None else xb
-                last: dict[str, torch.Tensor] = {}
+    autocast = (torch.autocast("cpu", dtype=torch.bfloat16) if bf16
+                else contextlib.nullcontext())
 
-                def closure(xb=xb, xt=xt, last=last):
-                    opt.zero_grad(set_to_none=True)
-                    total, parts = objective(model, xb, xt, model(xt))
-                    total.backward()
-                    last.update(parts)
-                    return total
+    def forward(xt: torch.Tensor) -> AEOutput:
+        if not bf16:
+            return fwd(xt)
+        with autocast:
+            out = fwd(xt)
+        # losses and terms in fp32
+        return AEOutput(out.code.float(), out.reconstruction.float(), out.logits.float(),
+                        tuple(a.float() for a in out.preactivations))
 
-                opt.step(closure)
-                parts = last
-                nb_i = n
-            else:
-                idx = perm[b * bs:(b + 1) * bs]
-                xb = X.index_select(0, idx)
-                xt = corruption(xb, g) if corruption is not None else xb
-                total, parts = objective(model, xb, xt, model(xt))
-                opt.zero_grad(set_to_none=True)
-                total.backward()
-                if max_grad_norm is not None:
-                    torch.nn.utils.clip_grad_norm_(all_params, max_grad_norm)
-                opt.step()
-                nb_i = idx.shape[0]
-            if step_sched:
-                sched.step()
-            step += 1
-            for k, v in parts.items():  # running sums, one in-place op per part
-                if k in acc:
-                    acc[k].add_(v.detach(), alpha=nb_i)
+    caught: list[int] = []
+    old_handlers = {}
+    if handle_signals and ckdir is not None and \
+            threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            old_handlers[sig] = signal.signal(sig, lambda s, f: caught.append(s))
+    try:
+        for epoch in range(start_epoch, int(epochs)):
+            model.train()
+            objective.train()
+            t0 = time.perf_counter()
+            if start_b == 0:
+                perm = torch.randperm(n, generator=g) if not full_batch else None
+                acc = {}
+            for b in range(start_b, nb):
+                if full_batch:
+                    xb = X
+                    xt = corruption(xb, g) if corruption is not None else xb
+                    last: dict[str, torch.Tensor] = {}
+
+                    def closure(xb=xb, xt=xt, last=last):
+                        opt.zero_grad(set_to_none=True)
+                        total, parts = objective(model, xb, xt, forward(xt))
+                        total.backward()
+                        last.update(parts)
+                        return total
+
+                    opt.step(closure)
+                    parts = last
+                    nb_i = n
                 else:
-                    acc[k] = v.detach() * nb_i
+                    idx = perm[b * bs:(b + 1) * bs]
+                    if world > 1:  # this process's contiguous share of the global batch
+                        m_i = idx.shape[0]
+                        idx = idx[rank * m_i // world:(rank + 1) * m_i // world]
+                        g_noise.manual_seed(int(seed) * 1_000_003 + rank * 7919 + step)
+                    xb = X.index_select(0, idx)
+                    xt = corruption(xb, g_noise) if corruption is not None else xb
+                    total, parts = objective(model, xb, xt, forward(xt))
+                    if world > 1:  # DDP averages gradients: weight by the local share
+                        total = total * (idx.shape[0] * world / m_i)
+                    opt.zero_grad(set_to_none=True)
+                    total.backward()
+                    if max_grad_norm is not None:
+                        torch.nn.utils.clip_grad_norm_(all_params, max_grad_norm)
+                    opt.step()
+                    nb_i = idx.shape[0]
+                if step_sched:
+                    sched.step()
+                step += 1
+                for k, v in parts.items():  # running sums, one in-place op per part
+                    if k in acc:
+                        acc[k].add_(v.detach(), alpha=nb_i)
+                    else:
+                        acc[k] = v.detach() * nb_i
+                if bar is not None:
+                    bar.update(1)
+                if checkpoint_steps and ckdir is not None and step % checkpoint_steps == 0 \
+                        and b + 1 < nb:
+                    snapshot(epoch, b + 1, step)
+                if old_handlers and (caught or world > 1):
+                    sig_now = torch.tensor(float(caught[0]) if caught else 0.0)
+                    if world > 1:  # every process must stop at the same step
+                        import torch.distributed as dist
+
+                        dist.all_reduce(sig_now, op=dist.ReduceOp.MAX)
+                    if sig_now.item():
+                        path = snapshot(epoch, b + 1, step)
+                        raise TrainingInterrupted(int(sig_now.item()), step, path)
+            start_b = 0
+            if world > 1:
+                for v in acc.values():
+                    _all_reduce_sum(v)
+
+            record: dict[str, Any] = {"epoch": epoch + 1, "step": step,
+                                      "lr": opt.param_groups[0]["lr"]}
+            tot = sum(acc.values())
+            record["train_loss"] = float(tot) / n
+            if not math.isfinite(record["train_loss"]):
+                raise FloatingPointError(
+                    f"training loss became {record['train_loss']} at epoch {epoch + 1}; lower the "
+                    "learning rate or check the data (the last checkpoint is kept)")
+            for k, v in acc.items():
+                record[f"train_{k}"] = float(v) / n
+            if Xv is not None:
+                record.update(evaluate(model, objective, Xv, batch_size=max(bs, 1024),
+                                       prefix="val_"))
+            record["time_s"] = time.perf_counter() - t0
+            history.records.append(record)
+
+            current = record[monitor]
+            if current < best_val - min_delta:
+                best_val, bad_epochs, history.best_epoch = current, 0, epoch + 1
+                if early_stopping is not None and restore_best:
+                    best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+            else:
+                bad_epochs += 1
+            if early_stopping is not None and bad_epochs >= early_stopping:
+                history.stopped_early = stop = True
+            for cb in callbacks:
+                if cb(epoch + 1, record, model):
+                    stop = True
             if bar is not None:
-                bar.update(1)
-            if checkpoint_steps and ckdir is not None and step % checkpoint_steps == 0 \
-                    and b + 1 < nb:
-                snapshot(epoch, b + 1, step)
-        start_b = 0
-
-        record: dict[str, Any] = {"epoch": epoch + 1, "step": step,
-                                  "lr": opt.param_groups[0]["lr"]}
-        tot = sum(acc.values())
-        record["train_loss"] = float(tot) / n
-        if not math.isfinite(record["train_loss"]):
-            raise FloatingPointError(
-                f"training loss became {record['train_loss']} at epoch {epoch + 1}; lower the "
-                "learning rate or check the data (the last checkpoint is kept)")
-        for k, v in acc.items():
-            record[f"train_{k}"] = float(v) / n
-        if Xv is not None:
-            record.update(evaluate(model, objective, Xv, batch_size=max(bs, 1024),
-                                   prefix="val_"))
-        record["time_s"] = time.perf_counter() - t0
-        history.records.append(record)
-
-        current = record[monitor]
-        if current < best_val - min_delta:
-            best_val, bad_epochs, history.best_epoch = current, 0, epoch + 1
-            if early_stopping is not None and restore_best:
-                best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-        else:
-            bad_epochs += 1
-        if early_stopping is not None and bad_epochs >= early_stopping:
-            history.stopped_early = stop = True
-        for cb in callbacks:
-            if cb(epoch + 1, record, model):
-                stop = True
-        if bar is not None:
-            bar.set_postfix({"loss": f"{record['train_loss']:.4g}"} |
-                            ({"val": f"{record['val_loss']:.4g}"} if Xv is not None else {}))
-        if history_path is not None:
-            atomic_write_text(history_path, history.to_jsonl())
-        if ckdir is not None and ((epoch + 1) % max(1, checkpoint_every) == 0
-                                  or epoch + 1 == epochs or stop):
-            snapshot(epoch + 1, 0, step)
-        if stop:
-            break
+                bar.set_postfix({"loss": f"{record['train_loss']:.4g}"} |
+                                ({"val": f"{record['val_loss']:.4g}"} if Xv is not None else {}))
+            if history_path is not None and writer:
+                atomic_write_text(history_path, history.to_jsonl())
+            if ckdir is not None and ((epoch + 1) % max(1, checkpoint_every) == 0
+                                      or epoch + 1 == epochs or stop):
+                snapshot(epoch + 1, 0, step)
+            if stop:
+                break
+    finally:
+        for sig, h in old_handlers.items():
+            signal.signal(sig, h)
     if bar is not None:
         bar.close()
-    if best_state is not None and restore_best and history.stopped_early:
+    if best_state is not None and restore_best:
         model.load_state_dict(best_state)
     model.eval()
     return history
