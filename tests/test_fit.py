@@ -221,3 +221,21 @@ def test_progress_bar_is_quiet_under_ci(capsys, monkeypatch):
     fit(_model(), make_objective("bce"), _data(), epochs=1)
     cap = capsys.readouterr()
     assert cap.err == "" and cap.out == ""
+
+
+def test_memmap_input_streams_and_matches_in_memory(tmp_path):
+    X = _data()
+    np.save(tmp_path / "x.npy", X)
+    mm = np.load(tmp_path / "x.npy", mmap_mode="r")
+    ws = []
+    for data in (X, mm):
+        m = _model()
+        fit(m, make_objective("bce"), data, epochs=2, batch_size=32, seed=0)
+        ws.append(_weights(m))
+    assert _same(*ws)
+    bad = np.lib.format.open_memmap(tmp_path / "bad.npy", mode="w+", dtype=np.float32,
+                                    shape=(10, 16))
+    bad[3, 2] = np.nan
+    bad.flush()
+    with pytest.raises(ValueError, match="NaN"):
+        fit(_model(), make_objective("bce"), np.load(tmp_path / "bad.npy", mmap_mode="r"))

@@ -1,4 +1,4 @@
-"""Command-line interface: ``aekit train|encode|reconstruct|evaluate|info|report``.
+"""Command-line interface: ``aekit train|encode|reconstruct|score|evaluate|info|report``.
 
 Every subcommand exits 0 on success, 2 on bad input (with one line naming the problem), and
 never leaves a half-written file behind.
@@ -82,16 +82,19 @@ def _parser() -> argparse.ArgumentParser:
                    help="force the progress bar on/off (default: only on a terminal, off "
                    "under CI=true)")
 
-    for name, what in (("encode", "codes f(x)"), ("reconstruct", "reconstructions g(f(x))")):
+    for name, what in (("encode", "codes f(x)"), ("reconstruct", "reconstructions g(f(x))"),
+                       ("score", "per-sample squared reconstruction errors")):
         e = sub.add_parser(name, help=f"write {what} of inputs as .npy/.csv",
                            description=f"Load a run's model and write {what} of --input to "
-                           "--output (.npy or .csv, written atomically). Inputs must be "
-                           "preprocessed as the training data were (built-in datasets are "
-                           "scaled to [0, 1]).")
+                           "--output (.npy or .csv, written atomically). A .npy input is "
+                           "memory-mapped and a .npy output is written chunk by chunk, so "
+                           "inputs larger than memory work. Inputs must be preprocessed as "
+                           "the training data were (built-in datasets are scaled to [0, 1]).")
         e.add_argument("run", type=Path, help="run directory or model .safetensors file")
         e.add_argument("--input", required=True, help="a .npy/.npz/.csv file, or 'test' for "
                        "the run's own test split")
         e.add_argument("--output", required=True, type=Path, help="output .npy or .csv file")
+        e.add_argument("--chunk", type=int, default=8192, help="rows per chunk (default 8192)")
 
     ev = sub.add_parser("evaluate", help="test reconstruction error of a run vs PCA",
                         description="Reconstruction error (mean over samples of the summed "
@@ -249,23 +252,24 @@ def _save_array(path: Path, A: np.ndarray) -> None:
 
 
 def _cmd_encode(a: argparse.Namespace, what: str) -> int:
-    import torch
-
-    from .data import check_finite_2d
+    from .streaming import map_rows, open_rows
     from .train import load
 
     if a.output.suffix.lower() not in (".npy", ".csv"):
         raise ValueError(f"--output must end in .npy or .csv, got {a.output.name!r}")
     model = load(a.run)
-    X = check_finite_2d(_load_input(a.run, a.input), "--input", model.n_features)
-    outs = []
-    with torch.no_grad():
-        for i in range(0, len(X), 4096):
-            x = torch.from_numpy(np.ascontiguousarray(X[i:i + 4096], dtype=np.float32))
-            outs.append((model.encode(x) if what == "encode" else model(x).reconstruction).numpy())
-    A = np.concatenate(outs)
-    _save_array(a.output, A)
-    print(f"wrote {a.output} with shape {A.shape}")
+    X = _load_input(a.run, a.input) if a.input == "test" else open_rows(a.input)
+    if X.ndim != 2 or X.shape[1] != model.n_features:
+        raise ValueError(f"--input has {X.shape[1] if X.ndim == 2 else X.shape} features, "
+                         f"expected {model.n_features}")
+    if a.output.suffix.lower() == ".npy":
+        map_rows(model, X, what, out=a.output, chunk=a.chunk)
+        shape = np.load(a.output, mmap_mode="r").shape
+    else:
+        A = map_rows(model, X, what, chunk=a.chunk)
+        _save_array(a.output, A)
+        shape = A.shape
+    print(f"wrote {a.output} with shape {shape}")
     return 0
 
 
@@ -332,7 +336,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "train":
             return _cmd_train(args, argv)
-        if args.command in ("encode", "reconstruct"):
+        if args.command in ("encode", "reconstruct", "score"):
             return _cmd_encode(args, args.command)
         if args.command == "evaluate":
             return _cmd_evaluate(args)

@@ -146,6 +146,37 @@ def lr_factor(schedule: str, step: int, total_steps: int, steps_per_epoch: int, 
     return warm * f
 
 
+class MemmapRows:
+    """Rows of a memory-mapped (n, d) array, read one mini-batch at a time.
+
+    ``fit`` uses this for ``np.memmap`` input (e.g. ``np.load(path, mmap_mode="r")``), so data
+    larger than memory trains with bounded RAM: only the rows of the current batch are read.
+    Rows come back in the order asked, so results equal those of the in-memory path.
+    """
+
+    def __init__(self, A: np.ndarray, name: str, n_features: int, dtype: torch.dtype,
+                 chunk: int = 65536):
+        if A.ndim != 2:
+            raise ValueError(f"{name} must be 2-D (n_samples, n_features), got shape {A.shape}")
+        if A.shape[0] == 0:
+            raise ValueError(f"{name} is empty (0 samples)")
+        if A.shape[1] != n_features:
+            raise ValueError(f"{name} has {A.shape[1]} features, the model expects {n_features}")
+        if not np.issubdtype(A.dtype, np.number) or A.dtype == np.bool_:
+            raise ValueError(f"{name} must be numeric, got dtype {A.dtype}")
+        for i in range(0, A.shape[0], chunk):  # one streaming pass to reject NaN/inf early
+            if not np.isfinite(A[i:i + chunk]).all():
+                raise ValueError(f"{name} contains NaN or infinite values (rows {i}..)")
+        self.A, self.dtype, self.shape = A, dtype, A.shape
+
+    def index_select(self, dim: int, idx: torch.Tensor) -> torch.Tensor:
+        rows = np.asarray(self.A[idx.numpy()])
+        return torch.from_numpy(rows).to(self.dtype)
+
+    def __getitem__(self, s: slice) -> torch.Tensor:
+        return torch.from_numpy(np.array(self.A[s])).to(self.dtype)
+
+
 def _as_tensor(X: Any, name: str, n_features: int, dtype: torch.dtype) -> torch.Tensor:
     if isinstance(X, torch.Tensor):
         t = X.detach()
@@ -257,7 +288,8 @@ def fit(
     objective : Objective
         Its parameters (e.g. learned variances of ``gaussian_nll``) are trained too.
     X : array-like or Tensor, shape (n, d)
-        Training data; must be finite.
+        Training data; must be finite. An ``np.memmap`` is streamed batch by batch (see
+        :class:`MemmapRows`) instead of being loaded into memory.
     corruption : callable ``(x, generator) -> x̃``, optional
         Applied to training batches only; the loss is always against the clean ``x``.
     val : array-like, shape (n_val, d), optional
@@ -326,11 +358,14 @@ def fit(
 
     params = list(model.parameters())
     dtype = params[0].dtype if params else torch.float32
-    X = _as_tensor(X, "X", model.n_features, dtype)
+    X = (MemmapRows(X, "X", model.n_features, dtype) if isinstance(X, np.memmap)
+         else _as_tensor(X, "X", model.n_features, dtype))
     Xv = _as_tensor(val, "val", model.n_features, dtype) if val is not None else None
     objective.to(dtype)
     n = X.shape[0]
     full_batch = optimizer == "lbfgs"
+    if full_batch and isinstance(X, MemmapRows):
+        X = X[:]  # a full-batch method needs every row in memory anyway
     bs = n if full_batch else min(int(batch_size), n)
     nb = 1 if full_batch else math.ceil(n / bs)
     total_steps = nb * int(epochs)
