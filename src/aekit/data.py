@@ -228,6 +228,8 @@ def load_array(path: str | os.PathLike, *, key: str | None = None) -> Dataset:
             X = np.load(p, allow_pickle=False)
         except ValueError as e:
             raise ValueError(f"{p}: {e} (aekit never loads pickled arrays)") from None
+        except (EOFError, OSError) as e:
+            raise ValueError(f"{p} is not a readable .npy file: {e}") from None
         y = None
     elif suffix == ".npz":
         arrs = _load_npz(p)

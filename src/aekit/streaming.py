@@ -35,6 +35,8 @@ def open_rows(path: str | os.PathLike) -> np.ndarray:
             A = np.load(p, mmap_mode="r", allow_pickle=False)
         except ValueError as e:
             raise ValueError(f"{p}: {e} (aekit never loads pickled arrays)") from None
+        except (EOFError, OSError) as e:
+            raise ValueError(f"{p} is not a readable .npy file: {e}") from None
         return A.reshape(len(A), -1) if A.ndim > 2 else A
     from .data import load_array
 
