@@ -139,3 +139,19 @@ def test_help_is_complete(capsys):
     out = capsys.readouterr().out
     for flag in ("--config", "--set", "--resume", "--out", "--code-size", "checkpoint_steps"):
         assert flag in out
+
+
+def test_regularised_run_from_flags(tmp_path, capsys):
+    out = tmp_path / "dae"
+    assert main(["train", "--data", "digits", "--noise", "masking", "--noise-level", "0.25",
+                 "--l1", "1e-3", "--code-activation", "relu", "--set", "objective.dead_unit=0.1",
+                 "--out", str(out), *FAST]) == 0
+    info = json.loads((out / "config.json").read_text())
+    assert info["objective"]["terms"] == ["l1_activity", "dead_unit_entropy"]
+    assert "Masking" in info["objective"]["corruption"]
+    rec = json.loads((out / "history.jsonl").read_text().splitlines()[-1])
+    assert "train_l1_activity" in rec and "dead_unit_entropy_dead_units" in rec
+    assert main(["train", "--data", "digits", "--sparsity-target", "0.05", "--out",
+                 str(tmp_path / "bad"), *FAST]) == 2
+    assert "code_activation='sigmoid'" in capsys.readouterr().err
+    assert not (tmp_path / "bad").exists()

@@ -93,3 +93,26 @@ def test_bad_input(digits01):
         Autoencoder(activation="nope", max_iter=1).fit(Xtr)
     with pytest.raises(ValueError):
         Autoencoder().fit(np.zeros((0, 64)))
+
+
+def test_regularised_estimator_options(digits01):
+    Xtr, Xte = digits01
+    kw = dict(n_components=16, hidden_layer_sizes=(), max_iter=40, random_state=0)
+    dae = Autoencoder(noise="masking", noise_level=0.3, **kw).fit(Xtr)
+    assert dae.transform(Xte).shape == (len(Xte), 16)
+    sparse = Autoencoder(code_activation="sigmoid", sparsity_target=0.1, sparsity_weight=10.0,
+                         **kw).fit(Xtr)
+    rho = float(sparse.transform(Xte).mean())
+    assert 0.07 < rho < 0.14, f"KL-sparse AE mean activation {rho:.3f}, target 0.1"
+    parts = set(sparse.history_.records[-1])
+    assert {"train_kl_sparsity", "val_kl_sparsity"} <= parts
+    cae = Autoencoder(code_activation="sigmoid", contractive=0.1, **kw).fit(Xtr)
+    assert "train_contractive" in cae.history_.records[-1]
+    with pytest.raises(ValueError, match="code_activation='sigmoid'"):
+        Autoencoder(sparsity_target=0.1, max_iter=1).fit(Xtr)
+    with pytest.raises(ValueError, match="nu must be in"):
+        Autoencoder(noise="masking", noise_level=1.5, max_iter=1).fit(Xtr)
+    with pytest.raises(ValueError, match="unknown corruption 'blur'"):
+        Autoencoder(noise="blur", noise_level=0.1, max_iter=1).fit(Xtr)
+    with pytest.raises(ValueError, match="l1 must be"):
+        Autoencoder(l1=-1.0, max_iter=1).fit(Xtr)

@@ -266,3 +266,12 @@ def test_objective_breakdown_names():
 def test_bad_parameters_raise_naming_the_parameter(make, name):
     with pytest.raises(ValueError, match=name):
         make()
+
+
+def test_batch_jacobian_on_a_slice_of_a_larger_batch():
+    # A slice shares storage with its base; torch.func must see only the slice (k > d: jacfwd).
+    torch.manual_seed(6)
+    m = DenseAE([5, 8], code_activation="sigmoid").double()
+    X = torch.rand(500, 5, dtype=torch.float64)
+    torch.testing.assert_close(batch_jacobian(m, X[100:][:4]),
+                               batch_jacobian(m, X[100:104].clone()))

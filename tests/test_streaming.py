@@ -9,6 +9,7 @@ import torch
 
 from aekit import DenseAE
 from aekit.cli import main
+from aekit.data import NpyReader
 from aekit.streaming import map_rows, open_rows
 
 
@@ -23,7 +24,9 @@ def test_chunks_equal_one_pass(tmp_path, model, op):
     X = np.random.default_rng(0).random((1001, 20)).astype(np.float32)
     np.save(tmp_path / "x.npy", X)
     mm = open_rows(tmp_path / "x.npy")
-    assert isinstance(mm, np.memmap)
+    assert isinstance(mm, NpyReader)
+    np.testing.assert_array_equal(mm[5:9], X[5:9])
+    np.testing.assert_array_equal(mm[np.array([7, 2, 7, 0])], X[[7, 2, 7, 0]])
     with torch.no_grad():
         out = model(torch.from_numpy(X))
         want = {"encode": out.code, "reconstruct": out.reconstruction,
@@ -57,3 +60,31 @@ def test_cli_score(tmp_path, capsys):
                  str(tmp_path / "s.npy"), "--chunk", "64"]) == 0
     s = np.load(tmp_path / "s.npy")
     assert s.shape == (300,) and (s > 0).all()
+
+
+def test_npy_reader_errors(tmp_path):
+    np.save(tmp_path / "obj.npy", np.array([None, 1], dtype=object), allow_pickle=True)
+    with pytest.raises(ValueError, match="never loads pickled"):
+        NpyReader(tmp_path / "obj.npy")
+    np.save(tmp_path / "t.npy", np.zeros((10, 3), np.float32))
+    raw = (tmp_path / "t.npy").read_bytes()
+    (tmp_path / "t.npy").write_bytes(raw[:-5])
+    with pytest.raises(ValueError, match="truncated"):
+        NpyReader(tmp_path / "t.npy")
+    np.save(tmp_path / "v.npy", np.zeros(3))
+    with pytest.raises(ValueError, match="2-D"):
+        NpyReader(tmp_path / "v.npy")
+
+
+def test_fit_streams_from_npy_reader(tmp_path):
+    from aekit import fit, make_objective
+
+    X = np.random.default_rng(0).random((100, 20)).astype(np.float32)
+    np.save(tmp_path / "x.npy", X)
+    ws = []
+    for data in (X, NpyReader(tmp_path / "x.npy")):
+        torch.manual_seed(0)
+        m = DenseAE([20, 8, 3], output="sigmoid")
+        fit(m, make_objective("bce"), data, epochs=2, batch_size=16)
+        ws.append(m.state_dict())
+    assert all(torch.equal(ws[0][k], ws[1][k]) for k in ws[0])

@@ -3,39 +3,52 @@
 The public API is what this module re-exports.
 """
 
-from .data import load_dataset, load_digits, load_mnist
+__version__ = "0.1.0"
+
+from .corruption import CORRUPTIONS, Gaussian, Masking, SaltPepper, make_corruption
+from .data import NpyReader, load_dataset, load_digits, load_mnist
 from .estimators import Autoencoder
 from .io import FileFormatError
 from .layers import TiedLinear, TopK
 from .models import MODELS, AEOutput, DenseAE, LinearAE, make_model
 from .models import Autoencoder as AutoencoderModel
 from .objectives import GaussianNLL, Objective, Term, WeightDecay, make_objective
+from .regularizers import Contractive, DeadUnitEntropy, KLSparsity, L1Activity, activity_stats
 from .train import History, evaluate, fit, load, save_model
 
-__version__ = "0.1.0"
-
 __all__ = [
+    "CORRUPTIONS",
     "MODELS",
     "AEOutput",
     "Autoencoder",
     "AutoencoderModel",
+    "Contractive",
+    "DeadUnitEntropy",
     "DenseAE",
     "FileFormatError",
+    "Gaussian",
     "GaussianNLL",
     "History",
+    "KLSparsity",
+    "L1Activity",
     "LinearAE",
+    "Masking",
+    "NpyReader",
     "Objective",
+    "SaltPepper",
     "Term",
     "TiedLinear",
     "TopK",
     "WeightDecay",
     "__version__",
+    "activity_stats",
     "evaluate",
     "fit",
     "load",
     "load_dataset",
     "load_digits",
     "load_mnist",
+    "make_corruption",
     "make_model",
     "make_objective",
     "save_model",

@@ -24,6 +24,7 @@ EXAMPLES = """examples:
   aekit encode runs/digits --input test --output codes.npy
   aekit info runs/digits
   aekit report runs/digits                     # writes runs/digits/report.html
+  aekit compare runs/a runs/b --output compare.html
 """
 
 
@@ -44,10 +45,11 @@ def _parser() -> argparse.ArgumentParser:
         "  data: dataset path val_fraction limit seed\n"
         "  model: name hidden code_size activation code_activation output tied batch_norm "
         "dropout\n"
-        "  objective: loss weight_decay\n"
+        "  objective: loss weight_decay l1 kl_rho kl_beta dead_unit contractive noise "
+        "noise_level\n"
         "  train: epochs batch_size optimizer lr momentum optimizer_weight_decay schedule "
         "warmup_steps\n         early_stopping max_grad_norm seed checkpoint_every "
-        "checkpoint_steps",
+        "checkpoint_steps precision",
         formatter_class=argparse.RawDescriptionHelpFormatter)
     t.add_argument("--config", type=Path, help="TOML file with [data] [model] [objective] "
                    "[train] tables")
@@ -62,6 +64,19 @@ def _parser() -> argparse.ArgumentParser:
                    "default 128)")
     t.add_argument("--activation", help="hidden activation (model.activation, default elu)")
     t.add_argument("--loss", help="auto, mse, bce or gaussian_nll (objective.loss)")
+    t.add_argument("--code-activation", help="code activation: linear, sigmoid, relu, "
+                   "topk:K, ... (model.code_activation)")
+    t.add_argument("--noise", help="denoising: none, masking, gaussian or salt_pepper "
+                   "(objective.noise)")
+    t.add_argument("--noise-level", type=float, help="ν, σ or p of --noise "
+                   "(objective.noise_level)")
+    t.add_argument("--l1", type=float, help="L1 activity penalty λ (objective.l1)")
+    t.add_argument("--sparsity-target", type=float, help="KL sparsity target ρ; needs a "
+                   "sigmoid code (objective.kl_rho)")
+    t.add_argument("--contractive", type=float, help="contractive penalty λ "
+                   "(objective.contractive)")
+    t.add_argument("--weight-decay", type=float, help="weight-decay term η, biases excluded "
+                   "(objective.weight_decay)")
     t.add_argument("--epochs", type=int, help="maximum epochs (train.epochs, default 100)")
     t.add_argument("--batch-size", type=int, help="mini-batch size (train.batch_size)")
     t.add_argument("--lr", type=float, help="learning rate (train.lr)")
@@ -108,10 +123,24 @@ def _parser() -> argparse.ArgumentParser:
     i.add_argument("--json", action="store_true", help="print machine-readable JSON")
 
     r = sub.add_parser("report", help="write a self-contained HTML report of a run",
-                       description="Write RUN/report.html (or --output): metrics vs PCA, "
-                       "training curves, reconstructions, error distributions.")
+                       description="Write RUN/report.html (or --output), one file with every "
+                       "picture embedded and no script: config, data, metrics vs PCA of the "
+                       "same code size, training curves, rate-distortion curve, error "
+                       "distributions, worst reconstructions, code maps, unit activity, "
+                       "encoder Jacobian spectrum and, for image data, reconstructions, "
+                       "latent traversals, interpolations, filters and tangent directions.")
     r.add_argument("run", type=Path)
     r.add_argument("--output", type=Path, help="where to write (default RUN/report.html)")
+    r.add_argument("--tsne", action="store_true", help="also draw a t-SNE map of the codes "
+                   "(slower)")
+
+    c = sub.add_parser("compare", help="compare runs side by side in one HTML page",
+                       description="Write one self-contained HTML page comparing runs: "
+                       "metrics side by side, the configuration keys that differ, overlaid "
+                       "training curves, and test error against code size next to PCA.")
+    c.add_argument("runs", type=Path, nargs="+", metavar="RUN", help="run directories")
+    c.add_argument("--output", type=Path, default=Path("compare.html"),
+                   help="where to write (default compare.html)")
     return p
 
 
@@ -120,6 +149,10 @@ def _train_overrides(a: argparse.Namespace) -> list[str]:
     pairs = [("data.dataset", a.data), ("data.path", a.data_path),
              ("model.code_size", a.code_size), ("model.activation", a.activation),
              ("objective.loss", a.loss), ("train.epochs", a.epochs),
+             ("model.code_activation", a.code_activation), ("objective.noise", a.noise),
+             ("objective.noise_level", a.noise_level), ("objective.l1", a.l1),
+             ("objective.kl_rho", a.sparsity_target), ("objective.contractive", a.contractive),
+             ("objective.weight_decay", a.weight_decay),
              ("train.batch_size", a.batch_size), ("train.lr", a.lr),
              ("train.optimizer", a.optimizer), ("train.seed", a.seed),
              ("train.checkpoint_steps", a.checkpoint_steps), ("train.precision", a.precision)]
@@ -322,7 +355,15 @@ def _cmd_info(a: argparse.Namespace) -> int:
 def _cmd_report(a: argparse.Namespace) -> int:
     from .report import write_report
 
-    path = write_report(a.run, a.output)
+    path = write_report(a.run, a.output, tsne=a.tsne)
+    print(f"wrote {path}")
+    return 0
+
+
+def _cmd_compare(a: argparse.Namespace) -> int:
+    from .report import write_comparison
+
+    path = write_comparison(a.runs, a.output)
     print(f"wrote {path}")
     return 0
 
@@ -344,6 +385,8 @@ def main(argv: list[str] | None = None) -> int:
             return _cmd_info(args)
         if args.command == "report":
             return _cmd_report(args)
+        if args.command == "compare":
+            return _cmd_compare(args)
     except (ValueError, FileNotFoundError, FileExistsError, PermissionError,
             FileFormatError, FloatingPointError, IsADirectoryError) as e:
         print(f"aekit {args.command}: error: {e}", file=sys.stderr)

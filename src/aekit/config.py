@@ -47,10 +47,18 @@ class ModelConfig:
 
 @dataclass
 class ObjectiveConfig:
-    """Loss and regularisers. ``loss="auto"``: cross-entropy for data in [0, 1], else MSE."""
+    """Loss, regularisers and input corruption. ``loss="auto"``: cross-entropy for data in
+    [0, 1], else MSE. ``noise``: none, masking, gaussian or salt_pepper at ``noise_level``."""
 
     loss: str = "auto"
     weight_decay: float = 0.0
+    l1: float = 0.0
+    kl_rho: float | None = None
+    kl_beta: float = 1.0
+    dead_unit: float = 0.0
+    contractive: float = 0.0
+    noise: str = "none"
+    noise_level: float = 0.0
 
 
 @dataclass

@@ -16,6 +16,7 @@ import numpy as np
 
 __all__ = [
     "Dataset",
+    "NpyReader",
     "check_finite_2d",
     "data_dir",
     "load_array",
@@ -300,3 +301,81 @@ def load_dataset(name_or_path: str, *, data_path: str | os.PathLike | None = Non
             np.all(X == np.round(X)) else (None, None)
         X = scale_unit(X, lo=lo, hi=hi)
     return Dataset(X, ds.y, ds.image_shape), None
+
+
+class NpyReader:
+    """Rows of a ``.npy`` file read on demand with ``pread`` (no memory map).
+
+    Unlike ``np.load(mmap_mode="r")``, pages read here do not stay mapped in the process, so
+    peak RSS stays flat however large the file is. Supports ``len``, ``shape``, ``dtype``,
+    ``X[i:j]`` (contiguous rows) and ``X[index_array]`` (rows in the order given). Rows with
+    more than one trailing dimension are flattened: shape (n, d) with d = prod(shape[1:]).
+
+    Raises ``ValueError`` for a file that is not a plain (non-object, C-order) ``.npy``.
+    """
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = Path(path)
+        if not self.path.is_file():
+            raise FileNotFoundError(f"no such file: {self.path}")
+        with open(self.path, "rb") as f:
+            try:
+                major, _ = np.lib.format.read_magic(f)
+                read = (np.lib.format.read_array_header_1_0 if major == 1
+                        else np.lib.format.read_array_header_2_0)
+                shape, fortran, dtype = read(f)
+            except (ValueError, EOFError, OSError) as e:
+                raise ValueError(f"{self.path} is not a readable .npy file: {e}") from None
+            self.offset = f.tell()
+        if dtype.hasobject:
+            raise ValueError(f"{self.path} holds Python objects; aekit never loads pickled data")
+        if fortran and len(shape) > 1:
+            raise ValueError(f"{self.path} is Fortran-ordered; save it in C order to stream it")
+        if len(shape) < 2:
+            raise ValueError(f"{self.path} must hold a 2-D array (n, d), got shape {shape}")
+        d = int(np.prod(shape[1:]))
+        self.shape = (int(shape[0]), d)
+        self.dtype = dtype
+        self.ndim = 2
+        self.row_bytes = d * dtype.itemsize
+        size = self.path.stat().st_size
+        if size < self.offset + self.shape[0] * self.row_bytes:
+            raise ValueError(f"{self.path} is truncated: header says {self.shape[0]} rows")
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def _read(self, start: int, count: int) -> np.ndarray:
+        buf = bytearray(count * self.row_bytes)
+        fd = os.open(self.path, os.O_RDONLY)
+        try:
+            got = os.preadv(fd, [buf], self.offset + start * self.row_bytes)
+        finally:
+            os.close(fd)
+        if got != len(buf):
+            raise ValueError(f"{self.path}: short read at row {start} (file changed?)")
+        return np.frombuffer(buf, dtype=self.dtype).reshape(count, self.shape[1])
+
+    def __getitem__(self, key) -> np.ndarray:
+        if isinstance(key, slice):
+            start, stop, step = key.indices(self.shape[0])
+            if step != 1:
+                return self[np.arange(start, stop, step)]
+            return self._read(start, max(0, stop - start))
+        idx = np.asarray(key)
+        if idx.ndim != 1 or not np.issubdtype(idx.dtype, np.integer):
+            raise ValueError("NpyReader supports slices and 1-D integer index arrays")
+        out = np.empty((len(idx), self.shape[1]), dtype=self.dtype)
+        order = np.argsort(idx, kind="stable")
+        fd = os.open(self.path, os.O_RDONLY)
+        try:  # read rows in file order (sequential-ish I/O), place them in the order asked
+            for j in order:
+                i = int(idx[j])
+                if not 0 <= i < self.shape[0]:
+                    raise IndexError(f"row {i} out of range for {self.shape[0]} rows")
+                out[j] = np.frombuffer(os.pread(fd, self.row_bytes,
+                                                self.offset + i * self.row_bytes),
+                                       dtype=self.dtype)
+        finally:
+            os.close(fd)
+        return out

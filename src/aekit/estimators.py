@@ -12,6 +12,7 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from .corruption import make_corruption
 from .data import train_val_split
 from .models import DenseAE
 from .objectives import make_objective
@@ -58,6 +59,22 @@ class Autoencoder(TransformerMixin, BaseEstimator):
         without improvement, restoring the best weights.
     validation_fraction : float, default=0.1
     n_iter_no_change : int, default=20
+    noise : {None, "masking", "gaussian", "salt_pepper"}, default=None
+        Corrupt training inputs (denoising AE); the loss is against the clean input and
+        ``transform`` never corrupts.
+    noise_level : float, default=0.0
+        ν for masking, σ for Gaussian noise, p for salt-and-pepper.
+    l1 : float, default=0.0
+        λ of the L1 activity penalty ``λ Σ_j |h_j|`` (sparse AE).
+    sparsity_target : float or None, default=None
+        ρ of the KL sparsity penalty ``β Σ_j KL(ρ ‖ ρ̂_j)``; needs
+        ``code_activation="sigmoid"``.
+    sparsity_weight : float, default=1.0
+        β of the KL sparsity penalty.
+    contractive : float, default=0.0
+        λ of the contractive penalty ``λ ‖J_f(x)‖²_F``.
+    dead_unit : float, default=0.0
+        λ of the dead-unit entropy term that keeps ReLU code units alive.
     random_state : int, RandomState or None
         Seeds weight initialisation, shuffling and the validation split.
     verbose : bool, default=False
@@ -90,7 +107,9 @@ class Autoencoder(TransformerMixin, BaseEstimator):
                  code_activation="linear", loss="auto", tied=False, weight_decay=0.0,
                  optimizer="adam", learning_rate=3e-3, batch_size=64, max_iter=300,
                  schedule="cosine", early_stopping=True, validation_fraction=0.1,
-                 n_iter_no_change=20, random_state=None, verbose=False):
+                 n_iter_no_change=20, noise=None, noise_level=0.0, l1=0.0,
+                 sparsity_target=None, sparsity_weight=1.0, contractive=0.0, dead_unit=0.0,
+                 random_state=None, verbose=False):
         self.n_components = n_components
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
@@ -106,6 +125,13 @@ class Autoencoder(TransformerMixin, BaseEstimator):
         self.early_stopping = early_stopping
         self.validation_fraction = validation_fraction
         self.n_iter_no_change = n_iter_no_change
+        self.noise = noise
+        self.noise_level = noise_level
+        self.l1 = l1
+        self.sparsity_target = sparsity_target
+        self.sparsity_weight = sparsity_weight
+        self.contractive = contractive
+        self.dead_unit = dead_unit
         self.random_state = random_state
         self.verbose = verbose
 
@@ -147,13 +173,18 @@ class Autoencoder(TransformerMixin, BaseEstimator):
         self.model_ = DenseAE([X.shape[1], *hidden, int(self.n_components)],
                               activation=self.activation, code_activation=self.code_activation,
                               output="sigmoid" if loss == "bce" else "linear", tied=self.tied)
-        objective = make_objective(loss, n_features=X.shape[1], weight_decay=self.weight_decay)
+        objective = make_objective(loss, n_features=X.shape[1], weight_decay=self.weight_decay,
+                                   l1=self.l1, kl_rho=self.sparsity_target,
+                                   kl_beta=self.sparsity_weight, dead_unit=self.dead_unit,
+                                   contractive=self.contractive)
+        corruption = make_corruption(self.noise, self.noise_level) if self.noise else None
         Xtr, Xval = X, None
         if self.early_stopping and len(X) >= 10 and self.validation_fraction > 0:
             Xtr, Xval, _, _ = train_val_split(X, val_fraction=self.validation_fraction,
                                               seed=seed)
         self.history_ = _fit(
-            self.model_, objective, Xtr, val=Xval, epochs=int(self.max_iter),
+            self.model_, objective, Xtr, val=Xval, corruption=corruption,
+            epochs=int(self.max_iter),
             batch_size=int(self.batch_size), optimizer=self.optimizer, lr=self.learning_rate,
             schedule=self.schedule, seed=seed,
             early_stopping=self.n_iter_no_change if self.early_stopping else None,

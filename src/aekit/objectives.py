@@ -107,6 +107,13 @@ class Term(nn.Module):
                 out: AEOutput) -> torch.Tensor:
         raise NotImplementedError
 
+    def check_model(self, model: Autoencoder) -> None:
+        """Raise ``ValueError`` early if the term cannot apply to ``model`` (default: any)."""
+
+    def metrics(self) -> dict[str, float]:
+        """Extra numbers to log once per epoch (e.g. dead units); default none."""
+        return {}
+
 
 def _nonneg(name: str, v: float) -> float:
     v = float(v)
@@ -213,12 +220,35 @@ class Objective(nn.Module):
         if self.recon is bce and getattr(model, "output", "linear") != "sigmoid":
             raise ValueError("loss 'bce' needs a model with output='sigmoid' "
                              f"(got output={model.output!r})")
+        for t in self.terms:
+            t.check_model(model)
 
 
 def make_objective(loss: str = "mse", *, n_features: int | None = None,
-                   weight_decay: float = 0.0, terms: Sequence[Term] = ()) -> Objective:
-    """Objective from names: ``make_objective("bce", weight_decay=1e-4)``."""
-    ts = list(terms)
+                   weight_decay: float = 0.0, l1: float = 0.0, kl_rho: float | None = None,
+                   kl_beta: float = 1.0, dead_unit: float = 0.0, contractive: float = 0.0,
+                   terms: Sequence[Term] = ()) -> Objective:
+    """Objective from names and weights, the terms added only when their weight is non-zero.
+
+    ``make_objective("bce", weight_decay=1e-4, l1=1e-3)`` gives
+    ``bce + WeightDecay(1e-4) + L1Activity(1e-3)``; ``kl_rho`` adds ``KLSparsity(kl_rho,
+    kl_beta)``, ``dead_unit`` adds ``DeadUnitEntropy``, ``contractive`` adds
+    ``Contractive``. Extra ``terms`` are appended as given.
+    """
+    from .regularizers import Contractive, DeadUnitEntropy, KLSparsity, L1Activity
+
+    for name, v in (("weight_decay", weight_decay), ("l1", l1), ("kl_beta", kl_beta),
+                    ("dead_unit", dead_unit), ("contractive", contractive)):
+        _nonneg(name, v)  # named after the caller's argument, not the term's
+    ts: list[Term] = []
     if weight_decay:
-        ts.insert(0, WeightDecay(weight_decay))
-    return Objective(loss, ts, n_features=n_features)
+        ts.append(WeightDecay(weight_decay))
+    if l1:
+        ts.append(L1Activity(l1))
+    if kl_rho is not None:
+        ts.append(KLSparsity(kl_rho, kl_beta))
+    if dead_unit:
+        ts.append(DeadUnitEntropy(dead_unit))
+    if contractive:
+        ts.append(Contractive(contractive))
+    return Objective(loss, [*ts, *terms], n_features=n_features)

@@ -166,7 +166,7 @@ def save_reconstruction_grid(corrupted, reconstructed, path: str | os.PathLike, 
         raise ValueError(f"n must be >= 1, got {n}")
     H, Wd = _image_shape(image_shape, rows[0][1].shape[1])
     m = min(int(n), rows[0][1].shape[0])
-    fig = _figure((m * 0.9 + 1.2, len(rows) * 0.9))
+    fig = _figure((m * 0.9 + 0.4, len(rows) * 0.9))
     for r, (label, A) in enumerate(rows):
         for i in range(m):
             ax = fig.add_subplot(len(rows), m, r * m + i + 1)
@@ -176,5 +176,6 @@ def save_reconstruction_grid(corrupted, reconstructed, path: str | os.PathLike, 
                       interpolation="nearest")
             if i == 0:
                 ax.set_ylabel(label, fontsize=7)
-    fig.subplots_adjust(wspace=0.05, hspace=0.05, left=0.1, right=0.99, bottom=0.01, top=0.99)
+    fig.subplots_adjust(wspace=0.05, hspace=0.05, left=0.4 / (m * 0.9 + 0.4), right=0.99,
+                        bottom=0.01, top=0.99)
     return _save_atomic(fig, path, dpi)

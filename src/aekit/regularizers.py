@@ -90,6 +90,11 @@ def kl_bernoulli(rho: float, rho_hat: torch.Tensor) -> torch.Tensor:
     Returns
     -------
     Tensor, shape (k,)
+
+    Examples
+    --------
+    >>> kl_bernoulli(0.05, torch.tensor([0.05, 0.5])).tolist()  # doctest: +ELLIPSIS
+    [0.0, 0.4946...]
     """
     eps = torch.finfo(rho_hat.dtype).eps
     q = rho_hat.clamp(eps, 1 - eps)
@@ -126,6 +131,12 @@ class KLSparsity(Term):
             raise ValueError(f"rho must be in (0, 1), got {rho}")
         self.rho = rho
         self.beta = _nonneg("beta", beta)
+
+    def check_model(self, model: Autoencoder) -> None:
+        act = _code_activation(model)
+        if act != "sigmoid":
+            raise ValueError("KLSparsity needs a model with code_activation='sigmoid' (code "
+                             f"values in [0, 1]); got code_activation={act!r}")
 
     def forward(self, model: Autoencoder, x: torch.Tensor, x_tilde: torch.Tensor,
                 out: AEOutput) -> torch.Tensor:
@@ -200,6 +211,9 @@ class DeadUnitEntropy(Term):
         H = -torch.special.xlogy(p, p).sum()
         return self.lam * (math.log(p.shape[0]) - H)
 
+    def metrics(self) -> dict[str, float]:
+        return {"dead_units": float(self.n_dead)} if self.n_dead >= 0 else {}
+
     def extra_repr(self) -> str:
         return f"lam={self.lam}, threshold={self.threshold}"
 
@@ -234,6 +248,10 @@ def batch_jacobian(model: Autoencoder, x: torch.Tensor, *,
 
     k, d = int(model.n_components), int(x.shape[1])
     jac = jacrev(f) if k <= d else jacfwd(f)
+    # A fresh copy (still differentiable): on a slice of a larger tensor, torch 2.13's
+    # vmap(jacfwd) works on the whole underlying storage and ran out of memory (a 128-row
+    # slice of a 10000 x 784 batch took > 20 GB for a 784-1000 encoder).
+    x = x.clone(memory_format=torch.contiguous_format)
     was = model.training
     model.eval()
     try:
@@ -284,6 +302,15 @@ class Contractive(Term):
     ----------
     Rifai, Vincent, Muller, Glorot & Bengio, "Contractive auto-encoders: explicit invariance
     during feature extraction", ICML 2011, section 3 and eq. 4 (the sigmoid closed form).
+
+    Examples
+    --------
+    >>> m = DenseAE([2, 1], code_activation="sigmoid")
+    >>> with torch.no_grad():
+    ...     _ = m.enc[0].weight.copy_(torch.tensor([[1.0, 2.0]])), m.enc[0].bias.zero_()
+    >>> x = torch.zeros(1, 2)  # h = 0.5: (0.5 · 0.5)² · (1² + 2²)
+    >>> round(Contractive(1.0)(m, x, x, m(x)).item(), 4)
+    0.3125
     """
 
     name = "contractive"

@@ -90,10 +90,21 @@ def build(cfg: RunConfig, n_features: int, X: np.ndarray):
                            tied=m.tied)
     else:
         raise ValueError(f"unknown model.name {m.name!r}; expected 'dense' or 'linear'")
-    objective = make_objective(loss, n_features=n_features,
-                               weight_decay=cfg.objective.weight_decay)
+    o = cfg.objective
+    objective = make_objective(loss, n_features=n_features, weight_decay=o.weight_decay,
+                               l1=o.l1, kl_rho=o.kl_rho, kl_beta=o.kl_beta,
+                               dead_unit=o.dead_unit, contractive=o.contractive)
     objective.check_model(model)
     return model, objective
+
+
+def build_corruption(cfg: RunConfig):
+    """The training-input corruption a config asks for, or None."""
+    from .corruption import make_corruption
+
+    if cfg.objective.noise in ("none", ""):
+        return None
+    return make_corruption(cfg.objective.noise, cfg.objective.noise_level)
 
 
 @torch.no_grad()
@@ -151,12 +162,14 @@ def train_run(cfg: RunConfig, out: str | Path, *, resume: bool = False,
     data = load_run_data(cfg)
     torch.manual_seed(cfg.train.seed)
     model, objective = build(cfg, data.train.X.shape[1], data.train.X)
+    corruption = build_corruption(cfg)
     info = {
         "format": RUN_FORMAT, "aekit_version": __version__, "config": cfg.to_dict(),
         "model": {"name": model.name, "config": model.config(),
                   "n_parameters": int(sum(p.numel() for p in model.parameters()))},
         "objective": {"loss": _resolve_loss(cfg, data.train.X),
-                      "terms": [t.name for t in objective.terms]},
+                      "terms": [t.name for t in objective.terms],
+                      "corruption": repr(corruption) if corruption is not None else None},
         "data": {"n_train": int(len(data.train.X)),
                  "n_val": int(len(data.val.X)) if data.val else 0,
                  "n_test": int(len(data.test.X)) if data.test else 0,
@@ -175,6 +188,7 @@ def train_run(cfg: RunConfig, out: str | Path, *, resume: bool = False,
     t0 = time.perf_counter()
     history = fit(
         model, objective, data.train.X, val=data.val.X if data.val else None,
+        corruption=corruption,
         epochs=t.epochs, batch_size=t.batch_size, optimizer=t.optimizer, lr=t.lr,
         momentum=t.momentum, weight_decay=t.optimizer_weight_decay, schedule=t.schedule,
         warmup_steps=t.warmup_steps, early_stopping=t.early_stopping,

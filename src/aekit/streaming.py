@@ -24,22 +24,14 @@ __all__ = ["OPERATIONS", "map_rows", "open_rows"]
 OPERATIONS = ("encode", "reconstruct", "score")
 
 
-def open_rows(path: str | os.PathLike) -> np.ndarray:
-    """Open a ``.npy`` file as a read-only memory map (no data read yet); other formats are
-    loaded with :func:`aekit.data.load_array`."""
+def open_rows(path: str | os.PathLike):
+    """Open a ``.npy`` file for chunked reading (:class:`aekit.data.NpyReader`, nothing read
+    yet); other formats are loaded into memory with :func:`aekit.data.load_array`."""
+    from .data import NpyReader, load_array
+
     p = Path(path)
     if p.suffix.lower() == ".npy":
-        if not p.is_file():
-            raise FileNotFoundError(f"no such file: {p}")
-        try:
-            A = np.load(p, mmap_mode="r", allow_pickle=False)
-        except ValueError as e:
-            raise ValueError(f"{p}: {e} (aekit never loads pickled arrays)") from None
-        except (EOFError, OSError) as e:
-            raise ValueError(f"{p} is not a readable .npy file: {e}") from None
-        return A.reshape(len(A), -1) if A.ndim > 2 else A
-    from .data import load_array
-
+        return NpyReader(p)
     return load_array(p).X
 
 
@@ -80,24 +72,31 @@ def map_rows(model: Autoencoder, X: np.ndarray, op: str, *, out: str | os.PathLi
             raise ValueError(f"out must be a .npy file, got {out.name!r}")
         out.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp.npy", dir=out.parent)
-        os.close(fd)
-        res = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float32, shape=(n, *width))
+        f = os.fdopen(fd, "wb")
+        # header first, then rows appended chunk by chunk (no memory map: flat RSS)
+        np.lib.format.write_array_header_1_0(f, {"descr": "<f4", "fortran_order": False,
+                                                 "shape": (n, *width)})
     try:
         for i in range(0, n, chunk):
             a = np.array(X[i:i + chunk], dtype=np.float32)  # a writable copy of the chunk
             if not np.isfinite(a).all():
                 raise ValueError("input contains NaN or infinite values in rows "
                                  f"{i}..{i + len(a) - 1}")
-            x = torch.from_numpy(np.ascontiguousarray(a))
-            res[i:i + len(a)] = _apply(model, x, op).numpy()
+            y = _apply(model, torch.from_numpy(np.ascontiguousarray(a)), op).numpy()
+            if tmp is None:
+                res[i:i + len(a)] = y
+            else:
+                f.write(np.ascontiguousarray(y, dtype="<f4").tobytes())
         if tmp is None:
             return res
-        res.flush()
-        del res
+        f.flush()
+        os.fsync(f.fileno())
+        f.close()
         os.replace(tmp, out)
         tmp = None
         return out
     finally:
         if tmp is not None:
             with contextlib.suppress(OSError):
+                f.close()
                 os.unlink(tmp)

@@ -288,8 +288,8 @@ def fit(
     objective : Objective
         Its parameters (e.g. learned variances of ``gaussian_nll``) are trained too.
     X : array-like or Tensor, shape (n, d)
-        Training data; must be finite. An ``np.memmap`` is streamed batch by batch (see
-        :class:`MemmapRows`) instead of being loaded into memory.
+        Training data; must be finite. An ``np.memmap`` or :class:`aekit.data.NpyReader` is
+        streamed batch by batch (see :class:`MemmapRows`) instead of being loaded.
     corruption : callable ``(x, generator) -> x̃``, optional
         Applied to training batches only; the loss is always against the clean ``x``.
     val : array-like, shape (n_val, d), optional
@@ -358,7 +358,9 @@ def fit(
 
     params = list(model.parameters())
     dtype = params[0].dtype if params else torch.float32
-    X = (MemmapRows(X, "X", model.n_features, dtype) if isinstance(X, np.memmap)
+    from ..data import NpyReader
+
+    X = (MemmapRows(X, "X", model.n_features, dtype) if isinstance(X, np.memmap | NpyReader)
          else _as_tensor(X, "X", model.n_features, dtype))
     Xv = _as_tensor(val, "val", model.n_features, dtype) if val is not None else None
     objective.to(dtype)
@@ -545,6 +547,9 @@ def fit(
                     "learning rate or check the data (the last checkpoint is kept)")
             for k, v in acc.items():
                 record[f"train_{k}"] = float(v) / n
+            for t in getattr(objective, "terms", ()):
+                for k, v in t.metrics().items():  # e.g. dead units of a sparse code
+                    record[f"{t.name}_{k}"] = v
             if Xv is not None:
                 record.update(evaluate(model, objective, Xv, batch_size=max(bs, 1024),
                                        prefix="val_"))

@@ -1,0 +1,226 @@
+"""Scale and reliability figures (issue 8): bf16 vs fp32, 1 vs 2 processes, streaming memory,
+and kill/resume exactness. Each part can run alone with --only.
+
+    python benchmarks/scale.py                 # everything, full sizes
+    python benchmarks/scale.py --quick         # small sizes (a couple of minutes)
+    python benchmarks/scale.py --only bf16 ddp
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import ROOT, md_table, write_results
+from aekit import DenseAE, fit, make_objective
+from aekit.train.fit import native_bf16
+
+SIZES = [784, 1000, 500, 250, 30]
+PY = sys.executable
+
+
+def bench_bf16(quick: bool) -> tuple[list[dict], str]:
+    rows = []
+    native = native_bf16()
+    for bs in (256, 1024):
+        rates = {}
+        for prec in ("fp32", "bf16"):
+            torch.manual_seed(0)
+            m = DenseAE(SIZES, activation="relu", output="sigmoid")
+            X = torch.rand(8 * bs if quick else 16 * bs, 784)
+            fit(m, make_objective("bce"), X[: 2 * bs], epochs=1, batch_size=bs, precision=prec)
+            t0 = time.perf_counter()
+            fit(m, make_objective("bce"), X, epochs=1 if quick else 3, batch_size=bs,
+                precision=prec)
+            rates[prec] = len(X) * (1 if quick else 3) / (time.perf_counter() - t0)
+        rows.append({"batch": bs, "fp32_samples_per_s": rates["fp32"],
+                     "bf16_samples_per_s": rates["bf16"], "speedup": rates["bf16"] / rates["fp32"],
+                     "native_bf16": native})
+    # loss parity on a fixed run: MNIST-like random low-rank data, same seed, same steps
+    g = np.random.default_rng(0)
+    X = (1 / (1 + np.exp(-g.normal(size=(4096, 20)) @ g.normal(size=(20, 784)) / 3))
+         ).astype(np.float32)
+    finals = {}
+    for prec in ("fp32", "bf16"):
+        torch.manual_seed(0)
+        m = DenseAE(SIZES, activation="relu", output="sigmoid")
+        h = fit(m, make_objective("bce"), X, epochs=3 if quick else 10, batch_size=256,
+                lr=1e-3, precision=prec)
+        finals[prec] = h["train_loss"][-1]
+    parity = {"fp32_final_loss": finals["fp32"], "bf16_final_loss": finals["bf16"],
+              "relative_difference": abs(finals["bf16"] - finals["fp32"]) / finals["fp32"]}
+    md = md_table(["batch", "fp32 samples/s", "bf16 samples/s", "bf16 speed-up"],
+                  [[r["batch"], round(r["fp32_samples_per_s"]), round(r["bf16_samples_per_s"]),
+                    round(r["speedup"], 2)] for r in rows])
+    md += (f"\n\nNative bf16 on this CPU: {native} (without it aekit warns and runs fp32, so "
+           "both columns would be fp32). Loss parity after the same steps: fp32 "
+           f"{finals['fp32']:.3f}, bf16 {finals['bf16']:.3f} "
+           f"({100 * parity['relative_difference']:.2f} % apart).")
+    return [{"part": "bf16", **r} for r in rows] + [{"part": "bf16_parity", **parity}], md
+
+
+def _worker(n_proc: int, batch: int, epochs: int, n: int, threads: int) -> dict:
+    env = dict(os.environ, OMP_NUM_THREADS=str(threads), CI="true")
+    script = str(ROOT / "benchmarks" / "_ddp_worker.py")
+    if n_proc == 1:
+        cmd = [PY, script, str(batch), str(epochs), str(n)]
+    else:
+        cmd = [PY, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={n_proc}",
+               script, str(batch), str(epochs), str(n)]
+    out = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=1800)
+    if out.returncode:
+        raise RuntimeError(out.stderr[-2000:])
+    return json.loads([ln for ln in out.stdout.splitlines() if ln.startswith("{")][-1])
+
+
+def bench_ddp(quick: bool) -> tuple[list[dict], str]:
+    cores = os.cpu_count() or 1
+    rows = []
+    n, epochs = (4096, 1) if quick else (16384, 2)
+    for bs in (256, 1024):
+        one = _worker(1, bs, epochs, n, cores)
+        two = _worker(2, bs, epochs, n, max(1, cores // 2))
+        # the same per-process work alone, to split compute from communication
+        local = _worker(1, bs // 2, epochs, n // 2, max(1, cores // 2))
+        comm = max(0.0, 1 - (n / 2 / local["samples_per_s"]) / (n / two["samples_per_s"]))
+        rows.append({"batch": bs, "one_process_samples_per_s": one["samples_per_s"],
+                     "one_process_threads": one["threads"],
+                     "two_process_samples_per_s": two["samples_per_s"],
+                     "threads_per_process": max(1, cores // 2),
+                     "speedup": two["samples_per_s"] / one["samples_per_s"],
+                     "communication_share": comm})
+    md = md_table(["global batch", "1 process (threads)", "2 processes (threads each)",
+                   "speed-up", "communication share"],
+                  [[r["batch"], f"{r['one_process_samples_per_s']:.0f} "
+                    f"({r['one_process_threads']})",
+                    f"{r['two_process_samples_per_s']:.0f} ({r['threads_per_process']})",
+                    round(r["speedup"], 2), f"{100 * r['communication_share']:.0f}%"]
+                   for r in rows])
+    md += (f"\n\n{cores} logical CPUs. Communication share = 1 − (time of one process's local "
+           "work alone) / (time per step with 2 processes).")
+    return [{"part": "ddp", **r} for r in rows], md
+
+
+def bench_streaming(quick: bool, workdir: Path) -> tuple[list[dict], str]:
+    from aekit import save_model
+
+    torch.manual_seed(0)
+    model = DenseAE([784, 256, 32], output="sigmoid")
+    mpath = save_model(model, workdir / "m.safetensors")
+    sizes_gb = [0.05, 0.1, 0.2, 0.4] if quick else [1, 2, 4, 8]
+    rows = []
+    for gb in sizes_gb:
+        n = int(gb * 1e9 / (784 * 4))
+        x = workdir / "x.npy"
+        mm = np.lib.format.open_memmap(x, mode="w+", dtype=np.float32, shape=(n, 784))
+        step = 100_000
+        for i in range(0, n, step):
+            mm[i:i + step] = np.random.default_rng(i).random((min(step, n - i), 784),
+                                                             dtype=np.float32)
+        mm.flush()
+        del mm
+        code = ("import sys, time; from aekit.cli import main; t = time.perf_counter();"
+                f" rc = main(['score', '{mpath}', '--input', '{x}', '--output', "
+                f"'{workdir / 's.npy'}', '--chunk', '8192']); el = time.perf_counter() - t;"
+                # VmHWM, not ru_maxrss: the latter keeps the parent's peak across exec
+                " hwm = open('/proc/self/status').read().split('VmHWM:')[1].split()[0];"
+                " print('RESULT', el, hwm);"
+                " sys.exit(rc)")
+        subprocess.run(["sync"], check=False)
+        out = subprocess.run([PY, "-c", code], capture_output=True, text=True, timeout=3600,
+                             env=dict(os.environ, CI="true"))
+        line = [ln for ln in out.stdout.splitlines() if ln.startswith("RESULT")]
+        if out.returncode or not line:
+            raise RuntimeError(out.stderr[-2000:])
+        el, rss_kb = float(line[0].split()[1]), int(line[0].split()[2])
+        rows.append({"input_gb": gb, "rows": n, "seconds": el, "samples_per_s": n / el,
+                     "peak_rss_mb": rss_kb / 1024})
+        x.unlink()
+        (workdir / "s.npy").unlink(missing_ok=True)
+    md = md_table(["input (GB)", "rows", "aekit score: samples/s", "peak RSS (MB)"],
+                  [[r["input_gb"], r["rows"], round(r["samples_per_s"]),
+                    round(r["peak_rss_mb"])] for r in rows])
+    md += ("\n\n`aekit score` on a memory-mapped float32 .npy (784 features, 784-256-32 model), "
+           "chunk 8192 rows read with pread (no memory map), output appended chunk by chunk; "
+           "peak RSS (VmHWM) of the whole process, Python and torch included.")
+    return [{"part": "streaming", **r} for r in rows], md
+
+
+def bench_resume(quick: bool, workdir: Path) -> tuple[list[dict], str]:
+    args = ["train", "--data", "digits", "--epochs", "15", "--hidden", "64",
+            "--checkpoint-steps", "9", "--set", "train.early_stopping=none",
+            "--set", "model.dropout=0.1", "--no-report", "--no-progress"]
+    env = dict(os.environ, CI="true", OMP_NUM_THREADS="1")
+    cmd = [PY, "-m", "aekit.cli"]
+    subprocess.run([*cmd, *args, "--out", str(workdir / "ref")], env=env, check=True,
+                   capture_output=True)
+    from safetensors.torch import load_file
+
+    ref = load_file(workdir / "ref" / "model.safetensors")
+    trials = 3 if quick else 10
+    rng = random.Random(0)
+    matched, rows = 0, []
+    for t in range(trials):
+        out = workdir / f"t{t}"
+        delay = rng.uniform(2.0, 6.0)  # seconds after start: start-up ~2 s, run ~7 s
+        p = subprocess.Popen([*cmd, *args, "--out", str(out)], env=env,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(delay)
+        p.send_signal(signal.SIGKILL)
+        p.wait()
+        killed_mid = not (out / "model.safetensors").exists()
+        r = subprocess.run([*cmd, "train", "--out", str(out), "--resume", "--no-progress"],
+                           env=env, capture_output=True, text=True)
+        if r.returncode:  # killed before config.json existed: nothing to resume
+            rows.append({"trial": t, "kill_after_s": delay, "resumable": False})
+            continue
+        w = load_file(out / "model.safetensors")
+        same = all(torch.equal(ref[k], w[k]) for k in ref)
+        matched += same
+        rows.append({"trial": t, "kill_after_s": delay, "killed_mid_run": killed_mid,
+                     "bit_identical": same})
+    md = (f"{trials} runs killed with SIGKILL at random times (2–6 s after start), then "
+          f"resumed with `aekit train --out DIR --resume`: {matched} of "
+          f"{sum(1 for r in rows if r.get('resumable', True))} resumed runs ended with weights "
+          "bit-identical to an uninterrupted run.")
+    return [{"part": "resume", **r} for r in rows], md
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--quick", action="store_true")
+    p.add_argument("--only", nargs="*", choices=["bf16", "ddp", "streaming", "resume"])
+    p.add_argument("--workdir", type=Path, help="scratch folder for generated inputs "
+                   "(default: a temp dir; full streaming mode needs ~8 GB free)")
+    a = p.parse_args()
+    parts = a.only or ["bf16", "ddp", "streaming", "resume"]
+    rows, sections = [], []
+    with tempfile.TemporaryDirectory(dir=a.workdir) as tmp:
+        for part in parts:
+            t0 = time.perf_counter()
+            fn = {"bf16": lambda: bench_bf16(a.quick), "ddp": lambda: bench_ddp(a.quick),
+                  "streaming": lambda: bench_streaming(a.quick, Path(tmp)),
+                  "resume": lambda: bench_resume(a.quick, Path(tmp))}[part]
+            r, md = fn()
+            rows += r
+            sections.append(f"### {part}\n\n{md}")
+            print(f"[{part}] {time.perf_counter() - t0:.0f} s\n{md}\n", flush=True)
+    write_results("scale" + ("_quick" if a.quick else ""),
+                  {"settings": {"quick": a.quick, "parts": parts}, "rows": rows},
+                  "\n\n".join(sections))
+
+
+if __name__ == "__main__":
+    main()
