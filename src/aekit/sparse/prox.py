@@ -65,7 +65,10 @@ def soft_threshold(x: torch.Tensor, thresh: float | torch.Tensor, *,
     _check_thresh(thresh)
     if positive:
         return torch.clamp_min(x - thresh, 0.0)
-    return torch.sign(x) * torch.clamp_min(x.abs() - thresh, 0.0)
+    # v − clip(v, −t, t) is S_t(v) in two passes over memory instead of five.
+    if isinstance(thresh, torch.Tensor):
+        return x - torch.minimum(torch.maximum(x, -thresh), thresh)
+    return x - x.clamp(-thresh, thresh)
 
 
 def hard_threshold(x: torch.Tensor, thresh: float | torch.Tensor) -> torch.Tensor:
