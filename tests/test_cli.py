@@ -30,7 +30,8 @@ def test_train_writes_a_complete_run(run, capsys):
     hist = [json.loads(x) for x in (run / "history.jsonl").read_text().splitlines()]
     assert len(hist) == 3 and "val_recon" in hist[0]
     html = (run / "report.html").read_text()
-    assert "data:image/png;base64," in html and "<script" not in html and "http" not in html
+    assert "data:image/png;base64," in html and "<script" not in html
+    assert 'src="http' not in html and 'href="http' not in html  # nothing fetched
 
 
 def test_info_evaluate_encode_reconstruct(run, tmp_path, capsys):

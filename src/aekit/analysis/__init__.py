@@ -1,6 +1,17 @@
-"""Analyses of trained models: unit activity, encoder Jacobians and the learned manifold."""
+"""Analyses of trained models (arrays and numbers; plots live in :mod:`aekit.plots`).
 
+Unit activity and dead units, encoder Jacobians and the learned manifold, reconstructions and
+their errors, code maps, latent traversals and interpolation, rate–distortion curves.
+"""
+
+from . import latent, rate_distortion, reconstruction
 from .activity import unit_activity
+from .latent import code_map, interpolate, latent_traversal
 from .manifold import encoder_jacobian, jacobian_spectrum, tangent_directions
+from .rate_distortion import pca_error_curve
+from .reconstruction import reconstruction_grid, sample_errors, worst_reconstructions
 
-__all__ = ["encoder_jacobian", "jacobian_spectrum", "tangent_directions", "unit_activity"]
+__all__ = ["code_map", "encoder_jacobian", "interpolate", "jacobian_spectrum", "latent",
+           "latent_traversal", "pca_error_curve", "rate_distortion",
+           "reconstruction", "reconstruction_grid", "sample_errors", "tangent_directions",
+           "unit_activity", "worst_reconstructions"]
