@@ -13,6 +13,7 @@ from aekit.models import MODELS, AEOutput, DenseAE, LinearAE, make_model
 EXAMPLES = {
     "dense": dict(sizes=[12, 9, 5, 3], activation="tanh", output="sigmoid"),
     "linear": dict(n_features=12, n_components=4),
+    "rbm": dict(n_visible=12, n_hidden=4),
 }
 
 

@@ -5,22 +5,42 @@ The public API is what this module re-exports.
 
 __version__ = "0.1.0"
 
+from .classifier import AutoencoderClassifier
 from .corruption import CORRUPTIONS, Gaussian, Masking, SaltPepper, make_corruption
 from .data import NpyReader, load_dataset, load_digits, load_mnist
 from .estimators import Autoencoder
 from .io import FileFormatError
 from .layers import TiedLinear, TopK
-from .models import MODELS, AEOutput, DenseAE, LinearAE, make_model
+from .models import (
+    MODELS,
+    RBM,
+    AEOutput,
+    DenseAE,
+    LinearAE,
+    linear_ae_from_pca,
+    make_model,
+    pca_solution,
+)
 from .models import Autoencoder as AutoencoderModel
 from .objectives import GaussianNLL, Objective, Term, WeightDecay, make_objective
 from .regularizers import Contractive, DeadUnitEntropy, KLSparsity, L1Activity, activity_stats
-from .train import History, evaluate, fit, load, save_model
+from .train import (
+    History,
+    evaluate,
+    fit,
+    load,
+    pretrain_layers,
+    save_model,
+    stack_into_deep_ae,
+)
 
 __all__ = [
     "CORRUPTIONS",
     "MODELS",
+    "RBM",
     "AEOutput",
     "Autoencoder",
+    "AutoencoderClassifier",
     "AutoencoderModel",
     "Contractive",
     "DeadUnitEntropy",
@@ -44,6 +64,7 @@ __all__ = [
     "activity_stats",
     "evaluate",
     "fit",
+    "linear_ae_from_pca",
     "load",
     "load_dataset",
     "load_digits",
@@ -51,5 +72,8 @@ __all__ = [
     "make_corruption",
     "make_model",
     "make_objective",
+    "pca_solution",
+    "pretrain_layers",
     "save_model",
+    "stack_into_deep_ae",
 ]

@@ -6,13 +6,18 @@ from typing import Any
 
 from .base import OUTPUTS, AEOutput, Autoencoder
 from .dense import DenseAE, LinearAE
+from .linear import PCASolution, init_linear_ae_from_pca, linear_ae_from_pca, pca_solution
+from .rbm import RBM
 
-__all__ = ["MODELS", "OUTPUTS", "AEOutput", "Autoencoder", "DenseAE", "LinearAE", "make_model"]
+__all__ = ["MODELS", "OUTPUTS", "RBM", "AEOutput", "Autoencoder", "DenseAE", "LinearAE",
+           "PCASolution", "init_linear_ae_from_pca", "linear_ae_from_pca", "make_model",
+           "pca_solution"]
 
 #: Model classes by registry name; :func:`aekit.load` rebuilds a saved model through it.
 MODELS: dict[str, type[Autoencoder]] = {
     "dense": DenseAE,
     "linear": LinearAE,
+    "rbm": RBM,
 }
 
 

@@ -179,7 +179,25 @@ def _to_tensor(X: Any, name: str, n_features: int) -> torch.Tensor:
 
 @torch.no_grad()
 def encode_batched(model: Autoencoder, X: torch.Tensor, batch_size: int = 4096) -> torch.Tensor:
-    """Codes ``f(X)`` in eval mode, batch by batch: (n, d) -> (n, k), without gradient."""
+    """Codes ``H = f(X)`` in eval mode (no dropout, batch norm on running statistics), batch by
+    batch, without gradient: (n, d) -> (n, k).
+
+    Parameters
+    ----------
+    model : Autoencoder
+    X : Tensor, shape (n, d)
+        In the model's dtype.
+    batch_size : int
+        Rows per forward pass (bounds memory).
+
+    Returns
+    -------
+    Tensor, shape (n, k)
+
+    References
+    ----------
+    Hinton & Salakhutdinov, Science 2006 (each layer's codes are the next layer's data).
+    """
     was = model.training
     model.eval()
     try:

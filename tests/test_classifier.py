@@ -1,0 +1,152 @@
+"""AutoencoderClassifier: scikit-learn API checks, accuracy on digits, frozen encoders and
+transfer between datasets, bad input."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from sklearn.utils.estimator_checks import parametrize_with_checks
+
+from aekit import Autoencoder, DenseAE, fit, make_objective
+from aekit.classifier import AutoencoderClassifier
+
+# Checks expected to fail, with the reason (none at present: keep the hook so that a failure
+# gets a reason instead of a skip).
+EXPECTED_FAILURES: dict[str, str] = {}
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    # Tiny networks: one thread avoids oversubscribing a shared CPU (and is faster here).
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+@parametrize_with_checks([AutoencoderClassifier(n_components=4, hidden_layer_sizes=(16,),
+                                                pretrain_max_iter=2, max_iter=40,
+                                                learning_rate=1e-2, random_state=0)],
+                         expected_failed_checks=lambda est: EXPECTED_FAILURES)
+def test_sklearn_api(estimator, check):
+    check(estimator)
+
+
+def test_beats_90_percent_on_digits(digits):
+    tr, te = digits
+    clf = AutoencoderClassifier(random_state=0, pretrain_max_iter=10, max_iter=50,
+                                dropout=0.2, weight_decay=1e-2).fit(tr.X, tr.y)
+    acc = clf.score(te.X, te.y)
+    assert acc > 0.90, f"accuracy {acc:.4f} on the 297 digits test images"
+    proba = clf.predict_proba(te.X)
+    assert proba.shape == (len(te.X), 10)
+    np.testing.assert_allclose(proba.sum(1), 1.0, rtol=1e-10)
+    assert np.array_equal(clf.classes_[proba.argmax(1)], clf.predict(te.X))
+    assert clf.encode(te.X[:5]).shape == (5, 32)
+    assert clf.autoencoder_ is not None and len(clf.model_.encoder.dec) == 0  # decoder dropped
+
+
+def test_same_random_state_same_predictions(digits):
+    tr, te = digits
+    kw = dict(n_components=8, hidden_layer_sizes=(32,), pretrain_max_iter=2, max_iter=3)
+    a = AutoencoderClassifier(random_state=1, **kw).fit(tr.X[:400], tr.y[:400])
+    b = AutoencoderClassifier(random_state=1, **kw).fit(tr.X[:400], tr.y[:400])
+    np.testing.assert_array_equal(a.predict_proba(te.X), b.predict_proba(te.X))
+
+
+def _pretrained_encoder(X, seed=0, epochs=15):
+    torch.manual_seed(seed)
+    ae = DenseAE([X.shape[1], 64, 16], activation="elu", output="sigmoid")
+    fit(ae, make_objective("bce"), X, epochs=epochs, batch_size=64, lr=3e-3, seed=seed)
+    return ae
+
+
+def test_frozen_transfer_between_digit_classes(digits):
+    """Encoder pretrained on the digits 0–4 only, reused frozen for 5–9: its weights do not
+    move, the given model is not modified, and the features still separate the new classes."""
+    tr, te = digits
+    src = tr.X[tr.y < 5]
+    ae = _pretrained_encoder(src)
+    before = {k: v.clone() for k, v in ae.state_dict().items()}
+    m_tr, m_te = tr.y >= 5, te.y >= 5
+    clf = AutoencoderClassifier(encoder=ae, freeze_encoder=True, max_iter=150,
+                                learning_rate=1e-2, random_state=0)
+    clf.fit(tr.X[m_tr], tr.y[m_tr])
+    for k, v in ae.state_dict().items():  # the caller's model is untouched
+        assert torch.equal(v, before[k]), k
+    for name, p in clf.model_.encoder.state_dict().items():  # frozen: same as given
+        assert torch.equal(p, before[name]), name
+    acc = clf.score(te.X[m_te], te.y[m_te])
+    assert acc > 0.8, f"frozen transferred encoder: accuracy {acc:.3f} on digits 5-9"
+    # Fine-tuning the same encoder instead moves its weights.
+    tuned = AutoencoderClassifier(encoder=ae, freeze_encoder=False, max_iter=3,
+                                  random_state=0).fit(tr.X[m_tr], tr.y[m_tr])
+    w = tuned.model_.encoder.enc[0].weight
+    assert not torch.equal(w, before["enc.0.weight"])
+
+
+def test_layerwise_denoising_pretraining(digits):
+    tr, te = digits
+    clf = AutoencoderClassifier(n_components=8, hidden_layer_sizes=(32, 16),
+                                pretrain="layerwise", pretrain_noise=0.2, pretrain_max_iter=2,
+                                max_iter=10, learning_rate=1e-2, random_state=0).fit(tr.X[:400],
+                                                                                     tr.y[:400])
+    assert clf.autoencoder_.sizes == [64, 32, 16, 8]
+    assert clf.score(te.X, te.y) > 0.5
+
+
+def test_encoder_from_fitted_estimator(digits):
+    tr, te = digits
+    est = Autoencoder(n_components=8, hidden_layer_sizes=(32,), max_iter=3,
+                      random_state=0).fit(tr.X[:300])
+    clf = AutoencoderClassifier(encoder=est, max_iter=5, random_state=0).fit(tr.X[:300],
+                                                                              tr.y[:300])
+    assert clf.encode(te.X[:4]).shape == (4, 8)
+
+
+FASHION = Path("/usr/share/datasets/fashion-mnist")
+
+
+@pytest.mark.data
+def test_transfer_mnist_to_fashion_mnist(mnist_path):
+    """An encoder pretrained on MNIST digits, frozen, classifies Fashion-MNIST far above
+    chance (small subsets: a smoke test of the transfer path on real data)."""
+    if not FASHION.is_dir():
+        pytest.skip(f"Fashion-MNIST not found at {FASHION} "
+                    "(apt-get install dataset-fashion-mnist)")
+    from aekit import load_mnist
+
+    mnist, _ = load_mnist(mnist_path)
+    f_tr, f_te = load_mnist(FASHION)
+    ae = _pretrained_encoder(mnist.X[:3000], epochs=3)
+    kw = dict(max_iter=30, learning_rate=1e-2, random_state=0)
+    frozen = AutoencoderClassifier(encoder=ae, freeze_encoder=True, **kw)
+    frozen.fit(f_tr.X[:3000], f_tr.y[:3000])
+    acc = frozen.score(f_te.X[:2000], f_te.y[:2000])
+    assert acc > 0.6, f"MNIST encoder, frozen, on Fashion-MNIST: accuracy {acc:.3f}"
+
+
+@pytest.mark.parametrize("kw, match", [
+    ({"pretrain": "rbm"}, "pretrain"),
+    ({"max_iter": -1}, "max_iter"),
+    ({"n_components": 0}, "n_components"),
+    ({"pretrain_noise": 1.0}, "pretrain_noise"),
+    ({"learning_rate": 0.0}, "learning_rate"),
+    ({"hidden_layer_sizes": (0,)}, "hidden_layer_sizes"),
+    ({"encoder": "not a model"}, "encoder"),
+    ({"encoder": DenseAE([10, 4])}, "features"),
+])
+def test_bad_parameters(kw, match, digits):
+    tr, _ = digits
+    with pytest.raises(ValueError, match=match):
+        AutoencoderClassifier(**{"max_iter": 1, "pretrain_max_iter": 1, **kw}).fit(tr.X[:50],
+                                                                                 tr.y[:50])
+
+
+def test_bad_targets(digits):
+    tr, _ = digits
+    with pytest.raises(ValueError, match="Unknown label type"):
+        AutoencoderClassifier(max_iter=1).fit(tr.X[:20], np.linspace(0, 1, 20))
