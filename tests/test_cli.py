@@ -156,3 +156,16 @@ def test_regularised_run_from_flags(tmp_path, capsys):
                  str(tmp_path / "bad"), *FAST]) == 2
     assert "code_activation='sigmoid'" in capsys.readouterr().err
     assert not (tmp_path / "bad").exists()
+
+
+def test_classify_from_scratch_and_with_a_runs_encoder(run, tmp_path, capsys):
+    assert main(["classify", "--data", "digits", "--epochs", "15", "--pretrain-epochs", "3",
+                 "--code-size", "16", "--output", str(tmp_path / "c.json")]) == 0
+    res = json.loads((tmp_path / "c.json").read_text())
+    assert res["n_test"] == 297 and res["test_accuracy"] > 0.85, res
+    capsys.readouterr()
+    assert main(["classify", "--encoder", str(run), "--freeze-encoder", "--epochs", "5"]) == 0
+    res = json.loads(capsys.readouterr().out)
+    assert res["freeze_encoder"] and 0.0 <= res["test_accuracy"] <= 1.0
+    assert main(["classify", "--data", "digits", "--limit", "1"]) == 2
+    assert "--limit must be >= 2" in capsys.readouterr().err
