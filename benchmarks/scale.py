@@ -9,6 +9,7 @@ and kill/resume exactness. Each part can run alone with --only.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import random
@@ -24,7 +25,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import ROOT, md_table, write_results
-from aekit import DenseAE, fit, make_objective
+from aekit import ConvAE, DenseAE, fit, make_objective
 from aekit.train.fit import native_bf16
 
 SIZES = [784, 1000, 500, 250, 30]
@@ -34,18 +35,22 @@ PY = sys.executable
 def bench_bf16(quick: bool) -> tuple[list[dict], str]:
     rows = []
     native = native_bf16()
-    for bs in (256, 1024):
+    models = {"dense 784-1000-500-250-30": lambda: DenseAE(SIZES, activation="relu",
+                                                           output="sigmoid"),
+              "conv 28x28 (32, 64 ch), code 32": lambda: ConvAE([28, 28], channels=[32, 64],
+                                                                code_size=32)}
+    for (name, make), bs in itertools.product(models.items(), (256, 1024)):
         rates = {}
         for prec in ("fp32", "bf16"):
             torch.manual_seed(0)
-            m = DenseAE(SIZES, activation="relu", output="sigmoid")
+            m = make()
             X = torch.rand(8 * bs if quick else 16 * bs, 784)
             fit(m, make_objective("bce"), X[: 2 * bs], epochs=1, batch_size=bs, precision=prec)
             t0 = time.perf_counter()
             fit(m, make_objective("bce"), X, epochs=1 if quick else 3, batch_size=bs,
                 precision=prec)
             rates[prec] = len(X) * (1 if quick else 3) / (time.perf_counter() - t0)
-        rows.append({"batch": bs, "fp32_samples_per_s": rates["fp32"],
+        rows.append({"model": name, "batch": bs, "fp32_samples_per_s": rates["fp32"],
                      "bf16_samples_per_s": rates["bf16"], "speedup": rates["bf16"] / rates["fp32"],
                      "native_bf16": native})
     # loss parity on a fixed run: MNIST-like random low-rank data, same seed, same steps
@@ -61,8 +66,9 @@ def bench_bf16(quick: bool) -> tuple[list[dict], str]:
         finals[prec] = h["train_loss"][-1]
     parity = {"fp32_final_loss": finals["fp32"], "bf16_final_loss": finals["bf16"],
               "relative_difference": abs(finals["bf16"] - finals["fp32"]) / finals["fp32"]}
-    md = md_table(["batch", "fp32 samples/s", "bf16 samples/s", "bf16 speed-up"],
-                  [[r["batch"], round(r["fp32_samples_per_s"]), round(r["bf16_samples_per_s"]),
+    md = md_table(["model", "batch", "fp32 samples/s", "bf16 samples/s", "bf16 speed-up"],
+                  [[r["model"], r["batch"], round(r["fp32_samples_per_s"]),
+                    round(r["bf16_samples_per_s"]),
                     round(r["speedup"], 2)] for r in rows])
     md += (f"\n\nNative bf16 on this CPU: {native} (without it aekit warns and runs fp32, so "
            "both columns would be fp32). Loss parity after the same steps: fp32 "

@@ -169,3 +169,16 @@ def test_classify_from_scratch_and_with_a_runs_encoder(run, tmp_path, capsys):
     assert res["freeze_encoder"] and 0.0 <= res["test_accuracy"] <= 1.0
     assert main(["classify", "--data", "digits", "--limit", "1"]) == 2
     assert "--limit must be >= 2" in capsys.readouterr().err
+
+
+def test_conv_model_from_the_cli(tmp_path, capsys):
+    out = tmp_path / "conv"
+    assert main(["train", "--data", "digits", "--model", "conv", "--hidden", "8", "16",
+                 "--epochs", "2", "--out", str(out), "--no-progress"]) == 0
+    info = json.loads((out / "config.json").read_text())
+    assert info["model"]["name"] == "conv" and info["model"]["config"]["image_shape"] == [1, 8, 8]
+    assert (out / "report.html").exists()
+    np.save(tmp_path / "flat.npy", np.random.default_rng(0).random((50, 10)).astype(np.float32))
+    assert main(["train", "--data", str(tmp_path / "flat.npy"), "--model", "conv",
+                 "--code-size", "4", "--out", str(tmp_path / "bad"), *FAST]) == 2
+    assert "needs image data" in capsys.readouterr().err

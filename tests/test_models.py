@@ -14,6 +14,7 @@ EXAMPLES = {
     "dense": dict(sizes=[12, 9, 5, 3], activation="tanh", output="sigmoid"),
     "linear": dict(n_features=12, n_components=4),
     "rbm": dict(n_visible=12, n_hidden=4),
+    "conv": dict(image_shape=[2, 7, 6], channels=[3, 4], code_size=3, batch_norm=True),
 }
 
 
@@ -112,3 +113,33 @@ def test_bad_registry_use():
         make_model("dense", sizes=[4, 2], colour="red")
     with pytest.raises(ValueError, match="larger than n_features"):
         LinearAE(3, 5)
+
+
+def test_conv_ae_shapes_and_odd_sizes():
+    from aekit.models import ConvAE
+
+    for shape in ([28, 28], [1, 9, 13], [3, 16, 16]):
+        m = ConvAE(shape, channels=[4, 8], code_size=5)
+        c, h, w = ([1, *shape] if len(shape) == 2 else shape)
+        x = torch.rand(2, c * h * w)
+        out = m(x)
+        assert out.code.shape == (2, 5) and out.reconstruction.shape == x.shape
+        x4 = x.reshape(2, c, h, w)
+        assert m(x4).reconstruction.shape == x4.shape
+        torch.testing.assert_close(m(x4).reconstruction.flatten(1), out.reconstruction)
+    assert ConvAE([2, 2], channels=[4, 4, 4])(torch.rand(1, 4)).reconstruction.shape == (1, 4)
+    with pytest.raises(ValueError, match="kernel_size must be odd"):
+        ConvAE([8, 8], kernel_size=4)
+    with pytest.raises(ValueError, match="input must be"):
+        ConvAE([8, 8])(torch.rand(2, 63))
+
+
+def test_conv_ae_trains_with_fit(digits):
+    from aekit import fit, make_objective
+    from aekit.models import ConvAE
+
+    train, _ = digits
+    torch.manual_seed(0)
+    m = ConvAE([8, 8], channels=[8, 16], code_size=8)
+    h = fit(m, make_objective("bce"), train.X[:600], epochs=8, lr=3e-3, seed=0)
+    assert h["train_recon"][-1] < 0.8 * h["train_recon"][0], h["train_recon"]

@@ -59,6 +59,8 @@ def _parser() -> argparse.ArgumentParser:
                    ".npy/.npz/.csv file (data.dataset)")
     t.add_argument("--data-path", help="file or folder for mnist/fashion-mnist (data.path); "
                    "default $AEKIT_DATA/mnist.npz")
+    t.add_argument("--model", help="dense (default), conv (images; --hidden are channels) or "
+                   "linear (model.name)")
     t.add_argument("--code-size", type=int, help="code size k (model.code_size, default 8)")
     t.add_argument("--hidden", type=int, nargs="*", help="hidden layer sizes (model.hidden, "
                    "default 128)")
@@ -168,7 +170,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def _train_overrides(a: argparse.Namespace) -> list[str]:
     ov = []
-    pairs = [("data.dataset", a.data), ("data.path", a.data_path),
+    pairs = [("data.dataset", a.data), ("data.path", a.data_path), ("model.name", a.model),
              ("model.code_size", a.code_size), ("model.activation", a.activation),
              ("objective.loss", a.loss), ("train.epochs", a.epochs),
              ("model.code_activation", a.code_activation), ("objective.noise", a.noise),

@@ -32,7 +32,8 @@ class DataConfig:
 
 @dataclass
 class ModelConfig:
-    """Architecture: ``sizes = [d, *hidden, code_size]`` for ``DenseAE``."""
+    """Architecture: ``name`` dense, conv or linear. Dense: ``sizes = [d, *hidden,
+    code_size]``. Conv: ``hidden`` are the channels of the stride-2 convolution blocks."""
 
     name: str = "dense"
     hidden: list[int] = field(default_factory=lambda: [128])

@@ -72,8 +72,10 @@ def _resolve_loss(cfg: RunConfig, X: np.ndarray) -> str:
     return loss
 
 
-def build(cfg: RunConfig, n_features: int, X: np.ndarray):
-    """Model and objective for a config and data of ``n_features`` features."""
+def build(cfg: RunConfig, n_features: int, X: np.ndarray,
+          image_shape: tuple[int, ...] | None = None):
+    """Model and objective for a config and data of ``n_features`` features (and, for the
+    convolutional model, the data's ``image_shape``)."""
     m = cfg.model
     loss = _resolve_loss(cfg, X)
     if m.code_size > n_features:
@@ -85,11 +87,19 @@ def build(cfg: RunConfig, n_features: int, X: np.ndarray):
                            activation=m.activation, code_activation=m.code_activation,
                            output=output, tied=m.tied, batch_norm=m.batch_norm,
                            dropout=m.dropout)
+    elif m.name == "conv":
+        if image_shape is None:
+            raise ValueError("model.name='conv' needs image data (digits, mnist, or a .npy of "
+                             "shape (n, H, W)); this dataset has flat features")
+        model = make_model("conv", image_shape=list(image_shape), channels=m.hidden,
+                           code_size=m.code_size, activation=m.activation,
+                           code_activation=m.code_activation, output=output,
+                           batch_norm=m.batch_norm)
     elif m.name == "linear":
         model = make_model("linear", n_features=n_features, n_components=m.code_size,
                            tied=m.tied)
     else:
-        raise ValueError(f"unknown model.name {m.name!r}; expected 'dense' or 'linear'")
+        raise ValueError(f"unknown model.name {m.name!r}; expected 'dense', 'conv' or 'linear'")
     o = cfg.objective
     objective = make_objective(loss, n_features=n_features, weight_decay=o.weight_decay,
                                l1=o.l1, kl_rho=o.kl_rho, kl_beta=o.kl_beta,
@@ -163,7 +173,7 @@ def train_run(cfg: RunConfig, out: str | Path, *, resume: bool = False,
                    schedule=t.schedule, early_stopping=t.early_stopping, precision=t.precision)
     data = load_run_data(cfg)
     torch.manual_seed(cfg.train.seed)
-    model, objective = build(cfg, data.train.X.shape[1], data.train.X)
+    model, objective = build(cfg, data.train.X.shape[1], data.train.X, data.train.image_shape)
     corruption = build_corruption(cfg)
     info = {
         "format": RUN_FORMAT, "aekit_version": __version__, "config": cfg.to_dict(),

@@ -5,11 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from .base import OUTPUTS, AEOutput, Autoencoder
+from .conv import ConvAE
 from .dense import DenseAE, LinearAE
 from .linear import PCASolution, init_linear_ae_from_pca, linear_ae_from_pca, pca_solution
 from .rbm import RBM
 
-__all__ = ["MODELS", "OUTPUTS", "RBM", "AEOutput", "Autoencoder", "DenseAE", "LinearAE",
+__all__ = ["MODELS", "OUTPUTS", "RBM", "AEOutput", "Autoencoder", "ConvAE", "DenseAE", "LinearAE",
            "PCASolution", "init_linear_ae_from_pca", "linear_ae_from_pca", "make_model",
            "pca_solution"]
 
@@ -18,6 +19,7 @@ MODELS: dict[str, type[Autoencoder]] = {
     "dense": DenseAE,
     "linear": LinearAE,
     "rbm": RBM,
+    "conv": ConvAE,
 }
 
 
