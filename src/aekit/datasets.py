@@ -1,0 +1,287 @@
+"""Loaders for the real benchmark archives in ``$AEKIT_DATA`` (default ``../shared/data``).
+
+Each loader reads its archive in memory through :mod:`aekit.archives` (nothing is extracted,
+unsafe members are refused) and takes ``path=`` (the archive, or the folder holding it) to
+override the default location. A missing archive raises ``FileNotFoundError`` naming the path
+and the ``AEKIT_DATA`` variable.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+import zipfile
+from collections.abc import Iterable
+from pathlib import Path
+
+import numpy as np
+
+from aekit.archives import iter_members, list_members, read_member
+from aekit.data import check_finite_2d, data_dir
+
+__all__ = [
+    "ADBENCH_FILE",
+    "NEWS20_FILE",
+    "TILES_FILE",
+    "TILE_CLASSES",
+    "list_adbench",
+    "load_20newsgroups",
+    "load_adbench",
+    "load_magnetic_tiles",
+]
+
+ADBENCH_FILE = "adbench_classical.tar"
+NEWS20_FILE = "20news-bydate.tar.gz"
+TILES_FILE = "magnetic_tile_defects.zip"
+TILE_CLASSES = ("Blowhole", "Break", "Crack", "Fray", "Free", "Uneven")
+
+
+def _archive_path(path: str | os.PathLike | None, filename: str) -> Path:
+    """``path`` (a file, or a folder holding ``filename``), else ``data_dir() / filename``."""
+    p = data_dir() / filename if path is None else Path(path)
+    if p.is_dir():
+        p = p / filename
+    if not p.is_file():
+        env = os.environ.get("AEKIT_DATA")
+        raise FileNotFoundError(
+            f"{filename} not found at {p}; set the AEKIT_DATA environment variable to the "
+            f"folder holding it (now {'AEKIT_DATA=' + env if env else 'unset'}) or pass path=")
+    return p
+
+
+# --------------------------------------------------------------------------------- ADBench
+def _adbench_members(p: Path) -> list[str]:
+    return [n for n in list_members(p) if "/" not in n and n.endswith(".npz")]
+
+
+def _set_number(stem: str) -> int:
+    head = stem.split("_", 1)[0]
+    return int(head) if head.isdigit() else 10**9
+
+
+def list_adbench(path: str | os.PathLike | None = None) -> list[str]:
+    """Names of the ADBench sets in the archive (e.g. ``"6_cardio"``), by ADBench number."""
+    p = _archive_path(path, ADBENCH_FILE)
+    return sorted((n[:-4] for n in _adbench_members(p)), key=lambda s: (_set_number(s), s))
+
+
+def load_adbench(name: str, path: str | os.PathLike | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """One ADBench "Classical" tabular anomaly-detection set from ``adbench_classical.tar``.
+
+    Parameters
+    ----------
+    name : str
+        The set's file stem, with or without its ADBench number and ``.npz``, case-insensitive:
+        ``"6_cardio"``, ``"cardio"`` or ``"6_cardio.npz"``.
+    path : str or PathLike, optional
+        The tar file or its folder; default ``data_dir() / "adbench_classical.tar"``.
+
+    Returns
+    -------
+    X : ndarray of float32, shape (n, d)
+        Raw (unscaled) features.
+    y : ndarray of int64, shape (n,)
+        1 = anomaly, 0 = inlier. E.g. ``cardio``: (1831, 21) with 176 anomalies.
+
+    Raises ``ValueError`` for an unknown name (listing those available), a pickled or
+    malformed ``.npz``, NaN/inf features or non-binary labels.
+
+    References
+    ----------
+    S. Han, X. Hu, H. Huang, M. Jiang, Y. Zhao, "ADBench: Anomaly Detection Benchmark",
+    NeurIPS 2022 Datasets and Benchmarks.
+    """
+    p = _archive_path(path, ADBENCH_FILE)
+    members = _adbench_members(p)
+    want = name.strip().lower().removesuffix(".npz")
+    hits = [m for m in members if m[:-4].lower() == want]
+    if not hits:
+        hits = [m for m in members if m[:-4].lower().split("_", 1)[-1] == want]
+    if len(hits) != 1:
+        avail = ", ".join(sorted((m[:-4] for m in members), key=lambda s: (_set_number(s), s)))
+        what = "is ambiguous" if hits else "not found"
+        raise ValueError(f"ADBench set {name!r} {what} in {p}; available: {avail}")
+    member = hits[0]
+    raw = read_member(p, member)
+    try:
+        with np.load(io.BytesIO(raw), allow_pickle=False) as z:
+            missing = [k for k in ("X", "y") if k not in z.files]
+            if missing:
+                raise ValueError(f"{p}: {member} lacks arrays {missing} (has {z.files})")
+            X, y = z["X"], z["y"]
+    except ValueError as e:
+        if "lacks arrays" in str(e):
+            raise
+        raise ValueError(f"{p}: {member} is not a readable .npz ({e}); aekit never loads "
+                         "pickled data") from None
+    except (zipfile.BadZipFile, OSError, EOFError) as e:
+        raise ValueError(f"{p}: {member} is not a readable .npz file: {e}") from None
+    X = check_finite_2d(X, f"X in {member}").astype(np.float32)
+    if not np.isfinite(X).all():
+        raise ValueError(f"X in {member} overflows float32")
+    y = np.asarray(y)
+    if y.ndim != 1 or len(y) != len(X):
+        raise ValueError(f"{member}: y has shape {y.shape}, expected ({len(X)},)")
+    if not np.isin(y, (0, 1)).all():
+        raise ValueError(f"{member}: y must be 0/1 (1 = anomaly), got values "
+                         f"{np.unique(y)[:10].tolist()}")
+    return X, y.astype(np.int64)
+
+
+# ----------------------------------------------------------------------------- 20 Newsgroups
+def load_20newsgroups(subset: str = "train", path: str | os.PathLike | None = None
+                      ) -> tuple[list[str], np.ndarray, list[str]]:
+    """The 20 Newsgroups "bydate" split as raw posts, from ``20news-bydate.tar.gz``.
+
+    Parameters
+    ----------
+    subset : {"train", "test", "all"}
+        ``train``: 11,314 posts; ``test``: 7,532; ``all``: train then test.
+    path : str or PathLike, optional
+        The archive or its folder; default ``data_dir() / "20news-bydate.tar.gz"``.
+
+    Returns
+    -------
+    texts : list of str, length n
+        Posts with headers, decoded as latin-1, ordered by (split, group, file name).
+    labels : ndarray of int64, shape (n,)
+        Index into ``label_names``.
+    label_names : list of str
+        The group names, sorted (20 of them, e.g. ``"alt.atheism"``).
+
+    References
+    ----------
+    K. Lang, "NewsWeeder: Learning to filter netnews", ICML 1995; "bydate" split by J. Rennie,
+    http://qwone.com/~jason/20Newsgroups/.
+    """
+    if subset not in ("train", "test", "all"):
+        raise ValueError(f"subset must be 'train', 'test' or 'all', got {subset!r}")
+    p = _archive_path(path, NEWS20_FILE)
+    splits = ("train", "test") if subset == "all" else (subset,)
+    tops = {f"20news-bydate-{s}": i for i, s in enumerate(splits)}
+    prefix = "20news-bydate-" if subset == "all" else f"20news-bydate-{subset}/"
+    docs = []
+    for name, data in iter_members(p, prefix=prefix):
+        parts = name.split("/")
+        if len(parts) != 3 or parts[0] not in tops or any(q.startswith(".") for q in parts):
+            continue  # stray files such as .DS_Store
+        docs.append((tops[parts[0]], parts[1], parts[2], data.decode("latin-1")))
+    if not docs:
+        raise ValueError(f"{p} holds no 20news-bydate-{subset}/<group>/<id> files "
+                         "(is it the 20 Newsgroups bydate archive?)")
+    docs.sort(key=lambda d: d[:3])
+    label_names = sorted({d[1] for d in docs})
+    index = {g: i for i, g in enumerate(label_names)}
+    labels = np.array([index[d[1]] for d in docs], dtype=np.int64)
+    return [d[3] for d in docs], labels, label_names
+
+
+# ------------------------------------------------------------------------ Magnetic tiles
+_TILE = re.compile(r"^MT_([A-Za-z]+)/Imgs/[^/]+\.jpg$")
+
+
+def _decode_gray(data: bytes, where: str, size: tuple[int, int], *, mask: bool = False
+                 ) -> tuple[tuple[int, int], np.ndarray]:
+    """``(original (W, H), resized array (H, W))`` of an image converted to grayscale.
+
+    Images: uint8 resized with Pillow's antialiased bilinear filter. Masks: thresholded at 128
+    at full resolution, area-averaged (box filter, float) to ``size``, then any coverage > 0
+    marks the output pixel, so no defect vanishes when downsampling (bool).
+    """
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(io.BytesIO(data)) as im:
+            orig = im.size
+            g = im.convert("L")
+            if not mask:
+                return orig, np.asarray(g.resize((size[1], size[0]), Image.Resampling.BILINEAR))
+            binary = (np.asarray(g) > 127).astype(np.float32)
+            cover = Image.fromarray(binary).resize((size[1], size[0]),
+                                                             Image.Resampling.BOX)
+            return orig, np.asarray(cover) > 0
+    except (UnidentifiedImageError, Image.DecompressionBombError, OSError, ValueError) as e:
+        raise ValueError(f"cannot decode {where}: {e}") from None
+
+
+def load_magnetic_tiles(path: str | os.PathLike | None = None, size: tuple[int, int] = (64, 64),
+                        *, limit: int | None = None, classes: Iterable[str] | None = None
+                        ) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """Magnetic Tile Defects images with pixel masks, from ``magnetic_tile_defects.zip``.
+
+    Reads every ``MT_<class>/Imgs/NAME.jpg`` with its same-size ``NAME.png`` mask (the
+    top-level ``dataset.jpg/.png`` README figure is ignored): 952 ``Free`` (defect-free) and
+    392 defective (Blowhole 115, Break 85, Crack 57, Fray 32, Uneven 103) tiles.
+
+    Parameters
+    ----------
+    path : str or PathLike, optional
+        The zip or its folder; default ``data_dir() / "magnetic_tile_defects.zip"``.
+    size : (int, int)
+        Output ``(height, width)``. Images are resized with Pillow's (antialiased) bilinear
+        filter. Masks are thresholded at 128 at full resolution (some are anti-aliased), then
+        an output pixel is a defect when any part of its area is, so thin cracks and small
+        blowholes survive downsampling (the masks grow by up to one output pixel).
+    limit : int, optional
+        Read only the first ``limit`` images (in sorted name order, after ``classes``).
+    classes : iterable of str, optional
+        Only these classes (from ``TILE_CLASSES``, e.g. ``["Free"]``).
+
+    Returns
+    -------
+    images : ndarray of float32, shape (n, H, W)
+        Grayscale in [0, 1].
+    masks : ndarray of bool, shape (n, H, W)
+        True = defect (all False for ``Free``, and for 4 ``Uneven`` tiles whose source masks
+        are empty).
+    labels : list of str, length n
+        The defect class, or ``"Free"``; samples are in sorted member-name order.
+
+    References
+    ----------
+    Y. Huang, C. Qiu, K. Yuan, "Surface defect saliency of magnetic tile", The Visual
+    Computer 36 (2020) 85–96.
+    """
+    if (len(size) != 2 or not all(isinstance(s, (int, np.integer)) and s > 0 for s in size)):
+        raise ValueError(f"size must be (height, width) positive ints, got {size!r}")
+    size = (int(size[0]), int(size[1]))
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 0):
+        raise ValueError(f"limit must be a non-negative int or None, got {limit!r}")
+    wanted_classes = None
+    if classes is not None:
+        wanted_classes = set([classes] if isinstance(classes, str) else classes)
+        unknown = wanted_classes - set(TILE_CLASSES)
+        if unknown:
+            raise ValueError(f"unknown tile classes {sorted(unknown)}; known: {TILE_CLASSES}")
+    p = _archive_path(path, TILES_FILE)
+    names = list_members(p)
+    imgs = sorted(n for n in names if (m := _TILE.match(n))
+                  and (wanted_classes is None or m.group(1) in wanted_classes))
+    if not imgs and limit != 0:
+        which = "" if wanted_classes is None else f" of classes {sorted(wanted_classes)}"
+        raise ValueError(f"{p} holds no MT_<class>/Imgs/*.jpg images{which}"
+                         " (is it the Magnetic Tile Defects archive?)")
+    if limit is not None:
+        imgs = imgs[:limit]
+    present = set(names)
+    masks_of = {n: n[:-4] + ".png" for n in imgs}
+    lacking = [n for n, m in masks_of.items() if m not in present]
+    if lacking:
+        raise ValueError(f"{p}: no mask .png for {lacking[:3]}{' ...' if len(lacking) > 3 else ''}")
+    wanted = set(imgs) | set(masks_of.values())
+    decoded = {}
+    for name, data in iter_members(p, include=wanted.__contains__):
+        decoded[name] = _decode_gray(data, f"{p}:{name}", size, mask=name.endswith(".png"))
+    n = len(imgs)
+    images = np.empty((n, *size), dtype=np.float32)
+    masks = np.empty((n, *size), dtype=bool)
+    for i, name in enumerate(imgs):
+        (isz, img), (msz, mask) = decoded[name], decoded[masks_of[name]]
+        if isz != msz:
+            raise ValueError(f"{p}: {name} is {isz[0]}×{isz[1]} but its mask is "
+                             f"{msz[0]}×{msz[1]}")
+        images[i] = img.astype(np.float32) / 255.0
+        masks[i] = mask
+    labels = [_TILE.match(name).group(1) for name in imgs]
+    return images, masks, labels
