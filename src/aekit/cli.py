@@ -1,4 +1,5 @@
-"""Command-line interface: ``aekit train|encode|reconstruct|score|evaluate|info|report``.
+"""Command-line interface: ``aekit train|encode|reconstruct|score|evaluate|classify|info|
+report|compare|sparse``.
 
 Every subcommand exits 0 on success, 2 on bad input (with one line naming the problem), and
 never leaves a half-written file behind.
@@ -165,6 +166,9 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("runs", type=Path, nargs="+", metavar="RUN", help="run directories")
     c.add_argument("--output", type=Path, default=Path("compare.html"),
                    help="where to write (default compare.html)")
+    from .sparse.cli import add_sparse_parser
+
+    add_sparse_parser(sub)  # aekit sparse learn|encode
     return p
 
 
@@ -449,6 +453,10 @@ def main(argv: list[str] | None = None) -> int:
             return _cmd_info(args)
         if args.command == "classify":
             return _cmd_classify(args)
+        if args.command == "sparse":
+            from .sparse.cli import run_sparse
+
+            return run_sparse(args)
         if args.command == "report":
             return _cmd_report(args)
         if args.command == "compare":

@@ -1,9 +1,20 @@
-"""Sparse coding: proximal operators, batched solvers, dictionary learning, PSD, patches.
+"""Sparse coding: prox operators, batched solvers, dictionary learning, PSD, patches,
+convolutional and topographic sparse coding.
 
 A leaf subpackage: it imports torch, numpy and scipy/scikit-learn only, never aekit's models,
 training loop or estimators, so those can build on it.
 """
 
+from .conv import (
+    conv_spectrum,
+    csc_adjoint,
+    csc_encode,
+    csc_learn,
+    csc_lipschitz,
+    csc_objective,
+    csc_reconstruct,
+    init_filters,
+)
 from .dictionary import (
     DictInfo,
     OnlineState,
@@ -14,6 +25,7 @@ from .dictionary import (
     online_step,
     update_dictionary,
 )
+from .plot import atom_grid_png, save_atom_grid
 from .prox import (
     group_soft_threshold,
     hard_threshold,
@@ -32,6 +44,15 @@ from .solvers import (
     lipschitz_constant,
     omp,
     sparse_encode,
+)
+from .topographic import (
+    TopographyScore,
+    topographic_encode,
+    topographic_learn,
+    topographic_objective,
+    topographic_penalty,
+    topographic_pooling,
+    topography_score,
 )
 
 _LAZY = {"SparseCoder", "DictionaryLearning", "MiniBatchDictionaryLearning"}
@@ -53,7 +74,16 @@ __all__ = [
     "OnlineState",
     "SolveInfo",
     "SparseCoder",
+    "TopographyScore",
+    "atom_grid_png",
+    "conv_spectrum",
     "coordinate_descent",
+    "csc_adjoint",
+    "csc_encode",
+    "csc_learn",
+    "csc_lipschitz",
+    "csc_objective",
+    "csc_reconstruct",
     "dict_learning",
     "dict_learning_online",
     "feature_sign",
@@ -61,6 +91,7 @@ __all__ = [
     "group_soft_threshold",
     "hard_threshold",
     "init_dictionary",
+    "init_filters",
     "init_online_state",
     "ista",
     "lasso_objective",
@@ -69,7 +100,14 @@ __all__ = [
     "online_step",
     "project_nonneg",
     "project_unit_norm",
+    "save_atom_grid",
     "soft_threshold",
     "sparse_encode",
+    "topographic_encode",
+    "topographic_learn",
+    "topographic_objective",
+    "topographic_penalty",
+    "topographic_pooling",
+    "topography_score",
     "update_dictionary",
 ]
