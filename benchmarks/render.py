@@ -12,6 +12,26 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 
+def _table(rows: list[dict]) -> str:
+    cols = list(dict.fromkeys(k for row in rows for k in row))
+
+    def fmt(v):
+        return f"{v:.4g}" if isinstance(v, float) else str(v)
+    out = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    out += ["| " + " | ".join(fmt(row.get(c, "")) for c in cols) + " |" for row in rows]
+    return "\n".join(out)
+
+
+def _generic_tables(r: dict) -> str:
+    """Tables from every list of flat dicts in a results file that has no markdown of its own."""
+    blocks = []
+    for key, val in r.items():
+        if isinstance(val, list) and val and all(isinstance(x, dict) for x in val):
+            flat = [{k: v for k, v in x.items() if not isinstance(v, dict | list)} for x in val]
+            blocks.append(f"**{key}**\n\n{_table(flat)}")
+    return "\n\n".join(blocks) or "(no table)"
+
+
 def main() -> None:
     sys.path.insert(0, str(ROOT / "src"))
     from aekit.io import atomic_write_text
@@ -21,16 +41,22 @@ def main() -> None:
              "Each section names the command that produced it, the machine and the commit. "
              "Speed figures are ratios against a baseline measured in the same run.\n"]
     for path in sorted((ROOT / "benchmarks" / "results").glob("*.json")):
+        if path.stem.endswith("_quick"):  # smoke-test runs are not published numbers
+            continue
         r = json.loads(path.read_text())
-        env = r.get("environment", {})
+        env = r.get("environment") or r  # older scripts keep these keys at the top level
         cpu = env.get("cpu", {})
+        if isinstance(cpu, str):
+            cpu = {"model": cpu, "flags": env.get("cpu_flags", [])}
         parts.append(f"## {r.get('benchmark', path.stem)}\n")
-        parts.append(f"- command: `{env.get('command', '?')}`")
+        cmd = env.get("command", "?")
+        parts.append(f"- command: `{' '.join(cmd) if isinstance(cmd, list) else cmd}`")
         parts.append(f"- date: {env.get('date', '?')}, commit {env.get('git_commit', '?')}")
         parts.append(f"- CPU: {cpu.get('model', '?')} (flags: {', '.join(cpu.get('flags', []))}"
-                     f"), torch {env.get('torch', '?')} with {env.get('torch_threads', '?')} "
+                     f"), torch {env.get('torch', '?')} with "
+                     f"{env.get('torch_threads', env.get('threads', '?'))} "
                      f"threads, numpy {env.get('numpy', '?')}\n")
-        parts.append(r.get("table_markdown", "(no table)") + "\n")
+        parts.append(r.get("table_markdown") or _generic_tables(r) + "\n")
     atomic_write_text(ROOT / "docs" / "benchmarks.md", "\n".join(parts))
     print(f"wrote {ROOT / 'docs' / 'benchmarks.md'}")
 

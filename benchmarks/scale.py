@@ -158,7 +158,7 @@ def bench_streaming(quick: bool, workdir: Path) -> tuple[list[dict], str]:
     md = md_table(["input (GB)", "rows", "aekit score: samples/s", "peak RSS (MB)"],
                   [[r["input_gb"], r["rows"], round(r["samples_per_s"]),
                     round(r["peak_rss_mb"])] for r in rows])
-    md += ("\n\n`aekit score` on a memory-mapped float32 .npy (784 features, 784-256-32 model), "
+    md += ("\n\n`aekit score` on a float32 .npy (784 features, 784-256-32 model), "
            "chunk 8192 rows read with pread (no memory map), output appended chunk by chunk; "
            "peak RSS (VmHWM) of the whole process, Python and torch included.")
     return [{"part": "streaming", **r} for r in rows], md
