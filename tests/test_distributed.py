@@ -37,3 +37,37 @@ def test_two_processes_match_one(tmp_path):
     h2 = [json.loads(x) for x in (tmp_path / "two" / "history.jsonl").read_text().splitlines()]
     for r1, r2 in zip(h1, h2, strict=True):
         assert r2["train_loss"] == pytest.approx(r1["train_loss"], rel=1e-4)
+
+
+@pytest.mark.skipif(not dist.is_available(), reason="torch.distributed is not available")
+def test_resume_across_process_counts(tmp_path):
+    """A 1-process run stopped by SIGTERM (checkpoint written) resumes with 2 processes and
+    ends where the uninterrupted 1-process run ends, up to float round-off."""
+    import signal
+    import time
+
+    from aekit.train import find_checkpoints
+
+    env = dict(os.environ, CI="true", OMP_NUM_THREADS="1")
+    cmd = [sys.executable, "-m", "aekit.cli"]
+    args = [*ARGS, "--checkpoint-steps", "10"]
+    ref = subprocess.run([*cmd, *args, "--out", str(tmp_path / "ref")], env=env,
+                         capture_output=True, timeout=300)
+    assert ref.returncode == 0, ref.stderr.decode()[-2000:]
+    p = subprocess.Popen([*cmd, *args, "--out", str(tmp_path / "run")], env=env,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.time() + 120
+    while time.time() < deadline and p.poll() is None and not find_checkpoints(
+            tmp_path / "run" / "checkpoints"):
+        time.sleep(0.02)
+    p.send_signal(signal.SIGTERM)
+    p.communicate(timeout=120)
+    assert p.returncode == 128 + signal.SIGTERM
+    r = subprocess.run([*cmd, "train", "--out", str(tmp_path / "run"), "--resume",
+                        "--nproc-per-node", "2", "--no-progress"], env=env,
+                       capture_output=True, timeout=300)
+    assert r.returncode == 0, r.stderr.decode()[-3000:]
+    a = load_file(tmp_path / "ref" / "model.safetensors")
+    b = load_file(tmp_path / "run" / "model.safetensors")
+    diffs = {k: float((a[k] - b[k]).abs().max()) for k in a}
+    assert max(diffs.values()) < 1e-4, diffs

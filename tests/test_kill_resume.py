@@ -10,6 +10,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 import torch
 from safetensors.torch import load_file
 
@@ -30,7 +31,8 @@ def _tensors(run: Path) -> dict[str, torch.Tensor]:
     return load_file(run / "model.safetensors")
 
 
-def test_sigkill_then_resume_matches_uninterrupted(tmp_path):
+@pytest.mark.parametrize("kill_after_step", [20, 75, 140])  # mid-epoch checkpoints, early to late
+def test_sigkill_then_resume_matches_uninterrupted(tmp_path, kill_after_step):
     ref = _aekit(*ARGS, "--out", str(tmp_path / "ref"))
     victim = _aekit(*ARGS, "--out", str(tmp_path / "victim"))
     ck = tmp_path / "victim" / "checkpoints"
@@ -39,7 +41,7 @@ def test_sigkill_then_resume_matches_uninterrupted(tmp_path):
     while time.time() < deadline and victim.poll() is None:
         cks = find_checkpoints(ck)
         # kill once training is well under way, at a mid-epoch step checkpoint
-        if cks and int(cks[0].stem.split("-")[1]) >= 60:
+        if cks and int(cks[0].stem.split("-")[1]) >= kill_after_step:
             victim.send_signal(signal.SIGKILL)
             killed_at = cks[0].name
             break

@@ -238,7 +238,14 @@ def _cmd_train(a: argparse.Namespace, argv: list[str]) -> int:
         return _relaunch_distributed(a.nproc_per_node, argv)
     distributed = _init_distributed()
     try:
-        return _train(a)
+        rc = _train(a)
+        if distributed:
+            import torch.distributed as dist
+
+            # rank 0 still writes the model, metrics and report: tearing the group down
+            # under it aborts the other ranks' gloo threads ("terminate called ...")
+            dist.barrier()
+        return rc
     except TrainingInterrupted as e:
         where = f"checkpoint saved at step {e.step}" if e.checkpoint or distributed else \
             "no checkpoint"
