@@ -275,3 +275,20 @@ def test_batch_jacobian_on_a_slice_of_a_larger_batch():
     X = torch.rand(500, 5, dtype=torch.float64)
     torch.testing.assert_close(batch_jacobian(m, X[100:][:4]),
                                batch_jacobian(m, X[100:104].clone()))
+
+
+def test_activity_monitor_logs_every_epoch():
+    import numpy as np
+
+    from aekit import DenseAE, fit, make_objective
+    from aekit.analysis import ActivityMonitor
+
+    X = np.random.default_rng(0).random((200, 12)).astype(np.float32)
+    torch.manual_seed(0)
+    m = DenseAE([12, 16], code_activation="relu", output="sigmoid")
+    h = fit(m, make_objective("bce", l1=0.5), X, epochs=6, lr=1e-2,
+            callbacks=[ActivityMonitor(X[:100])])
+    frac = h["code_fraction_active"]
+    assert len(frac) == 6 and all(0.0 <= f <= 1.0 for f in frac)
+    assert frac[-1] < frac[0], f"L1 should reduce activity: {frac}"
+    assert all(isinstance(r["code_dead_units"], int) for r in h.records)

@@ -8,7 +8,7 @@ import torch
 from ..models.base import Autoencoder
 from ..regularizers import ActivityStats
 
-__all__ = ["unit_activity"]
+__all__ = ["ActivityMonitor", "unit_activity"]
 
 
 @torch.no_grad()
@@ -63,3 +63,36 @@ def unit_activity(model: Autoencoder, X, *, threshold: float = 0.0,
     unit_mean, unit_freq = (s / n).to(p.dtype), (c / n).to(p.dtype)
     return ActivityStats(float(s.sum() / (n * k)), float(c.sum() / (n * k)),
                          int((c == 0).sum()), unit_mean, unit_freq)
+
+
+class ActivityMonitor:
+    """``fit`` callback logging code activity every epoch: mean activation, fraction of
+    active units (h > threshold) and dead units (never above it on ``X``).
+
+    Adds ``code_mean_activation``, ``code_fraction_active`` and ``code_dead_units`` to each
+    epoch's history record, measured in eval mode on a fixed sample ``X`` (n, d) so epochs are
+    comparable.
+
+    Parameters
+    ----------
+    X : array-like, shape (n, d)
+        Monitoring sample, e.g. 1,000 validation rows.
+    threshold : float
+        Activity threshold (0 for ReLU codes; e.g. 0.05 for sigmoid codes).
+
+    Examples
+    --------
+    >>> fit(model, objective, X, callbacks=[ActivityMonitor(X_val[:1000])])  # doctest: +SKIP
+    """
+
+    def __init__(self, X, threshold: float = 0.0):
+        self.X, self.threshold = X, float(threshold)
+
+    def __call__(self, epoch: int, record: dict, model: Autoencoder) -> bool:
+        was = model.training
+        s = unit_activity(model, self.X, threshold=self.threshold)
+        model.train(was)
+        record["code_mean_activation"] = float(s.mean_activation)
+        record["code_fraction_active"] = float(s.fraction_active)
+        record["code_dead_units"] = int(s.dead_units)
+        return False
