@@ -48,7 +48,7 @@ def main() -> None:
         cpu = env.get("cpu", {})
         if isinstance(cpu, str):
             cpu = {"model": cpu, "flags": env.get("cpu_flags", [])}
-        parts.append(f"## {r.get('benchmark', path.stem)}\n")
+        parts.append(f"## {path.stem}\n")
         cmd = env.get("command", "?")
         parts.append(f"- command: `{' '.join(cmd) if isinstance(cmd, list) else cmd}`")
         parts.append(f"- date: {env.get('date', '?')}, commit {env.get('git_commit', '?')}")
