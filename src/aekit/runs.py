@@ -117,15 +117,12 @@ def build_corruption(cfg: RunConfig):
     return make_corruption(cfg.objective.noise, cfg.objective.noise_level)
 
 
-@torch.no_grad()
 def reconstruction_errors(model: Autoencoder, X: np.ndarray, batch_size: int = 4096) -> np.ndarray:
-    """Per-sample squared error ``Σ_j (x_ij − x̂_ij)²`` of ``model`` on X (n, d) -> (n,)."""
-    model.eval()
-    out = []
-    for i in range(0, len(X), batch_size):
-        x = torch.from_numpy(np.ascontiguousarray(X[i:i + batch_size], dtype=np.float32))
-        out.append((model(x).reconstruction - x).pow(2).sum(1).numpy())
-    return np.concatenate(out)
+    """Per-sample squared error ``Σ_j (x_ij − x̂_ij)²`` of ``model`` on X (n, d) -> (n,),
+    computed in chunks (see :func:`aekit.streaming.map_rows`)."""
+    from .streaming import map_rows
+
+    return map_rows(model, X, "score", chunk=batch_size)
 
 
 def pca_errors(X_train: np.ndarray, X_test: np.ndarray, k: int, seed: int = 0):
