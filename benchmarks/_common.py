@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
+import os
 import platform
 import subprocess
 import sys
@@ -33,9 +34,7 @@ def cpu_info() -> dict:
         pass
     wanted = ["avx2", "fma", "avx512f", "avx512_bf16", "amx_bf16", "amx_tile", "avx512_vnni"]
     return {"model": model, "flags": [f for f in wanted if f in flags],
-            "logical_cpus": torch.get_num_threads() and len(
-                [ln for ln in Path("/proc/cpuinfo").read_text().splitlines()
-                 if ln.startswith("processor")]) if Path("/proc/cpuinfo").exists() else None}
+            "logical_cpus": os.cpu_count()}
 
 
 def environment() -> dict:

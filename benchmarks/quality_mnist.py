@@ -39,7 +39,7 @@ def main() -> None:
         Xtr, a.epochs = Xtr[:10000], 5
     n_val = len(Xtr) // 12
     t0 = time.perf_counter()
-    e_pca, _ = pca_errors(Xtr, Xte, 32)
+    e_pca = pca_errors(Xtr, Xte, 32)
     t_pca = time.perf_counter() - t0
     torch.manual_seed(0)
     model = DenseAE([784, 256, 32], activation="elu", output="sigmoid")

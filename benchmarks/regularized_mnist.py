@@ -28,17 +28,13 @@ from __future__ import annotations
 
 import argparse
 import datetime as _dt
-import os
-import platform
 import resource
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
-import sklearn
 import torch
 
 from aekit import DenseAE, Objective, WeightDecay, fit, load_mnist
@@ -129,33 +125,17 @@ def step_cost(terms: list, X: torch.Tensor, batch: int, n_steps: int, seed: int)
 
 
 def machine_info() -> dict:
-    cpu, flags = platform.processor() or "unknown", []
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name") and cpu in ("unknown", "", "x86_64"):
-                cpu = line.split(":", 1)[1].strip()
-            if line.startswith("flags"):
-                have = set(line.split(":", 1)[1].split())
-                flags = sorted(have & {"avx", "avx2", "fma", "avx512f", "avx512_bf16",
-                                       "avx512_vnni", "amx_tile", "amx_bf16"})
-                break
-    except OSError:
-        pass
+    """This file's flat layout of the shared record in ``benchmarks/_common.py``."""
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from _common import environment
 
-    def git(*args: str) -> str | None:
-        try:
-            return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True,
-                                  check=True).stdout.strip()
-        except (OSError, subprocess.CalledProcessError):
-            return None
-
-    status = git("status", "--porcelain")
-    return {"cpu": cpu, "cpu_flags": flags, "logical_cpus": os.cpu_count(),
-            "torch": torch.__version__,
-            "numpy": np.__version__, "sklearn": sklearn.__version__,
-            "python": platform.python_version(), "threads": torch.get_num_threads(),
-            "git_commit": git("rev-parse", "HEAD"),
-            "git_dirty": bool(status) if status is not None else None}
+    env = environment()
+    commit = env["git_commit"]
+    return {"cpu": env["cpu"]["model"], "cpu_flags": env["cpu"]["flags"],
+            "logical_cpus": env["cpu"]["logical_cpus"], "torch": env["torch"],
+            "numpy": env["numpy"], "sklearn": env["sklearn"], "python": env["python"],
+            "threads": env["torch_threads"], "git_commit": commit.removesuffix("-dirty"),
+            "git_dirty": commit.endswith("-dirty")}
 
 
 def table(rows: list[dict], cost: list[dict]) -> str:

@@ -353,7 +353,7 @@ def _cmd_evaluate(a: argparse.Namespace) -> int:
         X = data.test.X
     else:
         raise ValueError(f"{a.run} has no test split; pass --input FILE")
-    res = evaluate_against_pca(run["model"], data.train.X, X, seed=run["config"].data.seed)
+    res = evaluate_against_pca(run["model"], data.train.X, X)
     print(json.dumps(res, indent=2))
     return 0
 

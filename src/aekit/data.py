@@ -197,24 +197,30 @@ def load_mnist(path: str | os.PathLike | None = None) -> tuple[Dataset, Dataset]
             Dataset(prep(xte), yte.astype(np.int64), shape))
 
 
-def _load_npz(path: Path, keys: tuple[str, ...] | None = None) -> dict[str, np.ndarray]:
+def _load_npz(path: Path, keys: tuple[str, ...] | None = None, *, data: bytes | None = None,
+              label: str | None = None) -> dict[str, np.ndarray]:
+    """All arrays of an ``.npz`` (from ``path``, or from ``data`` bytes, e.g. an archive
+    member named ``label``), never unpickling; ``keys`` must all be present."""
+    import io
     import zipfile
 
-    _read_bytes(path) if not path.exists() or path.is_dir() else None
+    label = label or str(path)
+    if data is None and not path.is_file():
+        _read_bytes(path)  # raises the clear missing-file / is-a-directory error
     try:
-        with np.load(path, allow_pickle=False) as z:
+        with np.load(io.BytesIO(data) if data is not None else path, allow_pickle=False) as z:
             if keys is not None:
                 missing = [k for k in keys if k not in z.files]
                 if missing:
-                    raise ValueError(f"{path} lacks arrays {missing} (has {z.files})")
+                    raise ValueError(f"{label} lacks arrays {missing} (has {z.files})")
             return {k: z[k] for k in z.files}
     except ValueError as e:
         if "lacks arrays" in str(e):
             raise
-        raise ValueError(f"{path} is not a readable .npz file ({e}); aekit never loads "
+        raise ValueError(f"{label} is not a readable .npz file ({e}); aekit never loads "
                          "pickled data") from None
     except (zipfile.BadZipFile, OSError, EOFError) as e:
-        raise ValueError(f"{path} is not a readable .npz file: {e}") from None
+        raise ValueError(f"{label} is not a readable .npz file: {e}") from None
 
 
 def load_array(path: str | os.PathLike, *, key: str | None = None) -> Dataset:
@@ -224,7 +230,8 @@ def load_array(path: str | os.PathLike, *, key: str | None = None) -> Dataset:
     p = Path(path)
     suffix = p.suffix.lower()
     if suffix == ".npy":
-        _read_bytes(p) if not p.exists() or p.is_dir() else None
+        if not p.is_file():
+            _read_bytes(p)  # raises the clear missing-file / is-a-directory error
         try:
             X = np.load(p, allow_pickle=False)
         except ValueError as e:

@@ -11,14 +11,13 @@ from __future__ import annotations
 import io
 import os
 import re
-import zipfile
 from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
 
 from aekit.archives import iter_members, list_members, read_member
-from aekit.data import check_finite_2d, data_dir
+from aekit.data import _load_npz, check_finite_2d, data_dir
 
 __all__ = [
     "ADBENCH_FILE",
@@ -103,20 +102,8 @@ def load_adbench(name: str, path: str | os.PathLike | None = None) -> tuple[np.n
         what = "is ambiguous" if hits else "not found"
         raise ValueError(f"ADBench set {name!r} {what} in {p}; available: {avail}")
     member = hits[0]
-    raw = read_member(p, member)
-    try:
-        with np.load(io.BytesIO(raw), allow_pickle=False) as z:
-            missing = [k for k in ("X", "y") if k not in z.files]
-            if missing:
-                raise ValueError(f"{p}: {member} lacks arrays {missing} (has {z.files})")
-            X, y = z["X"], z["y"]
-    except ValueError as e:
-        if "lacks arrays" in str(e):
-            raise
-        raise ValueError(f"{p}: {member} is not a readable .npz ({e}); aekit never loads "
-                         "pickled data") from None
-    except (zipfile.BadZipFile, OSError, EOFError) as e:
-        raise ValueError(f"{p}: {member} is not a readable .npz file: {e}") from None
+    arrs = _load_npz(p, ("X", "y"), data=read_member(p, member), label=f"{p}: {member}")
+    X, y = arrs["X"], arrs["y"]
     X = check_finite_2d(X, f"X in {member}").astype(np.float32)
     if not np.isfinite(X).all():
         raise ValueError(f"X in {member} overflows float32")

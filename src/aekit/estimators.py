@@ -188,7 +188,8 @@ class Autoencoder(TransformerMixin, BaseEstimator):
             batch_size=int(self.batch_size), optimizer=self.optimizer, lr=self.learning_rate,
             schedule=self.schedule, seed=seed,
             early_stopping=self.n_iter_no_change if self.early_stopping else None,
-            progress=bool(self.verbose) and None, desc="Autoencoder.fit")
+            progress=None if self.verbose else False,  # verbose: a bar on a terminal only
+            desc="Autoencoder.fit")
         self.objective_ = objective
         self.n_iter_ = len(self.history_)
         return self

@@ -125,24 +125,20 @@ def reconstruction_errors(model: Autoencoder, X: np.ndarray, batch_size: int = 4
     return map_rows(model, X, "score", chunk=batch_size)
 
 
-def pca_errors(X_train: np.ndarray, X_test: np.ndarray, k: int, seed: int = 0):
-    """PCA with ``k`` components fitted on ``X_train``; per-sample squared error on ``X_test``
-    and the fitted PCA (the optimal linear autoencoder of that code size)."""
-    from sklearn.decomposition import PCA
+def pca_errors(X_train: np.ndarray, X_test: np.ndarray, k: int) -> np.ndarray:
+    """Per-sample squared error on ``X_test`` of exact PCA with ``k`` components fitted on
+    ``X_train`` (the optimal linear autoencoder of that code size, :func:`pca_solution`)."""
+    from .analysis.reconstruction import pca_reconstruct, sample_errors
 
-    # An exact solver: the randomised one sklearn may pick weakens the baseline slightly.
-    solver = "covariance_eigh" if X_train.shape[0] >= X_train.shape[1] else "full"
-    pca = PCA(n_components=k, svd_solver=solver, random_state=seed).fit(X_train)
-    R = pca.inverse_transform(pca.transform(X_test))
-    return ((R - X_test) ** 2).sum(1), pca
+    return sample_errors(X_test, pca_reconstruct(X_train, X_test, k)[0])
 
 
-def evaluate_against_pca(model: Autoencoder, X_train: np.ndarray, X_test: np.ndarray,
-                         seed: int = 0) -> dict[str, float]:
+def evaluate_against_pca(model: Autoencoder, X_train: np.ndarray,
+                         X_test: np.ndarray) -> dict[str, float]:
     """Test reconstruction error (mean over samples of Σ_j (x − x̂)²) of the model and of PCA
     with the same code size, and their ratio (< 1: the AE is better)."""
     e_ae = reconstruction_errors(model, X_test)
-    e_pca, _ = pca_errors(X_train, X_test, model.n_components, seed)
+    e_pca = pca_errors(X_train, X_test, model.n_components)
     return {"n_test": int(len(X_test)), "code_size": int(model.n_components),
             "ae_error": float(e_ae.mean()), "pca_error": float(e_pca.mean()),
             "ae_over_pca": float(e_ae.mean() / e_pca.mean()),
@@ -219,7 +215,7 @@ def train_run(cfg: RunConfig, out: str | Path, *, resume: bool = False,
     Xeval = data.test.X if data.test is not None else (data.val.X if data.val else None)
     if Xeval is not None:
         metrics["test" if data.test is not None else "val"] = evaluate_against_pca(
-            model, data.train.X, Xeval, seed=cfg.data.seed)
+            model, data.train.X, Xeval)
     atomic_write_json(out / "metrics.json", metrics)
     if report:
         from .report import write_report

@@ -114,12 +114,10 @@ def pca_basis(X_train, k: int) -> tuple[np.ndarray, np.ndarray]:
     Xt = _as_2d(X_train, "X_train").astype(np.float64)
     if not 1 <= int(k) <= min(Xt.shape):
         raise ValueError(f"k must be in [1, {min(Xt.shape)}] (min(n_train, d)), got {k}")
-    mu = Xt.mean(0)
-    C = Xt - mu
-    w, V = np.linalg.eigh(C.T @ C)
-    V = V[:, np.argsort(w)[::-1][: int(k)]].T  # (k, d)
-    V *= np.sign(V[np.arange(len(V)), np.abs(V).argmax(1)])[:, None]
-    return mu, V
+    from ..models.linear import pca_solution
+
+    sol = pca_solution(Xt, int(k), method="covariance")
+    return sol.mean, sol.components.T  # (d, k) -> (k, d)
 
 
 def pca_reconstruct(X_train, X, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
