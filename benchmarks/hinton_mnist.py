@@ -42,12 +42,13 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import md_table, write_results
 from aekit import DenseAE, fit, load_mnist, make_objective
+from aekit.augment import RandomAffine, RandomShift
 from aekit.models.linear import pca_solution
 from aekit.runs import reconstruction_errors
 from aekit.train.pretrain import pretrain_layers, stack_into_deep_ae
 
 SIZES = [784, 1000, 500, 250, 30]
-VARIANTS = ("adam", "adam+pretrain", "bn_adamw", "bn_adamw+pretrain", "rbm")
+VARIANTS = ("adam", "adam+pretrain", "bn_adamw", "bn_adamw+pretrain", "rbm")  # defaults
 
 
 def pca_row(name: str, Xtr: np.ndarray, Xte: np.ndarray, k: int = 30) -> dict:
@@ -89,34 +90,75 @@ class Tracker:
         return self.deadline(epoch, record, model)
 
 
+def parse_variant(name: str) -> dict:
+    """``base[+modifier...]``: base ``adam`` | ``bn_adamw`` | ``rbm``; modifiers ``pretrain``,
+    ``shift`` (±1 px translations), ``affine`` (small random affine warps), ``wd<x>`` (weight
+    decay), ``drop<x>`` (dropout after hidden layers), ``gelu``/``elu``/``relu`` (activation),
+    ``bs<n>`` (batch size), ``lr<x>``."""
+    base, *mods = name.split("+")
+    if base not in ("adam", "bn_adamw", "rbm"):
+        raise SystemExit(f"unknown variant base {base!r} in {name!r}")
+    spec = {"pretrain": base == "rbm", "bn": base == "bn_adamw",
+            "optimizer": "adamw" if base == "bn_adamw" else "adam",
+            "weight_decay": 1e-4 if base == "bn_adamw" else 0.0, "augment": None,
+            "dropout": 0.0, "activation": None, "batch_size": 128, "lr": 1e-3,
+            "rbm": base == "rbm"}
+    for m in mods:
+        if m == "pretrain":
+            spec["pretrain"] = True
+        elif m in ("shift", "affine"):
+            spec["augment"] = m
+        elif m in ("gelu", "elu", "relu", "sigmoid"):
+            spec["activation"] = m
+        elif m.startswith("wd"):
+            spec["weight_decay"] = float(m[2:])
+            spec["optimizer"] = "adamw"
+        elif m.startswith("drop"):
+            spec["dropout"] = float(m[4:])
+        elif m.startswith("bs"):
+            spec["batch_size"] = int(m[2:])
+        elif m.startswith("lr"):
+            spec["lr"] = float(m[2:])
+        else:
+            raise SystemExit(f"unknown variant modifier {m!r} in {name!r}")
+    return spec
+
+
 def deep_row(name: str, Xtr: np.ndarray, Xte: np.ndarray, a: argparse.Namespace) -> dict:
-    pretrain = name.endswith("+pretrain") or name == "rbm"
-    bn = name.startswith("bn_")
-    act = "sigmoid" if name == "rbm" else a.activation
-    opt, wd = ("adamw", 1e-4) if bn else ("adam", 0.0)
-    print(f"== {name}", flush=True)
+    spec = parse_variant(name)
+    pretrain, bn = spec["pretrain"], spec["bn"]
+    act = spec["activation"] or ("sigmoid" if spec["rbm"] else a.activation)
+    print(f"== {name}  {spec}", flush=True)
+    augment = {None: None, "shift": RandomShift((28, 28), 1),
+               "affine": RandomAffine((28, 28))}[spec["augment"]]
     tr = Tracker(Xte, a.minutes * 60, time.perf_counter())
     t_pre = 0.0
     if pretrain:
-        layer_kwargs = {"kind": "rbm"} if name == "rbm" else None
+        layer_kwargs = {"kind": "rbm"} if spec["rbm"] else None
         pre = pretrain_layers(SIZES, Xtr, activation=act, code_activation="linear",
                               output="sigmoid", layer_kwargs=layer_kwargs,
                               epochs=a.pretrain_epochs, batch_size=128, lr=1e-3, seed=0,
                               callbacks=[tr.deadline])
         t_pre = tr.elapsed()
         print(f"    pretraining {t_pre:.1f} s", flush=True)
-        model = stack_into_deep_ae(pre.layers, decoder="transpose" if name == "rbm" else
+        model = stack_into_deep_ae(pre.layers, decoder="transpose" if spec["rbm"] else
                                    "shallow", batch_norm=bn, X=Xtr if bn else None)
+        if spec["dropout"]:
+            raise SystemExit("dropout with pretraining is not supported by this script")
         tr.curve.append({"epoch": 0, "train_time_s": round(t_pre, 2), "test_error": round(
             float(reconstruction_errors(model, Xte).mean()), 4), "train_loss": None})
     else:
         torch.manual_seed(0)
-        model = DenseAE(SIZES, activation=act, output="sigmoid", batch_norm=bn)
-    hist = fit(model, make_objective("bce"), Xtr, epochs=a.epochs, batch_size=128,
-               optimizer=opt, lr=1e-3, weight_decay=wd, schedule="cosine", seed=0,
-               callbacks=[tr])
+        model = DenseAE(SIZES, activation=act, output="sigmoid", batch_norm=bn,
+                        dropout=spec["dropout"])
+    hist = fit(model, make_objective("bce"), Xtr, epochs=a.epochs,
+               batch_size=spec["batch_size"], optimizer=spec["optimizer"], lr=spec["lr"],
+               weight_decay=spec["weight_decay"], schedule="cosine", seed=0,
+               augment=augment, callbacks=[tr])
     err = float(reconstruction_errors(model, Xte).mean())
-    return {"method": name, "test_error": err, "train_time_s": tr.elapsed(),
+    train_err = float(reconstruction_errors(model, Xtr[:10000]).mean())
+    return {"method": name, "spec": spec, "test_error": err, "train_error_10k": train_err,
+            "train_time_s": tr.elapsed(),
             "pretrain_time_s": t_pre, "epochs": len(hist), "n_train": len(Xtr),
             "n_test": len(Xte), "best_curve_error": min(c["test_error"] for c in tr.curve),
             "curve": tr.curve, "stopped_by_budget": tr.hit_budget}
@@ -132,9 +174,11 @@ def main() -> None:
     p.add_argument("--minutes", type=float, default=30.0,
                    help="training-time budget per variant (pretraining included)")
     p.add_argument("--activation", default="elu", help="hidden activation of the AE variants")
-    p.add_argument("--variants", nargs="+", choices=VARIANTS, default=list(VARIANTS[:4]))
+    p.add_argument("--variants", nargs="+", default=list(VARIANTS[:4]),
+                   help="variant names, see parse_variant (e.g. bn_adamw+affine+wd0.01)")
     p.add_argument("--rbm", action="store_true", help="also run the RBM-pretrained recipe")
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: all)")
+    p.add_argument("--name", default=None, help="results file stem (default hinton_mnist)")
     a = p.parse_args()
     if a.threads:
         torch.set_num_threads(a.threads)
@@ -170,7 +214,7 @@ def main() -> None:
            "per-epoch test evaluations.")
     if a.quick:
         md += " Quick mode: a smoke test, not a result."
-    write_results("hinton_mnist" + ("_quick" if a.quick else ""),
+    write_results(a.name or ("hinton_mnist" + ("_quick" if a.quick else "")),
                   {"settings": vars(a), "sizes": SIZES, "rows": rows,
                    "unit": "sum over 784 pixels of squared error, mean over test images",
                    "protocol": "MNIST 60k/10k, pixels/255, bce fine-tuning, batch 128, "

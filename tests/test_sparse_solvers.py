@@ -9,6 +9,7 @@ from aekit.sparse import (
     coordinate_descent,
     feature_sign,
     fista,
+    homotopy,
     ista,
     lasso_objective,
     lipschitz_constant,
@@ -42,6 +43,7 @@ SOLVERS = {
     "ista": lambda X, D, **kw: ista(X, D, LAM, tol=1e-11, max_iter=200000, **kw),
     "cd": lambda X, D, **kw: coordinate_descent(X, D, LAM, tol=1e-10, max_iter=20000, **kw),
     "feature_sign": lambda X, D, **kw: feature_sign(X, D, LAM, **kw),
+    "homotopy": lambda X, D, **kw: homotopy(X, D, LAM, **kw),
 }
 
 
@@ -88,7 +90,7 @@ def test_fista_rate_bound_and_restart_speedup():
     assert rest.n_iter < plain.n_iter, f"restart {rest.n_iter} vs plain {plain.n_iter} iters"
 
 
-@pytest.mark.parametrize("name", ["fista", "cd"])
+@pytest.mark.parametrize("name", ["fista", "cd", "homotopy"])
 def test_float32_matches_float64(name):
     X, D = _problem(16, 32, n=20)
     lam = 0.5
@@ -174,3 +176,80 @@ def test_bad_inputs_raise_naming_the_argument():
         fista(X, D, 0.1, max_iter=0)
     with pytest.raises(ValueError, match="init"):
         fista(X, D, 0.1, init=torch.zeros(3, 3, dtype=X.dtype))
+
+
+# ------------------------------------------------------------------------------ homotopy
+
+def _hard_problem(n=300, d=16, k=64, seed=1, dtype=torch.float64):
+    """Correlated, unequal-norm atoms and signals of varied sparsity."""
+    g = torch.Generator().manual_seed(seed)
+    D = torch.randn(d, k, generator=g, dtype=dtype) + 0.5 * torch.randn(d, 1, generator=g,
+                                                                         dtype=dtype)
+    D = D * torch.linspace(0.5, 2.0, k, dtype=dtype)  # column norms vary
+    Z0 = torch.randn(n, k, generator=g, dtype=dtype) * (torch.rand(n, k, generator=g) < 0.1)
+    X = Z0 @ D.T + 0.1 * torch.randn(n, d, generator=g, dtype=dtype)
+    return X, D
+
+
+def _lars_codes(X, D, lam, positive=False):
+    """scikit-learn's LARS-Lasso, one sample at a time (the exact reference)."""
+    from sklearn.linear_model import LassoLars
+    d = D.shape[0]
+    return torch.tensor(np.array([
+        LassoLars(alpha=lam / d, fit_intercept=False, positive=positive, max_iter=10_000)
+        .fit(D.numpy(), x).coef_ for x in X.numpy()]))
+
+
+@pytest.mark.parametrize("positive", [False, True])
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+def test_homotopy_is_exact_on_a_hard_batch(dtype, positive):
+    X, D = _hard_problem()
+    # references: scikit-learn's LARS; for positive codes feature-sign (scikit-learn's
+    # positive LARS stops short of the optimum on this problem)
+    ref = (feature_sign(X, D, 1.0, tol=1e-12, positive=True)[0] if positive
+           else _lars_codes(X, D, 1.0))
+    Z, info = homotopy(X.to(dtype), D.to(dtype), 1.0, positive=positive)
+    assert Z.dtype == dtype and info.converged
+    f, f_ref = lasso_objective(X, D, Z.double(), 1.0)[0], lasso_objective(X, D, ref, 1.0)[0]
+    rel = (f - f_ref) / f_ref
+    assert rel < (1e-10 if dtype == torch.float64 else 1e-6), f"relative gap {rel:.2e}"
+    err = float((Z.double() - ref).abs().max())
+    assert err < (1e-6 if dtype == torch.float64 else 1e-3), f"max |Z − Z_lars| = {err:.2e}"
+    if positive:
+        assert bool((Z >= 0).all())
+    # KKT in float64: |d_jᵀr| ≤ λ everywhere, = λ·sign(z_j) on the support
+    Rf = (X - Z.double() @ D.T) @ D
+    nz = Z != 0
+    worst = float((Rf if positive else Rf.abs()).max())
+    assert worst <= 1.0 + 1e-4, f"max correlation {worst:.6f} > λ = 1"
+    assert float((Rf[nz] - torch.sign(Z.double()[nz])).abs().max()) < 1e-4
+
+
+def test_homotopy_fallbacks_keep_it_exact():
+    X, D = _hard_problem(n=60)
+    ref = _lars_codes(X, D, 1.0)
+    f_ref = lasso_objective(X, D, ref, 1.0)[0]
+    # a float32 walk checked at an impossible tolerance: every row is walked again in float64
+    Z32, _ = homotopy(X.float(), D.float(), 1.0, tol=1e-12)
+    rel = (lasso_objective(X, D, Z32.double(), 1.0)[0] - f_ref) / f_ref
+    assert rel < 1e-6, f"float64 re-walk: relative gap {rel:.2e}"
+    # a float64 walk cut after 2 steps: wrong supports, finished by coordinate descent
+    X, D = _problem(16, 32, n=30)
+    ref = _lars_codes(X, D, LAM)
+    Z2, info2 = homotopy(X, D, LAM, max_iter=2)
+    rel = (lasso_objective(X, D, Z2, LAM)[0] - lasso_objective(X, D, ref, LAM)[0]) / f_ref
+    assert info2.converged and rel < 1e-6, f"coordinate-descent fallback: gap {rel:.2e}"
+
+
+def test_homotopy_trivial_cases_and_errors():
+    X, D = _hard_problem(n=5)
+    lam_max = float((X @ D).abs().max())
+    Z, info = homotopy(X, D, lam_max * 1.01)
+    assert bool((Z == 0).all()) and info.converged
+    Z, _ = sparse_encode(torch.tensor([[2.0, 0.5, -3.0]]), torch.eye(3), algorithm="lasso_lars",
+                         alpha=1.0)
+    assert torch.equal(Z, torch.tensor([[1.0, 0.0, -2.0]]))
+    with pytest.raises(ValueError, match="alpha"):
+        homotopy(X, D, 0.0)
+    with pytest.raises(ValueError, match="alpha"):
+        homotopy(X, D, float("nan"))

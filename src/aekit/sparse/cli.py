@@ -25,7 +25,7 @@ import numpy as np
 __all__ = ["add_sparse_parser", "run_sparse"]
 
 FORMAT = "aekit-dictionary"
-CODE_ALGORITHMS = ("fista", "ista", "cd", "feature_sign", "omp", "threshold")
+CODE_ALGORITHMS = ("fista", "ista", "cd", "homotopy", "feature_sign", "omp", "threshold")
 
 EXAMPLES = """examples:
   aekit sparse learn --n-components 100 --alpha 1 --patch-size 8 --output dict.safetensors

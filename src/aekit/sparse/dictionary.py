@@ -36,7 +36,7 @@ __all__ = [
     "update_dictionary",
 ]
 
-_L1_METHODS = ("fista", "ista", "cd", "feature_sign")
+_L1_METHODS = ("fista", "ista", "cd", "homotopy", "feature_sign")
 
 
 class DictInfo(NamedTuple):
@@ -210,7 +210,7 @@ def dict_learning(X: torch.Tensor, n_components: int, *, alpha: float = 1.0,
         Outer iterations.
     tol : float, default=1e-6
         Relative decrease of ``F`` below which the run stops.
-    method : {"fista", "ista", "cd", "feature_sign"}, default="fista"
+    method : {"fista", "ista", "cd", "homotopy", "feature_sign"}, default="fista"
         Code solver.
     dict_init : Tensor (d, k), optional
         Warm start (columns are normalised); otherwise :func:`init_dictionary`.
@@ -356,7 +356,7 @@ def dict_learning_online(X: torch.Tensor, n_components: int, *, alpha: float = 1
         Epochs over X.
     batch_size : int, default=256
     shuffle : bool, default=True
-    method : {"fista", "ista", "cd", "feature_sign"}, default="fista"
+    method : {"fista", "ista", "cd", "homotopy", "feature_sign"}, default="fista"
     dict_init : Tensor (d, k), optional
         Warm start; ignored when ``state`` is given.
     positive_code : bool, default=False

@@ -43,7 +43,7 @@ from .solvers import _ALIASES, ALGORITHMS, sparse_encode
 
 __all__ = ["DictionaryLearning", "MiniBatchDictionaryLearning", "SparseCoder"]
 
-_FIT_ALGORITHMS = ("fista", "ista", "cd", "lasso_cd", "feature_sign")
+_FIT_ALGORITHMS = ("fista", "ista", "cd", "lasso_cd", "homotopy", "lasso_lars", "feature_sign")
 
 
 def _to_torch(X: np.ndarray, dtype: torch.dtype) -> torch.Tensor:
@@ -270,7 +270,9 @@ class DictionaryLearning(_LearnedSparseCoding):
         Outer iterations.
     tol : float, default=1e-6
         Relative objective decrease at which fitting stops.
-    fit_algorithm : {"fista", "ista", "cd", "lasso_cd", "feature_sign"}, default="fista"
+    fit_algorithm : str, default="fista"
+        Code solver while fitting: "fista", "ista", "cd" (alias "lasso_cd"), "homotopy"
+        (alias "lasso_lars", exact and fastest on very sparse codes) or "feature_sign".
     transform_algorithm : str, default="fista"
     transform_n_nonzero_coefs : int, optional
     transform_alpha : float, optional
@@ -364,7 +366,9 @@ class MiniBatchDictionaryLearning(_LearnedSparseCoding):
     batch_size : int, default=256
     shuffle : bool, default=True
     dict_init : array (n_components, n_features), optional
-    fit_algorithm : {"fista", "ista", "cd", "lasso_cd", "feature_sign"}, default="fista"
+    fit_algorithm : str, default="fista"
+        Code solver while fitting: "fista", "ista", "cd" (alias "lasso_cd"), "homotopy"
+        (alias "lasso_lars", exact and fastest on very sparse codes) or "feature_sign".
     transform_algorithm : str, default="fista"
     transform_n_nonzero_coefs : int, optional
     transform_alpha : float, optional

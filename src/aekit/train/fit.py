@@ -244,6 +244,7 @@ def fit(
     X: Any,
     *,
     corruption: Callable[..., torch.Tensor] | None = None,
+    augment: Callable[..., torch.Tensor] | None = None,
     val: Any = None,
     epochs: int = 10,
     batch_size: int = 128,
@@ -292,6 +293,10 @@ def fit(
         streamed batch by batch (see :class:`MemmapRows`) instead of being loaded.
     corruption : callable ``(x, generator) -> x̃``, optional
         Applied to training batches only; the loss is always against the clean ``x``.
+    augment : callable ``(x, generator) -> x'``, optional
+        Data augmentation (e.g. :class:`aekit.augment.RandomShift`): replaces the training
+        batch itself, so input and target are both ``x'``; drawn before the corruption from
+        the same seeded generator (resumable). Validation data is never augmented.
     val : array-like, shape (n_val, d), optional
         Validation data, evaluated each epoch in eval mode without corruption.
     epochs, batch_size : int
@@ -479,7 +484,7 @@ def fit(
                 acc = {}
             for b in range(start_b, nb):
                 if full_batch:
-                    xb = X
+                    xb = augment(X, g) if augment is not None else X
                     xt = corruption(xb, g) if corruption is not None else xb
                     last: dict[str, torch.Tensor] = {}
 
@@ -500,6 +505,8 @@ def fit(
                         idx = idx[rank * m_i // world:(rank + 1) * m_i // world]
                         g_noise.manual_seed(int(seed) * 1_000_003 + rank * 7919 + step)
                     xb = X.index_select(0, idx)
+                    if augment is not None:
+                        xb = augment(xb, g_noise)
                     xt = corruption(xb, g_noise) if corruption is not None else xb
                     total, parts = objective(model, xb, xt, forward(xt))
                     if world > 1:  # DDP averages gradients: weight by the local share

@@ -1,0 +1,52 @@
+"""Smoke test of benchmarks/mnist_classification.py: its --quick mode runs and writes the JSON."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+SCRIPT = ROOT / "benchmarks" / "mnist_classification.py"
+VARIANTS = ["mlp", "sae", "sdae", "scae"]
+
+
+def test_quick_mode_writes_results(mnist_path):
+    name = f"_test_mnist_classification_quick_{os.getpid()}"
+    out = ROOT / "benchmarks" / "results" / f"{name}.json"
+    env = {**os.environ, "CI": "true"}
+    try:
+        proc = subprocess.run(
+            [sys.executable, str(SCRIPT), "--quick", "--threads", "1", "--data", str(mnist_path),
+             "--name", name], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        res = json.loads(out.read_text())
+    finally:
+        out.unlink(missing_ok=True)
+
+    assert res["benchmark"] == name
+    assert res["settings"]["quick"] is True
+    assert res["sizes"] == [784, 128, 128, 128, 10]
+    rows = {r["method"]: r for r in res["rows"]}
+    assert list(rows) == VARIANTS
+    for v, r in rows.items():
+        assert 0.0 <= r["test_error_pct"] <= 100.0
+        assert r["epochs"] == 2 and len(r["curve"]) == 2
+        assert [c["epoch"] for c in r["curve"]] == [1, 2]
+        assert r["curve"][-1]["test_error_pct"] == r["test_error_pct"]  # last epoch, no pick
+        assert (r["n_train"], r["n_test"]) == (3000, 1000)
+        assert r["finetune_time_s"] > 0 and not r["stopped_by_budget"]
+        assert r["val_error_pct"] is None
+        if v == "mlp":
+            assert r["pretrain_time_s"] == 0 and r["pretraining"] == "none"
+        else:
+            assert r["pretrain_time_s"] > 0 and r["pretrain_epochs"] == 1
+    md = res["table_markdown"]
+    for paper in ("1.28", "1.40", "1.24", "1.20", "1.14", "1.18", "1.78", "SdA-3"):
+        assert paper in md
+    for v in VARIANTS:
+        assert f"| {v} |" in md
+    assert "test error after the last epoch" in res["protocol"]
+    assert f"wrote benchmarks/results/{name}.json" in proc.stdout
