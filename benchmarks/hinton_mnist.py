@@ -127,6 +127,8 @@ def parse_variant(name: str) -> dict:
 def deep_row(name: str, Xtr: np.ndarray, Xte: np.ndarray, a: argparse.Namespace) -> dict:
     spec = parse_variant(name)
     pretrain, bn = spec["pretrain"], spec["bn"]
+    if pretrain and spec["dropout"]:  # checked before any training is spent
+        raise SystemExit(f"{name}: dropout with pretraining is not supported by this script")
     act = spec["activation"] or ("sigmoid" if spec["rbm"] else a.activation)
     print(f"== {name}  {spec}", flush=True)
     augment = {None: None, "shift": RandomShift((28, 28), 1),
@@ -143,8 +145,6 @@ def deep_row(name: str, Xtr: np.ndarray, Xte: np.ndarray, a: argparse.Namespace)
         print(f"    pretraining {t_pre:.1f} s", flush=True)
         model = stack_into_deep_ae(pre.layers, decoder="transpose" if spec["rbm"] else
                                    "shallow", batch_norm=bn, X=Xtr if bn else None)
-        if spec["dropout"]:
-            raise SystemExit("dropout with pretraining is not supported by this script")
         tr.curve.append({"epoch": 0, "train_time_s": round(t_pre, 2), "test_error": round(
             float(reconstruction_errors(model, Xte).mean()), 4), "train_loss": None})
     else:
