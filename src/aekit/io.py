@@ -141,7 +141,11 @@ def load_tensor_file(path: str | os.PathLike, fmt: str) -> tuple[dict[str, torch
         data = path.read_bytes()
     except OSError as e:
         raise FileFormatError(f"cannot read {path}: {e.strerror}") from None
-    what = _sniff(data[:8])
+    # A safetensors file starts with a little-endian u64 header length followed by "{"; check
+    # that first, since its low byte may be 0x80 like a pickle's first byte.
+    plausible = (len(data) >= 9 and data[8:9] == b"{"
+                 and 8 + struct.unpack("<Q", data[:8])[0] <= len(data))
+    what = None if plausible else _sniff(data[:8])
     if what:
         raise FileFormatError(f"{path} is {what}, not a safetensors file; aekit never loads "
                               "pickled files (they can execute code)")
