@@ -200,15 +200,21 @@ def _lars_codes(X, D, lam, positive=False):
         .fit(D.numpy(), x).coef_ for x in X.numpy()]))
 
 
+BACKENDS = ["torch", pytest.param("numba", marks=pytest.mark.skipif(
+    not __import__("aekit.sparse._homotopy_kernel", fromlist=["x"]).AVAILABLE,
+    reason="numba is not installed"))]
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("positive", [False, True])
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
-def test_homotopy_is_exact_on_a_hard_batch(dtype, positive):
+def test_homotopy_is_exact_on_a_hard_batch(dtype, positive, backend):
     X, D = _hard_problem()
     # references: scikit-learn's LARS; for positive codes feature-sign (scikit-learn's
     # positive LARS stops short of the optimum on this problem)
     ref = (feature_sign(X, D, 1.0, tol=1e-12, positive=True)[0] if positive
            else _lars_codes(X, D, 1.0))
-    Z, info = homotopy(X.to(dtype), D.to(dtype), 1.0, positive=positive)
+    Z, info = homotopy(X.to(dtype), D.to(dtype), 1.0, positive=positive, backend=backend)
     assert Z.dtype == dtype and info.converged
     f, f_ref = lasso_objective(X, D, Z.double(), 1.0)[0], lasso_objective(X, D, ref, 1.0)[0]
     rel = (f - f_ref) / f_ref
@@ -225,20 +231,45 @@ def test_homotopy_is_exact_on_a_hard_batch(dtype, positive):
     assert float((Rf[nz] - torch.sign(Z.double()[nz])).abs().max()) < 1e-4
 
 
-def test_homotopy_fallbacks_keep_it_exact():
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_homotopy_fallbacks_keep_it_exact(backend):
     X, D = _hard_problem(n=60)
     ref = _lars_codes(X, D, 1.0)
     f_ref = lasso_objective(X, D, ref, 1.0)[0]
-    # a float32 walk checked at an impossible tolerance: every row is walked again in float64
-    Z32, _ = homotopy(X.float(), D.float(), 1.0, tol=1e-12)
+    # a float32 input checked at an impossible tolerance: every row fails the check (torch:
+    # walked again in float64; numba: finished by coordinate descent)
+    Z32, _ = homotopy(X.float(), D.float(), 1.0, tol=1e-12, backend=backend)
     rel = (lasso_objective(X, D, Z32.double(), 1.0)[0] - f_ref) / f_ref
-    assert rel < 1e-6, f"float64 re-walk: relative gap {rel:.2e}"
+    assert rel < 1e-6, f"fallback after a failed check: relative gap {rel:.2e}"
     # a float64 walk cut after 2 steps: wrong supports, finished by coordinate descent
     X, D = _problem(16, 32, n=30)
     ref = _lars_codes(X, D, LAM)
-    Z2, info2 = homotopy(X, D, LAM, max_iter=2)
+    Z2, info2 = homotopy(X, D, LAM, max_iter=2, backend=backend)
     rel = (lasso_objective(X, D, Z2, LAM)[0] - lasso_objective(X, D, ref, LAM)[0]) / f_ref
     assert info2.converged and rel < 1e-6, f"coordinate-descent fallback: gap {rel:.2e}"
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_homotopy_duplicate_atoms_stay_exact(backend):
+    """Two identical atoms make G_AA singular once both would be active: the walk must not
+    return garbage (numba: the Cholesky update refuses the second copy; the sample is then
+    finished by coordinate descent)."""
+    X, D = _hard_problem(n=40, k=24)
+    D = torch.cat([D, D[:, :4]], 1)  # atoms 24..27 repeat atoms 0..3
+    Z, info = homotopy(X, D, 0.5, backend=backend)
+    ref, _ = coordinate_descent(X, D, 0.5, max_iter=20_000, tol=1e-12)
+    f, f_ref = lasso_objective(X, D, Z, 0.5)[0], lasso_objective(X, D, ref, 0.5)[0]
+    assert (f - f_ref) / f_ref < 1e-8, f"objective {f:.10f} vs coordinate descent {f_ref:.10f}"
+    assert info.converged
+
+
+def test_homotopy_backends_agree_and_bad_backend():
+    X, D = _hard_problem(n=200)
+    Zt, _ = homotopy(X, D, 0.7, backend="torch")
+    Za, _ = homotopy(X, D, 0.7)  # auto: numba where installed
+    assert float((Zt - Za).abs().max()) < 1e-8
+    with pytest.raises(ValueError, match="backend"):
+        homotopy(X, D, 0.7, backend="cuda")
 
 
 def test_homotopy_trivial_cases_and_errors():

@@ -802,8 +802,9 @@ def omp(X: torch.Tensor, D: torch.Tensor, *, n_nonzero_coefs: int | None = None,
 
 def homotopy(X: torch.Tensor, D: torch.Tensor, alpha: float, *, positive: bool = False,
              max_iter: int | None = None, tol: float | None = None,
-             chunk_size: int | None = 16384) -> tuple[torch.Tensor, SolveInfo]:
-    """Exact Lasso codes by the homotopy (LARS-Lasso) path, all samples of a batch at once.
+             chunk_size: int | None = 16384, backend: str = "auto"
+             ) -> tuple[torch.Tensor, SolveInfo]:
+    """Exact Lasso codes by the homotopy (LARS-Lasso) path, every sample of a batch.
 
     For each sample the solution ``z(λ)`` of ``min_z ½‖x − Dz‖² + λ‖z‖₁`` is piecewise linear
     in λ. Starting at ``λ₀ = max_j |d_jᵀx|`` (``z = 0``), the path is followed downwards: on
@@ -818,8 +819,12 @@ def homotopy(X: torch.Tensor, D: torch.Tensor, alpha: float, *, positive: bool =
     first-order methods need hundreds of iterations whose count grows with the dictionary's
     conditioning.
 
-    Events are located in the dtype of ``X``; the final coefficients are recomputed in
-    float64 on the found active set (``z_A = G_AA⁻¹(c_A − αθ_A)``), and the optimality
+    Two backends walk the same path. ``"numba"`` (the default where numba is installed)
+    compiles one sample's walk: float64 throughout, a Cholesky factor of ``G_AA`` grown by
+    one row per join, samples in parallel blocks on ``torch.get_num_threads()`` threads.
+    ``"torch"`` walks all samples together with batched tensor operations: events are
+    located in the dtype of ``X``; the final coefficients are recomputed in float64 on the
+    found active set (``z_A = G_AA⁻¹(c_A − αθ_A)``), and the optimality
     conditions ``|r_j| ≤ α(1 + tol)`` (``z_j = 0``), ``|r_j − α sign(z_j)| ≤ α·tol`` are
     checked. The rare float32 sample that fails them (near-ties between events) is walked
     again in float64, and one that fails in float64 is finished by coordinate descent, so
@@ -840,13 +845,17 @@ def homotopy(X: torch.Tensor, D: torch.Tensor, alpha: float, *, positive: bool =
         float64 (also the tolerance of the coordinate-descent fallback).
     chunk_size : int or None, default=16384
         Rows walked together (working arrays stay in cache).
+    backend : {"auto", "numba", "torch"}, default="auto"
+        ``"auto"``: numba where it can be imported, else torch. Both backends check the
+        optimality conditions with slack ``tol`` and finish a failing sample by coordinate
+        descent.
 
     Returns
     -------
     Z : Tensor, shape (n, k), dtype of X
     info : SolveInfo
         ``objective`` holds the value at ``z = 0`` and at the solution; ``n_iter`` is the
-        largest number of path steps of a chunk.
+        largest number of path steps of a chunk (numba: of a sample).
 
     References
     ----------
@@ -867,14 +876,61 @@ def homotopy(X: torch.Tensor, D: torch.Tensor, alpha: float, *, positive: bool =
         tol = 1e-5 if X.dtype != torch.float64 else 1e-9
     if max_iter is not None:
         _check_iter(max_iter, tol)
+    if backend not in ("auto", "numba", "torch"):
+        raise ValueError(f"backend must be 'auto', 'numba' or 'torch', got {backend!r}")
+    from . import _homotopy_kernel as hk
+
+    if backend == "numba" and not hk.AVAILABLE:
+        raise ImportError("backend='numba' needs the numba package (pip install numba)")
+    use_numba = hk.AVAILABLE and backend != "torch"
     with torch.no_grad():
         D64 = D.detach().double()
         G64 = D64.T @ D64
         steps = 4 * D.shape[1] if max_iter is None else int(max_iter)
+        if use_numba:
+            Z, info = _by_chunks(_homotopy_rows_numba, X.detach(), chunk_size, (), D=D.detach(),
+                                 D64=D64, G64=G64, alpha=float(alpha), positive=positive,
+                                 max_steps=steps, tol=float(tol))
+            return Z.to(X.dtype), info
         Z, info = _by_chunks(_homotopy_rows, X.detach(), chunk_size, (), D64=D64, G64=G64,
                              alpha=float(alpha), positive=positive, max_steps=steps,
                              tol=float(tol))
     return Z.to(X.dtype), info
+
+
+def _homotopy_rows_numba(X, D, D64, G64, alpha, positive, max_steps, tol):
+    """The compiled walk (float64) on C = X D; rows failing the optimality check (or hitting
+    max_steps / a rank-deficient active set) are finished by coordinate descent."""
+    from . import _homotopy_kernel as hk
+
+    n, k = X.shape[0], D64.shape[1]
+    # c = Dᵀx in X's dtype (float32: a BLAS sgemm), then float64 for the walk
+    C = (X @ D.to(X.dtype)).double().numpy() if X.dtype != torch.float64 else \
+        (X @ D64).numpy()
+    cap = min(k, D64.shape[0])
+    Zn, status, steps, fit, reg = hk.walk(C, G64.numpy(), alpha, positive, max_steps, tol,
+                                           cap, torch.get_num_threads())
+    Z = torch.from_numpy(Zn)
+    nn = max(n, 1)
+    xsq = X.double().pow(2).sum(1)
+    fit0 = 0.5 * float(xsq.sum()) / nn
+    fit_rows = 0.5 * xsq + torch.from_numpy(fit)
+    reg_rows = torch.from_numpy(reg)
+    converged = True
+    bad = torch.from_numpy(np.flatnonzero(status != hk.OK))
+    if bad.numel():
+        Xb = X[bad].double()
+        Zb, inf_b = _cd(Xb, D64, alpha, 10_000, min(tol, 1e-9), positive, Z[bad])
+        Z[bad] = Zb
+        Eb = Xb - Zb @ D64.T
+        fit_rows[bad] = 0.5 * Eb.pow(2).sum(1)
+        reg_rows[bad] = alpha * Zb.abs().sum(1)
+        converged = inf_b.converged
+    fit1 = float(fit_rows.sum()) / nn
+    reg1 = float(reg_rows.sum()) / nn
+    n_steps = int(steps.max()) if n else 0
+    return Z.to(X.dtype), SolveInfo([fit0, fit1 + reg1], [fit0, fit1], [0.0, reg1], n_steps,
+                                    converged)
 
 
 def _homotopy_rows(X, D64, G64, alpha, positive, max_steps, tol):
@@ -905,6 +961,7 @@ def _homotopy_rows(X, D64, G64, alpha, positive, max_steps, tol):
     R[ar, j0] = math.inf
     lam = lam0[rows]
     drop_rows = drop_atoms = drop_r = None  # atoms that left: restored after one step
+    broken = torch.zeros(n, dtype=torch.bool)  # rows whose G_AA became singular
     fin_rows, fin_act, fin_theta = [], [], []
     n_steps = 0
     while m:
@@ -918,7 +975,11 @@ def _homotopy_rows(X, D64, G64, alpha, positive, max_steps, tol):
             GAA = G64.view(-1).take(idx[:, :, None] * k + idx[:, None, :])
             vv = valid[:, :, None] & valid[:, None, :]
             GAA = torch.where(vv, GAA, torch.eye(S, dtype=torch.float64))
-            delta = torch.linalg.solve(GAA, theta[:, :S])  # (m, S): dz_A / d(−λ)
+            delta, sing = torch.linalg.solve_ex(GAA, theta[:, :S])  # (m, S): dz_A / d(−λ)
+            singular = sing != 0  # a repeated (or dependent) atom joined: leave the walk
+            if bool(singular.any()):
+                delta = torch.where(singular[:, None], 0.0, delta)
+                broken[rows[singular]] = True
         dw = delta.to(wdt)
         v = (dw[:, :, None] * Dtw.index_select(0, idx.reshape(-1)).view(m, S, -1)).sum(1)
         a = v @ Dw  # G_{:,A} δ, (m, k)
@@ -942,7 +1003,7 @@ def _homotopy_rows(X, D64, G64, alpha, positive, max_steps, tol):
         if drop_rows is not None:  # the atoms dropped last step may join again from now on
             R[drop_rows, drop_atoms] = drop_r - gw[drop_rows] * a[drop_rows, drop_atoms]
             drop_rows = None
-        done = gend <= gam
+        done = (gend <= gam) | broken[rows]
         if n_steps >= max_steps:
             done = torch.ones_like(done)
         join = ~done & (gj <= gleave)
@@ -986,7 +1047,7 @@ def _homotopy_rows(X, D64, G64, alpha, positive, max_steps, tol):
                 rows[keep], lam[keep], act[keep], theta[keep], zA[keep], na[keep], R[keep])
             m = rows.numel()
     # float64 polish on each found active set: z_A = G_AA⁻¹(c_A − αθ_A), c_A = D_Aᵀx
-    flagged = torch.zeros(n, dtype=torch.bool)  # a coefficient came out against its sign
+    flagged = broken.clone()  # singular walk, or a coefficient came out against its sign
     for r_i, a_i, t_i in zip(fin_rows, fin_act, fin_theta):
         S = a_i.shape[1]
         valid = a_i >= 0
@@ -998,7 +1059,7 @@ def _homotopy_rows(X, D64, G64, alpha, positive, max_steps, tol):
               * X[r_i].double()[:, None, :]).sum(2)
         sol, _ = torch.linalg.solve_ex(GAA, (cA - alpha * t_i) * valid)
         ok = sol * t_i > 0
-        flagged[r_i] = (valid & ~ok).any(1)
+        flagged[r_i] |= (valid & ~ok).any(1)
         Z[r_i[:, None], idx] += torch.where(valid & ok, sol, 0.0).to(wdt)
     # optimality check: |r_j| ≤ α(1 + tol) for every j (on the support r_j = ±α up to
     # rounding, by construction of the polish)
