@@ -30,15 +30,20 @@ __all__ = ["PSD", "PSDHistory", "PSDReport", "fit_psd", "psd_energy", "psd_repor
 class PSD(nn.Module):
     """PSD model: encoder ``F(x) = g ⊙ act(W x + b)`` and dictionary ``D`` (d, k).
 
+    With ``encoder="shrink"`` the encoder is a learned soft threshold,
+    ``F(x) = g ⊙ sign(Wx) ⊙ max(|Wx| − b, 0)`` (b ≥ 0 per unit), which outputs exact zeros;
+    at ``W = Dᵀ, b = λ, g = 1`` it is the one-step thresholding code ``S_λ(Dᵀx)``
+    (Gregor & LeCun 2010, LISTA with no iterations).
+
     Parameters
     ----------
     n_features : int
         d.
     n_components : int
         k (code size, usually ≥ d).
-    encoder : {"tanh", "sigmoid"}, default="tanh"
+    encoder : {"tanh", "sigmoid", "shrink"}, default="tanh"
         ``"sigmoid"`` gives non-negative codes (the lecture notes' ``σ(Wx)``); inference is
-        then constrained to ``z ≥ 0``.
+        then constrained to ``z ≥ 0``. ``"shrink"``: the learned soft threshold above.
     dtype : torch.dtype, default=torch.float32
 
     Attributes
@@ -55,8 +60,8 @@ class PSD(nn.Module):
     def __init__(self, n_features: int, n_components: int, *, encoder: str = "tanh",
                  dtype: torch.dtype = torch.float32):
         super().__init__()
-        if encoder not in ("tanh", "sigmoid"):
-            raise ValueError(f"encoder must be 'tanh' or 'sigmoid', got {encoder!r}")
+        if encoder not in ("tanh", "sigmoid", "shrink"):
+            raise ValueError(f"encoder must be 'tanh', 'sigmoid' or 'shrink', got {encoder!r}")
         d = _check_positive_int(n_features, "n_features")
         k = _check_positive_int(n_components, "n_components")
         self.encoder = encoder
@@ -71,6 +76,9 @@ class PSD(nn.Module):
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         """Predicted codes ``g ⊙ act(x Wᵀ + b)``: (n, d) -> (n, k)."""
+        if self.encoder == "shrink":
+            a = x @ self.W.T
+            return self.g * torch.sign(a) * torch.relu(a.abs() - self.b.abs())
         a = torch.addmm(self.b, x, self.W.T)
         return self.g * (torch.tanh(a) if self.encoder == "tanh" else torch.sigmoid(a))
 
@@ -125,7 +133,8 @@ def fit_psd(X: torch.Tensor, n_components: int, *, lam: float = 0.5, alpha: floa
         λ of the ℓ1 term.
     alpha : float, default=1.0
         α, weight of the prediction term.
-    encoder : {"tanh", "sigmoid"}, default="tanh"
+    encoder : {"tanh", "sigmoid", "shrink"}, default="tanh"
+        ``"shrink"`` starts at the thresholding code ``S_λ(Dᵀx)`` (b = λ).
     epochs, batch_size : int
     lr_dict : float, default=0.1
         Dictionary step as a fraction of the batch's 1/L step.
@@ -151,6 +160,9 @@ def fit_psd(X: torch.Tensor, n_components: int, *, lam: float = 0.5, alpha: floa
         raise ValueError(f"X must have at least one sample, got shape {tuple(X.shape)}")
     if not alpha > 0:
         raise ValueError(f"alpha must be > 0, got {alpha}")
+    for name, v in (("lr_dict", lr_dict), ("lr_encoder", lr_encoder)):
+        if not v >= 0:
+            raise ValueError(f"{name} must be >= 0, got {v}")
     epochs = _check_positive_int(epochs, "epochs")
     bs = min(_check_positive_int(batch_size, "batch_size"), X.shape[0])
     n, d = X.shape
@@ -162,6 +174,8 @@ def fit_psd(X: torch.Tensor, n_components: int, *, lam: float = 0.5, alpha: floa
             model.D.copy_(D)
             # Start the encoder at the transposed dictionary (a matched filter).
             model.W.copy_(D.T)
+            if encoder == "shrink":
+                model.b.fill_(lam)
     opt = torch.optim.Adam(model.parameters(), lr=lr_encoder)
     hist = PSDHistory([], [], [])
     bar = _bar(epochs * ((n + bs - 1) // bs), "fit_psd", progress)
