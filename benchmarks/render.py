@@ -32,6 +32,34 @@ def _generic_tables(r: dict) -> str:
     return "\n\n".join(blocks) or "(no table)"
 
 
+def _ablation(prefix: str, key: str, fmt: str) -> str:
+    """One table of every row of every ``<prefix>*.json`` run (the ablation across runs)."""
+    rows = []
+    for path in sorted((ROOT / "benchmarks" / "results").glob(f"{prefix}*.json")):
+        if path.stem.endswith("_quick"):
+            continue
+        r = json.loads(path.read_text())
+        threads = r.get("settings", {}).get("threads") or (r.get("environment") or {}).get(
+            "torch_threads", "?")
+        for row in r.get("rows", []):
+            if not row.get("epochs"):
+                continue
+            te = row.get("train_error_10k")
+            rows.append(f"| {path.stem} | {row['method']} | {row['epochs']} | {threads} | "
+                        f"{row['train_time_s'] / 60:.1f} | {fmt.format(row[key])} | "
+                        f"{'—' if te is None else fmt.format(te)} |")
+    if not rows:
+        return ""
+    return "\n".join([
+        f"\n## {prefix}: every run (ablation)\n",
+        "Rows of all the results files above: variant grammar in the script's docstring "
+        "(`+pretrain` layer-wise pretraining, `bn_adamw` batch norm + AdamW, `wd<x>` decoupled "
+        "weight decay). Threads: torch threads of that run (1-thread runs shared the 2 cores "
+        "with another run).\n",
+        "| run | variant | epochs | threads | train time (min) | test error | train error "
+        "(10k) |", "|---|---|---|---|---|---|---|", *rows, ""])
+
+
 def main() -> None:
     sys.path.insert(0, str(ROOT / "src"))
     from aekit.io import atomic_write_text
@@ -57,6 +85,7 @@ def main() -> None:
                      f"{env.get('torch_threads', env.get('threads', '?'))} "
                      f"threads, numpy {env.get('numpy', '?')}\n")
         parts.append(r.get("table_markdown") or _generic_tables(r) + "\n")
+    parts.append(_ablation("hinton_mnist", "test_error", "{:.3f}"))
     atomic_write_text(ROOT / "docs" / "benchmarks.md", "\n".join(parts))
     print(f"wrote {ROOT / 'docs' / 'benchmarks.md'}")
 
