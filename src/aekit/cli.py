@@ -245,6 +245,14 @@ def _cmd_train(a: argparse.Namespace, argv: list[str]) -> int:
             # rank 0 still writes the model, metrics and report: tearing the group down
             # under it aborts the other ranks' gloo threads ("terminate called ...")
             dist.barrier()
+            # Every file is written (atomically) and every rank is here. gloo's teardown
+            # (destroy_process_group, or the C++ destructors at interpreter exit) still
+            # aborted a rank now and then on a loaded machine, so leave without it.
+            import os
+
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(rc)
         return rc
     except TrainingInterrupted as e:
         where = f"checkpoint saved at step {e.step}" if e.checkpoint or distributed else \
