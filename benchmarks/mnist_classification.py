@@ -226,9 +226,11 @@ def table(rows: list[dict], a: argparse.Namespace) -> str:
            f"{a.activation} units; "
            f"fine-tuning: input dropout {a.input_dropout}, dropout {a.dropout}, Adam lr {a.lr} "
            f"cosine, batch 128, {a.epochs} epochs; test error after the last epoch (no "
-           "selection on the test set). Published rows: Vincent et al. 2010 (JMLR, table 3, "
-           "3 hidden layers); Rifai et al. 2011 (ICML, one hidden layer of 1000 units); "
-           "Hinton & Salakhutdinov 2006 (Science).")
+           "selection on the test set).")
+    if a.dataset == "mnist":
+        md += (" Published rows: Vincent et al. 2010 (JMLR, table 3, 3 hidden layers); Rifai "
+               "et al. 2011 (ICML, one hidden layer of 1000 units); Hinton & Salakhutdinov "
+               "2006 (Science).")
     if a.quick:
         md += " Quick mode: a smoke test, not a result."
     return md
