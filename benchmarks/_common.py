@@ -84,3 +84,12 @@ def md_table(headers: list[str], rows: list[list]) -> str:
 
 def json_dumps(obj) -> str:
     return json.dumps(obj, indent=2)
+
+
+def add_dataset_args(p) -> None:
+    """``--dataset mnist|fashion-mnist`` and ``--data PATH`` for the MNIST-family scripts
+    (read with :func:`aekit.data.load_dataset`)."""
+    p.add_argument("--dataset", default="mnist", choices=("mnist", "fashion-mnist"),
+                   help="which data (fashion-mnist: /usr/share/datasets/fashion-mnist)")
+    p.add_argument("--data", help="mnist.npz or IDX folder (default: $AEKIT_DATA/mnist.npz, "
+                                  "or the apt folder for fashion-mnist)")

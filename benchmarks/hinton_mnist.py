@@ -45,7 +45,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import md_table, write_results
+from _common import add_dataset_args, md_table, write_results
 from aekit import DenseAE, fit, make_objective
 from aekit.augment import RandomAffine, RandomShift
 from aekit.data import load_dataset
@@ -172,10 +172,7 @@ def deep_row(name: str, Xtr: np.ndarray, Xte: np.ndarray, a: argparse.Namespace)
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--dataset", default="mnist", choices=("mnist", "fashion-mnist"),
-                   help="which data (fashion-mnist: /usr/share/datasets/fashion-mnist)")
-    p.add_argument("--data", help="mnist.npz or IDX folder (default: $AEKIT_DATA/mnist.npz, "
-                                  "or the apt folder for fashion-mnist)")
+    add_dataset_args(p)
     p.add_argument("--quick", action="store_true",
                    help="3,000 training and 2,000 test images, 2 epochs, 1 pretraining epoch")
     p.add_argument("--epochs", type=int, default=50, help="fine-tuning epochs")

@@ -54,7 +54,7 @@ from torch import nn
 from torch.nn import functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import md_table, write_results
+from _common import add_dataset_args, md_table, write_results
 from aekit import DenseAE
 from aekit.corruption import Masking
 from aekit.data import load_dataset
@@ -238,10 +238,7 @@ def table(rows: list[dict], a: argparse.Namespace) -> str:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--dataset", default="mnist", choices=("mnist", "fashion-mnist"),
-                   help="which data (fashion-mnist: /usr/share/datasets/fashion-mnist)")
-    p.add_argument("--data", help="mnist.npz or IDX folder (default: $AEKIT_DATA/mnist.npz, "
-                                  "or the apt folder for fashion-mnist)")
+    add_dataset_args(p)
     p.add_argument("--quick", action="store_true",
                    help="3,000 training and 1,000 test images, hidden 128-128-128, "
                         "1 pretraining epoch, 2 fine-tuning epochs")
