@@ -16,6 +16,7 @@ from aekit.sparse import (
     omp,
     sparse_encode,
 )
+from aekit.sparse._homotopy_kernel import AVAILABLE as NUMBA_AVAILABLE
 
 LAM = 0.2
 
@@ -201,8 +202,7 @@ def _lars_codes(X, D, lam, positive=False):
 
 
 BACKENDS = ["torch", pytest.param("numba", marks=pytest.mark.skipif(
-    not __import__("aekit.sparse._homotopy_kernel", fromlist=["x"]).AVAILABLE,
-    reason="numba is not installed"))]
+    not NUMBA_AVAILABLE, reason="numba is not installed"))]
 
 
 @pytest.mark.parametrize("backend", BACKENDS)

@@ -891,7 +891,7 @@ def homotopy(X: torch.Tensor, D: torch.Tensor, alpha: float, *, positive: bool =
             Z, info = _by_chunks(_homotopy_rows_numba, X.detach(), chunk_size, (), D=D.detach(),
                                  D64=D64, G64=G64, alpha=float(alpha), positive=positive,
                                  max_steps=steps, tol=float(tol))
-            return Z.to(X.dtype), info
+            return Z, info
         Z, info = _by_chunks(_homotopy_rows, X.detach(), chunk_size, (), D64=D64, G64=G64,
                              alpha=float(alpha), positive=positive, max_steps=steps,
                              tol=float(tol))
