@@ -24,6 +24,12 @@ the error on the last 5,000 (use it to choose settings).
   lr ``--lr`` (1e-3) with cosine decay to 0 over ``--epochs`` (100), batch 128. ``mlp`` starts
   from aekit's Glorot initialisation instead of pretrained weights.
 
+``--adversarial EPS`` adds adversarial training to the fine-tuning (every variant alike): the
+loss is ½ J(x) + ½ J(x + EPS·sign ∇ₓJ(x)), the fast-gradient-sign perturbation of Goodfellow et
+al. 2015, clipped to [0, 1]; it treats the input as a vector, so the task stays permutation
+invariant. ``--precision bf16`` runs the fine-tuning matmuls under bf16 autocast (only where
+the CPU has native bf16).
+
 ``--minutes`` caps each variant's training time (pretraining included); a variant that hits it
 stops at the end of that epoch, and its row says so. Train times exclude the per-epoch
 evaluations.
@@ -56,12 +62,13 @@ from torch.nn import functional as F
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import add_dataset_args, md_table, write_results
 from aekit import DenseAE
+from aekit.classifier import fgsm_loss
 from aekit.corruption import Masking
 from aekit.data import load_dataset
 from aekit.layers import activation as make_activation
 from aekit.layers import init_linear
 from aekit.regularizers import Contractive
-from aekit.train.fit import lr_factor
+from aekit.train.fit import PRECISIONS, lr_factor, resolve_precision
 from aekit.train.pretrain import pretrain_layers, stack_into_deep_ae
 
 HIDDEN = [1000, 1000, 1000]
@@ -162,13 +169,19 @@ def run_variant(variant: str, data: dict, a: argparse.Namespace) -> dict:
     sched = torch.optim.lr_scheduler.LambdaLR(
         opt, lambda s: lr_factor("cosine", s, nb * a.epochs, nb))
     g = torch.Generator().manual_seed(a.seed)
+    bf16 = a.precision == "bf16"
     curve, t_ft0 = [], tr.elapsed()
     for epoch in range(1, a.epochs + 1):
         perm = torch.randperm(n, generator=g)
         total = 0.0
         for b in range(nb):
             idx = perm[b * bs:(b + 1) * bs]
-            loss = F.cross_entropy(model(Xtr[idx]), ytr[idx])
+            xb, yb = Xtr[idx], ytr[idx]
+            if a.adversarial > 0:
+                loss = fgsm_loss(model, xb, yb, a.adversarial, autocast_bf16=bf16)
+            else:
+                with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+                    loss = F.cross_entropy(model(xb), yb)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -225,7 +238,10 @@ def table(rows: list[dict], a: argparse.Namespace) -> str:
     md += (f"\n\n{a.dataset}. Architecture 784-{'-'.join(map(str, a.hidden))}-10, "
            f"{a.activation} units; "
            f"fine-tuning: input dropout {a.input_dropout}, dropout {a.dropout}, Adam lr {a.lr} "
-           f"cosine, batch 128, {a.epochs} epochs; test error after the last epoch (no "
+           f"cosine, batch 128, {a.epochs} epochs"
+           + (f", FGSM adversarial training ε = {a.adversarial}, α = 0.5" if a.adversarial else "")
+           + (", bf16 autocast" if a.precision == "bf16" else "")
+           + "; test error after the last epoch (no "
            "selection on the test set).")
     if a.dataset == "mnist":
         md += (" Published rows: Vincent et al. 2010 (JMLR, table 3, 3 hidden layers); Rifai "
@@ -253,6 +269,12 @@ def main() -> None:
     p.add_argument("--dropout", type=float, default=0.5, help="after every hidden layer")
     p.add_argument("--input-dropout", type=float, default=0.2, help="on the input pixels")
     p.add_argument("--cae-lambda", type=float, default=0.1, help="contractive weight (scae)")
+    p.add_argument("--adversarial", type=float, default=0.0, metavar="EPS",
+                   help="fine-tune with FGSM adversarial training, step EPS in pixel units "
+                        "(Goodfellow et al. 2015 used 0.25); 0 = off")
+    p.add_argument("--precision", default="fp32", choices=PRECISIONS,
+                   help="fine-tuning matmul precision (bf16: autocast, only on CPUs with "
+                        "native bf16; elsewhere falls back to fp32 with a warning)")
     p.add_argument("--val", action="store_true",
                    help="train on the first 55,000 images, report the error on the last 5,000")
     p.add_argument("--seed", type=int, default=0)
@@ -264,6 +286,9 @@ def main() -> None:
     a = p.parse_args()
     if a.threads:
         torch.set_num_threads(a.threads)
+    if a.adversarial < 0 or not math.isfinite(a.adversarial):
+        p.error(f"--adversarial must be a finite number >= 0, got {a.adversarial}")
+    a.precision = resolve_precision(a.precision)
     if a.quick:
         a.epochs, a.pretrain_epochs = 2, 1
     if a.hidden is None:

@@ -50,3 +50,28 @@ def test_quick_mode_writes_results(mnist_path):
         assert f"| {v} |" in md
     assert "test error after the last epoch" in res["protocol"]
     assert f"wrote benchmarks/results/{name}.json" in proc.stdout
+
+
+def test_quick_mode_adversarial_bf16(mnist_path):
+    """--adversarial and --precision reach the fine-tuning and the table; a bad EPS is refused
+    by name."""
+    name = f"_test_mnist_classification_adv_{os.getpid()}"
+    out = ROOT / "benchmarks" / "results" / f"{name}.json"
+    env = {**os.environ, "CI": "true"}
+    base = [sys.executable, str(SCRIPT), "--quick", "--threads", "1", "--data", str(mnist_path),
+            "--variants", "mlp", "--name", name]
+    try:
+        proc = subprocess.run([*base, "--adversarial", "0.1", "--precision", "bf16"], cwd=ROOT,
+                              env=env, capture_output=True, text=True, timeout=300)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        res = json.loads(out.read_text())
+    finally:
+        out.unlink(missing_ok=True)
+    assert res["settings"]["adversarial"] == 0.1
+    assert res["settings"]["precision"] in ("bf16", "fp32")  # fp32 where bf16 is not native
+    assert "FGSM adversarial training ε = 0.1" in res["table_markdown"]
+    assert 0.0 <= res["rows"][0]["test_error_pct"] <= 100.0
+    bad = subprocess.run([*base, "--adversarial", "-1"], cwd=ROOT, env=env,
+                         capture_output=True, text=True, timeout=120)
+    assert bad.returncode == 2 and "--adversarial" in bad.stderr, bad.stderr[-500:]
+    assert not out.exists()

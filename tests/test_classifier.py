@@ -11,7 +11,9 @@ import torch
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from aekit import Autoencoder, DenseAE, fit, make_objective
-from aekit.classifier import AutoencoderClassifier
+from torch.nn import functional as F
+
+from aekit.classifier import AutoencoderClassifier, fgsm_loss
 
 # Checks expected to fail, with the reason (none at present: keep the hook so that a failure
 # gets a reason instead of a skip).
@@ -129,7 +131,59 @@ def test_transfer_mnist_to_fashion_mnist(mnist_path):
     assert acc > 0.6, f"MNIST encoder, frozen, on Fashion-MNIST: accuracy {acc:.3f}"
 
 
+def test_fgsm_loss_matches_definition_and_ascends():
+    """J̃ = α J(x) + (1 − α) J(x + ε sign ∇J) against a hand computation (float64), and for a
+    linear softmax model (convex in x) the step raises every sample's loss by at least
+    ε ‖∇ₓJ_i‖₁ (first-order bound), unclipped."""
+    g = torch.Generator().manual_seed(0)
+    model = torch.nn.Linear(6, 3).double()
+    x = torch.randn(8, 6, generator=g, dtype=torch.float64)
+    y = torch.randint(0, 3, (8,), generator=g)
+    eps, alpha = 0.1, 0.3
+    got = fgsm_loss(model, x, y, eps, alpha=alpha, clip=None)
+    xr = x.clone().requires_grad_(True)
+    per = F.cross_entropy(model(xr), y, reduction="none")
+    (gi,) = torch.autograd.grad(per.sum(), xr)  # per-sample gradients (rows independent)
+    x_adv = x + eps * gi.sign()
+    with torch.no_grad():
+        per_adv = F.cross_entropy(model(x_adv), y, reduction="none")
+        want = alpha * per.mean() + (1 - alpha) * per_adv.mean()
+        bound = per + eps * gi.abs().sum(1)
+    assert abs(float(got) - float(want)) < 1e-12, (float(got), float(want))
+    assert bool((per_adv >= bound - 1e-12).all()), (per_adv - bound).min()
+    # eps = 0 is the clean loss; alpha = 1 ignores the perturbation; the weight gradient flows
+    assert abs(float(fgsm_loss(model, x, y, 0.0, clip=None)) - float(per.mean())) < 1e-12
+    assert abs(float(fgsm_loss(model, x, y, 5.0, alpha=1.0)) - float(per.mean())) < 1e-12
+    model.zero_grad()
+    got.backward()
+    assert model.weight.grad is not None and float(model.weight.grad.abs().sum()) > 0
+    # clipping keeps the perturbed input in range: x in [0, 1] and a huge step still gives a
+    # finite loss equal to the loss at the clipped corner
+    xu = torch.rand(8, 6, generator=g, dtype=torch.float64)
+    assert torch.isfinite(fgsm_loss(model, xu, y, 100.0))
+    for bad in ({"eps": -0.1}, {"eps": float("nan")}, {"alpha": 1.5}):
+        with pytest.raises(ValueError, match=next(iter(bad))):
+            fgsm_loss(model, x, y, **{"eps": 0.1, **bad})
+
+
+def test_adversarial_fine_tuning_on_digits(digits):
+    """FGSM fine-tuning trains a working classifier, is seeded, and leaves clean accuracy
+    high; it needs a trainable encoder."""
+    tr, te = digits
+    kw = dict(n_components=16, hidden_layer_sizes=(64,), pretrain_max_iter=3, max_iter=30,
+              learning_rate=3e-3, random_state=0)
+    adv = AutoencoderClassifier(adversarial_eps=0.05, **kw).fit(tr.X, tr.y)
+    acc = adv.score(te.X, te.y)
+    assert acc > 0.9, f"adversarially fine-tuned accuracy {acc:.4f}"
+    again = AutoencoderClassifier(adversarial_eps=0.05, **kw).fit(tr.X, tr.y)
+    np.testing.assert_array_equal(adv.predict_proba(te.X), again.predict_proba(te.X))
+    with pytest.raises(ValueError, match="freeze_encoder"):
+        AutoencoderClassifier(adversarial_eps=0.1, freeze_encoder=True, max_iter=1,
+                              pretrain_max_iter=1).fit(tr.X[:50], tr.y[:50])
+
+
 @pytest.mark.parametrize("kw, match", [
+    ({"adversarial_eps": -1.0}, "adversarial_eps"),
     ({"pretrain": "rbm"}, "pretrain"),
     ({"max_iter": -1}, "max_iter"),
     ({"n_components": 0}, "n_components"),

@@ -139,6 +139,8 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--hidden", type=int, nargs="*", default=[128], help="hidden sizes")
     c.add_argument("--epochs", type=int, default=50, help="fine-tuning epochs (default 50)")
     c.add_argument("--pretrain-epochs", type=int, default=20, help="pretraining epochs")
+    c.add_argument("--adversarial", type=float, default=0.0, metavar="EPS",
+                   help="fine-tune with FGSM adversarial training of step EPS (0 = off)")
     c.add_argument("--limit", type=int, help="use only the first N training samples")
     c.add_argument("--seed", type=int, default=0)
     c.add_argument("--output", type=Path, help="write the metrics as JSON here (atomically)")
@@ -392,7 +394,7 @@ def _cmd_classify(a: argparse.Namespace) -> int:
         n_components=a.code_size, hidden_layer_sizes=tuple(a.hidden), encoder=encoder,
         pretrain="none" if encoder is not None else a.pretrain,
         pretrain_max_iter=a.pretrain_epochs, freeze_encoder=a.freeze_encoder,
-        max_iter=a.epochs, random_state=a.seed)
+        max_iter=a.epochs, adversarial_eps=a.adversarial, random_state=a.seed)
     t0 = time.perf_counter()
     clf.fit(X, y)
     acc = float(clf.score(test.X, test.y))
