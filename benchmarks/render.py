@@ -60,6 +60,34 @@ def _ablation(prefix: str, key: str, fmt: str) -> str:
         "(10k) |", "|---|---|---|---|---|---|---|", *rows, ""])
 
 
+def _classification_runs(prefix: str) -> str:
+    """One table of every fine-tuned network of every ``<prefix>*.json`` classification run."""
+    rows = []
+    for path in sorted((ROOT / "benchmarks" / "results").glob(f"{prefix}*.json")):
+        if path.stem.endswith("_quick"):
+            continue
+        r = json.loads(path.read_text())
+        st = r.get("settings", {})
+        recipe = (f"{st.get('activation', '?')}, dropout {st.get('input_dropout', '?')}/"
+                  f"{st.get('dropout', '?')}"
+                  + (f", FGSM ε {st['adversarial']}" if st.get("adversarial") else "")
+                  + (", bf16" if st.get("precision") == "bf16" else ""))
+        for row in r.get("rows", []):
+            rows.append(f"| {path.stem} | {row['method']} | {recipe} | {row['epochs']} | "
+                        f"{st.get('threads', '?')} | {row['pretrain_time_s'] / 60:.1f} | "
+                        f"{row['finetune_time_s'] / 60:.1f} | {row['test_error_pct']:.2f} |")
+    if not rows:
+        return ""
+    return "\n".join([
+        f"\n## {prefix}: every run\n",
+        "Test error after the last fine-tuning epoch of every results file above "
+        "(`mlp`: random init; `sae`/`sdae`/`scae`: stacked plain / denoising / contractive AE "
+        "pretraining). Threads: torch threads of that run (1-thread runs shared the 2 cores "
+        "with another run).\n",
+        "| run | variant | fine-tuning | epochs | threads | pretrain (min) | fine-tune (min) "
+        "| test error % |", "|---|---|---|---|---|---|---|---|", *rows, ""])
+
+
 def main() -> None:
     sys.path.insert(0, str(ROOT / "src"))
     from aekit.io import atomic_write_text
@@ -86,6 +114,7 @@ def main() -> None:
                      f"threads, numpy {env.get('numpy', '?')}\n")
         parts.append(r.get("table_markdown") or _generic_tables(r) + "\n")
     parts.append(_ablation("hinton_mnist", "test_error", "{:.3f}"))
+    parts.append(_classification_runs("mnist_classification"))
     atomic_write_text(ROOT / "docs" / "benchmarks.md", "\n".join(parts))
     print(f"wrote {ROOT / 'docs' / 'benchmarks.md'}")
 
