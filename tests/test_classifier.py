@@ -9,10 +9,9 @@ import numpy as np
 import pytest
 import torch
 from sklearn.utils.estimator_checks import parametrize_with_checks
-
-from aekit import Autoencoder, DenseAE, fit, make_objective
 from torch.nn import functional as F
 
+from aekit import Autoencoder, DenseAE, fit, make_objective
 from aekit.classifier import AutoencoderClassifier, fgsm_loss
 
 # Checks expected to fail, with the reason (none at present: keep the hook so that a failure

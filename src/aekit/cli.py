@@ -401,7 +401,7 @@ def _cmd_classify(a: argparse.Namespace) -> int:
     res = {"data": a.data, "n_train": int(len(X)), "n_test": int(len(test.X)),
            "test_accuracy": acc, "test_error": 1 - acc, "train_time_s": time.perf_counter() - t0,
            "encoder": str(a.encoder) if a.encoder else f"pretrain={a.pretrain}",
-           "freeze_encoder": a.freeze_encoder}
+           "freeze_encoder": a.freeze_encoder, "adversarial_eps": a.adversarial}
     if a.output:
         atomic_write_json(a.output, res)
     print(json.dumps(res, indent=2))
