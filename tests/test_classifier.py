@@ -183,6 +183,7 @@ def test_adversarial_fine_tuning_on_digits(digits):
 
 @pytest.mark.parametrize("kw, match", [
     ({"adversarial_eps": -1.0}, "adversarial_eps"),
+    ({"adversarial_eps": "big"}, "adversarial_eps"),
     ({"pretrain": "rbm"}, "pretrain"),
     ({"max_iter": -1}, "max_iter"),
     ({"n_components": 0}, "n_components"),

@@ -204,7 +204,8 @@ class AutoencoderClassifier(ClassifierMixin, BaseEstimator):
     model_ : EncoderClassifier
         The fine-tuned network.
     loss_curve_ : list of float
-        Mean training cross-entropy per epoch.
+        Mean training cross-entropy per epoch (the FGSM objective J̃ when
+        ``adversarial_eps`` > 0).
     validation_scores_ : list of float
         Validation accuracy per epoch (early stopping only).
     n_iter_ : int
@@ -289,7 +290,10 @@ class AutoencoderClassifier(ClassifierMixin, BaseEstimator):
             raise ValueError(f"learning_rate must be > 0, got {self.learning_rate}")
         if not float(self.weight_decay) >= 0:
             raise ValueError(f"weight_decay must be >= 0, got {self.weight_decay}")
-        eps = float(self.adversarial_eps)
+        try:
+            eps = float(self.adversarial_eps)
+        except (TypeError, ValueError):
+            eps = math.nan
         if not (math.isfinite(eps) and eps >= 0):
             raise ValueError(f"adversarial_eps must be a finite number >= 0, got "
                              f"{self.adversarial_eps}")
