@@ -156,10 +156,16 @@ def test_fgsm_loss_matches_definition_and_ascends():
     model.zero_grad()
     got.backward()
     assert model.weight.grad is not None and float(model.weight.grad.abs().sum()) > 0
-    # clipping keeps the perturbed input in range: x in [0, 1] and a huge step still gives a
-    # finite loss equal to the loss at the clipped corner
+    # clipping: a huge step from x in [0, 1] lands on the corner of the unit cube that the
+    # gradient signs point to (coordinates with a zero gradient stay put)
     xu = torch.rand(8, 6, generator=g, dtype=torch.float64)
-    assert torch.isfinite(fgsm_loss(model, xu, y, 100.0))
+    xr = xu.clone().requires_grad_(True)
+    (gu,) = torch.autograd.grad(F.cross_entropy(model(xr), y, reduction="sum"), xr)
+    corner = torch.where(gu > 0, 1.0, torch.where(gu < 0, 0.0, xu))
+    with torch.no_grad():
+        want = F.cross_entropy(model(corner), y)
+    got = fgsm_loss(model, xu, y, 100.0, alpha=0.0)
+    assert abs(float(got) - float(want)) < 1e-12, (float(got), float(want))
     for bad in ({"eps": -0.1}, {"eps": float("nan")}, {"alpha": 1.5}):
         with pytest.raises(ValueError, match=next(iter(bad))):
             fgsm_loss(model, x, y, **{"eps": 0.1, **bad})
