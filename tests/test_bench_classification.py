@@ -68,7 +68,10 @@ def test_quick_mode_adversarial_bf16(mnist_path):
     finally:
         out.unlink(missing_ok=True)
     assert res["settings"]["adversarial"] == 0.1
-    assert res["settings"]["precision"] in ("bf16", "fp32")  # fp32 where bf16 is not native
+    from aekit.train.fit import native_bf16
+    want = "bf16" if native_bf16() else "fp32"  # fp32 (with a warning) where bf16 is not native
+    assert res["settings"]["precision"] == want, (res["settings"]["precision"], want)
+    assert ("bf16 autocast" in res["table_markdown"]) == (want == "bf16")
     assert "FGSM adversarial training ε = 0.1" in res["table_markdown"]
     assert 0.0 <= res["rows"][0]["test_error_pct"] <= 100.0
     bad = subprocess.run([*base, "--adversarial", "-1"], cwd=ROOT, env=env,
