@@ -27,7 +27,10 @@ the error on the last 5,000 (use it to choose settings).
 ``--adversarial EPS`` adds adversarial training to the fine-tuning (every variant alike): the
 loss is ½ J(x) + ½ J(x + EPS·sign ∇ₓJ(x)), the fast-gradient-sign perturbation of Goodfellow et
 al. 2015, clipped to [0, 1]; it treats the input as a vector, so the task stays permutation
-invariant. ``--precision bf16`` runs the fine-tuning matmuls under bf16 autocast (only where
+invariant. ``--vat EPS`` instead adds the virtual adversarial penalty of Miyato et al. 2019,
+KL(p(·|x) ‖ p(·|x + r)) with ‖r‖₂ = EPS along the direction found by one power iteration
+(:func:`aekit.classifier.vat_loss`; dropout masks are shared by the passes of one step).
+``--precision bf16`` runs the fine-tuning matmuls under bf16 autocast (only where
 the CPU has native bf16).
 
 ``--minutes`` caps each variant's training time (pretraining included); a variant that hits it
@@ -62,7 +65,7 @@ from torch.nn import functional as F
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import add_dataset_args, md_table, write_results
 from aekit import DenseAE
-from aekit.classifier import fgsm_loss
+from aekit.classifier import fgsm_loss, vat_loss
 from aekit.corruption import Masking
 from aekit.data import load_dataset
 from aekit.layers import activation as make_activation
@@ -177,7 +180,9 @@ def run_variant(variant: str, data: dict, a: argparse.Namespace) -> dict:
         for b in range(nb):
             idx = perm[b * bs:(b + 1) * bs]
             xb, yb = Xtr[idx], ytr[idx]
-            if a.adversarial > 0:
+            if a.vat > 0:
+                loss = vat_loss(model, xb, yb, a.vat, autocast_bf16=bf16)
+            elif a.adversarial > 0:
                 loss = fgsm_loss(model, xb, yb, a.adversarial, autocast_bf16=bf16)
             else:
                 with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
@@ -240,6 +245,8 @@ def table(rows: list[dict], a: argparse.Namespace) -> str:
            f"fine-tuning: input dropout {a.input_dropout}, dropout {a.dropout}, Adam lr {a.lr} "
            f"cosine, batch 128, {a.epochs} epochs"
            + (f", FGSM adversarial training ε = {a.adversarial}, α = 0.5" if a.adversarial else "")
+           + (f", virtual adversarial training ε = {a.vat} (L2), α = 1, one power "
+              "iteration" if a.vat else "")
            + (", bf16 autocast" if a.precision == "bf16" else "")
            + "; test error after the last epoch (no "
            "selection on the test set).")
@@ -272,6 +279,9 @@ def main() -> None:
     p.add_argument("--adversarial", type=float, default=0.0, metavar="EPS",
                    help="fine-tune with FGSM adversarial training, step EPS in pixel units "
                         "(Goodfellow et al. 2015 used 0.25); 0 = off")
+    p.add_argument("--vat", type=float, default=0.0, metavar="EPS",
+                   help="fine-tune with virtual adversarial training, perturbations of L2 norm "
+                        "EPS (Miyato et al. 2019 used 2.0 on MNIST); 0 = off")
     p.add_argument("--precision", default="fp32", choices=PRECISIONS,
                    help="fine-tuning matmul precision (bf16: autocast, only on CPUs with "
                         "native bf16; elsewhere falls back to fp32 with a warning)")
@@ -288,6 +298,10 @@ def main() -> None:
         torch.set_num_threads(a.threads)
     if a.adversarial < 0 or not math.isfinite(a.adversarial):
         p.error(f"--adversarial must be a finite number >= 0, got {a.adversarial}")
+    if a.vat < 0 or not math.isfinite(a.vat):
+        p.error(f"--vat must be a finite number >= 0, got {a.vat}")
+    if a.vat and a.adversarial:
+        p.error("--vat and --adversarial are alternatives; give one")
     a.precision = resolve_precision(a.precision)
     if a.quick:
         a.epochs, a.pretrain_epochs = 2, 1

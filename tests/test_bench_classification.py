@@ -78,3 +78,29 @@ def test_quick_mode_adversarial_bf16(mnist_path):
                          capture_output=True, text=True, timeout=120)
     assert bad.returncode == 2 and "--adversarial" in bad.stderr, bad.stderr[-500:]
     assert not out.exists()
+
+
+def test_quick_mode_vat(mnist_path):
+    """--vat reaches the fine-tuning and the table; it is refused with --adversarial or when
+    negative, by name."""
+    name = f"_test_mnist_classification_vat_{os.getpid()}"
+    out = ROOT / "benchmarks" / "results" / f"{name}.json"
+    env = {**os.environ, "CI": "true"}
+    base = [sys.executable, str(SCRIPT), "--quick", "--threads", "1", "--data", str(mnist_path),
+            "--variants", "mlp", "--name", name]
+    try:
+        proc = subprocess.run([*base, "--vat", "1.5", "--dropout", "0", "--input-dropout", "0"],
+                              cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        res = json.loads(out.read_text())
+    finally:
+        out.unlink(missing_ok=True)
+    assert res["settings"]["vat"] == 1.5 and res["settings"]["dropout"] == 0.0
+    assert "virtual adversarial training ε = 1.5" in res["table_markdown"]
+    assert 0.0 <= res["rows"][0]["test_error_pct"] <= 100.0
+    for extra, word in ((["--vat", "-1"], "--vat"),
+                        (["--vat", "1", "--adversarial", "0.1"], "alternatives")):
+        bad = subprocess.run([*base, *extra], cwd=ROOT, env=env, capture_output=True,
+                             text=True, timeout=120)
+        assert bad.returncode == 2 and word in bad.stderr, bad.stderr[-500:]
+    assert not out.exists()

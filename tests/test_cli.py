@@ -176,6 +176,13 @@ def test_classify_from_scratch_and_with_a_runs_encoder(run, tmp_path, capsys):
     assert main(["classify", "--encoder", str(run), "--freeze-encoder", "--adversarial",
                  "0.1", "--epochs", "1"]) == 2
     assert "freeze_encoder" in capsys.readouterr().err
+    assert main(["classify", "--data", "digits", "--epochs", "15", "--pretrain-epochs", "3",
+                 "--code-size", "16", "--vat", "0.2"]) == 0
+    res = json.loads(capsys.readouterr().out)
+    assert res["vat_eps"] == 0.2 and res["test_accuracy"] > 0.85, res
+    assert main(["classify", "--data", "digits", "--vat", "0.2", "--adversarial", "0.1",
+                 "--epochs", "1"]) == 2
+    assert "alternatives" in capsys.readouterr().err
 
 
 def test_conv_model_from_the_cli(tmp_path, capsys):

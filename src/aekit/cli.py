@@ -141,6 +141,9 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--pretrain-epochs", type=int, default=20, help="pretraining epochs")
     c.add_argument("--adversarial", type=float, default=0.0, metavar="EPS",
                    help="fine-tune with FGSM adversarial training of step EPS (0 = off)")
+    c.add_argument("--vat", type=float, default=0.0, metavar="EPS",
+                   help="fine-tune with virtual adversarial training, perturbations of L2 "
+                        "norm EPS (0 = off; exclusive with --adversarial)")
     c.add_argument("--limit", type=int, help="use only the first N training samples")
     c.add_argument("--seed", type=int, default=0)
     c.add_argument("--output", type=Path, help="write the metrics as JSON here (atomically)")
@@ -394,14 +397,16 @@ def _cmd_classify(a: argparse.Namespace) -> int:
         n_components=a.code_size, hidden_layer_sizes=tuple(a.hidden), encoder=encoder,
         pretrain="none" if encoder is not None else a.pretrain,
         pretrain_max_iter=a.pretrain_epochs, freeze_encoder=a.freeze_encoder,
-        max_iter=a.epochs, adversarial_eps=a.adversarial, random_state=a.seed)
+        max_iter=a.epochs, adversarial_eps=a.adversarial, vat_eps=a.vat,
+        random_state=a.seed)
     t0 = time.perf_counter()
     clf.fit(X, y)
     acc = float(clf.score(test.X, test.y))
     res = {"data": a.data, "n_train": int(len(X)), "n_test": int(len(test.X)),
            "test_accuracy": acc, "test_error": 1 - acc, "train_time_s": time.perf_counter() - t0,
            "encoder": str(a.encoder) if a.encoder else f"pretrain={a.pretrain}",
-           "freeze_encoder": a.freeze_encoder, "adversarial_eps": a.adversarial}
+           "freeze_encoder": a.freeze_encoder, "adversarial_eps": a.adversarial,
+           "vat_eps": a.vat}
     if a.output:
         atomic_write_json(a.output, res)
     print(json.dumps(res, indent=2))
