@@ -41,6 +41,8 @@ evaluations.
     python benchmarks/mnist_classification.py --threads 2           # full, all four variants
     python benchmarks/mnist_classification.py --variants mlp sdae --activation relu \\
         --name mnist_classification_relu
+    python benchmarks/mnist_classification.py --threads 1 --variants sdae --activation relu \
+        --vat 2.0 --dropout 0 --input-dropout 0 --precision bf16 --name mnist_classification_vat
 
 ``--dataset fashion-mnist`` runs the same protocol on Fashion-MNIST (``apt-get install -y
 dataset-fashion-mnist``); the published MNIST rows are then left out of the table.

@@ -71,6 +71,7 @@ def _classification_runs(prefix: str) -> str:
         recipe = (f"{st.get('activation', '?')}, dropout {st.get('input_dropout', '?')}/"
                   f"{st.get('dropout', '?')}"
                   + (f", FGSM ε {st['adversarial']}" if st.get("adversarial") else "")
+                  + (f", VAT ε {st['vat']}" if st.get("vat") else "")
                   + (", bf16" if st.get("precision") == "bf16" else ""))
         for row in r.get("rows", []):
             rows.append(f"| {path.stem} | {row['method']} | {recipe} | {row['epochs']} | "
