@@ -116,6 +116,7 @@ def main() -> None:
         parts.append(r.get("table_markdown") or _generic_tables(r) + "\n")
     parts.append(_ablation("hinton_mnist", "test_error", "{:.3f}"))
     parts.append(_classification_runs("mnist_classification"))
+    parts.append(_classification_runs("fashion_classification"))
     atomic_write_text(ROOT / "docs" / "benchmarks.md", "\n".join(parts))
     print(f"wrote {ROOT / 'docs' / 'benchmarks.md'}")
 

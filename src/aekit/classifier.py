@@ -472,13 +472,13 @@ class AutoencoderClassifier(ClassifierMixin, BaseEstimator):
                              f"got {self.validation_fraction}")
 
     # --- pretraining ------------------------------------------------------------------------
-    def _pretrained_autoencoder(self, X: np.ndarray, seed: int) -> AEModel | None:
+    def _pretrained_autoencoder(self, X: np.ndarray, seed: int, unit: bool) -> AEModel | None:
+        """The encoder to fine-tune; ``unit``: X lies in [0, 1] (sigmoid output + bce)."""
         given = self._given_encoder(X.shape[1])
         if given is not None:
             return given
         hidden = [int(h) for h in (self.hidden_layer_sizes or ())]
         sizes = [X.shape[1], *hidden, int(self.n_components)]
-        unit = bool(X.min() >= 0.0 and X.max() <= 1.0)
         output, loss = ("sigmoid", "bce") if unit else ("linear", "mse")
         corruption = Masking(self.pretrain_noise) if self.pretrain_noise > 0 else None
         torch.manual_seed(seed)
@@ -511,7 +511,8 @@ class AutoencoderClassifier(ClassifierMixin, BaseEstimator):
         rng = check_random_state(self.random_state)
         seed = int(rng.randint(0, 2**31 - 1))
 
-        ae = self._pretrained_autoencoder(X, seed)
+        unit = bool(X.min() >= 0.0 and X.max() <= 1.0)  # pretraining loss and FGSM clip
+        ae = self._pretrained_autoencoder(X, seed, unit)
         self.autoencoder_ = copy.deepcopy(ae).eval() if (
             self.encoder is not None or self.pretrain != "none") else None
         torch.manual_seed(seed)
@@ -541,7 +542,7 @@ class AutoencoderClassifier(ClassifierMixin, BaseEstimator):
         g = torch.Generator().manual_seed(seed)
         bs = int(self.batch_size)
         eps, vat_eps = float(self.adversarial_eps), float(self.vat_eps)
-        clip = (0.0, 1.0) if X.min() >= 0.0 and X.max() <= 1.0 else None
+        clip = (0.0, 1.0) if unit else None
         Ftr, ytr = feats[tr], yt[tr]
         n = len(tr)
         self.loss_curve_, self.validation_scores_ = [], []
