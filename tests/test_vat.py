@@ -165,3 +165,34 @@ def test_vat_fine_tuning_on_digits(digits):
         with pytest.raises(ValueError, match=match):
             AutoencoderClassifier(max_iter=1, pretrain_max_iter=1,
                                   **bad).fit(tr.X[:50], tr.y[:50])
+
+
+def test_confident_float32_model_does_not_underflow():
+    """A float32 linear softmax whose wrong-class probabilities are ~1e-26: H d is ~1e-26,
+    whose squares underflow float32. The directions still have unit norm and match the
+    float64 computation, and the penalty stays at its float64 value (no blow-up)."""
+    torch.manual_seed(0)
+    model = nn.Linear(6, 3)
+    with torch.no_grad():
+        model.weight.mul_(0.05)
+        model.bias.copy_(torch.tensor([60.0, 0.0, 0.0]))
+    x, d0 = torch.rand(5, 6), torch.randn(5, 6)
+    got = vat_direction(model, x, d0=d0)
+    want = vat_direction(_as_double(model), x.double(), d0=d0.double())
+    norms = got.norm(dim=1)
+    assert torch.allclose(norms, torch.ones(5), atol=1e-5), norms
+    cos = F.cosine_similarity(got.double(), want, dim=1)
+    assert float(cos.min()) > 0.999, cos
+    y = torch.zeros(5, dtype=torch.long)
+    torch.manual_seed(1)
+    pen32 = float(vat_loss(model, x, y, 2.0)) - float(F.cross_entropy(model(x), y))
+    torch.manual_seed(1)
+    m64 = _as_double(model)
+    pen64 = float(vat_loss(m64, x.double(), y, 2.0)) - float(F.cross_entropy(m64(x.double()), y))
+    assert -1e-9 < pen32 < 1e-6 and abs(pen32 - pen64) < 1e-6, (pen32, pen64)
+
+
+def _as_double(model: nn.Module) -> nn.Module:
+    import copy
+
+    return copy.deepcopy(model).double()

@@ -121,9 +121,19 @@ def fgsm_loss(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, *,
 
 
 def _unit_rows(d: torch.Tensor) -> torch.Tensor:
-    """Each row of ``d`` scaled to unit L2 norm (rows of zeros stay zero)."""
-    flat = d.reshape(len(d), -1)
-    return (flat / flat.norm(dim=1, keepdim=True).clamp_min(1e-30)).reshape(d.shape)
+    """Each row of ``d`` scaled to unit L2 norm (rows of zeros stay zero).
+
+    Rows are first divided by their largest magnitude, so rows of tiny entries (a gradient of
+    1e-20 from a confident softmax) do not underflow in the sum of squares.
+    """
+    flat = _unit_max_rows(d.reshape(len(d), -1))
+    return (flat / flat.norm(dim=1, keepdim=True).clamp_min(1.0)).reshape(d.shape)
+
+
+def _unit_max_rows(flat: torch.Tensor) -> torch.Tensor:
+    """Each row of the 2-D ``flat`` divided by its largest magnitude (zero rows stay zero)."""
+    m = flat.abs().amax(dim=1, keepdim=True)
+    return flat / torch.where(m > 0, m, torch.ones_like(m))
 
 
 def _power_steps(model: nn.Module, x: torch.Tensor, x_req: torch.Tensor, logits: torch.Tensor,
@@ -132,7 +142,9 @@ def _power_steps(model: nn.Module, x: torch.Tensor, x_req: torch.Tensor, logits:
 
     ``J d`` is a forward-mode Jacobian-vector product (the dropout masks of the pass that made
     ``logits`` replayed from ``rng``), the middle factor is applied in float64, and ``Jᵀ v`` is a
-    backward pass through ``logits``'s graph (``x_req`` is its input, requiring grad).
+    backward pass through ``logits``'s graph (``x_req`` is its input, requiring grad). Each
+    row of ``v`` is rescaled before the backward pass, which assumes the model treats the
+    samples of a batch independently (true for dropout, not for batch norm in train mode).
     """
     p = F.softmax(logits.detach().double(), dim=1)
     for _ in range(n_power):
@@ -140,6 +152,8 @@ def _power_steps(model: nn.Module, x: torch.Tensor, x_req: torch.Tensor, logits:
         _, ju = torch.func.jvp(model, (x,), (_unit_rows(d).to(x.dtype),))
         u = ju.detach().double()
         v = p * (u - (p * u).sum(dim=1, keepdim=True))  # (diag p − p pᵀ) u, row by row
+        v = _unit_max_rows(v)  # per-row scale is free (samples are independent) and keeps
+        #                        Jᵀ v of a confident sample (v ~ 1e-20) clear of underflow
         (d,) = torch.autograd.grad(logits, x_req, grad_outputs=v.to(logits.dtype),
                                    retain_graph=True)
     return _unit_rows(d.detach())
