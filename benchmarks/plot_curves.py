@@ -54,8 +54,8 @@ def main() -> None:
             continue
         fig = _figure(8, 5)
         ax = fig.add_subplot(1, 1, 1)
-        for label, t, e in lines:
-            ax.plot(t, e, label=label, lw=1.2)
+        for i, (label, t, e) in enumerate(lines):  # 10 colours, then the same with dashes
+            ax.plot(t, e, label=label, lw=1.2, color=f"C{i % 10}", ls="-" if i < 10 else "--")
         for y, label in refs:
             ax.axhline(y, ls="--", lw=0.8, color="gray")
             ax.text(0, y, " " + label, va="bottom", fontsize=8, color="gray")
