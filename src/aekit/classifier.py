@@ -179,8 +179,9 @@ def vat_direction(model: nn.Module, x: torch.Tensor, *, n_power: int = 1,
     Parameters
     ----------
     model : nn.Module
-        Maps x (n, d) to logits (n, C). In train mode every pass reuses one set of dropout
-        masks.
+        Maps x (n, d) to logits (n, C), each sample on its own (batch norm in train mode mixes
+        samples and makes the directions approximate). In train mode every pass reuses one set
+        of dropout masks.
     x : Tensor, shape (n, d)
     n_power : int
         Power iterations, ≥ 1.
@@ -195,7 +196,7 @@ def vat_direction(model: nn.Module, x: torch.Tensor, *, n_power: int = 1,
     References
     ----------
     Miyato, Maeda, Koyama & Ishii, "Virtual adversarial training", IEEE TPAMI 41(8), 2019,
-    section 3.3 (eqs. 8-12).
+    section 3 (the power-iteration approximation of the virtual adversarial direction).
     """
     _check_power(n_power)
     x = x.detach()
@@ -261,8 +262,9 @@ def vat_loss(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, *,
     References
     ----------
     Miyato, Maeda, Koyama & Ishii, "Virtual adversarial training: a regularization method for
-    supervised and semi-supervised learning", IEEE TPAMI 41(8), 2019, eq. (5), Alg. 1
-    (ε = 2.0 and one power iteration for supervised permutation-invariant MNIST).
+    supervised and semi-supervised learning", IEEE TPAMI 41(8), 2019 (the local
+    distributional smoothness penalty and its one-power-iteration algorithm; ε = 2.0 is the
+    setting used here for supervised permutation-invariant MNIST, taken from the paper).
     """
     eps, alpha = float(eps), float(alpha)
     if not (math.isfinite(eps) and eps >= 0):
