@@ -52,55 +52,49 @@ def test_quick_mode_writes_results(mnist_path):
     assert f"wrote benchmarks/results/{name}.json" in proc.stdout
 
 
-def test_quick_mode_adversarial_bf16(mnist_path):
-    """--adversarial and --precision reach the fine-tuning and the table; a bad EPS is refused
-    by name."""
-    name = f"_test_mnist_classification_adv_{os.getpid()}"
+def _quick_mlp(mnist_path, tag: str, good: list[str], bad: list[tuple[list[str], str]]) -> dict:
+    """Run the script in quick mode (mlp only) with the flags ``good`` and return its results;
+    each ``(flags, word)`` in ``bad`` must be refused with exit code 2 naming ``word``, and
+    must write no results file."""
+    name = f"_test_mnist_classification_{tag}_{os.getpid()}"
     out = ROOT / "benchmarks" / "results" / f"{name}.json"
     env = {**os.environ, "CI": "true"}
     base = [sys.executable, str(SCRIPT), "--quick", "--threads", "1", "--data", str(mnist_path),
             "--variants", "mlp", "--name", name]
     try:
-        proc = subprocess.run([*base, "--adversarial", "0.1", "--precision", "bf16"], cwd=ROOT,
-                              env=env, capture_output=True, text=True, timeout=300)
+        proc = subprocess.run([*base, *good], cwd=ROOT, env=env, capture_output=True, text=True,
+                              timeout=300)
         assert proc.returncode == 0, proc.stderr[-3000:]
         res = json.loads(out.read_text())
     finally:
         out.unlink(missing_ok=True)
+    for flags, word in bad:
+        refused = subprocess.run([*base, *flags], cwd=ROOT, env=env, capture_output=True,
+                                 text=True, timeout=120)
+        assert refused.returncode == 2 and word in refused.stderr, refused.stderr[-500:]
+        assert not out.exists()
+    assert 0.0 <= res["rows"][0]["test_error_pct"] <= 100.0
+    return res
+
+
+def test_quick_mode_adversarial_bf16(mnist_path):
+    """--adversarial and --precision reach the fine-tuning and the table; a bad EPS is refused
+    by name."""
+    res = _quick_mlp(mnist_path, "adv", ["--adversarial", "0.1", "--precision", "bf16"],
+                     [(["--adversarial", "-1"], "--adversarial")])
     assert res["settings"]["adversarial"] == 0.1
     from aekit.train.fit import native_bf16
     want = "bf16" if native_bf16() else "fp32"  # fp32 (with a warning) where bf16 is not native
     assert res["settings"]["precision"] == want, (res["settings"]["precision"], want)
     assert ("bf16 autocast" in res["table_markdown"]) == (want == "bf16")
     assert "FGSM adversarial training ε = 0.1" in res["table_markdown"]
-    assert 0.0 <= res["rows"][0]["test_error_pct"] <= 100.0
-    bad = subprocess.run([*base, "--adversarial", "-1"], cwd=ROOT, env=env,
-                         capture_output=True, text=True, timeout=120)
-    assert bad.returncode == 2 and "--adversarial" in bad.stderr, bad.stderr[-500:]
-    assert not out.exists()
 
 
 def test_quick_mode_vat(mnist_path):
     """--vat reaches the fine-tuning and the table; it is refused with --adversarial or when
     negative, by name."""
-    name = f"_test_mnist_classification_vat_{os.getpid()}"
-    out = ROOT / "benchmarks" / "results" / f"{name}.json"
-    env = {**os.environ, "CI": "true"}
-    base = [sys.executable, str(SCRIPT), "--quick", "--threads", "1", "--data", str(mnist_path),
-            "--variants", "mlp", "--name", name]
-    try:
-        proc = subprocess.run([*base, "--vat", "1.5", "--dropout", "0", "--input-dropout", "0"],
-                              cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
-        assert proc.returncode == 0, proc.stderr[-3000:]
-        res = json.loads(out.read_text())
-    finally:
-        out.unlink(missing_ok=True)
+    res = _quick_mlp(mnist_path, "vat", ["--vat", "1.5", "--dropout", "0", "--input-dropout", "0"],
+                     [(["--vat", "-1"], "--vat"),
+                      (["--vat", "1", "--adversarial", "0.1"], "alternatives")])
     assert res["settings"]["vat"] == 1.5 and res["settings"]["dropout"] == 0.0
     assert "virtual adversarial training ε = 1.5" in res["table_markdown"]
-    assert 0.0 <= res["rows"][0]["test_error_pct"] <= 100.0
-    for extra, word in ((["--vat", "-1"], "--vat"),
-                        (["--vat", "1", "--adversarial", "0.1"], "alternatives")):
-        bad = subprocess.run([*base, *extra], cwd=ROOT, env=env, capture_output=True,
-                             text=True, timeout=120)
-        assert bad.returncode == 2 and word in bad.stderr, bad.stderr[-500:]
-    assert not out.exists()
