@@ -149,8 +149,8 @@ def test_bad_arguments(kw, match):
 
 
 def test_vat_fine_tuning_on_digits(digits):
-    """The estimator with vat_eps trains a working, seeded classifier; it refuses a frozen
-    encoder and the combination with FGSM by name."""
+    """The estimator with vat_eps trains a working, seeded classifier that differs from the
+    plain one (the penalty is used); it refuses a frozen encoder and FGSM by name."""
     tr, te = digits
     kw = dict(n_components=16, hidden_layer_sizes=(64,), pretrain_max_iter=3, max_iter=30,
               learning_rate=3e-3, random_state=0)
@@ -159,6 +159,9 @@ def test_vat_fine_tuning_on_digits(digits):
     assert acc > 0.9, f"VAT fine-tuned accuracy {acc:.4f}"
     again = AutoencoderClassifier(vat_eps=0.2, **kw).fit(tr.X, tr.y)
     np.testing.assert_array_equal(clf.predict_proba(te.X), again.predict_proba(te.X))
+    plain = AutoencoderClassifier(**kw).fit(tr.X, tr.y)  # same seed, no penalty
+    assert clf.loss_curve_[0] != plain.loss_curve_[0], "vat_eps did not change the objective"
+    assert not np.array_equal(clf.predict_proba(te.X), plain.predict_proba(te.X))
     for bad, match in (({"vat_eps": 0.5, "freeze_encoder": True}, "vat_eps"),
                        ({"vat_eps": 0.5, "adversarial_eps": 0.1}, "alternatives"),
                        ({"vat_eps": -1.0}, "vat_eps"), ({"vat_eps": "x"}, "vat_eps")):

@@ -152,8 +152,9 @@ def _power_steps(model: nn.Module, x: torch.Tensor, x_req: torch.Tensor, logits:
         _, ju = torch.func.jvp(model, (x,), (_unit_rows(d).to(x.dtype),))
         u = ju.detach().double()
         v = p * (u - (p * u).sum(dim=1, keepdim=True))  # (diag p − p pᵀ) u, row by row
-        v = _unit_max_rows(v)  # per-row scale is free (samples are independent) and keeps
-        #                        Jᵀ v of a confident sample (v ~ 1e-20) clear of underflow
+        # A per-row scale is free (samples are independent); it keeps Jᵀ v of a confident
+        # sample (v ~ 1e-20) clear of float32 underflow.
+        v = _unit_max_rows(v)
         (d,) = torch.autograd.grad(logits, x_req, grad_outputs=v.to(logits.dtype),
                                    retain_graph=True)
     return _unit_rows(d.detach())
