@@ -47,8 +47,8 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import add_dataset_args, md_table, write_results
 from aekit import DenseAE, fit, make_objective
-from aekit.augment import RandomAffine, RandomShift
 from aekit.data import load_dataset
+from aekit.data.augment import RandomAffine, RandomShift
 from aekit.models.linear import pca_solution
 from aekit.runs import reconstruction_errors
 from aekit.train.pretrain import pretrain_layers, stack_into_deep_ae

@@ -18,7 +18,8 @@ the error on the last 5,000 (use it to choose settings).
   noise ν = 25 % on every layer's input (Vincent et al. 2010). ``scae``: contractive penalty
   λ ‖J_f(x)‖²_F, λ = ``--cae-lambda`` (0.1), closed form (Rifai et al. 2011). The layers are
   stacked with :func:`stack_into_deep_ae`; the decoder is dropped.
-* Fine-tuning (every variant, a seeded torch loop in this script): the encoder's linear layers
+* Fine-tuning (every variant, :func:`aekit.fit` with the library's classification objective
+  :func:`aekit.classifier.classifier_objective`): the encoder's linear layers
   with the same activation, dropout ``--input-dropout`` (0.2) on the pixels and ``--dropout``
   (0.5) after every hidden layer, a linear softmax layer with 10 outputs, cross-entropy, Adam
   lr ``--lr`` (1e-3) with cosine decay to 0 over ``--epochs`` (100), batch 128. ``mlp`` starts
@@ -29,7 +30,7 @@ loss is ½ J(x) + ½ J(x + EPS·sign ∇ₓJ(x)), the fast-gradient-sign perturb
 al. 2015, clipped to [0, 1]; it treats the input as a vector, so the task stays permutation
 invariant. ``--vat EPS`` instead adds the virtual adversarial penalty of Miyato et al. 2019,
 KL(p(·|x) ‖ p(·|x + r)) with ‖r‖₂ = EPS along the direction found by one power iteration
-(:func:`aekit.classifier.vat_loss`; dropout masks are shared by the passes of one step).
+(:class:`aekit.objectives.VAT`; dropout masks are shared by the passes of one step).
 ``--precision bf16`` runs the fine-tuning matmuls under bf16 autocast (only where
 the CPU has native bf16).
 
@@ -62,18 +63,17 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch import nn
-from torch.nn import functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import add_dataset_args, md_table, write_results
-from aekit import DenseAE
-from aekit.classifier import fgsm_loss, vat_loss
+from aekit import DenseAE, fit
+from aekit.classifier import classifier_objective
 from aekit.corruption import Masking
 from aekit.data import load_dataset
 from aekit.layers import activation as make_activation
 from aekit.layers import init_linear
-from aekit.regularizers import Contractive
-from aekit.train.fit import PRECISIONS, lr_factor, resolve_precision
+from aekit.objectives import Contractive
+from aekit.train import PRECISIONS, Callback, resolve_precision
 from aekit.train.pretrain import pretrain_layers, stack_into_deep_ae
 
 HIDDEN = [1000, 1000, 1000]
@@ -95,7 +95,8 @@ PAPER_ONLY = [("DBN-3 (Vincent et al. 2010)", 1.24),
 
 
 class Tracker:
-    """Training time excluding evaluations, and the per-variant time budget."""
+    """Training time excluding evaluations, and the per-variant time budget (pretraining
+    and fine-tuning together, so not :class:`aekit.train.TimeBudget`)."""
 
     def __init__(self, budget_s: float):
         self.budget_s, self.t_start = budget_s, time.perf_counter()
@@ -108,6 +109,31 @@ class Tracker:
         """fit() callback (pretraining): True stops the layer once the budget is spent."""
         self.hit_budget = self.hit_budget or self.elapsed() > self.budget_s
         return self.hit_budget
+
+
+class EpochLog(Callback):
+    """Per-epoch test (and validation) error for the error-vs-time curve, timed apart from
+    training; stops fine-tuning once the variant's budget is spent."""
+
+    def __init__(self, tracker: Tracker, data: dict, curve: list[dict]):
+        self.tr, self.data, self.curve = tracker, data, curve
+
+    def on_epoch_end(self, loop, record):
+        train_s = self.tr.elapsed()
+        t0 = time.perf_counter()
+        rec = {"epoch": record["epoch"], "train_time_s": round(train_s, 2),
+               "train_loss": round(record["train_loss"], 5),
+               "test_error_pct": round(error_pct(loop.model, self.data["Xte"],
+                                                 self.data["yte"]), 3)}
+        if self.data["Xva"] is not None:
+            rec["val_error_pct"] = round(error_pct(loop.model, self.data["Xva"],
+                                                   self.data["yva"]), 3)
+        self.tr.eval_s += time.perf_counter() - t0
+        self.curve.append(rec)
+        val = f"  val error {rec['val_error_pct']:.2f} %" if "val_error_pct" in rec else ""
+        print(f"    epoch {rec['epoch']:3d}  {train_s:8.1f} s  loss {rec['train_loss']:.4f}  "
+              f"test error {rec['test_error_pct']:.2f} %{val}", flush=True)
+        return self.tr.deadline()
 
 
 class Classifier(nn.Module):
@@ -168,48 +194,13 @@ def run_variant(variant: str, data: dict, a: argparse.Namespace) -> dict:
     torch.manual_seed(a.seed)
     model = Classifier(linears, a.activation, a.dropout, a.input_dropout).train()
     Xtr, ytr = torch.from_numpy(data["Xtr"]), torch.from_numpy(data["ytr"])
-    n, bs = len(Xtr), 128
-    nb = math.ceil(n / bs)
-    opt = torch.optim.Adam(model.parameters(), lr=a.lr)
-    sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda s: lr_factor("cosine", s, nb * a.epochs, nb))
-    g = torch.Generator().manual_seed(a.seed)
-    bf16 = a.precision == "bf16"
-    curve, t_ft0 = [], tr.elapsed()
-    for epoch in range(1, a.epochs + 1):
-        perm = torch.randperm(n, generator=g)
-        total = 0.0
-        for b in range(nb):
-            idx = perm[b * bs:(b + 1) * bs]
-            xb, yb = Xtr[idx], ytr[idx]
-            if a.vat > 0:
-                loss = vat_loss(model, xb, yb, a.vat, autocast_bf16=bf16)
-            elif a.adversarial > 0:
-                loss = fgsm_loss(model, xb, yb, a.adversarial, autocast_bf16=bf16)
-            else:
-                with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
-                    loss = F.cross_entropy(model(xb), yb)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            sched.step()
-            total += float(loss.detach()) * len(idx)
-        train_s = tr.elapsed()
-        t0 = time.perf_counter()
-        rec = {"epoch": epoch, "train_time_s": round(train_s, 2),
-               "train_loss": round(total / n, 5),
-               "test_error_pct": round(error_pct(model, data["Xte"], data["yte"]), 3)}
-        if data["Xva"] is not None:
-            rec["val_error_pct"] = round(error_pct(model, data["Xva"], data["yva"]), 3)
-        tr.eval_s += time.perf_counter() - t0
-        curve.append(rec)
-        val = f"  val error {rec['val_error_pct']:.2f} %" if "val_error_pct" in rec else ""
-        print(f"    epoch {epoch:3d}  {train_s:8.1f} s  loss {rec['train_loss']:.4f}  "
-              f"test error {rec['test_error_pct']:.2f} %{val}", flush=True)
-        if not math.isfinite(total):
-            raise FloatingPointError(f"{variant}: training loss became {total}")
-        if tr.deadline():
-            break
+    # The library's fine-tuning objective (cross-entropy, + FGSM or VAT) and its one loop.
+    objective = classifier_objective(a.adversarial, a.vat)
+    curve: list[dict] = []
+    t_ft0 = tr.elapsed()
+    fit(model, objective, (Xtr, ytr), epochs=a.epochs, batch_size=128, optimizer="adam",
+        lr=a.lr, schedule="cosine", seed=a.seed, precision=a.precision, progress=False,
+        callbacks=[EpochLog(tr, data, curve)], desc=variant)
     last = curve[-1]
     return {"method": variant, "pretraining": "none" if layer_kwargs is None else
             {"sae": "plain AE", "sdae": f"denoising AE, masking {NU:.0%}",
@@ -218,7 +209,7 @@ def run_variant(variant: str, data: dict, a: argparse.Namespace) -> dict:
             "val_error_pct": last.get("val_error_pct"),
             "pretrain_time_s": round(t_pre, 2), "finetune_time_s": round(tr.elapsed() - t_ft0, 2),
             "epochs": len(curve), "pretrain_epochs": a.pretrain_epochs if layer_kwargs is not None
-            else 0, "n_train": n, "n_test": len(data["Xte"]),
+            else 0, "n_train": len(Xtr), "n_test": len(data["Xte"]),
             "stopped_by_budget": tr.hit_budget,
             "curve": curve, "curve_note": "per-epoch test error for plotting only; the "
                                           "reported test error is the last epoch's"}

@@ -46,13 +46,13 @@ def curves(prefix: str, key: str) -> list[tuple[str, list[float], list[float]]]:
 def main() -> None:
     sys.path.insert(0, str(ROOT / "src"))
     from aekit.io import atomic_write_bytes
-    from aekit.plots import _figure, figure_png
+    from aekit.plots import figure_png, new_figure
 
     for prefix, (ylabel, key, refs) in FAMILIES.items():
         lines = curves(prefix, key)
         if not lines:
             continue
-        fig = _figure(8, 5)
+        fig = new_figure(8, 5)
         ax = fig.add_subplot(1, 1, 1)
         for i, (label, t, e) in enumerate(lines):  # 10 colours, then the same with dashes
             ax.plot(t, e, label=label, lw=1.2, color=f"C{i % 10}", ls="-" if i < 10 else "--")

@@ -41,7 +41,7 @@ from aekit import DenseAE, Objective, WeightDecay, fit, load_mnist
 from aekit.analysis import unit_activity
 from aekit.corruption import Masking
 from aekit.io import atomic_write_json
-from aekit.regularizers import Contractive, KLSparsity
+from aekit.objectives import Contractive, KLSparsity
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results" / "regularized_mnist.json"
@@ -227,7 +227,7 @@ def main(argv: list[str] | None = None) -> dict:
         }
         rows.append(row)
         if args.figures is not None:
-            from aekit.plots_filters import save_filter_grid, save_reconstruction_grid
+            from aekit.plots import save_filter_grid, save_reconstruction_grid
 
             slug = cfg["name"].split(" ")[0].lower() + ("_wd" if "decay" in cfg["name"] else "")
             save_filter_grid(model, args.figures / f"filters_{slug}.png", n=100,

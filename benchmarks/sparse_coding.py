@@ -58,6 +58,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import md_table, write_results
+from aekit.plots import save_atom_grid
 from aekit.sparse import (
     coordinate_descent,
     dict_learning_online,
@@ -67,9 +68,8 @@ from aekit.sparse import (
     omp,
 )
 from aekit.sparse.patches import natural_image_patches
-from aekit.sparse.plot import save_atom_grid
 from aekit.sparse.prox import soft_threshold
-from aekit.sparse.psd import fit_psd
+from aekit.train.psd import fit_psd
 
 ALPHA = 1.0
 K = 256

@@ -1,4 +1,4 @@
-"""aekit.archives: malicious tar/zip archives are refused, nothing is extracted, good members
+"""aekit.data.archives: malicious tar/zip archives are refused, nothing is extracted, good members
 read back byte-exact, and the size cap stops decompression bombs."""
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from contextlib import nullcontext
 import numpy as np
 import pytest
 
-from aekit.archives import (
+from aekit.data.archives import (
     UnsafeArchiveError,
     archive_format,
     iter_members,

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from aekit import DenseAE, fit, make_objective
-from aekit.augment import RandomAffine, RandomShift
+from aekit.data.augment import RandomAffine, RandomShift
 
 
 def test_shift_moves_pixels_by_the_drawn_offset_with_zero_fill():

@@ -12,7 +12,8 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 from torch.nn import functional as F
 
 from aekit import Autoencoder, DenseAE, fit, make_objective
-from aekit.classifier import AutoencoderClassifier, fgsm_loss
+from aekit.classifier import AutoencoderClassifier
+from aekit.objectives import fgsm_loss
 
 # Checks expected to fail, with the reason (none at present: keep the hook so that a failure
 # gets a reason instead of a skip).

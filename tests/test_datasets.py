@@ -1,4 +1,4 @@
-"""aekit.datasets: loaders on tiny synthetic archives with the real layouts, and (marked
+"""aekit.data.datasets: loaders on tiny synthetic archives with the real layouts, and (marked
 ``data``) on the real archives under $AEKIT_DATA / ../shared/data when present."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import pytest
 from PIL import Image
 
 from aekit.data import data_dir
-from aekit.datasets import (
+from aekit.data.datasets import (
     list_adbench,
     load_20newsgroups,
     load_adbench,
@@ -221,7 +221,7 @@ def test_real_20newsgroups_train():
 
 @pytest.mark.data
 def test_real_magnetic_tiles_few():
-    from aekit.archives import list_members
+    from aekit.data.archives import list_members
 
     p = _real("magnetic_tile_defects.zip")
     jpgs = [n for n in list_members(p) if n.startswith("MT_") and n.endswith(".jpg")]

@@ -6,10 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-from aekit import DenseAE, LinearAE
+from aekit import Batch, Contractive, DenseAE, LinearAE, activity_stats
 from aekit.analysis import encoder_jacobian, jacobian_spectrum, tangent_directions, unit_activity
-from aekit.plots_filters import save_filter_grid, save_reconstruction_grid
-from aekit.regularizers import Contractive, activity_stats
+from aekit.plots import save_filter_grid, save_reconstruction_grid
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -34,7 +33,7 @@ def test_spectrum_squares_sum_to_the_contractive_penalty():
     assert S.shape == (10, 5)
     assert (S[:, :-1] >= S[:, 1:]).all(), "singular values must be sorted, largest first"
     per_sample = S.pow(2).sum(1)
-    torch.testing.assert_close(per_sample.mean(), Contractive(1.0)(m, x, x, m(x)))
+    torch.testing.assert_close(per_sample.mean(), Contractive(1.0)(m, Batch(x), m(x)))
 
 
 def test_tangent_directions_of_a_linear_encoder_are_the_right_singular_vectors():

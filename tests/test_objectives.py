@@ -8,6 +8,7 @@ import pytest
 import torch
 from torch.nn import functional as F
 
+from aekit.data.batch import Batch
 from aekit.models import AEOutput, DenseAE
 from aekit.objectives import GaussianNLL, Objective, WeightDecay, bce, make_objective, mse
 
@@ -58,14 +59,14 @@ def test_gaussian_nll_matches_normal_log_prob():
 def test_weight_decay_excludes_biases_and_counts_tied_weight_once():
     m = DenseAE([5, 3], tied=True).double()
     W = m.enc[0].weight
-    wd = WeightDecay(0.5)(m, torch.zeros(1, 5, dtype=torch.float64), None, None)
+    wd = WeightDecay(0.5)(m, Batch(torch.zeros(1, 5, dtype=torch.float64)), None)
     torch.testing.assert_close(wd, 0.5 * W.pow(2).sum())
     m2 = DenseAE([5, 4, 2], batch_norm=True)
     with torch.no_grad():
         for n, p in m2.named_parameters():
             p.fill_(1.0 if n.endswith("weight") and p.ndim == 2 else 100.0)
     want = sum(p.numel() for n, p in m2.named_parameters() if p.ndim == 2)
-    got = WeightDecay(1.0)(m2, torch.zeros(1, 5), None, None)
+    got = WeightDecay(1.0)(m2, Batch(torch.zeros(1, 5)), None)
     assert got.item() == pytest.approx(want), (got, want)
     with pytest.raises(ValueError, match="eta must be a finite number >= 0"):
         WeightDecay(-1e-3)

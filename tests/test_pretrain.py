@@ -14,7 +14,7 @@ from scipy.integrate import quad
 from aekit import DenseAE, LinearAE, fit, make_objective
 from aekit.corruption import Masking
 from aekit.models.rbm import RBM
-from aekit.regularizers import Contractive, KLSparsity
+from aekit.objectives import Contractive, KLSparsity
 from aekit.runs import reconstruction_errors
 from aekit.train.pretrain import (
     ContrastiveDivergence,

@@ -13,7 +13,7 @@ import torch
 from aekit import DenseAE, Objective, fit
 from aekit.analysis import jacobian_spectrum, unit_activity
 from aekit.corruption import Masking
-from aekit.regularizers import Contractive, DeadUnitEntropy, KLSparsity, L1Activity
+from aekit.objectives import Contractive, DeadUnitEntropy, KLSparsity, L1Activity
 
 EPOCHS, BATCH, LR = 30, 50, 3e-3
 

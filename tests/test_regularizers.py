@@ -9,14 +9,14 @@ import torch
 from torch.func import jacrev, vmap
 
 from aekit import DenseAE, LinearAE, Objective
+from aekit.analysis import activity_stats, batch_jacobian
+from aekit.data.batch import Batch
 from aekit.models.base import AEOutput
-from aekit.regularizers import (
+from aekit.objectives import (
     Contractive,
     DeadUnitEntropy,
     KLSparsity,
     L1Activity,
-    activity_stats,
-    batch_jacobian,
     kl_bernoulli,
 )
 
@@ -43,8 +43,8 @@ def jacobian_sq_norm(model, x) -> torch.Tensor:
 def test_l1_activity_hand_value():
     code = torch.tensor([[1.0, -2.0], [3.0, 0.0]])
     # mean over samples of Σ_j |h_ij| = (3 + 3) / 2 = 3
-    assert L1Activity(0.5)(None, None, None, fake_out(code)).item() == pytest.approx(1.5)
-    assert L1Activity(0.0)(None, None, None, fake_out(code)).item() == 0.0
+    assert L1Activity(0.5)(None, None, fake_out(code)).item() == pytest.approx(1.5)
+    assert L1Activity(0.0)(None, None, fake_out(code)).item() == 0.0
 
 
 def test_kl_bernoulli_is_zero_at_target_and_matches_formula():
@@ -64,9 +64,9 @@ def test_kl_sparsity_term_hand_value():
     code = torch.tensor([[0.2, 0.9], [0.0, 0.5]], dtype=torch.float64)  # ρ̂ = (0.1, 0.7)
     rho, beta = 0.1, 2.0
     ref = beta * (0.0 + rho * math.log(rho / 0.7) + (1 - rho) * math.log((1 - rho) / 0.3))
-    assert KLSparsity(rho, beta)(m, None, None, fake_out(code)).item() == pytest.approx(ref)
+    assert KLSparsity(rho, beta)(m, None, fake_out(code)).item() == pytest.approx(ref)
     code_at_target = torch.full((4, 2), rho, dtype=torch.float64)
-    assert KLSparsity(rho, beta)(m, None, None, fake_out(code_at_target)).item() == \
+    assert KLSparsity(rho, beta)(m, None, fake_out(code_at_target)).item() == \
         pytest.approx(0.0, abs=1e-14)
 
 
@@ -89,7 +89,7 @@ def test_dead_unit_entropy_formula_and_dead_count():
     code = pre.clamp_min(0)  # ReLU code; unit 2 is off on every sample
     t = DeadUnitEntropy(0.3)
     assert t.n_dead == -1
-    v = t(None, None, None, fake_out(code, pre)).item()
+    v = t(None, None, fake_out(code, pre)).item()
     m = [sum(math.log1p(math.exp(a)) for a in col) / 2 for col in zip(*pre.tolist())]
     p = [mj / sum(m) for mj in m]
     H = -sum(pj * math.log(pj) for pj in p)
@@ -97,13 +97,13 @@ def test_dead_unit_entropy_formula_and_dead_count():
     assert t.n_dead == 1
     # Equal activity in every unit: maximal entropy, zero penalty.
     eq = torch.ones(4, 6)
-    assert t(None, None, None, fake_out(eq, eq)).item() == pytest.approx(0.0, abs=1e-6)
+    assert t(None, None, fake_out(eq, eq)).item() == pytest.approx(0.0, abs=1e-6)
     assert t.n_dead == 0
 
 
 def test_dead_unit_entropy_pushes_the_dead_unit_up():
     pre = torch.tensor([[1.0, 0.5, -3.0], [2.0, 1.0, -4.0]], requires_grad=True)
-    DeadUnitEntropy(1.0)(None, None, None, fake_out(pre.clamp_min(0), pre)).backward()
+    DeadUnitEntropy(1.0)(None, None, fake_out(pre.clamp_min(0), pre)).backward()
     # Gradient descent raises a_ij where the gradient is negative: the dead unit's column.
     assert (pre.grad[:, 2] < 0).all(), pre.grad
     assert (pre.grad[:, 0] > 0).all(), pre.grad
@@ -130,7 +130,7 @@ def test_contractive_hand_value():
         m.enc[0].weight.copy_(torch.tensor([[1.0, 2.0]]))
         m.enc[0].bias.zero_()
     x = torch.zeros(1, 2, dtype=torch.float64)  # h = 0.5, h(1-h) = 0.25
-    v = Contractive(2.0)(m, x, x, m(x)).item()
+    v = Contractive(2.0)(m, Batch(x), m(x)).item()
     assert v == pytest.approx(2.0 * 0.25**2 * (1 + 4))
 
 
@@ -144,10 +144,10 @@ def test_contractive_closed_form_equals_jacobian_norm(act, tied):
     x = torch.randn(9, 7, dtype=torch.float64)
     t = Contractive(0.7, method="closed_form")
     assert t.resolve_method(m) == "closed_form"
-    v = t(m, x, x, m(x))
+    v = t(m, Batch(x), m(x))
     ref = 0.7 * jacobian_sq_norm(m, x)
     torch.testing.assert_close(v, ref, rtol=1e-12, atol=1e-14)
-    v_auto = Contractive(0.7, method="autograd")(m, x, x, m(x))
+    v_auto = Contractive(0.7, method="autograd")(m, Batch(x), m(x))
     torch.testing.assert_close(v_auto, ref, rtol=1e-12, atol=1e-14)
 
 
@@ -158,7 +158,7 @@ def test_contractive_closed_form_gradient_matches_autograd_path():
     grads = {}
     for method in ("closed_form", "autograd"):
         m.zero_grad()
-        Contractive(0.5, method=method)(m, x, x, m(x)).backward()
+        Contractive(0.5, method=method)(m, Batch(x), m(x)).backward()
         grads[method] = {n: p.grad for n, p in m.named_parameters() if p.grad is not None}
     assert set(grads["closed_form"]) == set(grads["autograd"]) == {"enc.0.weight", "enc.0.bias"}
     for n, g in grads["closed_form"].items():
@@ -183,7 +183,7 @@ def test_contractive_gradcheck_closed_form():
 
     W0, b0 = W.detach().clone().requires_grad_(), b.detach().clone().requires_grad_()
     assert torch.autograd.gradcheck(f, (W0, b0))
-    torch.testing.assert_close(term(m, x, x, m(x)), f(W0, b0).detach())
+    torch.testing.assert_close(term(m, Batch(x), m(x)), f(W0, b0).detach())
 
 
 def test_contractive_deep_encoder_uses_exact_jacobian():
@@ -192,13 +192,13 @@ def test_contractive_deep_encoder_uses_exact_jacobian():
     x = torch.randn(7, 6, dtype=torch.float64)
     t = Contractive(1.5)
     assert t.resolve_method(m) == "autograd"
-    v = t(m, x, x, m(x))
+    v = t(m, Batch(x), m(x))
     ref = 1.5 * torch.stack([
         torch.autograd.functional.jacobian(m.encode, xi.unsqueeze(0)).pow(2).sum()
         for xi in x]).mean()
     torch.testing.assert_close(v, ref, rtol=1e-12, atol=1e-14)
     with pytest.raises(ValueError, match="closed_form"):
-        Contractive(1.0, method="closed_form")(m, x, x, m(x))
+        Contractive(1.0, method="closed_form")(m, Batch(x), m(x))
 
 
 def test_contractive_overcomplete_topk_uses_forward_mode():
@@ -216,14 +216,14 @@ def test_contractive_is_evaluated_at_the_encoder_input():
     x = torch.rand(6, 5, dtype=torch.float64)
     xt = torch.zeros_like(x)
     for method in ("closed_form", "autograd"):
-        v = Contractive(1.0, method=method)(m, x, xt, m(xt))
+        v = Contractive(1.0, method=method)(m, Batch(x, xt), m(xt))
         torch.testing.assert_close(v, jacobian_sq_norm(m, xt))
 
 
 def test_contractive_linear_ae_is_frobenius_norm_of_w():
     m = LinearAE(6, 3).double()
     x = torch.randn(4, 6, dtype=torch.float64)
-    v = Contractive(0.1)(m, x, x, m(x))
+    v = Contractive(0.1)(m, Batch(x), m(x))
     torch.testing.assert_close(v, 0.1 * m.encoder.weight.pow(2).sum())
 
 

@@ -128,7 +128,7 @@ def test_bad_inputs_give_clear_errors(tmp_path, data):
 
 
 def test_atom_grid_png(tmp_path):
-    from aekit.sparse import atom_grid_png, save_atom_grid
+    from aekit.plots import atom_grid_png, save_atom_grid
 
     filters = torch.randn(5, 3, 4)  # a (k, fh, fw) filter bank
     assert atom_grid_png(filters)[:4] == b"\x89PNG"

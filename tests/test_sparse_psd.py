@@ -3,9 +3,10 @@
 import pytest
 import torch
 
+from aekit.models.psd import PSD, psd_energy, psd_report
 from aekit.sparse import lasso_objective
 from aekit.sparse.patches import natural_image_patches
-from aekit.sparse.psd import PSD, fit_psd, psd_energy, psd_report
+from aekit.train.psd import fit_psd
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,7 @@ import torch
 from aekit import DenseAE
 from aekit.cli import main
 from aekit.data import NpyReader
-from aekit.streaming import map_rows, open_rows
+from aekit.data.streaming import map_rows, open_rows
 
 
 @pytest.fixture

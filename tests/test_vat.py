@@ -9,7 +9,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from aekit.classifier import AutoencoderClassifier, vat_direction, vat_loss
+from aekit.classifier import AutoencoderClassifier
+from aekit.objectives import vat_direction, vat_loss
 
 
 def _net(dropout: float = 0.3) -> nn.Module:

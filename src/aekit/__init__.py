@@ -3,11 +3,11 @@
 The public API is what this module re-exports.
 """
 
-__version__ = "0.1.0"
-
+from .analysis.activity import activity_stats
 from .classifier import AutoencoderClassifier
 from .corruption import CORRUPTIONS, Gaussian, Masking, SaltPepper, make_corruption
 from .data import NpyReader, load_dataset, load_digits, load_mnist
+from .data.batch import Batch
 from .estimators import Autoencoder
 from .io import FileFormatError
 from .layers import TiedLinear, TopK
@@ -23,9 +23,24 @@ from .models import (
     pca_solution,
 )
 from .models import Autoencoder as AutoencoderModel
-from .objectives import GaussianNLL, Objective, Term, WeightDecay, make_objective
-from .regularizers import Contractive, DeadUnitEntropy, KLSparsity, L1Activity, activity_stats
+from .objectives import (
+    FGSM,
+    TERMS,
+    VAT,
+    Contractive,
+    ContrastiveDivergence,
+    DeadUnitEntropy,
+    GaussianNLL,
+    KLSparsity,
+    L1Activity,
+    Objective,
+    Term,
+    WeightDecay,
+    make_objective,
+    make_term,
+)
 from .train import (
+    Callback,
     History,
     evaluate,
     fit,
@@ -34,16 +49,23 @@ from .train import (
     save_model,
     stack_into_deep_ae,
 )
+from .version import __version__
 
 __all__ = [
     "CORRUPTIONS",
+    "FGSM",
     "MODELS",
     "RBM",
+    "TERMS",
+    "VAT",
     "AEOutput",
     "Autoencoder",
     "AutoencoderClassifier",
     "AutoencoderModel",
+    "Batch",
+    "Callback",
     "Contractive",
+    "ContrastiveDivergence",
     "ConvAE",
     "DeadUnitEntropy",
     "DenseAE",
@@ -74,6 +96,7 @@ __all__ = [
     "make_corruption",
     "make_model",
     "make_objective",
+    "make_term",
     "pca_solution",
     "pretrain_layers",
     "save_model",

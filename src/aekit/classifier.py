@@ -17,17 +17,16 @@ from sklearn.utils import check_random_state
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 from torch import nn
-from torch.nn import functional as F
 
 from .corruption import Masking
 from .models import Autoencoder as AEModel
 from .models import DenseAE, LinearAE
-from .objectives import make_objective
+from .objectives import FGSM, VAT, Objective, make_objective
 from .train import fit as _fit
 from .train.pretrain import pretrain_layers, stack_into_deep_ae
+from .validation import check_float, check_int
 
-__all__ = ["PRETRAIN", "AutoencoderClassifier", "EncoderClassifier", "fgsm_loss", "vat_direction",
-           "vat_loss"]
+__all__ = ["PRETRAIN", "AutoencoderClassifier", "EncoderClassifier", "classifier_objective"]
 
 #: How :class:`AutoencoderClassifier` initialises its encoder when none is given.
 PRETRAIN = ("ae", "layerwise", "none")
@@ -67,233 +66,6 @@ class EncoderClassifier(nn.Module):
         return self.head(self.encoder.encode(x))
 
 
-def fgsm_loss(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, *,
-              alpha: float = 0.5, clip: tuple[float, float] | None = (0.0, 1.0),
-              autocast_bf16: bool = False) -> torch.Tensor:
-    """Adversarial-training objective with the fast gradient sign method (FGSM).
-
-    ``J̃(x, y) = α J(x, y) + (1 − α) J(x̃, y)``, ``x̃ = clip(x + ε sign ∇ₓJ(x, y))``, where
-    ``J`` is the mean cross-entropy of ``model``'s logits. The perturbation is a constant for
-    the weight gradient (no gradient flows through ``sign``); each sample's step follows the
-    sign of its own gradient, since ``∂J/∂x_i = (1/n) ∂J_i/∂x_i``. In train mode dropout draws
-    separate masks for the two passes. Only the input as a vector is used, so the method is
-    permutation invariant.
-
-    Parameters
-    ----------
-    model : nn.Module
-        Maps x (n, d) to logits (n, C).
-    x : Tensor, shape (n, d)
-    y : Tensor of int64, shape (n,)
-    eps : float
-        ε ≥ 0, the max-norm size of the perturbation (in the units of x).
-    alpha : float in [0, 1]
-        Weight of the clean loss.
-    clip : (low, high) or None
-        Range x̃ is clipped to (pixels in [0, 1] by default); None leaves it unclipped.
-    autocast_bf16 : bool
-        Run both forward passes under CPU bf16 autocast.
-
-    Returns
-    -------
-    Tensor
-        The scalar J̃, differentiable in the model's parameters.
-
-    References
-    ----------
-    Goodfellow, Shlens & Szegedy, "Explaining and harnessing adversarial examples", ICLR 2015,
-    eq. (6) (ε = 0.25, α = 0.5 on permutation-invariant MNIST).
-    """
-    if not (math.isfinite(float(eps)) and float(eps) >= 0):
-        raise ValueError(f"eps must be a finite number >= 0, got {eps}")
-    if not 0.0 <= float(alpha) <= 1.0:
-        raise ValueError(f"alpha must be in [0, 1], got {alpha}")
-    x = x.detach().requires_grad_(True)
-    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast_bf16):
-        clean = F.cross_entropy(model(x), y)
-    (grad,) = torch.autograd.grad(clean, x, retain_graph=True)
-    x_adv = x.detach() + float(eps) * grad.sign()
-    if clip is not None:
-        x_adv = x_adv.clamp(float(clip[0]), float(clip[1]))
-    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast_bf16):
-        adv = F.cross_entropy(model(x_adv), y)
-    return float(alpha) * clean + (1.0 - float(alpha)) * adv
-
-
-def _unit_rows(d: torch.Tensor) -> torch.Tensor:
-    """Each row of ``d`` scaled to unit L2 norm (rows of zeros stay zero).
-
-    Rows are first divided by their largest magnitude, so rows of tiny entries (a gradient of
-    1e-20 from a confident softmax) do not underflow in the sum of squares.
-    """
-    flat = _unit_max_rows(d.reshape(len(d), -1))
-    return (flat / flat.norm(dim=1, keepdim=True).clamp_min(1.0)).reshape(d.shape)
-
-
-def _unit_max_rows(flat: torch.Tensor) -> torch.Tensor:
-    """Each row of the 2-D ``flat`` divided by its largest magnitude (zero rows stay zero)."""
-    m = flat.abs().amax(dim=1, keepdim=True)
-    return flat / torch.where(m > 0, m, torch.ones_like(m))
-
-
-def _power_steps(model: nn.Module, x: torch.Tensor, x_req: torch.Tensor, logits: torch.Tensor,
-                 rng: torch.Tensor, d: torch.Tensor, n_power: int) -> torch.Tensor:
-    """``n_power`` steps ``d ← H d / ‖H d‖`` with ``H = Jᵀ (diag p − p pᵀ) J`` per sample.
-
-    ``J d`` is a forward-mode Jacobian-vector product (the dropout masks of the pass that made
-    ``logits`` replayed from ``rng``), the middle factor is applied in float64, and ``Jᵀ v`` is a
-    backward pass through ``logits``'s graph (``x_req`` is its input, requiring grad). Each
-    row of ``v`` is rescaled before the backward pass, which assumes the model treats the
-    samples of a batch independently (true for dropout, not for batch norm in train mode).
-    """
-    p = F.softmax(logits.detach().double(), dim=1)
-    for _ in range(n_power):
-        torch.set_rng_state(rng)
-        _, ju = torch.func.jvp(model, (x,), (_unit_rows(d).to(x.dtype),))
-        u = ju.detach().double()
-        v = p * (u - (p * u).sum(dim=1, keepdim=True))  # (diag p − p pᵀ) u, row by row
-        # A per-row scale is free (samples are independent); it keeps Jᵀ v of a confident
-        # sample (v ~ 1e-20) clear of float32 underflow.
-        v = _unit_max_rows(v)
-        (d,) = torch.autograd.grad(logits, x_req, grad_outputs=v.to(logits.dtype),
-                                   retain_graph=True)
-    return _unit_rows(d.detach())
-
-
-def vat_direction(model: nn.Module, x: torch.Tensor, *, n_power: int = 1,
-                  d0: torch.Tensor | None = None) -> torch.Tensor:
-    """Unit virtual-adversarial directions: the power method on each sample's KL Hessian.
-
-    ``H_i = ∇²_r KL(p(·|x_i) ‖ p(·|x_i + r)) |_{r=0} = J_iᵀ (diag p_i − p_i p_iᵀ) J_i``, with
-    ``J_i`` (C, d) the Jacobian of the logits at ``x_i``; returns ``H_i^k d0_i / ‖H_i^k d0_i‖``
-    for ``k = n_power`` (``d0`` standard normal by default), which tends to the top eigenvector
-    of ``H_i``: the input direction that changes the prediction fastest. This is what
-    :func:`vat_loss` perturbs along.
-
-    The paper estimates ``H_i d`` by a finite difference of ``∇_r KL`` at ``r = ξ d``
-    (ξ = 1e-6). In float32 that step is below the resolution of pixels near 1 and of confident
-    softmax outputs (on an MNIST network the estimate has cosine ≈ 0 with the float64 value),
-    so here ``H_i d`` is computed exactly: ``J d`` by forward-mode differentiation, the middle
-    factor in float64, ``Jᵀ v`` by a backward pass. For a ReLU network this is the ξ → 0 limit
-    of the paper's estimate.
-
-    Parameters
-    ----------
-    model : nn.Module
-        Maps x (n, d) to logits (n, C), each sample on its own (batch norm in train mode mixes
-        samples and makes the directions approximate). In train mode every pass reuses one set
-        of dropout masks.
-    x : Tensor, shape (n, d)
-    n_power : int
-        Power iterations, ≥ 1.
-    d0 : Tensor, shape (n, d), optional
-        Starting directions (default: drawn from the global torch RNG).
-
-    Returns
-    -------
-    Tensor, shape (n, d)
-        Rows of unit L2 norm.
-
-    References
-    ----------
-    Miyato, Maeda, Koyama & Ishii, "Virtual adversarial training", IEEE TPAMI 41(8), 2019,
-    section 3 (the power-iteration approximation of the virtual adversarial direction).
-    """
-    _check_power(n_power)
-    x = x.detach()
-    rng = torch.get_rng_state()
-    x_req = x.clone().requires_grad_(True)
-    logits = model(x_req)
-    d = torch.randn(x.shape, dtype=x.dtype) if d0 is None else d0.detach().to(x.dtype)
-    if d.shape != x.shape:
-        raise ValueError(f"d0 must have the shape of x {tuple(x.shape)}, got {tuple(d.shape)}")
-    after = torch.get_rng_state()
-    out = _power_steps(model, x, x_req, logits, rng, d, n_power)
-    torch.set_rng_state(after)
-    return out
-
-
-def _wide(t: torch.Tensor) -> torch.Tensor:
-    """``t`` in float32, or in its own dtype where that is wider (float64 stays float64)."""
-    return t.to(torch.promote_types(t.dtype, torch.float32))
-
-
-def _check_power(n_power) -> None:
-    if isinstance(n_power, bool) or not isinstance(n_power, int) or n_power < 1:
-        raise ValueError(f"n_power must be an int >= 1, got {n_power!r}")
-
-
-def vat_loss(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, *,
-             n_power: int = 1, alpha: float = 1.0,
-             autocast_bf16: bool = False) -> torch.Tensor:
-    """Cross-entropy plus the virtual adversarial training (VAT) smoothness penalty.
-
-    ``J̃(x, y) = CE(p(·|x), y) + α · mean_i KL(p(·|x_i) ‖ p(·|x_i + r_i))``,
-    ``r_i = ε · vat_direction(x)_i`` (see :func:`vat_direction`: ``n_power`` power iterations
-    on ``H_i = J_iᵀ (diag p_i − p_i p_iᵀ) J_i`` from a random start), so ``r_i`` is the
-    perturbation of L2 norm ε that, to second order, changes the prediction most. The label is
-    not used to find ``r`` ("virtual"); ``p(·|x)`` and ``r`` are constants in the penalty.
-
-    In train mode every pass reuses the clean pass's dropout masks (the RNG state is replayed),
-    so the penalty measures the smoothness of one sampled sub-network; different masks would
-    make the KL non-zero at r = 0. The global RNG advances by one forward pass plus the draw of
-    the start direction, so training stays seeded. Only the input as a vector is used, so the
-    method is permutation invariant.
-
-    Parameters
-    ----------
-    model : nn.Module
-        Maps x (n, d) to logits (n, C).
-    x : Tensor, shape (n, d)
-    y : Tensor of int64, shape (n,)
-    eps : float
-        ε ≥ 0, the L2 norm of each sample's perturbation (in the units of x).
-    n_power : int
-        Power iterations (≥ 1; the paper finds one enough).
-    alpha : float
-        α ≥ 0, weight of the penalty.
-    autocast_bf16 : bool
-        Run the forward passes under CPU bf16 autocast (the KL terms are formed in float32).
-
-    Returns
-    -------
-    Tensor
-        The scalar J̃, differentiable in the model's parameters.
-
-    References
-    ----------
-    Miyato, Maeda, Koyama & Ishii, "Virtual adversarial training: a regularization method for
-    supervised and semi-supervised learning", IEEE TPAMI 41(8), 2019 (the local
-    distributional smoothness penalty and its one-power-iteration algorithm; ε = 2.0 is the
-    setting used here for supervised permutation-invariant MNIST, taken from the paper).
-    """
-    eps, alpha = float(eps), float(alpha)
-    if not (math.isfinite(eps) and eps >= 0):
-        raise ValueError(f"eps must be a finite number >= 0, got {eps}")
-    if not (math.isfinite(alpha) and alpha >= 0):
-        raise ValueError(f"alpha must be a finite number >= 0, got {alpha}")
-    _check_power(n_power)
-    x = x.detach()
-    active = eps > 0 and alpha > 0
-    rng = torch.get_rng_state()
-    x_req = x.clone().requires_grad_(active)
-    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast_bf16):
-        logits = model(x_req)
-    ce = F.cross_entropy(logits, y)
-    if not active:
-        return ce
-    d = torch.randn(x.shape, dtype=x.dtype)
-    after = torch.get_rng_state()
-    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast_bf16):
-        r_adv = eps * _power_steps(model, x, x_req, logits, rng, d, n_power)
-        torch.set_rng_state(rng)
-        logq = F.log_softmax(_wide(model(x + r_adv)), dim=1)
-    torch.set_rng_state(after)
-    logp = F.log_softmax(_wide(logits.detach()), dim=1)
-    penalty = (logp.exp() * (logp - logq)).sum(dim=1).mean()
-    return ce + alpha * penalty.to(ce.dtype)
-
-
 def _drop_decoder(model: AEModel) -> None:
     """Remove the decoder where the model's layout is known (it is never used here)."""
     if isinstance(model, DenseAE):
@@ -303,10 +75,22 @@ def _drop_decoder(model: AEModel) -> None:
         model.decoder = nn.Identity()
 
 
-def _check_int(name: str, v, lo: int) -> int:
-    if isinstance(v, bool) or not isinstance(v, int | np.integer) or v < lo:
-        raise ValueError(f"{name} must be an int >= {lo}, got {v!r}")
-    return int(v)
+def classifier_objective(adversarial_eps: float = 0.0, vat_eps: float = 0.0,
+                         clip: tuple[float, float] | None = (0.0, 1.0)) -> Objective:
+    """Cross-entropy, plus :class:`~aekit.objectives.FGSM` (α = 0.5) when ``adversarial_eps``
+    > 0 or :class:`~aekit.objectives.VAT` (α = 1, one power iteration) when ``vat_eps`` > 0.
+
+    The one place the fine-tuning objective is chosen (the estimator, the CLI and the
+    classification benchmark use it).
+    """
+    eps = check_float("adversarial_eps", adversarial_eps, 0)
+    v = check_float("vat_eps", vat_eps, 0)
+    if eps > 0 and v > 0:
+        raise ValueError("adversarial_eps and vat_eps are alternatives; set one of them "
+                         f"to 0 (got {adversarial_eps} and {vat_eps})")
+    lo, hi = (None, None) if clip is None else clip
+    terms = [FGSM(eps, 0.5, lo, hi)] if eps > 0 else [VAT(v)] if v > 0 else []
+    return Objective("cross_entropy", terms)
 
 
 class AutoencoderClassifier(ClassifierMixin, BaseEstimator):
@@ -450,11 +234,11 @@ class AutoencoderClassifier(ClassifierMixin, BaseEstimator):
         return copy.deepcopy(enc).float()
 
     def _check_params(self) -> None:
-        _check_int("n_components", self.n_components, 1)
-        _check_int("max_iter", self.max_iter, 0)
-        _check_int("pretrain_max_iter", self.pretrain_max_iter, 0)
-        _check_int("batch_size", self.batch_size, 1)
-        _check_int("n_iter_no_change", self.n_iter_no_change, 1)
+        check_int("n_components", self.n_components, 1)
+        check_int("max_iter", self.max_iter, 0)
+        check_int("pretrain_max_iter", self.pretrain_max_iter, 0)
+        check_int("batch_size", self.batch_size, 1)
+        check_int("n_iter_no_change", self.n_iter_no_change, 1)
         try:
             hidden = tuple(int(h) for h in (self.hidden_layer_sizes or ()))
         except (TypeError, ValueError):
@@ -471,13 +255,7 @@ class AutoencoderClassifier(ClassifierMixin, BaseEstimator):
         if not float(self.weight_decay) >= 0:
             raise ValueError(f"weight_decay must be >= 0, got {self.weight_decay}")
         for name in ("adversarial_eps", "vat_eps"):
-            value = getattr(self, name)
-            try:
-                eps = float(value)
-            except (TypeError, ValueError):
-                eps = math.nan
-            if not (math.isfinite(eps) and eps >= 0):
-                raise ValueError(f"{name} must be a finite number >= 0, got {value}")
+            eps = check_float(name, getattr(self, name), 0)
             if eps > 0 and self.freeze_encoder:
                 raise ValueError(f"{name} > 0 perturbs the input and needs "
                                  "freeze_encoder=False")
@@ -545,65 +323,39 @@ class AutoencoderClassifier(ClassifierMixin, BaseEstimator):
             tr, va = np.sort(perm[n_val:]), np.sort(perm[:n_val])
 
         frozen = bool(self.freeze_encoder)
-        if frozen:
+        model = net
+        feats = Xt
+        if frozen:  # codes computed once, in eval mode: (n, k); only the head trains
             for p in net.encoder.parameters():
                 p.requires_grad_(False)
             with torch.no_grad():
-                Z = net.encoder.eval().encode(Xt)  # codes computed once: (n, k)
-            feats, head = Z, net.head
-        else:
-            feats, head = Xt, net
-        params = [p for p in (net.head if frozen else net).parameters() if p.requires_grad]
-        opt = torch.optim.AdamW(params, lr=float(self.learning_rate),
-                                weight_decay=float(self.weight_decay))
-        g = torch.Generator().manual_seed(seed)
-        bs = int(self.batch_size)
-        eps, vat_eps = float(self.adversarial_eps), float(self.vat_eps)
-        clip = (0.0, 1.0) if unit else None
-        Ftr, ytr = feats[tr], yt[tr]
-        n = len(tr)
-        self.loss_curve_, self.validation_scores_ = [], []
-        best, bad, best_state = math.inf, 0, None
-        self.n_iter_ = 0
-        for _ in range(int(self.max_iter)):
-            net.train()
-            if frozen:
-                net.encoder.eval()
-            perm = torch.randperm(n, generator=g)
-            total = 0.0
-            for i in range(0, n, bs):
-                idx = perm[i:i + bs]
-                if eps > 0:
-                    loss = fgsm_loss(head, Ftr[idx], ytr[idx], eps, clip=clip)
-                elif vat_eps > 0:
-                    loss = vat_loss(head, Ftr[idx], ytr[idx], vat_eps)
-                else:
-                    loss = F.cross_entropy(head(Ftr[idx]), ytr[idx])
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
-                total += float(loss.detach()) * len(idx)
-            self.n_iter_ += 1
-            self.loss_curve_.append(total / n)
-            if not math.isfinite(self.loss_curve_[-1]):
-                raise FloatingPointError(f"cross-entropy became {self.loss_curve_[-1]}; "
-                                         "lower learning_rate or scale X")
-            if va is not None:
-                net.eval()
+                feats = net.encoder.eval().encode(Xt)
+            model = net.head
+        objective = classifier_objective(self.adversarial_eps, self.vat_eps,
+                                         (0.0, 1.0) if unit else None)
+        val = None if va is None else (feats[va], yt[va])
+
+        def accuracy(epoch, record, m):  # validation accuracy, logged with the history
+            if val is not None:
                 with torch.no_grad():
-                    logits = head(feats[va])
-                    vloss = float(F.cross_entropy(logits, yt[va]))
-                    self.validation_scores_.append(
-                        float((logits.argmax(1) == yt[va]).float().mean()))
-                if vloss < best:
-                    best, bad = vloss, 0
-                    best_state = copy.deepcopy(net.state_dict())
-                else:
-                    bad += 1
-                    if bad >= int(self.n_iter_no_change):
-                        break
-        if best_state is not None:
-            net.load_state_dict(best_state)
+                    pred = m.eval()(val[0]).argmax(1)
+                record["val_accuracy"] = float((pred == val[1]).float().mean())
+
+        if int(self.max_iter) > 0:
+            hist = _fit(model, objective, (feats[tr], yt[tr]), val=val,
+                        epochs=int(self.max_iter), batch_size=int(self.batch_size),
+                        optimizer="adamw", lr=float(self.learning_rate),
+                        weight_decay=float(self.weight_decay), seed=seed,
+                        early_stopping=int(self.n_iter_no_change) if val is not None else None,
+                        monitor="val_ce" if val is not None else None,
+                        callbacks=[accuracy], progress=bool(self.verbose) and None,
+                        desc="fine-tune")
+        else:
+            hist = []
+        self.loss_curve_ = [float(v) for v in (hist["train_loss"] if len(hist) else [])]
+        self.validation_scores_ = [float(v) for v in hist["val_accuracy"]] \
+            if len(hist) and val is not None else []
+        self.n_iter_ = len(hist)
         for p in net.parameters():
             p.requires_grad_(False)
         net.eval()

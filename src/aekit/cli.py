@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import __version__
+from .version import __version__
 
 EXAMPLES = """examples:
   aekit train --data digits --code-size 8 --out runs/digits
@@ -237,7 +237,7 @@ def _init_distributed() -> bool:
 
 
 def _cmd_train(a: argparse.Namespace, argv: list[str]) -> int:
-    from .train.fit import TrainingInterrupted
+    from .train.callbacks import TrainingInterrupted
 
     if a.nproc_per_node != 1:
         return _relaunch_distributed(a.nproc_per_node, argv)
@@ -289,9 +289,13 @@ def _train(a: argparse.Namespace) -> int:
     else:
         cfg = load_config(a.config, _train_overrides(a))
     out = a.out or Path("runs") / Path(cfg.data.dataset).stem
-    m = train_run(cfg, out, resume=a.resume, progress=a.progress, report=not a.no_report)
+    m = train_run(cfg, out, resume=a.resume, progress=a.progress)
     if not m:  # a non-zero rank of a distributed run: rank 0 reports
         return 0
+    if not a.no_report:
+        from .report import write_report
+
+        write_report(out)
     res = m.get("test") or m.get("val") or {}
     print(f"run written to {out}")
     if res:
@@ -333,7 +337,7 @@ def _save_array(path: Path, A: np.ndarray) -> None:
 
 
 def _cmd_encode(a: argparse.Namespace, what: str) -> int:
-    from .streaming import map_rows, open_rows
+    from .data.streaming import map_rows, open_rows
     from .train import load
 
     if a.output.suffix.lower() not in (".npy", ".csv"):

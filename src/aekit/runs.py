@@ -24,14 +24,15 @@ from typing import Any
 import numpy as np
 import torch
 
-from . import __version__
 from .config import RunConfig
 from .data import Dataset, load_dataset, train_val_split
 from .io import atomic_write_json
 from .models import Autoencoder, make_model
 from .objectives import make_objective
 from .train import fit, load, save_model
-from .train.fit import check_fit_args
+from .train.distributed import world_and_rank
+from .train.optim import check_fit_args
+from .version import __version__
 
 __all__ = ["RunData", "evaluate_against_pca", "load_run_data", "pca_errors", "read_run",
            "reconstruction_errors", "train_run"]
@@ -119,8 +120,8 @@ def build_corruption(cfg: RunConfig):
 
 def reconstruction_errors(model: Autoencoder, X: np.ndarray, batch_size: int = 4096) -> np.ndarray:
     """Per-sample squared error ``Σ_j (x_ij − x̂_ij)²`` of ``model`` on X (n, d) -> (n,),
-    computed in chunks (see :func:`aekit.streaming.map_rows`)."""
-    from .streaming import map_rows
+    computed in chunks (see :func:`aekit.data.streaming.map_rows`)."""
+    from .data.streaming import map_rows
 
     return map_rows(model, X, "score", chunk=batch_size)
 
@@ -146,17 +147,16 @@ def evaluate_against_pca(model: Autoencoder, X_train: np.ndarray,
 
 
 def train_run(cfg: RunConfig, out: str | Path, *, resume: bool = False,
-              progress: bool | None = None, report: bool = True) -> dict[str, Any]:
-    """Train the run ``cfg`` into directory ``out`` and return its metrics.
+              progress: bool | None = None) -> dict[str, Any]:
+    """Train the run ``cfg`` into directory ``out`` and return its metrics (the HTML report,
+    :func:`aekit.report.write_report`, is a separate step: ``aekit train`` runs it after).
 
     Everything that can fail on bad input (config, data, model) is checked before ``out`` is
     created. With ``resume`` the newest checkpoint in ``out/checkpoints`` is continued and the
     final weights equal those of an uninterrupted run.
     """
     out = Path(out)
-    from .train.fit import _dist_info
-
-    world, rank = _dist_info()
+    world, rank = world_and_rank()
     writer = rank == 0
     if writer and not resume and (out / "config.json").exists():
         raise FileExistsError(f"{out} already holds a run; pass --resume to continue it or "
@@ -217,9 +217,6 @@ def train_run(cfg: RunConfig, out: str | Path, *, resume: bool = False,
         metrics["test" if data.test is not None else "val"] = evaluate_against_pca(
             model, data.train.X, Xeval)
     atomic_write_json(out / "metrics.json", metrics)
-    if report:
-        from .report import write_report
-        write_report(out)
     return metrics
 
 

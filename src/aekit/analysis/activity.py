@@ -2,13 +2,68 @@
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 import torch
 
 from ..models.base import Autoencoder
-from ..regularizers import ActivityStats
+from ..train.callbacks import Callback
 
-__all__ = ["ActivityMonitor", "unit_activity"]
+__all__ = ["ActivityMonitor", "ActivityStats", "activity_stats", "unit_activity"]
+
+
+class ActivityStats(NamedTuple):
+    """Code-unit activity over a set of samples.
+
+    Attributes
+    ----------
+    mean_activation : float
+        Mean of h over samples and units (the average ρ̂_j for a sigmoid code).
+    fraction_active : float
+        Fraction of (sample, unit) entries with ``h > threshold``.
+    dead_units : int
+        Units never above the threshold on any sample.
+    unit_mean : Tensor, shape (k,)
+        Mean activation ρ̂_j of each unit.
+    unit_frequency : Tensor, shape (k,)
+        Fraction of samples on which each unit is above the threshold.
+    """
+
+    mean_activation: float
+    fraction_active: float
+    dead_units: int
+    unit_mean: torch.Tensor
+    unit_frequency: torch.Tensor
+
+
+def activity_stats(codes: torch.Tensor, threshold: float = 0.0) -> ActivityStats:
+    """Mean activation, fraction of active entries and dead units of a code matrix.
+
+    ``ρ̂_j = (1/n) Σ_i h_ij``, ``f_j = (1/n) Σ_i 1[h_ij > t]``, dead units = #{j : f_j = 0}.
+
+    Parameters
+    ----------
+    codes : Tensor or array, shape (n, k)
+    threshold : float
+        t; 0 for ReLU codes, e.g. 0.05 for sigmoid codes (which are never exactly 0).
+
+    Returns
+    -------
+    ActivityStats
+
+    References
+    ----------
+    Ng, "Sparse autoencoder", CS294A lecture notes 2011, section 3 (average activation ρ̂_j).
+    """
+    H = torch.as_tensor(codes).detach()
+    if H.ndim != 2 or H.shape[0] == 0:
+        raise ValueError(f"codes must be a non-empty (n, k) matrix, got shape {tuple(H.shape)}")
+    H = H if H.is_floating_point() else H.float()
+    unit_mean = H.mean(0)
+    unit_freq = (H > threshold).to(H.dtype).mean(0)
+    return ActivityStats(float(unit_mean.mean()), float(unit_freq.mean()),
+                         int((unit_freq == 0).sum()), unit_mean, unit_freq)
 
 
 @torch.no_grad()
@@ -18,7 +73,7 @@ def unit_activity(model: Autoencoder, X, *, threshold: float = 0.0,
 
     ``ρ̂_j = (1/n) Σ_i h_ij``, ``f_j = (1/n) Σ_i 1[h_ij > t]``; a unit is dead when f_j = 0.
     The model is encoded in eval mode without corruption; the result equals
-    :func:`aekit.regularizers.activity_stats` on the full code matrix without holding it.
+    :func:`activity_stats` on the full code matrix without holding it.
 
     Parameters
     ----------
@@ -65,7 +120,7 @@ def unit_activity(model: Autoencoder, X, *, threshold: float = 0.0,
                          int((c == 0).sum()), unit_mean, unit_freq)
 
 
-class ActivityMonitor:
+class ActivityMonitor(Callback):
     """``fit`` callback logging code activity every epoch: mean activation, fraction of
     active units (h > threshold) and dead units (never above it on ``X``).
 
@@ -88,7 +143,8 @@ class ActivityMonitor:
     def __init__(self, X, threshold: float = 0.0):
         self.X, self.threshold = X, float(threshold)
 
-    def __call__(self, epoch: int, record: dict, model: Autoencoder) -> bool:
+    def on_epoch_end(self, loop, record: dict) -> bool:
+        model = loop.model
         was = model.training
         s = unit_activity(model, self.X, threshold=self.threshold)
         model.train(was)

@@ -12,9 +12,8 @@ import numpy as np
 import torch
 
 from ..models.base import Autoencoder
-from ..regularizers import ActivityStats
-from .activity import unit_activity
-from .reconstruction import _as_2d, _forward_codes, _param
+from .activity import ActivityStats, unit_activity
+from .reconstruction import as_2d, first_parameter, forward_codes
 
 __all__ = ["ActivationSummary", "CodeMap", "Interpolation", "Traversal", "activation_summary",
            "code_map", "decoder_filters", "default_threshold", "encode", "encoder_filters",
@@ -25,13 +24,13 @@ CODE_MAP_METHODS = ("auto", "codes", "pca", "tsne")
 
 def encode(model: Autoencoder, X, *, batch_size: int = 4096) -> np.ndarray:
     """Codes ``h = f(x)`` of every row of X in eval mode: (n, d) -> (n, k), in X's dtype."""
-    A = _as_2d(X, "X", model.n_features)
-    H = _forward_codes(model, A, lambda m, x: m.encode(x), batch_size)
+    A = as_2d(X, "X", model.n_features)
+    H = forward_codes(model, A, lambda m, x: m.encode(x), batch_size)
     return H.reshape(len(A), model.n_components)
 
 
 def _decode(model: Autoencoder, H: np.ndarray) -> np.ndarray:
-    p = _param(model)
+    p = first_parameter(model)
     was = model.training
     model.eval()
     try:
@@ -80,7 +79,7 @@ def code_map(H, *, method: str = "auto", random_state: int = 0,
     """
     if method not in CODE_MAP_METHODS:
         raise ValueError(f"method must be one of {CODE_MAP_METHODS}, got {method!r}")
-    A = _as_2d(H, "H").astype(np.float64)
+    A = as_2d(H, "H").astype(np.float64)
     n, k = A.shape
     if method == "auto":
         method = "codes" if k <= 2 else "pca"
@@ -133,7 +132,7 @@ def traversal_values(H, n_steps: int = 7, *, quantiles: tuple[float, float] = (0
     -------
     ndarray, shape (k, n_steps)
     """
-    A = _as_2d(H, "H")
+    A = as_2d(H, "H")
     if int(n_steps) < 2:
         raise ValueError(f"n_steps must be >= 2, got {n_steps}")
     lo, hi = (float(q) for q in quantiles)
@@ -172,7 +171,7 @@ def latent_traversal(model: Autoencoder, x, unit: int, values) -> Traversal:
     ----------
     Higgins et al., "β-VAE", ICLR 2017, figure 1 (latent traversals).
     """
-    x2 = _as_2d(np.asarray(x).reshape(1, -1), "x", model.n_features)
+    x2 = as_2d(np.asarray(x).reshape(1, -1), "x", model.n_features)
     if not 0 <= int(unit) < model.n_components:
         raise ValueError(f"unit must be in [0, {model.n_components}), got {unit}")
     v = np.asarray(values, dtype=x2.dtype).ravel()
@@ -216,8 +215,8 @@ def interpolate(model: Autoencoder, x0, x1, n_steps: int = 8) -> Interpolation:
     """
     if int(n_steps) < 2:
         raise ValueError(f"n_steps must be >= 2, got {n_steps}")
-    a = _as_2d(np.asarray(x0).reshape(1, -1), "x0", model.n_features)
-    b = _as_2d(np.asarray(x1).reshape(1, -1), "x1", model.n_features)
+    a = as_2d(np.asarray(x0).reshape(1, -1), "x0", model.n_features)
+    b = as_2d(np.asarray(x1).reshape(1, -1), "x1", model.n_features)
     H = encode(model, np.concatenate([a, b.astype(a.dtype)]))
     t = np.linspace(0.0, 1.0, int(n_steps)).astype(H.dtype)
     Hs = (1 - t)[:, None] * H[0] + t[:, None] * H[1]
@@ -309,7 +308,7 @@ def activation_summary(model: Autoencoder, X, *, bins: int = 50,
     """
     if int(bins) < 1:
         raise ValueError(f"bins must be >= 1, got {bins}")
-    A = _as_2d(X, "X", model.n_features)
+    A = as_2d(X, "X", model.n_features)
     if len(A) == 0:
         raise ValueError("X must hold at least one sample")
     if threshold == "auto":

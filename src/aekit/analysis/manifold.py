@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 from ..models.base import Autoencoder
-from ..regularizers import batch_jacobian
+from ..models.jacobian import batch_jacobian
 
 __all__ = ["encoder_jacobian", "jacobian_spectrum", "tangent_directions"]
 
@@ -48,7 +48,7 @@ def encoder_jacobian(model: Autoencoder, X, *, batch_size: int = 256) -> torch.T
     """Exact encoder Jacobians ``J_i = ∂f(x_i)/∂x`` for every row of X.
 
     ``(J_i)_jl = ∂h_j(x_i)/∂x_l``, computed with ``torch.func`` on the model in eval mode
-    (see :func:`aekit.regularizers.batch_jacobian`).
+    (see :func:`aekit.analysis.batch_jacobian`).
 
     Parameters
     ----------

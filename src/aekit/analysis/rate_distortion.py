@@ -12,7 +12,7 @@ from typing import NamedTuple
 import numpy as np
 
 from ..models.base import Autoencoder
-from .reconstruction import _as_2d, pca_basis, reconstruct, sample_errors
+from .reconstruction import as_2d, pca_basis, reconstruct, sample_errors
 
 __all__ = ["RateDistortion", "pca_equivalent_code_size", "pca_error_curve", "rate_distortion"]
 
@@ -44,8 +44,8 @@ def pca_error_curve(X_train, X_test, code_sizes: Sequence[int] | None = None
     Psychometrika 1936. Baldi & Hornik, "Neural networks and principal component analysis",
     Neural Networks 1989.
     """
-    Xt = _as_2d(X_train, "X_train").astype(np.float64)
-    Xs = _as_2d(X_test, "X_test", Xt.shape[1]).astype(np.float64)
+    Xt = as_2d(X_train, "X_train").astype(np.float64)
+    Xs = as_2d(X_test, "X_test", Xt.shape[1]).astype(np.float64)
     if len(Xt) < 2 or len(Xs) < 1:
         raise ValueError(f"need >= 2 training and >= 1 test samples, got {len(Xt)} and "
                          f"{len(Xs)}")
@@ -110,7 +110,7 @@ def rate_distortion(models: Sequence[Autoencoder], X_train, X_test, *,
         raise ValueError(f"labels has {len(labels)} entries for {len(models)} models")
     names = list(labels) if labels is not None else [f"{m.name} k={m.n_components}"
                                                       for m in models]
-    Xs = _as_2d(X_test, "X_test", models[0].n_features)
+    Xs = as_2d(X_test, "X_test", models[0].n_features)
     ks = np.array([m.n_components for m in models], dtype=int)
     ae = np.array([sample_errors(Xs, reconstruct(m, Xs)).mean() for m in models])
     uk, pe = pca_error_curve(X_train, Xs, sorted(set(ks.tolist())))

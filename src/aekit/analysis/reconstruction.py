@@ -20,7 +20,9 @@ __all__ = ["ReconstructionGrid", "WorstReconstructions", "display_shape", "error
            "tile_images", "to_images", "worst_reconstructions"]
 
 
-def _as_2d(X, name: str = "X", n_features: int | None = None) -> np.ndarray:
+def as_2d(X, name: str = "X", n_features: int | None = None) -> np.ndarray:
+    """``X`` (array or tensor) as a finite 2-D numpy array (floats kept, others float32),
+    with ``n_features`` columns when given; ``ValueError`` naming ``name`` otherwise."""
     A = np.asarray(X.detach().cpu().numpy() if isinstance(X, torch.Tensor) else X)
     if A.ndim != 2 or (n_features is not None and A.shape[1] != n_features):
         want = f"(n, {n_features})" if n_features is not None else "(n, d)"
@@ -32,16 +34,17 @@ def _as_2d(X, name: str = "X", n_features: int | None = None) -> np.ndarray:
     return A
 
 
-def _param(model: Autoencoder) -> torch.Tensor:
+def first_parameter(model: Autoencoder) -> torch.Tensor:
+    """A parameter of ``model``: its device and dtype are the model's."""
     return next(model.parameters())
 
 
 @torch.no_grad()
-def _forward_codes(model: Autoencoder, X: np.ndarray, fn, batch_size: int) -> np.ndarray:
+def forward_codes(model: Autoencoder, X: np.ndarray, fn, batch_size: int) -> np.ndarray:
     """Apply ``fn(model, x_batch)`` in eval mode over X in batches; result in X's dtype."""
     if int(batch_size) < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-    p = _param(model)
+    p = first_parameter(model)
     was = model.training
     model.eval()
     try:
@@ -68,8 +71,8 @@ def reconstruct(model: Autoencoder, X, *, batch_size: int = 4096) -> np.ndarray:
     -------
     ndarray, shape (n, d), in X's floating dtype (float32 for integer input).
     """
-    A = _as_2d(X, "X", model.n_features)
-    R = _forward_codes(model, A, lambda m, x: m(x).reconstruction, batch_size)
+    A = as_2d(X, "X", model.n_features)
+    R = forward_codes(model, A, lambda m, x: m(x).reconstruction, batch_size)
     return R.reshape(len(A), model.n_features)
 
 
@@ -87,7 +90,7 @@ def sample_errors(X, R) -> np.ndarray:
     -------
     ndarray, shape (n,), float64.
     """
-    A, B = _as_2d(X, "X"), _as_2d(R, "R")
+    A, B = as_2d(X, "X"), as_2d(R, "R")
     if A.shape != B.shape:
         raise ValueError(f"X and R must have the same shape, got {A.shape} and {B.shape}")
     return ((A.astype(np.float64) - B.astype(np.float64)) ** 2).sum(1)
@@ -111,7 +114,7 @@ def pca_basis(X_train, k: int) -> tuple[np.ndarray, np.ndarray]:
     mean : ndarray, shape (d,)
     components : ndarray, shape (k, d), orthonormal rows, by decreasing variance.
     """
-    Xt = _as_2d(X_train, "X_train").astype(np.float64)
+    Xt = as_2d(X_train, "X_train").astype(np.float64)
     if not 1 <= int(k) <= min(Xt.shape):
         raise ValueError(f"k must be in [1, {min(Xt.shape)}] (min(n_train, d)), got {k}")
     from ..models.linear import pca_solution
@@ -144,7 +147,7 @@ def pca_reconstruct(X_train, X, k: int) -> tuple[np.ndarray, np.ndarray, np.ndar
     ----------
     Baldi & Hornik, "Neural networks and principal component analysis", Neural Networks 1989.
     """
-    A = _as_2d(X, "X")
+    A = as_2d(X, "X")
     mu, V = pca_basis(X_train, k)
     if A.shape[1] != len(mu):
         raise ValueError(f"X has {A.shape[1]} features, X_train has {len(mu)}")
@@ -180,7 +183,7 @@ def reconstruction_grid(model: Autoencoder, X, *, n: int = 10,
     """
     if int(n) < 1:
         raise ValueError(f"n must be >= 1, got {n}")
-    A = _as_2d(X, "X", model.n_features)[: int(n)]
+    A = as_2d(X, "X", model.n_features)[: int(n)]
     R = reconstruct(model, A)
     P = pca_reconstruct(X_train, A, model.n_components)[0] if X_train is not None else None
     return ReconstructionGrid(A, R, P)
@@ -214,7 +217,7 @@ def worst_reconstructions(model: Autoencoder, X, n: int = 8, *,
     """
     if int(n) < 1:
         raise ValueError(f"n must be >= 1, got {n}")
-    A = _as_2d(X, "X", model.n_features)
+    A = as_2d(X, "X", model.n_features)
     if errors is None:
         errors = sample_errors(A, reconstruct(model, A))
     errors = np.asarray(errors, dtype=np.float64)

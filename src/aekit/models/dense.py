@@ -15,7 +15,8 @@ from .base import OUTPUTS, Autoencoder
 __all__ = ["DenseAE", "LinearAE"]
 
 
-def _check_sizes(sizes: Sequence[int]) -> list[int]:
+def check_sizes(sizes: Sequence[int]) -> list[int]:
+    """``sizes`` as a list of at least two ints >= 1 (``[n_features, ..., code_size]``)."""
     try:
         sizes = [int(s) for s in sizes]
     except (TypeError, ValueError):
@@ -25,6 +26,10 @@ def _check_sizes(sizes: Sequence[int]) -> list[int]:
     if any(s < 1 for s in sizes):
         raise ValueError(f"sizes must all be >= 1, got {sizes}")
     return sizes
+
+
+# The old private name, still imported by aekit.train.pretrain (to be switched to check_sizes).
+_check_sizes = check_sizes
 
 
 class DenseAE(Autoencoder):
@@ -81,7 +86,7 @@ class DenseAE(Autoencoder):
         dropout: float = 0.0,
     ):
         super().__init__()
-        sizes = _check_sizes(sizes)
+        sizes = check_sizes(sizes)
         if output not in OUTPUTS:
             raise ValueError(f"output must be one of {OUTPUTS}, got {output!r}")
         if not 0.0 <= float(dropout) < 1.0:

@@ -473,6 +473,6 @@ def write_report(run_dir: str | Path, out: str | Path | None = None, *,
 
 
 def _version() -> str:
-    from .. import __version__
+    from ..version import __version__
 
     return __version__

@@ -5,6 +5,8 @@ A leaf subpackage: it imports torch, numpy and scipy/scikit-learn only, never ae
 training loop or estimators, so those can build on it.
 """
 
+from .cd import coordinate_descent
+from .common import SolveInfo, lasso_objective, lipschitz_constant
 from .conv import (
     conv_spectrum,
     csc_adjoint,
@@ -25,26 +27,17 @@ from .dictionary import (
     online_step,
     update_dictionary,
 )
-from .plot import atom_grid_png, save_atom_grid
+from .encode import ALGORITHMS, sparse_encode
+from .feature_sign import feature_sign
+from .homotopy import homotopy
+from .ista import fista, ista
+from .omp import omp
 from .prox import (
     group_soft_threshold,
     hard_threshold,
     project_nonneg,
     project_unit_norm,
     soft_threshold,
-)
-from .solvers import (
-    ALGORITHMS,
-    SolveInfo,
-    coordinate_descent,
-    feature_sign,
-    fista,
-    homotopy,
-    ista,
-    lasso_objective,
-    lipschitz_constant,
-    omp,
-    sparse_encode,
 )
 from .topographic import (
     TopographyScore,
@@ -76,7 +69,6 @@ __all__ = [
     "SolveInfo",
     "SparseCoder",
     "TopographyScore",
-    "atom_grid_png",
     "conv_spectrum",
     "coordinate_descent",
     "csc_adjoint",
@@ -102,7 +94,6 @@ __all__ = [
     "online_step",
     "project_nonneg",
     "project_unit_norm",
-    "save_atom_grid",
     "soft_threshold",
     "sparse_encode",
     "topographic_encode",

@@ -1,5 +1,5 @@
 """Compiled per-sample homotopy (LARS-Lasso) walk: the fast backend of
-:func:`aekit.sparse.solvers.homotopy`.
+:func:`aekit.sparse.homotopy.homotopy`.
 
 One sample's path is a short sequential loop (about as many steps as non-zeros, each an
 ``O(k·|A|)`` update), which vectorised torch can only run as a few dozen whole-batch kernel

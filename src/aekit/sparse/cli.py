@@ -204,7 +204,7 @@ def _learn(a: argparse.Namespace) -> int:
           f"({a.algorithm}, {info.n_iter} steps, objective {meta['objective']:.5g}, "
           f"{seconds:.1f} s)")
     if not a.no_png:
-        from .plot import save_atom_grid
+        from ..plots import save_atom_grid
 
         png = out.with_suffix(".png")
         save_atom_grid(png, D, atom_shape=tuple(atom_shape) if atom_shape else None,
@@ -219,7 +219,7 @@ def _encode(a: argparse.Namespace) -> int:
     import torch
 
     from ..io import atomic_write_bytes, load_tensor_file
-    from .solvers import sparse_encode
+    from .encode import sparse_encode
 
     tensors, meta = load_tensor_file(a.dictionary, FORMAT)
     if "D" not in tensors or tensors["D"].ndim != 2:

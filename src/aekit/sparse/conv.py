@@ -21,7 +21,7 @@ pay for smooth, low-frequency content, so images are usually high-pass filtered 
 (subtract a blurred copy), as in the references.
 
 The objective reported everywhere is the **mean over images** of the per-image objective,
-as in :mod:`aekit.sparse.solvers`.
+as in :mod:`aekit.sparse.common`.
 
 References
 ----------
@@ -39,9 +39,9 @@ import math
 import numpy as np
 import torch
 
-from .dictionary import DictInfo, _bar, _check_positive_int
+from .common import SolveInfo, check_positive_int, progress_bar
+from .dictionary import DictInfo
 from .prox import soft_threshold
-from .solvers import SolveInfo
 
 __all__ = [
     "conv_spectrum",
@@ -379,7 +379,7 @@ def init_filters(images: torch.Tensor, n_filters: int, filter_size: int | tuple[
     Returns a tensor of shape (k, fh, fw) in the dtype of the images.
     """
     _check_images(images)
-    k = _check_positive_int(n_filters, "n_filters")
+    k = check_positive_int(n_filters, "n_filters")
     fh, fw = _filter_shape(filter_size, images)
     n, H, W = images.shape
     i = torch.randint(n, (k,), generator=generator)
@@ -487,10 +487,10 @@ def csc_learn(images: torch.Tensor, n_filters: int, filter_size: int | tuple[int
     """
     _check_images(images)
     _check_alpha(alpha)
-    k = _check_positive_int(n_filters, "n_filters")
+    k = check_positive_int(n_filters, "n_filters")
     fh, fw = _filter_shape(filter_size, images)
-    _check_positive_int(max_iter, "max_iter")
-    _check_positive_int(filter_steps, "filter_steps")
+    check_positive_int(max_iter, "max_iter")
+    check_positive_int(filter_steps, "filter_steps")
     if not tol >= 0:
         raise ValueError(f"tol must be >= 0, got {tol}")
     n, H, W = images.shape
@@ -509,7 +509,7 @@ def csc_learn(images: torch.Tensor, n_filters: int, filter_size: int | tuple[int
     Z = None
     objective: list[float] = []
     converged = False
-    bar = _bar(max_iter, "csc_learn", progress)
+    bar = progress_bar(max_iter, "csc_learn", progress)
     it = 0
     with torch.no_grad():
         for it in range(1, max_iter + 1):  # noqa: B007

@@ -15,15 +15,13 @@ up). Atoms that are (almost) never used (``A_jj ≤ 1e-6``) are re-drawn from th
 from __future__ import annotations
 
 import math
-import os
-import sys
 from typing import NamedTuple
 
-import numpy as np
 import torch
 
+from .common import check_positive_int, check_problem, lasso_objective, progress_bar
+from .encode import sparse_encode
 from .prox import project_unit_norm
-from .solvers import _check_problem, lasso_objective, sparse_encode
 
 __all__ = [
     "DictInfo",
@@ -80,28 +78,6 @@ class OnlineState(NamedTuple):
     n_steps: int
 
 
-def _progress_enabled(progress: bool | None) -> bool:
-    """Progress bars only on a terminal and never under ``CI=true`` (as ``aekit.train``)."""
-    if progress is not None:
-        return bool(progress)
-    if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
-        return False
-    return sys.stderr.isatty()
-
-
-def _bar(total: int, desc: str, progress: bool | None):
-    if not _progress_enabled(progress):
-        return None
-    from tqdm.auto import tqdm
-    return tqdm(total=total, desc=desc, leave=False)
-
-
-def _check_positive_int(value, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
-        raise ValueError(f"{name} must be an int >= 1, got {value!r}")
-    return int(value)
-
-
 def _check_method(method: str) -> None:
     if method not in _L1_METHODS:
         raise ValueError(f"method must be one of {_L1_METHODS}, got {method!r}")
@@ -119,7 +95,7 @@ def init_dictionary(X: torch.Tensor, n_components: int, *,
     Mairal et al., JMLR 11, 2010, §3.4 (initialisation from data samples).
     """
     n, d = X.shape
-    k = _check_positive_int(n_components, "n_components")
+    k = check_positive_int(n_components, "n_components")
     perm = torch.randperm(n, generator=generator)[:k]
     D = torch.randn(d, k, generator=generator, dtype=X.dtype)
     D[:, : perm.numel()] = X[perm].T
@@ -233,11 +209,11 @@ def dict_learning(X: torch.Tensor, n_components: int, *, alpha: float = 1.0,
     Lee, Battle, Raina & Ng, "Efficient sparse coding algorithms", NIPS 2006, §2
     (alternating scheme); Mairal et al., JMLR 11, 2010, Algorithm 2 (atom update).
     """
-    _check_problem(X, torch.ones(X.shape[1] if X.ndim == 2 else 1, 1, dtype=X.dtype), alpha)
+    check_problem(X, torch.ones(X.shape[1] if X.ndim == 2 else 1, 1, dtype=X.dtype), alpha)
     if X.shape[0] == 0:
         raise ValueError("X must have at least one sample, got shape " + str(tuple(X.shape)))
-    k = _check_positive_int(n_components, "n_components")
-    _check_positive_int(max_iter, "max_iter")
+    k = check_positive_int(n_components, "n_components")
+    check_positive_int(max_iter, "max_iter")
     _check_method(method)
     if not tol >= 0:
         raise ValueError(f"tol must be >= 0, got {tol}")
@@ -250,7 +226,7 @@ def dict_learning(X: torch.Tensor, n_components: int, *, alpha: float = 1.0,
     Z = None if code_init is None else code_init.detach().to(X.dtype).clone()
     objective: list[float] = []
     converged = False
-    bar = _bar(max_iter, "dict_learning", progress)
+    bar = progress_bar(max_iter, "dict_learning", progress)
     it = 0
     for it in range(1, max_iter + 1):  # noqa: B007
         Z = _encode(X, D, alpha, method, positive_code, solver_max_iter, solver_tol, Z)
@@ -378,13 +354,13 @@ def dict_learning_online(X: torch.Tensor, n_components: int, *, alpha: float = 1
     ----------
     Mairal, Bach, Ponce & Sapiro, ICML 2009, Algorithm 1; JMLR 11, 2010, §3.4.
     """
-    _check_problem(X, torch.ones(X.shape[1] if X.ndim == 2 else 1, 1, dtype=X.dtype), alpha)
+    check_problem(X, torch.ones(X.shape[1] if X.ndim == 2 else 1, 1, dtype=X.dtype), alpha)
     n = X.shape[0]
     if n == 0:
         raise ValueError(f"X must have at least one sample, got shape {tuple(X.shape)}")
-    k = _check_positive_int(n_components, "n_components")
-    _check_positive_int(max_iter, "max_iter")
-    bs = min(_check_positive_int(batch_size, "batch_size"), n)
+    k = check_positive_int(n_components, "n_components")
+    check_positive_int(max_iter, "max_iter")
+    bs = min(check_positive_int(batch_size, "batch_size"), n)
     _check_method(method)
     if not tol >= 0:
         raise ValueError(f"tol must be >= 0, got {tol}")
@@ -402,7 +378,7 @@ def dict_learning_online(X: torch.Tensor, n_components: int, *, alpha: float = 1
     objective: list[float] = []
     ewa, ewa_min, no_improve = None, math.inf, 0
     converged = False
-    bar = _bar(total, "dict_learning_online", progress)
+    bar = progress_bar(total, "dict_learning_online", progress)
     step = 0
     for _epoch in range(max_iter):
         order = torch.randperm(n, generator=generator) if shuffle else torch.arange(n)

@@ -38,8 +38,8 @@ from .dictionary import (
     init_dictionary,
     online_step,
 )
+from .encode import ALGORITHMS, ALIASES, sparse_encode
 from .prox import project_unit_norm
-from .solvers import _ALIASES, ALGORITHMS, sparse_encode
 
 __all__ = ["DictionaryLearning", "MiniBatchDictionaryLearning", "SparseCoder"]
 
@@ -94,16 +94,16 @@ class _BaseSparseCoding(TransformerMixin):
 
     def _transform_settings(self):
         algo = self.transform_algorithm
-        if algo not in ALGORITHMS and algo not in _ALIASES:
+        if algo not in ALGORITHMS and algo not in ALIASES:
             raise ValueError(f"transform_algorithm must be one of {ALGORITHMS} (or "
-                             f"{tuple(_ALIASES)}), got {algo!r}")
+                             f"{tuple(ALIASES)}), got {algo!r}")
         alpha = self.transform_alpha
         alpha = _check_alpha(getattr(self, "alpha", 1.0) if alpha is None else alpha,
                              "transform_alpha")
         nnz = _check_int(self.transform_n_nonzero_coefs, "transform_n_nonzero_coefs",
                          allow_none=True)
         max_iter = _check_int(self.transform_max_iter, "transform_max_iter")
-        if self.positive_code and _ALIASES.get(algo, algo) == "omp":
+        if self.positive_code and ALIASES.get(algo, algo) == "omp":
             raise ValueError("positive_code=True is not supported by transform_algorithm='omp'")
         return algo, alpha, nnz, max_iter
 
@@ -112,7 +112,7 @@ class _BaseSparseCoding(TransformerMixin):
         dt = torch.float64 if X.dtype == np.float64 else torch.float32
         Xt = _to_torch(X, dt)
         D = _to_torch(components.T, dt)
-        if nnz is None and _ALIASES.get(algo, algo) == "omp":
+        if nnz is None and ALIASES.get(algo, algo) == "omp":
             nnz = max(X.shape[1] // 10, 1)
         Z, _ = sparse_encode(Xt, D, algorithm=algo, alpha=alpha, n_nonzero_coefs=nnz,
                              max_iter=max_iter, positive=bool(self.positive_code))
@@ -224,7 +224,7 @@ class _LearnedSparseCoding(_BaseSparseCoding, BaseEstimator):
                                               and self.tol >= 0):
             raise ValueError(f"tol must be a float >= 0, got {self.tol!r}")
         self._transform_settings()
-        method = _ALIASES.get(self.fit_algorithm, self.fit_algorithm)
+        method = ALIASES.get(self.fit_algorithm, self.fit_algorithm)
         return alpha, k, method
 
     def _dict_init(self, X, k):

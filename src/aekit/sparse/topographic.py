@@ -29,8 +29,8 @@ from typing import NamedTuple
 import numpy as np
 import torch
 
-from .dictionary import DictInfo, _bar, _check_positive_int, init_dictionary, update_dictionary
-from .solvers import SolveInfo, _check_problem
+from .common import SolveInfo, check_positive_int, check_problem, progress_bar
+from .dictionary import DictInfo, init_dictionary, update_dictionary
 
 __all__ = [
     "TopographyScore",
@@ -184,7 +184,7 @@ def topographic_encode(X: torch.Tensor, D: torch.Tensor, grid: tuple[int, int], 
     Kavukcuoglu et al., CVPR 2009, §3; Nesterov, "Introductory Lectures on Convex
     Optimization", 2004, §2.2; O'Donoghue & Candès, Found. Comput. Math. 15, 2015.
     """
-    _check_problem(X, D, alpha, init)
+    check_problem(X, D, alpha, init)
     _check_pen(alpha, eps)
     gh, gw = _check_grid(grid, D.shape[1])
     if not (isinstance(max_iter, int | np.integer) and max_iter >= 1):
@@ -289,15 +289,15 @@ def topographic_learn(X: torch.Tensor, grid: tuple[int, int], *, alpha: float = 
     Kavukcuoglu et al., CVPR 2009, §3; Mairal, Bach, Ponce & Sapiro, JMLR 11, 2010,
     Algorithms 1–2 (online statistics and the atom update).
     """
-    _check_problem(X, torch.ones(X.shape[1] if X.ndim == 2 else 1, 1, dtype=X.dtype), alpha)
+    check_problem(X, torch.ones(X.shape[1] if X.ndim == 2 else 1, 1, dtype=X.dtype), alpha)
     _check_pen(alpha, eps)
     gh, gw = _check_grid(grid)
     k = gh * gw
     n, d = X.shape
     if n == 0:
         raise ValueError(f"X must have at least one sample, got shape {tuple(X.shape)}")
-    epochs = _check_positive_int(max_iter, "max_iter")
-    bs = min(_check_positive_int(batch_size, "batch_size"), n)
+    epochs = check_positive_int(max_iter, "max_iter")
+    bs = min(check_positive_int(batch_size, "batch_size"), n)
     if dict_init is None:
         D = init_dictionary(X, k, generator=generator)
     else:
@@ -309,7 +309,7 @@ def topographic_learn(X: torch.Tensor, grid: tuple[int, int], *, alpha: float = 
     B = X.new_zeros(d, k)
     objective: list[float] = []
     steps = math.ceil(n / bs)
-    bar = _bar(epochs * steps, "topographic_learn", progress)
+    bar = progress_bar(epochs * steps, "topographic_learn", progress)
     t = 0
     with torch.no_grad():
         for _epoch in range(epochs):

@@ -1,16 +1,23 @@
-"""Training: the one loop, checkpoints and saved models."""
+"""Training: the one loop, its callbacks and strategies, checkpoints and saved models."""
 
-from .checkpoint import find_checkpoints, load, load_checkpoint, save_checkpoint, save_model
-from .fit import OPTIMIZERS, SCHEDULES, History, TrainingInterrupted, evaluate, fit, lr_factor
-from .pretrain import (
-    ContrastiveDivergence,
-    Pretrained,
-    pretrain_layers,
-    rbm_objective,
-    stack_into_deep_ae,
+from .callbacks import (
+    Callback,
+    Checkpoint,
+    EarlyStopping,
+    FunctionCallback,
+    History,
+    ProgressBar,
+    SignalHandler,
+    TimeBudget,
+    TrainingInterrupted,
 )
+from .checkpoint import find_checkpoints, load, load_checkpoint, save_checkpoint, save_model
+from .fit import Loop, evaluate, fit
+from .optim import OPTIMIZERS, PRECISIONS, SCHEDULES, lr_factor, native_bf16, resolve_precision
+from .pretrain import Pretrained, pretrain_layers, stack_into_deep_ae
 
-__all__ = ["OPTIMIZERS", "SCHEDULES", "ContrastiveDivergence", "History", "Pretrained",
-           "TrainingInterrupted", "evaluate", "find_checkpoints", "fit", "load",
-           "load_checkpoint", "lr_factor", "pretrain_layers", "rbm_objective",
+__all__ = ["OPTIMIZERS", "PRECISIONS", "SCHEDULES", "Callback", "Checkpoint", "EarlyStopping",
+           "FunctionCallback", "History", "Loop", "Pretrained", "ProgressBar", "SignalHandler",
+           "TimeBudget", "TrainingInterrupted", "evaluate", "find_checkpoints", "fit", "load",
+           "load_checkpoint", "lr_factor", "native_bf16", "pretrain_layers", "resolve_precision",
            "save_checkpoint", "save_model", "stack_into_deep_ae"]

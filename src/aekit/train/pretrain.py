@@ -30,14 +30,20 @@ import torch
 from torch import nn
 
 from ..layers import activation as make_activation
-from ..models.base import OUTPUTS, AEOutput, Autoencoder
+from ..models.base import OUTPUTS, Autoencoder
 from ..models.dense import DenseAE, LinearAE, _check_sizes
 from ..models.rbm import RBM
-from ..objectives import LOSSES, Objective, Term, WeightDecay, make_objective, mse
-from .fit import History, check_fit_args, fit
+from ..objectives import (
+    LOSSES,
+    make_objective,
+    rbm_objective,
+)
+from .callbacks import History
+from .fit import fit
+from .optim import check_fit_args
 
-__all__ = ["DECODER_INIT", "LAYER_KINDS", "RBM_DEFAULTS", "ContrastiveDivergence", "Pretrained",
-           "encode_batched", "pretrain_layers", "rbm_objective", "stack_into_deep_ae"]
+__all__ = ["DECODER_INIT", "LAYER_KINDS", "RBM_DEFAULTS", "Pretrained", "encode_batched",
+           "pretrain_layers", "stack_into_deep_ae"]
 
 #: Per-layer model kinds of :func:`pretrain_layers`.
 LAYER_KINDS = ("ae", "rbm")
@@ -53,84 +59,8 @@ _RBM_GAUSSIAN_LR = 1e-3
 # Keys of a layer dict that configure the shallow model and its objective; every other key
 # is passed to fit() as is.
 _MODEL_KEYS = {"kind", "loss", "terms", "tied", "eta", "cd_k"}
-_FIT_KEYS = set(inspect.signature(fit).parameters) - {"model", "objective", "X", "val"}
-
-
-class ContrastiveDivergence(Term):
-    """CD-k as an objective term: ``R = (1/n) Σ_i [F(v_i) − F(ṽ_i)]`` with ṽ held constant.
-
-    ``ṽ`` is the end of a k-step Gibbs chain started at the data (:meth:`RBM.gibbs`, no gradient
-    through it), so ``∇_θ R`` is the CD-k estimate of the negative log-likelihood gradient,
-    e.g. ``∂R/∂W = −(1/n) Σ_i (h(v_i) v_iᵀ − h(ṽ_i) ṽ_iᵀ)`` with ``h(v) = E[h | v]``. Its value
-    is the free-energy gap, not a loss that should reach 0; the reconstruction error is the
-    usual monitor.
-
-    Parameters
-    ----------
-    k : int
-        Gibbs steps (1 in Hinton & Salakhutdinov 2006).
-    seed : int
-        Seeds the term's own generator for the Gibbs chain.
-
-    References
-    ----------
-    Hinton, "Training products of experts by minimizing contrastive divergence", Neural
-    Computation 14, 2002, section 3; Hinton, "A practical guide to training restricted
-    Boltzmann machines", UTML TR 2010-003, section 3.
-    """
-
-    name = "cd"
-
-    def __init__(self, k: int = 1, seed: int = 0):
-        super().__init__()
-        if isinstance(k, bool) or not isinstance(k, int | np.integer) or k < 1:
-            raise ValueError(f"k (Gibbs steps) must be an int >= 1, got {k!r}")
-        self.k = int(k)
-        self.generator = torch.Generator().manual_seed(int(seed))
-
-    def forward(self, model: Autoencoder, x: torch.Tensor, x_tilde: torch.Tensor,
-                out: AEOutput) -> torch.Tensor:
-        if not isinstance(model, RBM):
-            raise ValueError(f"ContrastiveDivergence needs an RBM, got {type(model).__name__}")
-        v_neg = model.gibbs(x_tilde, self.k, self.generator)
-        return (model.free_energy(x_tilde) - model.free_energy(v_neg)).mean()
-
-    def extra_repr(self) -> str:
-        return f"k={self.k}"
-
-
-def _mse_monitor(x: torch.Tensor, out: AEOutput) -> torch.Tensor:
-    """Squared error of the mean-field reconstruction, logged but carrying no gradient."""
-    with torch.no_grad():
-        return mse(x, out)
-
-
-def rbm_objective(k: int = 1, *, eta: float = 0.0, seed: int = 0) -> Objective:
-    """Objective that trains an :class:`~aekit.models.rbm.RBM` by CD-k inside :func:`fit`.
-
-    ``J = R_CD + η Σ ‖W‖²_F`` (biases excluded), plus the mean-field reconstruction error
-    ``(1/n) Σ_i ‖v_i − E[v | E[h | v_i]]‖²`` as the ``recon`` part, logged every epoch but
-    with no gradient. ``train_loss`` is therefore a monitor plus the CD surrogate: read
-    ``train_recon``.
-
-    Parameters
-    ----------
-    k : int
-        Gibbs steps of :class:`ContrastiveDivergence`.
-    eta : float
-        η of :class:`~aekit.objectives.WeightDecay`; Hinton & Salakhutdinov's weight cost
-        2e-4 is η = 1e-4 (the gradient of η‖W‖² is 2ηW).
-    seed : int
-        Seed of the Gibbs chain's generator.
-
-    References
-    ----------
-    Hinton & Salakhutdinov, Science 2006, supporting online material.
-    """
-    terms: list[Term] = [ContrastiveDivergence(k, seed=seed)]
-    if eta:
-        terms.append(WeightDecay(eta))
-    return Objective(_mse_monitor, terms)
+_FIT_KEYS = set(inspect.signature(fit).parameters) - {"model", "objective", "data", "val",
+                                                      "params"}
 
 
 class Pretrained(NamedTuple):

@@ -13,11 +13,15 @@ import contextlib
 import os
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 
-from .models.base import Autoencoder
+from .arrays import NpyReader, load_array
+
+if TYPE_CHECKING:  # annotations only: data is below models in the layers
+    from ..models.base import Autoencoder
 
 __all__ = ["OPERATIONS", "map_rows", "open_rows"]
 
@@ -27,8 +31,6 @@ OPERATIONS = ("encode", "reconstruct", "score")
 def open_rows(path: str | os.PathLike):
     """Open a ``.npy`` file for chunked reading (:class:`aekit.data.NpyReader`, nothing read
     yet); other formats are loaded into memory with :func:`aekit.data.load_array`."""
-    from .data import NpyReader, load_array
-
     p = Path(path)
     if p.suffix.lower() == ".npy":
         return NpyReader(p)

@@ -1,7 +1,6 @@
-"""Datasets and array loading: built-in digits, MNIST-format files, plain arrays, splits.
-
-Real data is never bundled: loaders take a path (or read ``$AEKIT_DATA``, defaulting to
-``../shared/data`` next to the repository when that exists).
+"""Arrays from files and the checks every loader shares: ``.npy``/``.npz``/``.csv``
+(:func:`load_array`), IDX (:func:`load_idx`, the MNIST format), rows of a ``.npy`` read on
+demand (:class:`NpyReader`), finite-2-D checks, [0, 1] scaling and a seeded split.
 """
 
 from __future__ import annotations
@@ -18,12 +17,10 @@ __all__ = [
     "Dataset",
     "NpyReader",
     "check_finite_2d",
-    "data_dir",
     "load_array",
-    "load_dataset",
-    "load_digits",
     "load_idx",
-    "load_mnist",
+    "load_npz",
+    "read_bytes",
     "scale_unit",
     "train_val_split",
 ]
@@ -36,20 +33,6 @@ class Dataset(NamedTuple):
     X: np.ndarray
     y: np.ndarray | None
     image_shape: tuple[int, ...] | None = None
-
-
-def data_dir(path: str | os.PathLike | None = None) -> Path:
-    """Where real datasets live: ``path``, else ``$AEKIT_DATA``, else ``../shared/data``."""
-    if path is not None:
-        return Path(path)
-    env = os.environ.get("AEKIT_DATA")
-    if env:
-        return Path(env)
-    # A source checkout next to shared/ (src/aekit/data.py -> repo/../shared/data), else the
-    # working directory's ../shared/data.
-    candidates = [Path(__file__).resolve().parents[2].parent / "shared" / "data",
-                  Path.cwd().parent / "shared" / "data"]
-    return next((c for c in candidates if c.is_dir()), candidates[0])
 
 
 def check_finite_2d(X, name: str = "X", n_features: int | None = None) -> np.ndarray:
@@ -106,20 +89,6 @@ def train_val_split(X: np.ndarray, y: np.ndarray | None = None, *, val_fraction:
     return X[tr], X[va], (y[tr] if y is not None else None), (y[va] if y is not None else None)
 
 
-def load_digits() -> tuple[Dataset, Dataset]:
-    """scikit-learn's 8×8 digits (1,797 images) scaled to [0, 1] (pixel values / 16).
-
-    Split as the estimator's quality check uses it: the first 1,500 rows for training, the
-    remaining 297 for testing. Returns ``(train, test)``.
-    """
-    from sklearn.datasets import load_digits as _ld
-
-    d = _ld()
-    X = (d.data / 16.0).astype(np.float32)
-    y = d.target.astype(np.int64)
-    return Dataset(X[:1500], y[:1500], (8, 8)), Dataset(X[1500:], y[1500:], (8, 8))
-
-
 _IDX_TYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
 
 
@@ -132,7 +101,7 @@ def load_idx(path: str | os.PathLike) -> np.ndarray:
     Reference: LeCun et al., "THE MNIST DATABASE of handwritten digits" (file format section).
     """
     path = Path(path)
-    raw = _read_bytes(path)
+    raw = read_bytes(path)
     if raw[:2] == b"\x1f\x8b":
         try:
             raw = gzip.decompress(raw)
@@ -153,7 +122,8 @@ def load_idx(path: str | os.PathLike) -> np.ndarray:
     return np.frombuffer(body, dtype=dt).reshape(shape).astype(dt.newbyteorder("="))
 
 
-def _read_bytes(path: Path) -> bytes:
+def read_bytes(path: Path) -> bytes:
+    """The bytes of file ``path``; clear errors for a missing file, a folder, no permission."""
     if not path.exists():
         raise FileNotFoundError(f"no such file: {path}")
     if path.is_dir():
@@ -164,40 +134,7 @@ def _read_bytes(path: Path) -> bytes:
         raise PermissionError(f"cannot read {path}: permission denied") from None
 
 
-def load_mnist(path: str | os.PathLike | None = None) -> tuple[Dataset, Dataset]:
-    """MNIST (or Fashion-MNIST) as flattened images scaled to [0, 1]: ``(train, test)``.
-
-    ``path`` may be an ``.npz`` with ``x_train, y_train, x_test, y_test`` (as
-    ``../shared/data/mnist.npz``), or a folder with the four IDX files
-    (``train-images-idx3-ubyte[.gz]`` etc.). Default: ``data_dir()/mnist.npz``.
-    Shapes: X (60000, 784) and (10000, 784) float32; y int64.
-    """
-    p = data_dir() / "mnist.npz" if path is None else Path(path)
-    if p.is_dir():
-        def find(stem: str) -> Path:
-            for name in (stem, stem + ".gz"):
-                if (p / name).exists():
-                    return p / name
-            raise FileNotFoundError(f"{p} has no {stem}[.gz]")
-        xtr = load_idx(find("train-images-idx3-ubyte"))
-        ytr = load_idx(find("train-labels-idx1-ubyte"))
-        xte = load_idx(find("t10k-images-idx3-ubyte"))
-        yte = load_idx(find("t10k-labels-idx1-ubyte"))
-    else:
-        arrs = _load_npz(p, ("x_train", "y_train", "x_test", "y_test"))
-        xtr, ytr, xte, yte = (arrs[k] for k in ("x_train", "y_train", "x_test", "y_test"))
-    if xtr.ndim != 3 or xtr.shape[0] != len(ytr) or xte.shape[0] != len(yte):
-        raise ValueError(f"{p}: unexpected MNIST shapes {xtr.shape}, {ytr.shape}, {xte.shape}")
-    shape = tuple(int(s) for s in xtr.shape[1:])
-
-    def prep(x):  # (n, H, W) uint8 -> (n, H*W) float32 in [0, 1]
-        return (x.reshape(len(x), -1).astype(np.float32) / 255.0)
-
-    return (Dataset(prep(xtr), ytr.astype(np.int64), shape),
-            Dataset(prep(xte), yte.astype(np.int64), shape))
-
-
-def _load_npz(path: Path, keys: tuple[str, ...] | None = None, *, data: bytes | None = None,
+def load_npz(path: Path, keys: tuple[str, ...] | None = None, *, data: bytes | None = None,
               label: str | None = None) -> dict[str, np.ndarray]:
     """All arrays of an ``.npz`` (from ``path``, or from ``data`` bytes, e.g. an archive
     member named ``label``), never unpickling; ``keys`` must all be present."""
@@ -206,7 +143,7 @@ def _load_npz(path: Path, keys: tuple[str, ...] | None = None, *, data: bytes | 
 
     label = label or str(path)
     if data is None and not path.is_file():
-        _read_bytes(path)  # raises the clear missing-file / is-a-directory error
+        read_bytes(path)  # raises the clear missing-file / is-a-directory error
     try:
         with np.load(io.BytesIO(data) if data is not None else path, allow_pickle=False) as z:
             if keys is not None:
@@ -231,7 +168,7 @@ def load_array(path: str | os.PathLike, *, key: str | None = None) -> Dataset:
     suffix = p.suffix.lower()
     if suffix == ".npy":
         if not p.is_file():
-            _read_bytes(p)  # raises the clear missing-file / is-a-directory error
+            read_bytes(p)  # raises the clear missing-file / is-a-directory error
         try:
             X = np.load(p, allow_pickle=False)
         except ValueError as e:
@@ -240,7 +177,7 @@ def load_array(path: str | os.PathLike, *, key: str | None = None) -> Dataset:
             raise ValueError(f"{p} is not a readable .npy file: {e}") from None
         y = None
     elif suffix == ".npz":
-        arrs = _load_npz(p)
+        arrs = load_npz(p)
         if key is None:
             cands = [k for k in ("X", "x", "data", "x_train") if k in arrs]
             if cands:
@@ -254,7 +191,7 @@ def load_array(path: str | os.PathLike, *, key: str | None = None) -> Dataset:
         X = arrs[key]
         y = arrs.get("y")
     elif suffix == ".csv":
-        raw = _read_bytes(p).decode("utf-8", errors="replace").splitlines()
+        raw = read_bytes(p).decode("utf-8", errors="replace").splitlines()
         rows = [r for r in raw if r.strip()]
         if rows and not _numeric_row(rows[0]):
             rows = rows[1:]
@@ -282,32 +219,6 @@ def _numeric_row(row: str) -> bool:
         return True
     except ValueError:
         return False
-
-
-def load_dataset(name_or_path: str, *, data_path: str | os.PathLike | None = None,
-                 scale: bool = True) -> tuple[Dataset, Dataset | None]:
-    """Resolve a dataset name (``digits``, ``mnist``) or a file path to ``(train, test)``.
-
-    A file yields ``(data, None)``; with ``scale`` its values are min-max scaled to [0, 1]
-    using the training data's range (8-bit images use 0..255).
-    """
-    if name_or_path == "digits":
-        return load_digits()
-    if name_or_path in ("mnist", "fashion-mnist"):
-        default = (Path("/usr/share/datasets/fashion-mnist") if name_or_path == "fashion-mnist"
-                   else None)
-        return load_mnist(data_path or default)
-    p = Path(name_or_path)
-    if not p.exists():
-        raise FileNotFoundError(f"dataset {name_or_path!r}: not a built-in name (digits, mnist, "
-                                "fashion-mnist) and no such file")
-    ds = load_array(p)
-    X = ds.X
-    if scale:
-        lo, hi = (0.0, 255.0) if X.min() >= 0 and X.max() > 1 and X.max() <= 255 and \
-            np.all(X == np.round(X)) else (None, None)
-        X = scale_unit(X, lo=lo, hi=hi)
-    return Dataset(X, ds.y, ds.image_shape), None
 
 
 class NpyReader:

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["activation_plot", "error_histograms", "figure_png", "filter_grids", "image_rows",
+__all__ = ["activation_plot", "error_histograms", "figure_png", "image_rows", "new_figure",
            "rate_distortion_plot", "scatter_maps", "singular_value_plot", "tangent_plot",
            "training_curves", "traversal_plot"]
 
@@ -25,11 +25,12 @@ LOSS_UNITS = {"mse": "squared error per sample", "bce": "cross-entropy per sampl
 ERROR_UNIT = "squared error per sample, Σⱼ (xⱼ − x̂ⱼ)²"
 
 
-def _figure(width: float, height: float):
+def new_figure(width: float, height: float, *, layout: str | None = "constrained"):
+    """A figure of ``width`` × ``height`` inches on the Agg canvas (no pyplot state)."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=(width, height), layout="constrained")
+    fig = Figure(figsize=(width, height), layout=layout)
     FigureCanvasAgg(fig)
     return fig
 
@@ -42,7 +43,7 @@ def figure_png(fig, dpi: int = 100) -> bytes:
     return buf.getvalue()
 
 
-def _cmap_args(T: np.ndarray) -> dict[str, Any]:
+def cmap_args(T: np.ndarray) -> dict[str, Any]:
     """Grey colour map for single-channel tiles; RGB(A) tiles are drawn as they are."""
     return {"cmap": "gray"} if T.ndim == 2 else {}
 
@@ -75,7 +76,7 @@ def training_curves(histories: Mapping[str, Sequence[Mapping[str, Any]]], *,
     panels = [*parts, *(["lr"] if has_lr else [])]
     nc = min(max_cols, len(panels))
     nr = math.ceil(len(panels) / nc)
-    fig = _figure(3.7 * nc, 2.9 * nr)
+    fig = new_figure(3.7 * nc, 2.9 * nr)
     axes = fig.subplots(nr, nc, squeeze=False).ravel()
     colours = [f"C{i % 10}" for i in range(len(histories))]
     unit = LOSS_UNITS.get(str(loss), "per-sample value")
@@ -137,7 +138,7 @@ def image_rows(rows: Sequence[tuple[str, np.ndarray]], image_shape: Sequence[int
     tile_inches : float
         Drawn size of one picture.
     """
-    from .analysis.reconstruction import tile_images
+    from ..analysis.reconstruction import tile_images
 
     if not rows:
         raise ValueError("rows must not be empty")
@@ -147,7 +148,7 @@ def image_rows(rows: Sequence[tuple[str, np.ndarray]], image_shape: Sequence[int
     first = np.asarray(rows[0][1], dtype=np.float64)
     lo = float(first.min()) if vmin is None else float(vmin)
     hi = float(first.max()) if vmax is None else float(vmax)
-    from .analysis.reconstruction import display_shape
+    from ..analysis.reconstruction import display_shape
 
     disp = display_shape(image_shape)
     if disp is None:
@@ -156,7 +157,7 @@ def image_rows(rows: Sequence[tuple[str, np.ndarray]], image_shape: Sequence[int
     row_h = tile_inches * disp[0] / disp[1]
     width = label_w + tile_inches * n
     height = row_h * len(rows) + (0.35 if title else 0) + (0.25 if col_labels else 0)
-    fig = _figure(width, height)
+    fig = new_figure(width, height)
     fig.set_layout_engine("none")
     # A fixed label column left of the pictures: row labels never overlap or get clipped.
     top = 1 - (0.35 / height if title else 0.02 / height)
@@ -169,7 +170,7 @@ def image_rows(rows: Sequence[tuple[str, np.ndarray]], image_shape: Sequence[int
         la.text(0.97, 0.5, label, ha="right", va="center", fontsize=9, transform=la.transAxes)
         ax = fig.add_subplot(gs[i, 1])
         T = tile_images(A, image_shape, ncols=n, pad=1, scale="range", vmin=lo, vmax=hi)
-        ax.imshow(T, interpolation="nearest", vmin=0, vmax=1, **_cmap_args(T))
+        ax.imshow(T, interpolation="nearest", vmin=0, vmax=1, **cmap_args(T))
         ax.set_anchor("W")
         ax.set_yticks([])
         w = (T.shape[1] + 1) / n
@@ -182,24 +183,6 @@ def image_rows(rows: Sequence[tuple[str, np.ndarray]], image_shape: Sequence[int
             sp.set_visible(False)
     if title:
         fig.suptitle(title, fontsize=10, y=1 - 0.05 / height, va="top")
-    return fig
-
-
-def filter_grids(panels: Sequence[tuple[str, np.ndarray]], image_shape: Sequence[int], *,
-                 max_filters: int = 64):
-    """Filters (rows of a (k, d) matrix) as picture grids, each on its own symmetric scale
-    (mid grey = 0, white = +max|w|, black = −max|w|), one panel per matrix."""
-    from .analysis.reconstruction import tile_images
-
-    fig = _figure(4.0 * len(panels), 4.4)
-    axes = fig.subplots(1, len(panels), squeeze=False)[0]
-    for ax, (title, W) in zip(axes, panels):
-        W = np.asarray(W)[:max_filters]
-        T = tile_images(W, image_shape, scale="each", pad=1, pad_value=1.0)
-        ax.imshow(T, interpolation="nearest", vmin=0, vmax=1,
-                  **_cmap_args(T))
-        ax.set_title(f"{title}\n({len(W)} units)", fontsize=9)
-        ax.set_axis_off()
     return fig
 
 
@@ -237,7 +220,7 @@ def scatter_maps(panels: Sequence[tuple[str, np.ndarray, tuple[str, str]]], *,
     colour_label : str
         Colour-bar label.
     """
-    fig = _figure(4.3 * len(panels) + (0.9 if labels is not None else 0.6), 4.0)
+    fig = new_figure(4.3 * len(panels) + (0.9 if labels is not None else 0.6), 4.0)
     axes = fig.subplots(1, len(panels), squeeze=False)[0]
     classes = np.unique(labels) if labels is not None else None
     if classes is not None and len(classes) > 20:
@@ -278,7 +261,7 @@ def rate_distortion_plot(code_sizes, pca_errors, points: Sequence[tuple[str, int
     points : sequence of (label, k, mean test error) for the autoencoders
     pca_points : sequence of (k, error), PCA errors known only at some k (from metrics.json)
     """
-    fig = _figure(5.3, 3.6)
+    fig = new_figure(5.3, 3.6)
     ax = fig.subplots()
     if len(code_sizes):
         ax.plot(code_sizes, pca_errors, color="0.35", lw=1.5, label="PCA (best linear code)")
@@ -309,7 +292,7 @@ def rate_distortion_plot(code_sizes, pca_errors, points: Sequence[tuple[str, int
 def error_histograms(errors: Mapping[str, np.ndarray], *, bins: int = 40):
     """Histograms of per-sample errors (one per model) on shared bins up to the 99.5th
     percentile, with each model's mean in the legend."""
-    fig = _figure(5.3, 3.6)
+    fig = new_figure(5.3, 3.6)
     ax = fig.subplots()
     allv = np.concatenate([np.asarray(e, dtype=float) for e in errors.values()])
     hi = float(np.percentile(allv, 99.5)) if allv.size else 1.0
@@ -329,7 +312,7 @@ def activation_plot(counts, edges, unit_values, *, unit_label: str,
                     threshold: float | None = None):
     """Histogram of all code values h_ij (log counts) and a per-unit bar chart (fraction of
     samples where the unit is active, or its standard deviation for a linear code)."""
-    fig = _figure(10.0, 3.3)
+    fig = new_figure(10.0, 3.3)
     a1, a2 = fig.subplots(1, 2, width_ratios=[1, 1.3])
     edges = np.asarray(edges, dtype=float)
     a1.stairs(np.asarray(counts), edges, fill=True, alpha=0.7)
@@ -360,7 +343,7 @@ def singular_value_plot(S: np.ndarray):
     """Encoder-Jacobian singular values σ_1 >= σ_2 >= ... over samples: median with the
     10–90 % band, log scale."""
     S = np.asarray(S, dtype=float)
-    fig = _figure(6.2, 3.5)
+    fig = new_figure(6.2, 3.5)
     ax = fig.subplots()
     idx = np.arange(1, S.shape[1] + 1)
     q10, q50, q90 = np.percentile(S, [10, 50, 90], axis=0)
@@ -391,12 +374,12 @@ def tangent_plot(X: np.ndarray, V: np.ndarray, S: np.ndarray, image_shape: Seque
     V : array (s, r, d) directions
     S : array (s, >= r) singular values (column labels)
     """
-    from .analysis.reconstruction import tile_images
+    from ..analysis.reconstruction import tile_images
 
     X, V = np.asarray(X), np.asarray(V)
     s, r, _ = V.shape
     tile = 0.8
-    fig = _figure(1.0 + tile * (r + 1) * 1.08, tile * s * 1.25 + 0.4)
+    fig = new_figure(1.0 + tile * (r + 1) * 1.08, tile * s * 1.25 + 0.4)
     axes = fig.subplots(s, r + 1, squeeze=False)
     for i in range(s):
         for j in range(r + 1):
@@ -406,7 +389,7 @@ def tangent_plot(X: np.ndarray, V: np.ndarray, S: np.ndarray, image_shape: Seque
             else:
                 T = tile_images(V[i, j - 1:j], image_shape, scale="each")
             ax.imshow(T, interpolation="nearest", vmin=0, vmax=1,
-                      **_cmap_args(T))
+                      **cmap_args(T))
             ax.set_xticks([])
             ax.set_yticks([])
             ax.set_xlabel("input" if j == 0 else f"σ{j} = {S[i, j - 1]:.2g}", fontsize=7)

@@ -1,8 +1,10 @@
-"""Loaders for the real benchmark archives in ``$AEKIT_DATA`` (default ``../shared/data``).
+"""Named datasets: the built-in ``digits`` and ``mnist`` (:func:`load_dataset` resolves a name
+or a file), and loaders for the real benchmark archives in ``$AEKIT_DATA`` (default
+``../shared/data``).
 
-Each loader reads its archive in memory through :mod:`aekit.archives` (nothing is extracted,
-unsafe members are refused) and takes ``path=`` (the archive, or the folder holding it) to
-override the default location. A missing archive raises ``FileNotFoundError`` naming the path
+Each archive loader reads its archive in memory through :mod:`aekit.data.archives` (nothing is
+extracted, unsafe members are refused) and takes ``path=`` (the archive, or the folder holding
+it) to override the default location. A missing archive raises ``FileNotFoundError`` naming the path
 and the ``AEKIT_DATA`` variable.
 """
 
@@ -16,18 +18,22 @@ from pathlib import Path
 
 import numpy as np
 
-from aekit.archives import iter_members, list_members, read_member
-from aekit.data import _load_npz, check_finite_2d, data_dir
+from .archives import iter_members, list_members, read_member
+from .arrays import Dataset, check_finite_2d, load_array, load_idx, load_npz, scale_unit
 
 __all__ = [
     "ADBENCH_FILE",
     "NEWS20_FILE",
     "TILES_FILE",
     "TILE_CLASSES",
+    "data_dir",
     "list_adbench",
     "load_20newsgroups",
     "load_adbench",
+    "load_dataset",
+    "load_digits",
     "load_magnetic_tiles",
+    "load_mnist",
 ]
 
 ADBENCH_FILE = "adbench_classical.tar"
@@ -36,6 +42,95 @@ TILES_FILE = "magnetic_tile_defects.zip"
 TILE_CLASSES = ("Blowhole", "Break", "Crack", "Fray", "Free", "Uneven")
 
 
+# ------------------------------------------------------------------------ built-in names
+def data_dir(path: str | os.PathLike | None = None) -> Path:
+    """Where real datasets live: ``path``, else ``$AEKIT_DATA``, else ``../shared/data``."""
+    if path is not None:
+        return Path(path)
+    env = os.environ.get("AEKIT_DATA")
+    if env:
+        return Path(env)
+    # A source checkout next to shared/ (src/aekit/data/datasets.py -> repo/../shared/data),
+    # else the working directory's ../shared/data.
+    candidates = [Path(__file__).resolve().parents[3].parent / "shared" / "data",
+                  Path.cwd().parent / "shared" / "data"]
+    return next((c for c in candidates if c.is_dir()), candidates[0])
+
+
+def load_digits() -> tuple[Dataset, Dataset]:
+    """scikit-learn's 8×8 digits (1,797 images) scaled to [0, 1] (pixel values / 16).
+
+    Split as the estimator's quality check uses it: the first 1,500 rows for training, the
+    remaining 297 for testing. Returns ``(train, test)``.
+    """
+    from sklearn.datasets import load_digits as _ld
+
+    d = _ld()
+    X = (d.data / 16.0).astype(np.float32)
+    y = d.target.astype(np.int64)
+    return Dataset(X[:1500], y[:1500], (8, 8)), Dataset(X[1500:], y[1500:], (8, 8))
+
+
+def load_mnist(path: str | os.PathLike | None = None) -> tuple[Dataset, Dataset]:
+    """MNIST (or Fashion-MNIST) as flattened images scaled to [0, 1]: ``(train, test)``.
+
+    ``path`` may be an ``.npz`` with ``x_train, y_train, x_test, y_test`` (as
+    ``../shared/data/mnist.npz``), or a folder with the four IDX files
+    (``train-images-idx3-ubyte[.gz]`` etc.). Default: ``data_dir()/mnist.npz``.
+    Shapes: X (60000, 784) and (10000, 784) float32; y int64.
+    """
+    p = data_dir() / "mnist.npz" if path is None else Path(path)
+    if p.is_dir():
+        def find(stem: str) -> Path:
+            for name in (stem, stem + ".gz"):
+                if (p / name).exists():
+                    return p / name
+            raise FileNotFoundError(f"{p} has no {stem}[.gz]")
+        xtr = load_idx(find("train-images-idx3-ubyte"))
+        ytr = load_idx(find("train-labels-idx1-ubyte"))
+        xte = load_idx(find("t10k-images-idx3-ubyte"))
+        yte = load_idx(find("t10k-labels-idx1-ubyte"))
+    else:
+        arrs = load_npz(p, ("x_train", "y_train", "x_test", "y_test"))
+        xtr, ytr, xte, yte = (arrs[k] for k in ("x_train", "y_train", "x_test", "y_test"))
+    if xtr.ndim != 3 or xtr.shape[0] != len(ytr) or xte.shape[0] != len(yte):
+        raise ValueError(f"{p}: unexpected MNIST shapes {xtr.shape}, {ytr.shape}, {xte.shape}")
+    shape = tuple(int(s) for s in xtr.shape[1:])
+
+    def prep(x):  # (n, H, W) uint8 -> (n, H*W) float32 in [0, 1]
+        return (x.reshape(len(x), -1).astype(np.float32) / 255.0)
+
+    return (Dataset(prep(xtr), ytr.astype(np.int64), shape),
+            Dataset(prep(xte), yte.astype(np.int64), shape))
+
+
+def load_dataset(name_or_path: str, *, data_path: str | os.PathLike | None = None,
+                 scale: bool = True) -> tuple[Dataset, Dataset | None]:
+    """Resolve a dataset name (``digits``, ``mnist``) or a file path to ``(train, test)``.
+
+    A file yields ``(data, None)``; with ``scale`` its values are min-max scaled to [0, 1]
+    using the training data's range (8-bit images use 0..255).
+    """
+    if name_or_path == "digits":
+        return load_digits()
+    if name_or_path in ("mnist", "fashion-mnist"):
+        default = (Path("/usr/share/datasets/fashion-mnist") if name_or_path == "fashion-mnist"
+                   else None)
+        return load_mnist(data_path or default)
+    p = Path(name_or_path)
+    if not p.exists():
+        raise FileNotFoundError(f"dataset {name_or_path!r}: not a built-in name (digits, mnist, "
+                                "fashion-mnist) and no such file")
+    ds = load_array(p)
+    X = ds.X
+    if scale:
+        lo, hi = (0.0, 255.0) if X.min() >= 0 and X.max() > 1 and X.max() <= 255 and \
+            np.all(X == np.round(X)) else (None, None)
+        X = scale_unit(X, lo=lo, hi=hi)
+    return Dataset(X, ds.y, ds.image_shape), None
+
+
+# ---------------------------------------------------------------------------- archives
 def _archive_path(path: str | os.PathLike | None, filename: str) -> Path:
     """``path`` (a file, or a folder holding ``filename``), else ``data_dir() / filename``."""
     p = data_dir() / filename if path is None else Path(path)
@@ -102,7 +197,7 @@ def load_adbench(name: str, path: str | os.PathLike | None = None) -> tuple[np.n
         what = "is ambiguous" if hits else "not found"
         raise ValueError(f"ADBench set {name!r} {what} in {p}; available: {avail}")
     member = hits[0]
-    arrs = _load_npz(p, ("X", "y"), data=read_member(p, member), label=f"{p}: {member}")
+    arrs = load_npz(p, ("X", "y"), data=read_member(p, member), label=f"{p}: {member}")
     X, y = arrs["X"], arrs["y"]
     X = check_finite_2d(X, f"X in {member}").astype(np.float32)
     if not np.isfinite(X).all():

@@ -1,0 +1,330 @@
+"""Callbacks of :func:`aekit.fit`: everything around the core loop, each owning its state.
+
+A callback overrides the hooks it needs; the loop calls them in list order:
+
+* ``on_fit_start(loop)`` once, after a resume has restored every state;
+* ``on_batch_end(loop)`` after every optimiser step (``loop.step`` counts them);
+* ``on_epoch_end(loop, record) -> bool`` with the epoch's record (add keys to it to log
+  them); returning True stops training after this epoch;
+* ``on_fit_end(loop)`` once when training ends normally; ``teardown(loop)`` always, last.
+
+State that must survive a kill lives in ``state_dict()`` / ``load_state_dict()`` (the
+protocol of ``torch.optim``): a checkpoint holds the model, objective, optimiser, scheduler,
+RNG and loop position plus every callback's state under its ``key``, so a resumed run reaches
+the same weights, history and decisions as an uninterrupted one. States are nested dicts of
+tensors and JSON values (no pickle).
+
+A plain function ``f(epoch, record, model) -> bool`` is accepted wherever a callback is and
+wrapped in :class:`FunctionCallback`.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import signal
+import sys
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ..io import atomic_write_text
+from ..validation import check_float, check_int
+from .checkpoint import save_checkpoint
+
+__all__ = ["Callback", "Checkpoint", "EarlyStopping", "FunctionCallback", "History",
+           "ProgressBar", "SignalHandler", "TimeBudget", "TrainingInterrupted",
+           "progress_enabled"]
+
+
+class Callback:
+    """Base class of :func:`aekit.fit` callbacks: no-op hooks and an empty state."""
+
+    #: Name of this callback's state in a checkpoint (default: the class name; the loop
+    #: appends ``#2``, ``#3`` … for repeats).
+    key: str | None = None
+
+    def on_fit_start(self, loop) -> None:
+        """Called once before the first step (after a resume)."""
+
+    def on_batch_end(self, loop) -> None:
+        """Called after every optimiser step."""
+
+    def on_epoch_end(self, loop, record: dict[str, Any]) -> bool | None:
+        """Called after every epoch; return True to stop."""
+
+    def on_fit_end(self, loop) -> None:
+        """Called once when training ends without an error."""
+
+    def teardown(self, loop) -> None:
+        """Called last, always (also after an error): release what ``on_fit_start`` took."""
+
+    def state_dict(self) -> dict[str, Any]:
+        """Resumable state (tensors and JSON values)."""
+        return {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore what :meth:`state_dict` returned."""
+
+
+class FunctionCallback(Callback):
+    """Wraps ``f(epoch, record, model) -> bool`` (the epoch is 1-based), stateless."""
+
+    def __init__(self, fn: Callable[[int, dict, Any], bool | None]):
+        self.fn = fn
+        self.key = f"fn:{getattr(fn, '__qualname__', type(fn).__name__)}"
+
+    def on_epoch_end(self, loop, record):
+        return self.fn(loop.epoch + 1, record, loop.model)
+
+
+class History(Callback):
+    """Per-epoch records: ``{"epoch", "step", "lr", "time_s", "train_loss", "train_<part>",
+    ..., "val_loss", "val_<part>"}`` for every part of the objective's breakdown.
+
+    ``fit`` returns it. With ``path`` the records are written as JSON lines, atomically,
+    after every epoch (by the writing process only).
+    """
+
+    key = "history"
+
+    def __init__(self, path: str | os.PathLike | None = None):
+        self.path = path
+        self.records: list[dict[str, Any]] = []
+        self.best_epoch: int | None = None
+        self.stopped_early = False
+        self.resumed_from_step: int | None = None
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def __getitem__(self, key: str) -> list[float]:
+        """Column by name, e.g. ``history["val_loss"]``."""
+        return [r.get(key, float("nan")) for r in self.records]
+
+    def to_jsonl(self) -> str:
+        return "".join(json.dumps(r) + "\n" for r in self.records)
+
+    def on_epoch_end(self, loop, record):
+        self.records.append(record)
+        if self.path is not None and loop.dist.is_writer:
+            atomic_write_text(self.path, self.to_jsonl())
+
+    def state_dict(self):
+        return {"records": self.records, "best_epoch": self.best_epoch,
+                "stopped_early": self.stopped_early}
+
+    def load_state_dict(self, state):
+        self.records = list(state["records"])
+        self.best_epoch, self.stopped_early = state["best_epoch"], state["stopped_early"]
+
+
+class EarlyStopping(Callback):
+    """Track the best epoch of ``monitor``; with ``patience``, stop after that many epochs
+    without an improvement of ``min_delta`` and restore the best weights.
+
+    Parameters
+    ----------
+    patience : int or None
+        Epochs without improvement before stopping; None only tracks the best epoch.
+    monitor : str
+        A key of the epoch record, e.g. ``"val_loss"`` or ``"val_recon"`` (the reconstruction
+        alone, penalties excluded).
+    min_delta : float
+        Improvement needed to count, ``current < best − min_delta``.
+    restore_best : bool
+        Load the best epoch's weights at the end (only with a ``patience``).
+    history : History, optional
+        Receives ``best_epoch`` and ``stopped_early``.
+    """
+
+    key = "early_stopping"
+
+    def __init__(self, patience: int | None = None, monitor: str = "val_loss",
+                 min_delta: float = 0.0, restore_best: bool = True,
+                 history: History | None = None):
+        self.patience = None if patience is None else check_int("early_stopping", patience, 1)
+        self.monitor, self.restore_best, self.history = monitor, bool(restore_best), history
+        self.min_delta = check_float("min_delta", min_delta, 0)
+        self.best, self.bad_epochs, self.best_epoch = math.inf, 0, None
+        self.best_state: dict[str, torch.Tensor] | None = None
+
+    def on_epoch_end(self, loop, record):
+        if self.monitor not in record:
+            raise ValueError(f"early stopping monitors {self.monitor!r}, which the epoch "
+                             f"record does not have; it has {sorted(record)}")
+        current = record[self.monitor]
+        stop = False
+        if current < self.best - self.min_delta:
+            self.best, self.bad_epochs, self.best_epoch = current, 0, loop.epoch + 1
+            if self.patience is not None and self.restore_best:
+                self.best_state = {k: v.detach().clone()
+                                   for k, v in loop.model.state_dict().items()}
+        else:
+            self.bad_epochs += 1
+        if self.patience is not None and self.bad_epochs >= self.patience:
+            stop = True
+        if self.history is not None:
+            self.history.best_epoch = self.best_epoch
+            self.history.stopped_early = self.history.stopped_early or stop
+        return stop
+
+    def on_fit_end(self, loop):
+        if self.best_state is not None and self.restore_best:
+            loop.model.load_state_dict(self.best_state)
+
+    def state_dict(self):
+        return {"best": self.best, "bad_epochs": self.bad_epochs, "best_epoch": self.best_epoch,
+                "best_state": self.best_state}
+
+    def load_state_dict(self, state):
+        self.best, self.bad_epochs = state["best"], state["bad_epochs"]
+        self.best_epoch, self.best_state = state["best_epoch"], state["best_state"]
+
+
+class Checkpoint(Callback):
+    """Write ``ckpt-<step>.safetensors`` every ``every`` epochs, every ``steps`` steps, at the
+    last epoch and when training stops; keep the ``keep`` newest.
+
+    The file holds the whole training state (:meth:`Loop.training_state`); resume with
+    ``fit(..., resume=True)``. Every process takes part (mid-epoch sums are all-reduced);
+    only the writer writes.
+    """
+
+    key = "checkpoint"
+
+    def __init__(self, directory: str | os.PathLike, every: int = 1, steps: int | None = None,
+                 keep: int = 2):
+        self.directory = Path(directory)
+        self.every = check_int("checkpoint_every", every, 1)
+        self.steps = None if not steps else check_int("checkpoint_steps", steps, 1)
+        self.keep = check_int("keep_checkpoints", keep, 1)
+
+    def save(self, loop, end_of_epoch: bool = False) -> Path | None:
+        """Write the current training state now; returns the path (None off the writer).
+
+        ``end_of_epoch``: the epoch's record is complete, so a resume starts the next epoch.
+        """
+        modules, state = loop.training_state(end_of_epoch)
+        if not loop.dist.is_writer:
+            return None
+        return save_checkpoint(self.directory, loop.step, modules, state, keep=self.keep)
+
+    def on_batch_end(self, loop):
+        if self.steps and loop.step % self.steps == 0 and loop.batch < loop.n_batches:
+            self.save(loop)
+
+    def on_epoch_end(self, loop, record):
+        # Runs after the other callbacks (fit puts it last), so their state is current.
+        done = loop.epoch + 1
+        if done % self.every == 0 or done == loop.epochs or loop.stop:
+            self.save(loop, end_of_epoch=True)
+
+
+class TrainingInterrupted(KeyboardInterrupt):
+    """Raised by :func:`fit` after SIGINT/SIGTERM, once a checkpoint has been written."""
+
+    def __init__(self, signum: int, step: int, checkpoint: Path | None):
+        super().__init__(f"interrupted by {signal.Signals(signum).name} at step {step}")
+        self.signum, self.step, self.checkpoint = signum, step, checkpoint
+
+
+class SignalHandler(Callback):
+    """On SIGINT/SIGTERM, write a checkpoint at the next step and raise
+    :class:`TrainingInterrupted`. Every process stops at the same step."""
+
+    def __init__(self, checkpoint: Checkpoint):
+        self.checkpoint = checkpoint
+        self.caught: list[int] = []
+        self.old: dict[int, Any] = {}
+
+    def on_fit_start(self, loop):
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self.old[sig] = signal.signal(sig, lambda s, f: self.caught.append(s))
+
+    def on_batch_end(self, loop):
+        if not self.old:
+            return
+        signum = int(loop.dist.any(float(self.caught[0]) if self.caught else 0.0))
+        if signum:
+            path = self.checkpoint.save(loop)
+            raise TrainingInterrupted(signum, loop.step, path)
+
+    def teardown(self, loop):
+        for sig, h in self.old.items():
+            signal.signal(sig, h)
+        self.old = {}
+
+
+class TimeBudget(Callback):
+    """Stop at the end of the first epoch after ``seconds`` of training (across resumes).
+
+    ``exclude`` (a callable returning seconds) subtracts time spent elsewhere, e.g. on
+    evaluations a benchmark does not count.
+    """
+
+    key = "time_budget"
+
+    def __init__(self, seconds: float):
+        self.seconds = check_float("seconds", seconds, 0, lo_open=True)
+        self.spent, self.hit = 0.0, False
+        self._t0: float | None = None
+
+    def elapsed(self) -> float:
+        return self.spent + (time.perf_counter() - self._t0 if self._t0 is not None else 0.0)
+
+    def on_fit_start(self, loop):
+        self._t0 = time.perf_counter()
+
+    def on_epoch_end(self, loop, record):
+        self.hit = self.hit or self.elapsed() > self.seconds
+        return self.hit
+
+    def state_dict(self):
+        return {"spent": self.elapsed(), "hit": self.hit}
+
+    def load_state_dict(self, state):
+        self.spent, self.hit = float(state["spent"]), bool(state["hit"])
+
+
+def progress_enabled(progress: bool | None) -> bool:
+    """Progress bars show only on a terminal and never under ``CI=true``."""
+    if progress is not None:
+        return bool(progress)
+    if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+        return False
+    return sys.stderr.isatty()
+
+
+class ProgressBar(Callback):
+    """A tqdm bar over optimiser steps with the last epoch's losses (writer process only)."""
+
+    def __init__(self, desc: str = "train"):
+        self.desc, self.bar = desc, None
+
+    def on_fit_start(self, loop):
+        if loop.dist.is_writer:
+            from tqdm.auto import tqdm
+
+            self.bar = tqdm(total=loop.n_batches * loop.epochs, initial=loop.step,
+                            desc=self.desc, unit="step", dynamic_ncols=True, leave=False)
+
+    def on_batch_end(self, loop):
+        if self.bar is not None:
+            self.bar.update(1)
+
+    def on_epoch_end(self, loop, record):
+        if self.bar is not None:
+            self.bar.set_postfix({k.split("_", 1)[0]: f"{record[k]:.4g}"
+                                  for k in ("train_loss", "val_loss") if k in record})
+
+    def teardown(self, loop):
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
