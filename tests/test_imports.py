@@ -100,8 +100,11 @@ def build_graph():
                     t = t.rpartition(".")[0]
                 if not (t == ROOT or t.startswith(ROOT + ".")):
                     continue
+                if t != mod:  # a name from the importer's own package counts: __init__ runs it
+                    edges[mod].setdefault(t, node.lineno)
                 # importing aekit.x.y also runs the package aekit.x first, unless that package
                 # is the importer's own (already being initialised)
+                t = t.rpartition(".")[0]
                 while t and not (mod == t or mod.startswith(t + ".")):
                     edges[mod].setdefault(t, node.lineno)
                     t = t.rpartition(".")[0]

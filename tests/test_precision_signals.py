@@ -17,7 +17,7 @@ from safetensors.torch import load_file
 from aekit import DenseAE, fit, make_objective
 from aekit.train import find_checkpoints
 
-fit_module = importlib.import_module("aekit.train.fit")
+fit_module = importlib.import_module("aekit.train.optim")
 
 
 def _data():

@@ -13,16 +13,11 @@ from scipy.integrate import quad
 
 from aekit import DenseAE, LinearAE, fit, make_objective
 from aekit.corruption import Masking
+from aekit.data.batch import Batch
 from aekit.models.rbm import RBM
-from aekit.objectives import Contractive, KLSparsity
+from aekit.objectives import Contractive, ContrastiveDivergence, KLSparsity, rbm_objective
 from aekit.runs import reconstruction_errors
-from aekit.train.pretrain import (
-    ContrastiveDivergence,
-    encode_batched,
-    pretrain_layers,
-    rbm_objective,
-    stack_into_deep_ae,
-)
+from aekit.train.pretrain import encode_batched, pretrain_layers, stack_into_deep_ae
 
 
 @pytest.fixture(autouse=True)
@@ -186,7 +181,7 @@ def test_cd1_gradient_is_the_cd_update():
     term = ContrastiveDivergence(k=1, seed=7)
     g = torch.Generator().manual_seed(7)
     v1 = rbm.gibbs(v0, 1, g)
-    term(rbm, v0, v0, rbm(v0)).backward()
+    term(rbm, Batch(v0), rbm(v0)).backward()
     with torch.no_grad():
         h0, h1 = rbm.encode(v0), rbm.encode(v1)
         n = len(v0)
@@ -226,7 +221,7 @@ def test_rbm_through_fit_directly():
             batch_size=20)
     assert len(h) == 5 and math.isfinite(h.records[-1]["train_cd"])
     with pytest.raises(ValueError, match="needs an RBM"):
-        ContrastiveDivergence()(LinearAE(10, 2), X, X, LinearAE(10, 2)(X))
+        ContrastiveDivergence()(LinearAE(10, 2), Batch(X), LinearAE(10, 2)(X))
 
 
 # --- errors -----------------------------------------------------------------------------------
@@ -279,5 +274,5 @@ def test_stack_bad_input(X300):
                             DenseAE([8, 4], output="sigmoid")])
     with pytest.raises(ValueError, match="hidden must be one of"):
         RBM(4, 2, hidden="poisson")
-    with pytest.raises(ValueError, match="Gibbs"):
+    with pytest.raises(ValueError, match="k must be an integer >= 1"):
         ContrastiveDivergence(k=0)

@@ -27,7 +27,7 @@ import torch
 from .config import RunConfig
 from .data import Dataset, load_dataset, train_val_split
 from .io import atomic_write_json
-from .models import Autoencoder, make_model
+from .models import MODELS, Autoencoder
 from .objectives import make_objective
 from .train import fit, load, save_model
 from .train.distributed import world_and_rank
@@ -83,24 +83,12 @@ def build(cfg: RunConfig, n_features: int, X: np.ndarray,
         raise ValueError(f"model.code_size={m.code_size} is larger than the input size "
                          f"{n_features}")
     output = m.output if m.output != "auto" else ("sigmoid" if loss == "bce" else "linear")
-    if m.name == "dense":
-        model = make_model("dense", sizes=[n_features, *m.hidden, m.code_size],
-                           activation=m.activation, code_activation=m.code_activation,
-                           output=output, tied=m.tied, batch_norm=m.batch_norm,
-                           dropout=m.dropout)
-    elif m.name == "conv":
-        if image_shape is None:
-            raise ValueError("model.name='conv' needs image data (digits, mnist, or a .npy of "
-                             "shape (n, H, W)); this dataset has flat features")
-        model = make_model("conv", image_shape=list(image_shape), channels=m.hidden,
-                           code_size=m.code_size, activation=m.activation,
-                           code_activation=m.code_activation, output=output,
-                           batch_norm=m.batch_norm)
-    elif m.name == "linear":
-        model = make_model("linear", n_features=n_features, n_components=m.code_size,
-                           tied=m.tied)
-    else:
-        raise ValueError(f"unknown model.name {m.name!r}; expected 'dense', 'conv' or 'linear'")
+    if m.name not in MODELS:
+        raise ValueError(f"unknown model.name {m.name!r}; expected one of: {', '.join(MODELS)}")
+    model = MODELS[m.name].from_spec(
+        n_features=n_features, code_size=m.code_size, hidden=list(m.hidden),
+        image_shape=image_shape, activation=m.activation, code_activation=m.code_activation,
+        output=output, tied=m.tied, batch_norm=m.batch_norm, dropout=m.dropout)
     o = cfg.objective
     objective = make_objective(loss, n_features=n_features, weight_decay=o.weight_decay,
                                l1=o.l1, kl_rho=o.kl_rho, kl_beta=o.kl_beta,

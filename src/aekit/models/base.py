@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, NamedTuple
 
 import torch
@@ -85,6 +86,22 @@ class Autoencoder(nn.Module):
         code, pre = self.encode_full(x)
         logits = self.decode_logits(code)
         return AEOutput(code, self._squash(logits), logits, pre)
+
+    @classmethod
+    def from_spec(cls, *, n_features: int, code_size: int, hidden: Sequence[int] = (),
+                  image_shape: Sequence[int] | None = None, **options: Any) -> Autoencoder:
+        """Build from the run-level description every model shares (``aekit train`` / TOML).
+
+        ``n_features`` d, ``code_size`` k, ``hidden`` sizes (channels for convolutional
+        models), the data's ``image_shape``, and ``options`` (``activation``,
+        ``code_activation``, ``output``, ``tied``, ``batch_norm``, ``dropout``), of which each
+        model takes those it has. Models that cannot be described this way raise.
+        """
+        raise ValueError(f"model {cls.name!r} cannot be built from a run configuration")
+
+    @staticmethod
+    def _pick(options: dict[str, Any], *names: str) -> dict[str, Any]:
+        return {k: options[k] for k in names if k in options}
 
     def config(self) -> dict[str, Any]:
         """Constructor arguments as a JSON-serialisable dict."""

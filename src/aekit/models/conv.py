@@ -145,6 +145,16 @@ class ConvAE(Autoencoder):
             return out._replace(reconstruction=rec, logits=out.logits.reshape(x.shape))
         return out
 
+    @classmethod
+    def from_spec(cls, *, n_features, code_size, hidden=(), image_shape=None, **options):
+        """``ConvAE(image_shape, channels=hidden, code_size=k, ...)`` (see
+        :meth:`Autoencoder.from_spec`); needs image data."""
+        if image_shape is None:
+            raise ValueError("model.name='conv' needs image data (digits, mnist, or a .npy of "
+                             "shape (n, H, W)); this dataset has flat features")
+        return cls(list(image_shape), channels=hidden, code_size=code_size, **cls._pick(
+            options, "activation", "code_activation", "output", "batch_norm"))
+
     def config(self) -> dict[str, Any]:
         return {"image_shape": list(self.image_shape), "channels": list(self.channels),
                 "code_size": self.code_size, "kernel_size": self.kernel_size,

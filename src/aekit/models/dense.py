@@ -28,8 +28,6 @@ def check_sizes(sizes: Sequence[int]) -> list[int]:
     return sizes
 
 
-# The old private name, still imported by aekit.train.pretrain (to be switched to check_sizes).
-_check_sizes = check_sizes
 
 
 class DenseAE(Autoencoder):
@@ -161,6 +159,13 @@ class DenseAE(Autoencoder):
     def encoder_layers(self) -> list[nn.Linear]:
         return list(self.enc)
 
+    @classmethod
+    def from_spec(cls, *, n_features, code_size, hidden=(), image_shape=None, **options):
+        """``DenseAE([d, *hidden, k], ...)`` (see :meth:`Autoencoder.from_spec`)."""
+        return cls([n_features, *hidden, code_size], **cls._pick(
+            options, "activation", "code_activation", "output", "tied", "batch_norm",
+            "dropout"))
+
     def config(self) -> dict[str, Any]:
         return {
             "sizes": list(self.sizes),
@@ -230,6 +235,11 @@ class LinearAE(Autoencoder):
 
     def encoder_layers(self) -> list[nn.Linear]:
         return [self.encoder]
+
+    @classmethod
+    def from_spec(cls, *, n_features, code_size, hidden=(), image_shape=None, **options):
+        """``LinearAE(d, k, tied)`` (see :meth:`Autoencoder.from_spec`)."""
+        return cls(n_features, code_size, **cls._pick(options, "tied"))
 
     def config(self) -> dict[str, Any]:
         return {"n_features": self.n_features, "n_components": self.n_components,

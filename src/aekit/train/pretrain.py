@@ -31,7 +31,7 @@ from torch import nn
 
 from ..layers import activation as make_activation
 from ..models.base import OUTPUTS, Autoencoder
-from ..models.dense import DenseAE, LinearAE, _check_sizes
+from ..models.dense import DenseAE, LinearAE, check_sizes
 from ..models.rbm import RBM
 from ..objectives import (
     LOSSES,
@@ -253,7 +253,7 @@ def pretrain_layers(
     >>> [m.n_components for m in pre.layers]
     [8, 4]
     """
-    sizes = _check_sizes(sizes)
+    sizes = check_sizes(sizes)
     if output not in OUTPUTS:
         raise ValueError(f"output must be one of {OUTPUTS}, got {output!r}")
     n_layers = len(sizes) - 1
