@@ -42,6 +42,7 @@ from aekit.analysis import unit_activity
 from aekit.corruption import Masking
 from aekit.io import atomic_write_json
 from aekit.objectives import Contractive, KLSparsity
+from aekit.train import Callback
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results" / "regularized_mnist.json"
@@ -105,23 +106,32 @@ def probe(Htr: np.ndarray, ytr: np.ndarray, Hte: np.ndarray, yte: np.ndarray,
     return float(1.0 - clf.score(Hte, yte)), int(np.max(clf.n_iter_))
 
 
+class StepTimer(Callback):
+    """Wall time between consecutive optimiser steps of :func:`aekit.fit`."""
+
+    def __init__(self):
+        self.times: list[float] = []
+        self.t = None
+
+    def on_fit_start(self, loop):
+        self.t = time.perf_counter()
+
+    def on_batch_end(self, loop):
+        now = time.perf_counter()
+        self.times.append(now - self.t)
+        self.t = now
+
+
 def step_cost(terms: list, X: torch.Tensor, batch: int, n_steps: int, seed: int) -> dict:
-    """Median wall time of one Adam step (forward, objective, backward, update) in ms."""
+    """Median wall time of one :func:`aekit.fit` step (batch, forward, objective, backward,
+    Adam update) in ms, over ``n_steps`` steps after two warm-up steps."""
     model = make_model(seed)
-    obj = Objective("bce", terms)
-    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
-    times = []
-    for i in range(n_steps + 2):  # two warm-up steps
-        x = X[(i * batch) % (len(X) - batch):][:batch]
-        t0 = time.perf_counter()
-        total, _ = obj(model, x, x, model(x))
-        opt.zero_grad(set_to_none=True)
-        total.backward()
-        opt.step()
-        if i >= 2:
-            times.append(time.perf_counter() - t0)
+    timer = StepTimer()
+    fit(model, Objective("bce", terms), X[:batch * (n_steps + 2)], epochs=1, batch_size=batch,
+        lr=1e-3, seed=seed, progress=False, callbacks=[timer])
+    times = timer.times[2:]
     return {"ms_per_step": 1e3 * statistics.median(times), "min_ms": 1e3 * min(times),
-            "steps": n_steps}
+            "steps": len(times)}
 
 
 def machine_info() -> dict:

@@ -26,7 +26,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import ROOT, md_table, write_results
 from aekit import ConvAE, DenseAE, fit, make_objective
-from aekit.train.fit import native_bf16
+from aekit.train import native_bf16
 
 SIZES = [784, 1000, 500, 250, 30]
 PY = sys.executable

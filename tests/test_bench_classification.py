@@ -83,7 +83,7 @@ def test_quick_mode_adversarial_bf16(mnist_path):
     res = _quick_mlp(mnist_path, "adv", ["--adversarial", "0.1", "--precision", "bf16"],
                      [(["--adversarial", "-1"], "--adversarial")])
     assert res["settings"]["adversarial"] == 0.1
-    from aekit.train.fit import native_bf16
+    from aekit.train import native_bf16
     want = "bf16" if native_bf16() else "fp32"  # fp32 (with a warning) where bf16 is not native
     assert res["settings"]["precision"] == want, (res["settings"]["precision"], want)
     assert ("bf16 autocast" in res["table_markdown"]) == (want == "bf16")

@@ -107,15 +107,15 @@ def test_registry_and_factory():
 
 @pytest.mark.parametrize("bad", [-0.1, 1.0, 1.5, float("nan")])
 def test_fraction_validation_names_the_parameter(bad):
-    with pytest.raises(ValueError, match="nu must be in"):
+    with pytest.raises(ValueError, match=r"nu must be a finite number in \[0, 1\)"):
         Masking(bad)
-    with pytest.raises(ValueError, match="p must be in"):
+    with pytest.raises(ValueError, match=r"p must be a finite number in \[0, 1\)"):
         SaltPepper(bad)
 
 
 @pytest.mark.parametrize("bad", [-0.1, float("nan"), float("inf")])
 def test_sigma_validation(bad):
-    with pytest.raises(ValueError, match="sigma must be"):
+    with pytest.raises(ValueError, match="sigma must be a finite number >= 0"):
         Gaussian(bad)
 
 

@@ -110,7 +110,7 @@ def test_regularised_estimator_options(digits01):
     assert "train_contractive" in cae.history_.records[-1]
     with pytest.raises(ValueError, match="code_activation='sigmoid'"):
         Autoencoder(sparsity_target=0.1, max_iter=1).fit(Xtr)
-    with pytest.raises(ValueError, match="nu must be in"):
+    with pytest.raises(ValueError, match=r"nu must be a finite number in \[0, 1\)"):
         Autoencoder(noise="masking", noise_level=1.5, max_iter=1).fit(Xtr)
     with pytest.raises(ValueError, match="unknown corruption 'blur'"):
         Autoencoder(noise="blur", noise_level=0.1, max_iter=1).fit(Xtr)

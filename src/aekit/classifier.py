@@ -8,7 +8,6 @@ train the whole network (or only the softmax layer, ``freeze_encoder=True``) wit
 from __future__ import annotations
 
 import copy
-import math
 
 import numpy as np
 import torch
@@ -24,7 +23,7 @@ from .models import DenseAE, LinearAE
 from .objectives import FGSM, VAT, Objective, make_objective
 from .train import fit as _fit
 from .train.pretrain import pretrain_layers, stack_into_deep_ae
-from .validation import check_float, check_int
+from .validation import check_choice, check_float, check_int
 
 __all__ = ["PRETRAIN", "AutoencoderClassifier", "EncoderClassifier", "classifier_objective"]
 
@@ -246,14 +245,10 @@ class AutoencoderClassifier(ClassifierMixin, BaseEstimator):
                              f"{self.hidden_layer_sizes!r}") from None
         if any(h < 1 for h in hidden):
             raise ValueError(f"hidden_layer_sizes must be >= 1, got {self.hidden_layer_sizes}")
-        if self.pretrain not in PRETRAIN:
-            raise ValueError(f"pretrain must be one of {PRETRAIN}, got {self.pretrain!r}")
-        if not 0.0 <= float(self.pretrain_noise) < 1.0:
-            raise ValueError(f"pretrain_noise must be in [0, 1), got {self.pretrain_noise}")
-        if not (float(self.learning_rate) > 0 and math.isfinite(float(self.learning_rate))):
-            raise ValueError(f"learning_rate must be > 0, got {self.learning_rate}")
-        if not float(self.weight_decay) >= 0:
-            raise ValueError(f"weight_decay must be >= 0, got {self.weight_decay}")
+        check_choice("pretrain", self.pretrain, PRETRAIN)
+        check_float("pretrain_noise", self.pretrain_noise, 0, 1, hi_open=True)
+        check_float("learning_rate", self.learning_rate, 0, lo_open=True)
+        check_float("weight_decay", self.weight_decay, 0)
         for name in ("adversarial_eps", "vat_eps"):
             eps = check_float(name, getattr(self, name), 0)
             if eps > 0 and self.freeze_encoder:
@@ -262,9 +257,8 @@ class AutoencoderClassifier(ClassifierMixin, BaseEstimator):
         if float(self.adversarial_eps) > 0 and float(self.vat_eps) > 0:
             raise ValueError("adversarial_eps and vat_eps are alternatives; set one of them "
                              f"to 0 (got {self.adversarial_eps} and {self.vat_eps})")
-        if not 0.0 < float(self.validation_fraction) < 1.0:
-            raise ValueError(f"validation_fraction must be in (0, 1), "
-                             f"got {self.validation_fraction}")
+        check_float("validation_fraction", self.validation_fraction, 0, 1, lo_open=True,
+                    hi_open=True)
 
     # --- pretraining ------------------------------------------------------------------------
     def _pretrained_autoencoder(self, X: np.ndarray, seed: int, unit: bool) -> AEModel | None:

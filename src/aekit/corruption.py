@@ -15,18 +15,11 @@ noise).
 
 from __future__ import annotations
 
-import math
-
 import torch
 
+from .validation import Param
+
 __all__ = ["CORRUPTIONS", "Corruption", "Gaussian", "Masking", "SaltPepper", "make_corruption"]
-
-
-def _fraction(name: str, v: float) -> float:
-    v = float(v)
-    if not 0.0 <= v < 1.0:  # also rejects NaN
-        raise ValueError(f"{name} must be in [0, 1), got {v}")
-    return v
 
 
 def _uniform(x: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
@@ -43,11 +36,21 @@ def _uniform(x: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor
 class Corruption:
     """Base class: ``__call__(x, generator=None) -> x̃`` with ``x̃`` shaped, typed like ``x``.
 
-    Subclasses store their level as ``self.level`` and implement :meth:`__call__`.
+    Subclasses declare their hyperparameters once in ``params`` (a tuple of
+    :class:`~aekit.validation.Param`, the level first), validate them in ``__init__`` with
+    :meth:`check`, store the level as ``self.level`` and implement :meth:`__call__`.
     """
 
     name: str = "corruption"
+    params: tuple[Param, ...] = ()
     level: float
+
+    def check(self, name: str, value):
+        """``value`` validated against the declaration of parameter ``name``."""
+        for p in self.params:
+            if p.name == name:
+                return p.check(value)
+        raise KeyError(f"{type(self).__name__} declares no parameter {name!r}")
 
     def __call__(self, x: torch.Tensor, generator: torch.Generator | None = None
                  ) -> torch.Tensor:
@@ -84,9 +87,11 @@ class Masking(Corruption):
     """
 
     name = "masking"
+    params = (Param("nu", float, 0.25, "probability ν that an input component is set to 0",
+                    lo=0, hi=1, hi_open=True),)
 
     def __init__(self, nu: float):
-        self.nu = self.level = _fraction("nu", nu)
+        self.nu = self.level = self.check("nu", nu)
 
     def __call__(self, x: torch.Tensor, generator: torch.Generator | None = None
                  ) -> torch.Tensor:
@@ -112,12 +117,10 @@ class Gaussian(Corruption):
     """
 
     name = "gaussian"
+    params = (Param("sigma", float, 0.1, "standard deviation σ of the additive noise", lo=0),)
 
     def __init__(self, sigma: float):
-        sigma = float(sigma)
-        if not (sigma >= 0 and math.isfinite(sigma)):
-            raise ValueError(f"sigma must be a finite number >= 0, got {sigma}")
-        self.sigma = self.level = sigma
+        self.sigma = self.level = self.check("sigma", sigma)
 
     def __call__(self, x: torch.Tensor, generator: torch.Generator | None = None
                  ) -> torch.Tensor:
@@ -151,10 +154,14 @@ class SaltPepper(Corruption):
     """
 
     name = "salt_pepper"
+    params = (Param("p", float, 0.1, "probability p that a component is set to low or high",
+                    lo=0, hi=1, hi_open=True),
+              Param("low", float, 0.0, "value of a pepper (minimum) component"),
+              Param("high", float, 1.0, "value of a salt (maximum) component"))
 
     def __init__(self, p: float, low: float = 0.0, high: float = 1.0):
-        self.p = self.level = _fraction("p", p)
-        self.low, self.high = float(low), float(high)
+        self.p = self.level = self.check("p", p)
+        self.low, self.high = self.check("low", low), self.check("high", high)
         if not self.low <= self.high:
             raise ValueError(f"low must be <= high, got low={low}, high={high}")
 

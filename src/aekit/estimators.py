@@ -17,6 +17,7 @@ from .data import train_val_split
 from .models import DenseAE
 from .objectives import make_objective
 from .train import fit as _fit
+from .validation import check_choice, check_float, check_int
 
 __all__ = ["Autoencoder"]
 
@@ -142,20 +143,13 @@ class Autoencoder(TransformerMixin, BaseEstimator):
         return tags
 
     def _validate_params(self, n_features: int) -> None:
-        k = self.n_components
-        if not isinstance(k, int | np.integer) or k < 1:
-            raise ValueError(f"n_components must be a positive int, got {k!r}")
+        k = check_int("n_components", self.n_components, 1)
         if k > n_features:
             raise ValueError(f"n_components={k} is larger than the number of features "
                              f"({n_features}); an autoencoder code cannot exceed its input here")
-        if self.loss not in ("auto", "mse", "bce", "gaussian_nll"):
-            raise ValueError(f"unknown loss {self.loss!r}; expected 'auto', 'mse', 'bce' or "
-                             "'gaussian_nll'")
-        if not (isinstance(self.max_iter, int | np.integer) and self.max_iter >= 1):
-            raise ValueError(f"max_iter must be an int >= 1, got {self.max_iter!r}")
-        if not 0.0 <= self.validation_fraction < 1.0:
-            raise ValueError(f"validation_fraction must be in [0, 1), "
-                             f"got {self.validation_fraction}")
+        check_choice("loss", self.loss, ("auto", "mse", "bce", "gaussian_nll"))
+        check_int("max_iter", self.max_iter, 1)
+        check_float("validation_fraction", self.validation_fraction, 0, 1, hi_open=True)
 
     def fit(self, X, y=None):
         """Train on X (n, d); ``y`` is ignored. Returns self."""

@@ -14,6 +14,7 @@ import torch
 
 from ..models.base import Autoencoder
 from ..models.jacobian import batch_jacobian
+from ..validation import check_int
 
 __all__ = ["encoder_jacobian", "jacobian_spectrum", "tangent_directions"]
 
@@ -30,15 +31,9 @@ def _as_input(model: Autoencoder, X) -> torch.Tensor:
     return t
 
 
-def _check_batch(batch_size: int) -> int:
-    if int(batch_size) < 1:
-        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-    return int(batch_size)
-
-
 def _jacobian_chunks(model: Autoencoder, X, batch_size: int):
     x = _as_input(model, X)
-    bs = _check_batch(batch_size)
+    bs = check_int("batch_size", batch_size, 1)
     with torch.no_grad():
         for i in range(0, x.shape[0], bs):
             yield batch_jacobian(model, x[i:i + bs])  # (b, k, d)

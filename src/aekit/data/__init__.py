@@ -7,7 +7,9 @@ Real data is never bundled: loaders take a path (or read ``$AEKIT_DATA``, defaul
 Modules: :mod:`~aekit.data.arrays` (file formats, checks, :class:`NpyReader`),
 :mod:`~aekit.data.datasets` (named datasets), :mod:`~aekit.data.archives` (safe in-memory tar
 and zip reading), :mod:`~aekit.data.streaming` (a model over rows larger than memory),
-:mod:`~aekit.data.augment` (label-free image augmentation).
+:mod:`~aekit.data.augment` (label-free image augmentation), :mod:`~aekit.data.batch`
+(:class:`Batch` and the data sources :func:`aekit.fit` draws from), :mod:`~aekit.data.images`
+(folders of images, optionally paired with targets).
 """
 
 from .arrays import (
@@ -19,11 +21,18 @@ from .arrays import (
     scale_unit,
     train_val_split,
 )
+from .batch import ArraySource, Batch, DataSource, as_source
 from .datasets import data_dir, load_dataset, load_digits, load_mnist
+from .images import ImageFolder, read_image
 
 __all__ = [
+    "ArraySource",
+    "Batch",
+    "DataSource",
     "Dataset",
+    "ImageFolder",
     "NpyReader",
+    "as_source",
     "check_finite_2d",
     "data_dir",
     "load_array",
@@ -31,6 +40,7 @@ __all__ = [
     "load_digits",
     "load_idx",
     "load_mnist",
+    "read_image",
     "scale_unit",
     "train_val_split",
 ]

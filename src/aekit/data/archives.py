@@ -43,6 +43,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..validation import check_int
+
 __all__ = [
     "DEFAULT_MAX_BYTES",
     "UnsafeArchiveError",
@@ -114,12 +116,6 @@ def _safe_name(raw: str, where: Path) -> str:
     if ".." in parts:
         raise bad("'..' component (path traversal outside the archive root)")
     return "/".join(parts)
-
-
-def _check_max_bytes(max_bytes: int) -> int:
-    if isinstance(max_bytes, bool) or not isinstance(max_bytes, int) or max_bytes <= 0:
-        raise ValueError(f"max_bytes must be a positive int, got {max_bytes!r}")
-    return max_bytes
 
 
 def _scan_tar(tf: tarfile.TarFile, path: Path, max_bytes: int) -> list[_Entry]:
@@ -231,7 +227,7 @@ def list_members(path: str | os.PathLike, *, prefix: str | None = None,
     order), optionally only those starting with ``prefix``. The whole archive is checked as in
     :func:`iter_members`; no member data is decompressed for zip or plain tar."""
     path = Path(path)
-    _, entries, _ = _scan(path, _check_max_bytes(max_bytes))
+    _, entries, _ = _scan(path, check_int("max_bytes", max_bytes, 1))
     return [e.name for e in _select(entries, prefix, None)]
 
 
@@ -269,7 +265,7 @@ def iter_members(path: str | os.PathLike, *, prefix: str | None = None,
         Not a tar/zip archive, or corrupt.
     """
     path = Path(path)
-    kind, entries, st = _scan(path, _check_max_bytes(max_bytes))
+    kind, entries, st = _scan(path, check_int("max_bytes", max_bytes, 1))
     return _reader(path, kind, _select(entries, prefix, include), st)
 
 

@@ -215,8 +215,8 @@ def as_source(data: Any, *, dtype: torch.dtype = torch.float32, n_features: int 
     :class:`DataSource` (an array, a tensor, a list of rows, a memory map) is ``X`` alone
     (reconstruction).
     """
-    if isinstance(data, DataSource) and not isinstance(data, torch.Tensor | np.ndarray):
-        return data
+    if isinstance(data, DataSource) and not isinstance(data, torch.Tensor | np.ndarray | list):
+        return data  # (arrays and tensors have len() and take() too, but are X)
     if isinstance(data, tuple):
         if len(data) != 2:
             raise ValueError(f"data given as a tuple must be (X, Y), got {len(data)} items")

@@ -19,8 +19,9 @@ from typing import NamedTuple
 import torch
 from torch import nn
 
-from ..sparse.common import check_positive_int, lasso_objective
+from ..sparse.common import lasso_objective
 from ..sparse.ista import fista
+from ..validation import check_int
 
 __all__ = ["PSD", "PSDReport", "psd_energy", "psd_report"]
 
@@ -61,8 +62,8 @@ class PSD(nn.Module):
         super().__init__()
         if encoder not in ("tanh", "sigmoid", "shrink"):
             raise ValueError(f"encoder must be 'tanh', 'sigmoid' or 'shrink', got {encoder!r}")
-        d = check_positive_int(n_features, "n_features")
-        k = check_positive_int(n_components, "n_components")
+        d = check_int("n_features", n_features, 1)
+        k = check_int("n_components", n_components, 1)
         self.encoder = encoder
         self.W = nn.Parameter(torch.zeros(k, d, dtype=dtype))
         self.b = nn.Parameter(torch.zeros(k, dtype=dtype))

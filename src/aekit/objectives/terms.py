@@ -29,7 +29,7 @@ from ..models.psd import psd_energy
 from ..models.rbm import RBM
 from ..sparse.common import lipschitz_constant
 from ..sparse.ista import fista
-from ..validation import Param
+from ..validation import Param, check_int
 from .core import Objective, Term, mse, output_float
 
 __all__ = [
@@ -602,12 +602,6 @@ def _power_steps(model: nn.Module, x: torch.Tensor, x_req: torch.Tensor, logits:
     return _unit_rows(d.detach())
 
 
-def _check_power(n_power) -> int:
-    if isinstance(n_power, bool) or not isinstance(n_power, int) or n_power < 1:
-        raise ValueError(f"n_power must be an int >= 1, got {n_power!r}")
-    return n_power
-
-
 def vat_direction(model: nn.Module, x: torch.Tensor, *, n_power: int = 1,
                   d0: torch.Tensor | None = None) -> torch.Tensor:
     """Unit virtual-adversarial directions: the power method on each sample's KL Hessian.
@@ -646,7 +640,7 @@ def vat_direction(model: nn.Module, x: torch.Tensor, *, n_power: int = 1,
     Miyato, Maeda, Koyama & Ishii, "Virtual adversarial training", IEEE TPAMI 41(8), 2019,
     section 3 (the power-iteration approximation of the virtual adversarial direction).
     """
-    _check_power(n_power)
+    n_power = check_int("n_power", n_power, 1)
     x = x.detach()
     rng = torch.get_rng_state()
     x_req = x.clone().requires_grad_(True)

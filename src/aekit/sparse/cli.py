@@ -22,6 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ..validation import check_float, check_int
+
 __all__ = ["add_sparse_parser", "run_sparse"]
 
 FORMAT = "aekit-dictionary"
@@ -95,18 +97,6 @@ def add_sparse_parser(subparsers) -> argparse.ArgumentParser:
 
 # ------------------------------------------------------------------------------ helpers
 
-def _check_int(value, name: str, low: int = 1) -> int:
-    if value is None or value < low:
-        raise ValueError(f"{name} must be an int >= {low}, got {value}")
-    return int(value)
-
-
-def _check_alpha(alpha) -> float:
-    if alpha is None or not math.isfinite(alpha) or alpha < 0:
-        raise ValueError(f"--alpha must be a finite number >= 0, got {alpha}")
-    return float(alpha)
-
-
 def _load_matrix(path: Path, key: str | None, what: str) -> np.ndarray:
     """A 2-D finite float matrix from .npy / .npz (no pickles)."""
     path = Path(path)
@@ -161,10 +151,10 @@ def _learn(a: argparse.Namespace) -> int:
     from .dictionary import dict_learning, dict_learning_online
     from .patches import natural_image_patches
 
-    k = _check_int(a.n_components, "--n-components")
-    alpha = _check_alpha(a.alpha)
-    epochs = _check_int(a.epochs, "--epochs")
-    bs = _check_int(a.batch_size, "--batch-size")
+    k = check_int("--n-components", a.n_components, 1)
+    alpha = check_float("--alpha", a.alpha, 0)
+    epochs = check_int("--epochs", a.epochs, 1)
+    bs = check_int("--batch-size", a.batch_size, 1)
     out = Path(a.output)
     if out.suffix == ".png":
         raise ValueError(f"--output {out} must not be a .png (the atom grid goes next to it)")
@@ -172,8 +162,8 @@ def _learn(a: argparse.Namespace) -> int:
         raise ValueError(f"--output {out} is a directory, expected a file path")
     g = torch.Generator().manual_seed(int(a.seed))
     if a.data == "photos":
-        p = _check_int(a.patch_size, "--patch-size")
-        n_patches = _check_int(a.n_patches, "--n-patches")
+        p = check_int("--patch-size", a.patch_size, 1)
+        n_patches = check_int("--n-patches", a.n_patches, 1)
         X = natural_image_patches(n_patches, p, generator=g)
         source, atom_shape, prep = "photos", [p, p], "center+contrast(eps=0.01)"
     else:
@@ -226,12 +216,12 @@ def _encode(a: argparse.Namespace) -> int:
         raise ValueError(f"{a.dictionary} holds no dictionary D of shape (d, k)")
     D = tensors["D"].to(torch.float32)
     d, k = D.shape
-    alpha = _check_alpha(meta.get("alpha", 1.0) if a.alpha is None else a.alpha)
-    _check_int(a.max_iter, "--max-iter")
+    alpha = check_float("--alpha", meta.get("alpha", 1.0) if a.alpha is None else a.alpha, 0)
+    check_int("--max-iter", a.max_iter, 1)
     if a.n_nonzero_coefs is not None:
-        _check_int(a.n_nonzero_coefs, "--n-nonzero-coefs")
-    if a.tol is not None and not (math.isfinite(a.tol) and a.tol >= 0):
-        raise ValueError(f"--tol must be a finite number >= 0, got {a.tol}")
+        check_int("--n-nonzero-coefs", a.n_nonzero_coefs, 1)
+    if a.tol is not None:
+        check_float("--tol", a.tol, 0)
     X = _load_matrix(Path(a.input), a.key, "--input")
     if X.shape[1] != d:
         raise ValueError(f"--input {a.input} has {X.shape[1]} features per row but the "

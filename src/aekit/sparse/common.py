@@ -15,20 +15,19 @@ its number of rows, here d).
 
 from __future__ import annotations
 
-import math
 import os
 import sys
 from typing import NamedTuple
 
-import numpy as np
 import torch
+
+from ..validation import check_float, check_int
 
 __all__ = [
     "SolveInfo",
     "Trace",
     "by_chunks",
     "check_iter",
-    "check_positive_int",
     "check_problem",
     "lasso_objective",
     "lipschitz_constant",
@@ -95,9 +94,8 @@ def check_problem(X: torch.Tensor, D: torch.Tensor, alpha: float | None = None,
         idx = torch.nonzero(zero).flatten()[:10].tolist()
         raise ValueError(f"D has {int(zero.sum())} zero-norm atoms (columns {idx}...); every "
                          "atom needs a direction")
-    if alpha is not None and not (isinstance(alpha, int | float) and alpha >= 0
-                                  and math.isfinite(alpha)):
-        raise ValueError(f"alpha must be a finite float >= 0, got {alpha}")
+    if alpha is not None:
+        check_float("alpha", alpha, 0)
     if init is not None:
         if not isinstance(init, torch.Tensor) or init.shape != (X.shape[0], D.shape[1]):
             shape = tuple(init.shape) if isinstance(init, torch.Tensor) else type(init).__name__
@@ -109,10 +107,8 @@ def check_problem(X: torch.Tensor, D: torch.Tensor, alpha: float | None = None,
 
 def check_iter(max_iter: int, tol: float) -> None:
     """Raise ``ValueError`` unless ``max_iter`` is an int >= 1 and ``tol`` a float >= 0."""
-    if not (isinstance(max_iter, int | np.integer) and max_iter >= 1):
-        raise ValueError(f"max_iter must be an int >= 1, got {max_iter!r}")
-    if not (isinstance(tol, int | float) and tol >= 0):
-        raise ValueError(f"tol must be a float >= 0, got {tol!r}")
+    check_int("max_iter", max_iter, 1)
+    check_float("tol", tol, 0)
 
 
 def lipschitz_constant(D: torch.Tensor) -> float:
@@ -207,8 +203,7 @@ def by_chunks(fn, X, chunk_size, rowwise, **kw):
     n = X.shape[0]
     if chunk_size is None or n <= chunk_size:
         return fn(X, **kw)
-    if not (isinstance(chunk_size, int | np.integer) and chunk_size >= 1):
-        raise ValueError(f"chunk_size must be an int >= 1 or None, got {chunk_size!r}")
+    check_int("chunk_size", chunk_size, 1)
     parts, infos, sizes = [], [], []
     for i in range(0, n, chunk_size):
         sl = slice(i, i + chunk_size)
@@ -236,10 +231,3 @@ def progress_bar(total: int, desc: str, progress: bool | None):
         return None
     from tqdm.auto import tqdm
     return tqdm(total=total, desc=desc, leave=False)
-
-
-def check_positive_int(value, name: str) -> int:
-    """``value`` as an int, raising ``ValueError`` naming ``name`` unless it is an int >= 1."""
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
-        raise ValueError(f"{name} must be an int >= 1, got {value!r}")
-    return int(value)

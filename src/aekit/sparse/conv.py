@@ -34,12 +34,11 @@ convolutional sparse coding", IJCNN 2013 (FISTA for CSC).
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import torch
 
-from .common import SolveInfo, check_positive_int, progress_bar
+from ..validation import check_float, check_int
+from .common import SolveInfo, progress_bar
 from .dictionary import DictInfo
 from .prox import soft_threshold
 
@@ -85,12 +84,6 @@ def _check_filters(filters, images: torch.Tensor | None = None) -> None:
         if filters.shape[1] > images.shape[1] or filters.shape[2] > images.shape[2]:
             raise ValueError(f"filters of size {tuple(filters.shape[1:])} do not fit in images "
                              f"of size {tuple(images.shape[1:])}")
-
-
-def _check_alpha(alpha) -> None:
-    if not (isinstance(alpha, int | float) and not isinstance(alpha, bool)
-            and math.isfinite(alpha) and alpha >= 0):
-        raise ValueError(f"alpha must be a finite float >= 0, got {alpha!r}")
 
 
 # ---------------------------------------------------------------------- Fourier operator
@@ -341,11 +334,9 @@ def csc_encode(images: torch.Tensor, filters: torch.Tensor, alpha: float, *,
     """
     _check_images(images)
     _check_filters(filters, images)
-    _check_alpha(alpha)
-    if not (isinstance(max_iter, int | np.integer) and max_iter >= 1):
-        raise ValueError(f"max_iter must be an int >= 1, got {max_iter!r}")
-    if not (isinstance(tol, int | float) and tol >= 0):
-        raise ValueError(f"tol must be a float >= 0, got {tol!r}")
+    check_float("alpha", alpha, 0)
+    check_int("max_iter", max_iter, 1)
+    check_float("tol", tol, 0)
     n, H, W = images.shape
     k = filters.shape[0]
     if init is not None:
@@ -379,7 +370,7 @@ def init_filters(images: torch.Tensor, n_filters: int, filter_size: int | tuple[
     Returns a tensor of shape (k, fh, fw) in the dtype of the images.
     """
     _check_images(images)
-    k = check_positive_int(n_filters, "n_filters")
+    k = check_int("n_filters", n_filters, 1)
     fh, fw = _filter_shape(filter_size, images)
     n, H, W = images.shape
     i = torch.randint(n, (k,), generator=generator)
@@ -486,13 +477,12 @@ def csc_learn(images: torch.Tensor, n_filters: int, filter_size: int | tuple[int
     unit-norm constraint).
     """
     _check_images(images)
-    _check_alpha(alpha)
-    k = check_positive_int(n_filters, "n_filters")
+    check_float("alpha", alpha, 0)
+    k = check_int("n_filters", n_filters, 1)
     fh, fw = _filter_shape(filter_size, images)
-    check_positive_int(max_iter, "max_iter")
-    check_positive_int(filter_steps, "filter_steps")
-    if not tol >= 0:
-        raise ValueError(f"tol must be >= 0, got {tol}")
+    check_int("max_iter", max_iter, 1)
+    check_int("filter_steps", filter_steps, 1)
+    check_float("tol", tol, 0)
     n, H, W = images.shape
     if n == 0:
         raise ValueError("images must hold at least one image, got shape "

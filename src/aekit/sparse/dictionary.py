@@ -19,7 +19,8 @@ from typing import NamedTuple
 
 import torch
 
-from .common import check_positive_int, check_problem, lasso_objective, progress_bar
+from ..validation import check_float, check_int
+from .common import check_problem, lasso_objective, progress_bar
 from .encode import sparse_encode
 from .prox import project_unit_norm
 
@@ -95,7 +96,7 @@ def init_dictionary(X: torch.Tensor, n_components: int, *,
     Mairal et al., JMLR 11, 2010, §3.4 (initialisation from data samples).
     """
     n, d = X.shape
-    k = check_positive_int(n_components, "n_components")
+    k = check_int("n_components", n_components, 1)
     perm = torch.randperm(n, generator=generator)[:k]
     D = torch.randn(d, k, generator=generator, dtype=X.dtype)
     D[:, : perm.numel()] = X[perm].T
@@ -212,11 +213,10 @@ def dict_learning(X: torch.Tensor, n_components: int, *, alpha: float = 1.0,
     check_problem(X, torch.ones(X.shape[1] if X.ndim == 2 else 1, 1, dtype=X.dtype), alpha)
     if X.shape[0] == 0:
         raise ValueError("X must have at least one sample, got shape " + str(tuple(X.shape)))
-    k = check_positive_int(n_components, "n_components")
-    check_positive_int(max_iter, "max_iter")
+    k = check_int("n_components", n_components, 1)
+    check_int("max_iter", max_iter, 1)
     _check_method(method)
-    if not tol >= 0:
-        raise ValueError(f"tol must be >= 0, got {tol}")
+    check_float("tol", tol, 0)
     n = X.shape[0]
     if dict_init is None:
         D = init_dictionary(X, k, generator=generator)
@@ -358,12 +358,11 @@ def dict_learning_online(X: torch.Tensor, n_components: int, *, alpha: float = 1
     n = X.shape[0]
     if n == 0:
         raise ValueError(f"X must have at least one sample, got shape {tuple(X.shape)}")
-    k = check_positive_int(n_components, "n_components")
-    check_positive_int(max_iter, "max_iter")
-    bs = min(check_positive_int(batch_size, "batch_size"), n)
+    k = check_int("n_components", n_components, 1)
+    check_int("max_iter", max_iter, 1)
+    bs = min(check_int("batch_size", batch_size, 1), n)
     _check_method(method)
-    if not tol >= 0:
-        raise ValueError(f"tol must be >= 0, got {tol}")
+    check_float("tol", tol, 0)
     if state is None:
         if dict_init is None:
             D = init_dictionary(X, k, generator=generator)

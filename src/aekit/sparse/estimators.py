@@ -31,6 +31,7 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils import check_array, check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from ..validation import check_float, check_int
 from .dictionary import (
     OnlineState,
     dict_learning,
@@ -52,21 +53,6 @@ def _to_torch(X: np.ndarray, dtype: torch.dtype) -> torch.Tensor:
     X = np.ascontiguousarray(X)
     t = torch.from_numpy(X) if X.flags.writeable else torch.tensor(X)
     return t.to(dtype)
-
-
-def _check_alpha(value, name: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float | np.number) \
-            or not math.isfinite(value) or value < 0:
-        raise ValueError(f"{name} must be a finite float >= 0, got {value!r}")
-    return float(value)
-
-
-def _check_int(value, name: str, allow_none: bool = False) -> int | None:
-    if value is None and allow_none:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
-        raise ValueError(f"{name} must be an int >= 1, got {value!r}")
-    return int(value)
 
 
 def _check_dictionary(dictionary, name: str, n_features: int | None = None,
@@ -98,11 +84,12 @@ class _BaseSparseCoding(TransformerMixin):
             raise ValueError(f"transform_algorithm must be one of {ALGORITHMS} (or "
                              f"{tuple(ALIASES)}), got {algo!r}")
         alpha = self.transform_alpha
-        alpha = _check_alpha(getattr(self, "alpha", 1.0) if alpha is None else alpha,
-                             "transform_alpha")
-        nnz = _check_int(self.transform_n_nonzero_coefs, "transform_n_nonzero_coefs",
-                         allow_none=True)
-        max_iter = _check_int(self.transform_max_iter, "transform_max_iter")
+        alpha = check_float("transform_alpha",
+                            getattr(self, "alpha", 1.0) if alpha is None else alpha, 0)
+        nnz = self.transform_n_nonzero_coefs
+        if nnz is not None:
+            nnz = check_int("transform_n_nonzero_coefs", nnz, 1)
+        max_iter = check_int("transform_max_iter", self.transform_max_iter, 1)
         if self.positive_code and ALIASES.get(algo, algo) == "omp":
             raise ValueError("positive_code=True is not supported by transform_algorithm='omp'")
         return algo, alpha, nnz, max_iter
@@ -214,15 +201,14 @@ class _LearnedSparseCoding(_BaseSparseCoding, BaseEstimator):
         return tags
 
     def _check_common(self, X):
-        alpha = _check_alpha(self.alpha, "alpha")
-        k = _check_int(self.n_components, "n_components", allow_none=True) or X.shape[1]
+        alpha = check_float("alpha", self.alpha, 0)
+        k = self.n_components
+        k = X.shape[1] if k is None else check_int("n_components", k, 1)
         if self.fit_algorithm not in _FIT_ALGORITHMS:
             raise ValueError(f"fit_algorithm must be one of {_FIT_ALGORITHMS}, got "
                              f"{self.fit_algorithm!r}")
-        _check_int(self.max_iter, "max_iter")
-        if isinstance(self.tol, bool) or not (isinstance(self.tol, int | float | np.number)
-                                              and self.tol >= 0):
-            raise ValueError(f"tol must be a float >= 0, got {self.tol!r}")
+        check_int("max_iter", self.max_iter, 1)
+        check_float("tol", self.tol, 0)
         self._transform_settings()
         method = ALIASES.get(self.fit_algorithm, self.fit_algorithm)
         return alpha, k, method
@@ -422,8 +408,9 @@ class MiniBatchDictionaryLearning(_LearnedSparseCoding):
         self.verbose = verbose
 
     def _check_batch(self):
-        _check_int(self.batch_size, "batch_size")
-        _check_int(self.max_no_improvement, "max_no_improvement", allow_none=True)
+        check_int("batch_size", self.batch_size, 1)
+        if self.max_no_improvement is not None:
+            check_int("max_no_improvement", self.max_no_improvement, 1)
 
     def _state(self, dt) -> OnlineState:
         return OnlineState(_to_torch(self.components_.T, dt),

@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import torch
 
+from ..validation import check_float
+
 __all__ = [
     "group_soft_threshold",
     "hard_threshold",
@@ -27,12 +29,12 @@ __all__ = [
 ]
 
 
-def _check_thresh(thresh, name: str = "thresh") -> None:
-    if isinstance(thresh, torch.Tensor):
-        if thresh.numel() and bool((thresh < 0).any()):
-            raise ValueError(f"{name} must be >= 0, got a tensor with min {thresh.min().item()}")
-    elif not thresh >= 0:  # also catches NaN
-        raise ValueError(f"{name} must be >= 0, got {thresh}")
+def _check_thresh(thresh) -> None:
+    """A number goes through :func:`~aekit.validation.check_float`; a tensor must be >= 0."""
+    if not isinstance(thresh, torch.Tensor):
+        check_float("thresh", thresh, 0)
+    elif thresh.numel() and bool((thresh < 0).any()):
+        raise ValueError(f"thresh must be >= 0, got a tensor with min {thresh.min().item()}")
 
 
 def soft_threshold(x: torch.Tensor, thresh: float | torch.Tensor, *,

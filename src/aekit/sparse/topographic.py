@@ -29,7 +29,8 @@ from typing import NamedTuple
 import numpy as np
 import torch
 
-from .common import SolveInfo, check_positive_int, check_problem, progress_bar
+from ..validation import check_float, check_int
+from .common import SolveInfo, check_problem, progress_bar
 from .dictionary import DictInfo, init_dictionary, update_dictionary
 
 __all__ = [
@@ -89,14 +90,6 @@ def topographic_pooling(grid: tuple[int, int], neighbourhood: int = 3, *,
     return (near_r & near_c).to(dtype)
 
 
-def _check_pen(alpha, eps) -> None:
-    if not (isinstance(alpha, int | float) and not isinstance(alpha, bool)
-            and math.isfinite(alpha) and alpha >= 0):
-        raise ValueError(f"alpha must be a finite float >= 0, got {alpha!r}")
-    if not (isinstance(eps, int | float) and math.isfinite(eps) and eps > 0):
-        raise ValueError(f"eps must be a finite float > 0, got {eps!r}")
-
-
 def topographic_penalty(Z: torch.Tensor, P: torch.Tensor, alpha: float = 1.0,
                         eps: float = 1e-2) -> tuple[torch.Tensor, torch.Tensor]:
     """Per-sample topographic penalty and its gradient.
@@ -123,7 +116,8 @@ def topographic_penalty(Z: torch.Tensor, P: torch.Tensor, alpha: float = 1.0,
     ----------
     Kavukcuoglu et al., CVPR 2009, eq. (3).
     """
-    _check_pen(alpha, eps)
+    check_float("alpha", alpha, 0)
+    check_float("eps", eps, 0, lo_open=True)
     s = torch.sqrt(Z.pow(2) @ P.T + eps)  # (n, groups): pooled amplitudes
     return alpha * s.sum(1), alpha * Z * ((1.0 / s) @ P)
 
@@ -185,12 +179,11 @@ def topographic_encode(X: torch.Tensor, D: torch.Tensor, grid: tuple[int, int], 
     Optimization", 2004, §2.2; O'Donoghue & Candès, Found. Comput. Math. 15, 2015.
     """
     check_problem(X, D, alpha, init)
-    _check_pen(alpha, eps)
+    check_float("alpha", alpha, 0)
+    check_float("eps", eps, 0, lo_open=True)
     gh, gw = _check_grid(grid, D.shape[1])
-    if not (isinstance(max_iter, int | np.integer) and max_iter >= 1):
-        raise ValueError(f"max_iter must be an int >= 1, got {max_iter!r}")
-    if not (isinstance(tol, int | float) and tol >= 0):
-        raise ValueError(f"tol must be a float >= 0, got {tol!r}")
+    check_int("max_iter", max_iter, 1)
+    check_float("tol", tol, 0)
     P = topographic_pooling((gh, gw), neighbourhood, dtype=X.dtype)
     if L is None:
         L = _lipschitz(D, P, alpha, eps)
@@ -290,14 +283,15 @@ def topographic_learn(X: torch.Tensor, grid: tuple[int, int], *, alpha: float = 
     Algorithms 1–2 (online statistics and the atom update).
     """
     check_problem(X, torch.ones(X.shape[1] if X.ndim == 2 else 1, 1, dtype=X.dtype), alpha)
-    _check_pen(alpha, eps)
+    check_float("alpha", alpha, 0)
+    check_float("eps", eps, 0, lo_open=True)
     gh, gw = _check_grid(grid)
     k = gh * gw
     n, d = X.shape
     if n == 0:
         raise ValueError(f"X must have at least one sample, got shape {tuple(X.shape)}")
-    epochs = check_positive_int(max_iter, "max_iter")
-    bs = min(check_positive_int(batch_size, "batch_size"), n)
+    epochs = check_int("max_iter", max_iter, 1)
+    bs = min(check_int("batch_size", batch_size, 1), n)
     if dict_init is None:
         D = init_dictionary(X, k, generator=generator)
     else:

@@ -425,8 +425,7 @@ def evaluate(model: nn.Module, objective: Objective, data: Any, *, batch_size: i
     :func:`fit`'s (``X``, ``(X, Y)`` or a source).
     """
     ps = list(model.parameters())
-    source = data if isinstance(data, DataSource) and not isinstance(data, torch.Tensor) \
-        else _source(data, model, ps[0].dtype if ps else torch.float32, "data")
+    source = _source(data, model, ps[0].dtype if ps else torch.float32, "data")
     was = model.training
     model.eval()
     objective.eval()

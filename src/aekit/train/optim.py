@@ -10,6 +10,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from ..validation import check_choice, check_float, check_int
+
 __all__ = ["OPTIMIZERS", "PRECISIONS", "SCHEDULES", "check_fit_args", "lr_factor",
            "make_optimizer", "native_bf16", "resolve_precision"]
 
@@ -96,17 +98,11 @@ def make_optimizer(name: str, params: list[nn.Parameter], lr: float, momentum: f
 def check_fit_args(*, epochs: int, batch_size: int, lr: float, optimizer: str, schedule: str,
                    early_stopping: int | None, precision: str = "fp32") -> None:
     """Validate :func:`fit`'s options up front (callers use it before creating anything)."""
-    if epochs < 0 or int(epochs) != epochs:
-        raise ValueError(f"epochs must be an integer >= 0, got {epochs}")
-    if batch_size < 1 or int(batch_size) != batch_size:
-        raise ValueError(f"batch_size must be an integer >= 1, got {batch_size}")
-    if not (lr > 0 and math.isfinite(lr)):
-        raise ValueError(f"lr must be > 0, got {lr}")
-    if optimizer not in OPTIMIZERS:
-        raise ValueError(f"unknown optimizer {optimizer!r}; expected one of {OPTIMIZERS}")
-    if schedule not in SCHEDULES:
-        raise ValueError(f"unknown schedule {schedule!r}; expected one of {SCHEDULES}")
-    if early_stopping is not None and early_stopping < 1:
-        raise ValueError(f"early_stopping must be >= 1 epochs, got {early_stopping}")
-    if precision not in PRECISIONS:
-        raise ValueError(f"unknown precision {precision!r}; expected one of {PRECISIONS}")
+    check_int("epochs", epochs, 0)
+    check_int("batch_size", batch_size, 1)
+    check_float("lr", lr, 0, lo_open=True)
+    check_choice("optimizer", optimizer, OPTIMIZERS)
+    check_choice("schedule", schedule, SCHEDULES)
+    if early_stopping is not None:
+        check_int("early_stopping", early_stopping, 1)
+    check_choice("precision", precision, PRECISIONS)

@@ -13,10 +13,10 @@ import torch
 
 from ..models.psd import PSD
 from ..objectives import Objective, PSDPrediction
-from ..sparse.common import check_positive_int, check_problem, lipschitz_constant
+from ..sparse.common import check_problem, lipschitz_constant
 from ..sparse.dictionary import init_dictionary
 from ..sparse.prox import project_unit_norm
-from ..validation import check_float
+from ..validation import check_float, check_int
 from .callbacks import Callback
 from .fit import fit
 
@@ -108,8 +108,8 @@ def fit_psd(X: torch.Tensor, n_components: int, *, lam: float = 0.5, alpha: floa
         raise ValueError(f"X must have at least one sample, got shape {tuple(X.shape)}")
     check_float("alpha", alpha, 0, lo_open=True)
     lr_encoder = check_float("lr_encoder", lr_encoder, 0)
-    epochs = check_positive_int(epochs, "epochs")
-    batch_size = check_positive_int(batch_size, "batch_size")
+    epochs = check_int("epochs", epochs, 1)
+    batch_size = check_int("batch_size", batch_size, 1)
     if model is None:
         model = PSD(X.shape[1], n_components, encoder=encoder, dtype=X.dtype)
         with torch.no_grad():
