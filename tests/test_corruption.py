@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import math
 
 import pytest
@@ -117,6 +118,24 @@ def test_fraction_validation_names_the_parameter(bad):
 def test_sigma_validation(bad):
     with pytest.raises(ValueError, match="sigma must be a finite number >= 0"):
         Gaussian(bad)
+
+
+@pytest.mark.parametrize("name", sorted(CORRUPTIONS))
+def test_every_corruption_declares_its_parameters_once(name):
+    cls = CORRUPTIONS[name]
+    assert cls.name == name
+    args = {k: v for k, v in inspect.signature(cls.__init__).parameters.items() if k != "self"}
+    declared = {p.name: p for p in cls.params}
+    assert list(args) == list(declared)  # the level first, as make_corruption passes it
+    for k, p in declared.items():
+        assert args[k].default == p.default, (k, args[k].default, p.default)
+        assert p.doc and p.describe().startswith(k)
+    c = cls()  # the declared defaults build a valid corruption
+    assert c.level == cls.params[0].default
+    for p in cls.params:  # each bound is enforced with the parameter's name
+        for bad in ([p.lo - 1.0] if p.lo is not None else []) + ["0.1", True]:
+            with pytest.raises(ValueError, match=f"^{p.name} must be"):
+                cls(**{p.name: bad})
 
 
 def test_works_without_generator():

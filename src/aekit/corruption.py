@@ -90,7 +90,7 @@ class Masking(Corruption):
     params = (Param("nu", float, 0.25, "probability ν that an input component is set to 0",
                     lo=0, hi=1, hi_open=True),)
 
-    def __init__(self, nu: float):
+    def __init__(self, nu: float = 0.25):
         self.nu = self.level = self.check("nu", nu)
 
     def __call__(self, x: torch.Tensor, generator: torch.Generator | None = None
@@ -119,7 +119,7 @@ class Gaussian(Corruption):
     name = "gaussian"
     params = (Param("sigma", float, 0.1, "standard deviation σ of the additive noise", lo=0),)
 
-    def __init__(self, sigma: float):
+    def __init__(self, sigma: float = 0.1):
         self.sigma = self.level = self.check("sigma", sigma)
 
     def __call__(self, x: torch.Tensor, generator: torch.Generator | None = None
@@ -159,7 +159,7 @@ class SaltPepper(Corruption):
               Param("low", float, 0.0, "value of a pepper (minimum) component"),
               Param("high", float, 1.0, "value of a salt (maximum) component"))
 
-    def __init__(self, p: float, low: float = 0.0, high: float = 1.0):
+    def __init__(self, p: float = 0.1, low: float = 0.0, high: float = 1.0):
         self.p = self.level = self.check("p", p)
         self.low, self.high = self.check("low", low), self.check("high", high)
         if not self.low <= self.high:

@@ -17,6 +17,8 @@ from typing import Any, NamedTuple, Protocol, runtime_checkable
 import numpy as np
 import torch
 
+from .arrays import NpyReader
+
 __all__ = ["ArraySource", "Batch", "DataSource", "as_source", "as_tensor"]
 
 
@@ -147,8 +149,6 @@ class _Rows:
 
 
 def _is_lazy(A: Any) -> bool:
-    from . import NpyReader
-
     return isinstance(A, np.memmap | NpyReader)
 
 
