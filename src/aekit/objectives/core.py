@@ -236,6 +236,10 @@ class Objective(nn.Module):
             raise ValueError(f"term names must be unique and not {self.part!r} or 'loss', "
                              f"got {names}")
         self.terms = nn.ModuleList(terms)
+        # Plain copies for the per-step path (ModuleList access goes through
+        # nn.Module.__getattr__); the terms are fixed once the objective is built.
+        self._term_list = tuple(terms)
+        self._input_grad = any(t.needs_input_grad for t in terms)
 
     def per_sample(self, target: torch.Tensor, out: AEOutput | torch.Tensor) -> torch.Tensor:
         """Per-sample loss against ``target``, shape (n,)."""
@@ -254,7 +258,7 @@ class Objective(nn.Module):
         if isinstance(batch, torch.Tensor):
             batch = Batch(batch)
         xt = batch.input
-        if any(t.needs_input_grad for t in self.terms):
+        if self._input_grad:
             xt = xt.detach().requires_grad_(True)
             batch = batch._replace(x_tilde=xt, rng_state=torch.get_rng_state())
         out = (model if forward is None else forward)(xt)
@@ -264,7 +268,7 @@ class Objective(nn.Module):
         total = None
         if self.recon is not None:
             total = parts[self.part] = self.recon(batch.target, out).mean()
-        for t in self.terms:
+        for t in self._term_list:
             v = t(model, batch, out)
             parts[t.name] = v
             total = v if total is None else total + v

@@ -101,13 +101,12 @@ class Loop:
 
     def objective_step(self, batch: Batch, scale: float) -> dict[str, torch.Tensor]:
         """One optimiser step on ``batch``; returns the objective's parts."""
-        ctx = torch.autocast("cpu", dtype=torch.bfloat16) if self.autocast \
-            else contextlib.nullcontext()
         last: dict[str, torch.Tensor] = {}
 
         def closure():
             self.optimizer.zero_grad(set_to_none=True)
-            with ctx:
+            with torch.autocast("cpu", dtype=torch.bfloat16) if self.autocast \
+                    else contextlib.nullcontext():
                 total, parts = self.objective(self.model, batch, forward=self.forward)
             (total * scale if scale != 1.0 else total).backward()
             if self.max_grad_norm is not None:
@@ -116,7 +115,7 @@ class Loop:
             return total
 
         if self.full_batch:
-            self.optimizer.step(closure)
+            self.optimizer.step(closure)  # L-BFGS evaluates the closure several times
         else:
             closure()
             self.optimizer.step()
@@ -124,6 +123,9 @@ class Loop:
 
     def run(self) -> None:
         """Train from the current position to ``epochs`` (or until a callback stops it)."""
+        # Only callbacks that override the per-step hook are called every step.
+        per_step = [cb.on_batch_end for cb in self.callbacks
+                    if type(cb).on_batch_end is not Callback.on_batch_end]
         try:
             for cb in self.callbacks:
                 cb.on_fit_start(self)
@@ -147,8 +149,8 @@ class Loop:
                             self.sums[k].add_(v.detach(), alpha=m)
                         else:
                             self.sums[k] = v.detach() * m
-                    for cb in self.callbacks:
-                        cb.on_batch_end(self)
+                    for hook in per_step:
+                        hook(self)
                 record = self.epoch_record(t0)
                 for cb in self.callbacks:
                     if cb.on_epoch_end(self, record):
