@@ -32,7 +32,9 @@ def test_quick_mode_writes_results(mnist_path):
     rows = {r["method"]: r for r in res["rows"]}
     assert list(rows) == VARIANTS
     for v, r in rows.items():
-        assert 0.0 <= r["test_error_pct"] <= 100.0
+        # two epochs on 3,000 images: far from converged, but it learns (chance is 90 %)
+        assert r["test_error_pct"] < 88.0, (v, r["test_error_pct"])
+        assert r["curve"][1]["train_loss"] < r["curve"][0]["train_loss"], (v, r["curve"])
         assert r["epochs"] == 2 and len(r["curve"]) == 2
         assert [c["epoch"] for c in r["curve"]] == [1, 2]
         assert r["curve"][-1]["test_error_pct"] == r["test_error_pct"]  # last epoch, no pick
@@ -73,7 +75,9 @@ def _quick_mlp(mnist_path, tag: str, good: list[str], bad: list[tuple[list[str],
                                  text=True, timeout=120)
         assert refused.returncode == 2 and word in refused.stderr, refused.stderr[-500:]
         assert not out.exists()
-    assert 0.0 <= res["rows"][0]["test_error_pct"] <= 100.0
+    row = res["rows"][0]
+    assert row["test_error_pct"] < 88.0, row["test_error_pct"]  # it learns; chance is 90 %
+    assert row["curve"][1]["train_loss"] < row["curve"][0]["train_loss"], row["curve"]
     return res
 
 

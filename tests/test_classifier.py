@@ -181,6 +181,14 @@ def test_adversarial_fine_tuning_on_digits(digits):
     adv = AutoencoderClassifier(adversarial_eps=0.05, **kw).fit(tr.X, tr.y)
     acc = adv.score(te.X, te.y)
     assert acc > 0.9, f"adversarially fine-tuned accuracy {acc:.4f}"
+    # the attack reached the objective: every epoch's loss rose under it (the FGSM part is
+    # (1 − α)(CE(x̃) − CE(x)) > 0), and the loss curve is the adversarial objective
+    excess = adv.history_["train_fgsm"]
+    assert len(excess) == 30 and min(excess) > 0, excess
+    plain = AutoencoderClassifier(**kw).fit(tr.X, tr.y)
+    assert "train_fgsm" not in plain.history_.records[-1]
+    assert adv.loss_curve_[-1] > plain.loss_curve_[-1], (adv.loss_curve_[-1],
+                                                           plain.loss_curve_[-1])
     again = AutoencoderClassifier(adversarial_eps=0.05, **kw).fit(tr.X, tr.y)
     np.testing.assert_array_equal(adv.predict_proba(te.X), again.predict_proba(te.X))
     with pytest.raises(ValueError, match="freeze_encoder"):

@@ -47,12 +47,21 @@ def test_same_seed_gives_identical_weights_and_other_seed_differs():
 @pytest.mark.parametrize("optimizer, lr, epochs", [("adam", 1e-2, 30), ("adamw", 1e-2, 30),
                                                    ("sgd", 0.05, 30), ("lbfgs", 1.0, 15)])
 def test_every_optimizer_reduces_the_loss(optimizer, lr, epochs):
+    """Each optimiser removes >= 94 % of the initial excess cross-entropy over its floor (the
+    data's own entropy, Σ_j H(x_ij), reachable here: rank-3 data, 3-D code); L-BFGS >= 99.5 %."""
+    from aekit.train import evaluate
+
     X = _data()
+    Xt = torch.from_numpy(X).double()
+    floor = float(-(Xt * Xt.log() + (1 - Xt) * (1 - Xt).log()).sum(1).mean())
     m = _model()
+    start = evaluate(m, make_objective("bce"), X)["loss"] - floor
     h = fit(m, make_objective("bce"), X, epochs=epochs, batch_size=32, optimizer=optimizer,
             lr=lr, seed=0)
-    first, last = h["train_loss"][0], h["train_loss"][-1]
-    assert last < 0.97 * first, f"{optimizer}: loss {first:.4f} -> {last:.4f}"
+    end = evaluate(m, make_objective("bce"), X)["loss"] - floor
+    limit = 0.005 if optimizer == "lbfgs" else 0.06
+    assert end < limit * start, (f"{optimizer}: excess loss over the entropy floor {floor:.4f} "
+                                 f"went {start:.4f} -> {end:.4f} (limit {limit:.3f} x)")
     assert len(h) == epochs
 
 

@@ -45,13 +45,21 @@ def test_bf16_falls_back_to_fp32_with_a_warning_without_native_support(monkeypat
 @pytest.mark.skipif(not fit_module.native_bf16(), reason="this CPU has no native bf16")
 def test_bf16_loss_parity_with_fp32():
     X = _data()
-    finals = {}
+    finals, seen, weights = {}, {}, {}
     for precision in ("fp32", "bf16"):
         torch.manual_seed(0)
         m = DenseAE([32, 64, 4], output="sigmoid")
+        dtypes = set()  # what the first layer's matmul produced during training
+        hook = m.enc[0].register_forward_hook(
+            lambda mod, i, o, dtypes=dtypes: dtypes.add(o.dtype) if mod.training else None)
         h = fit(m, make_objective("bce"), X, epochs=20, lr=3e-3, precision=precision)
-        finals[precision] = h["train_loss"][-1]
+        hook.remove()
+        finals[precision], seen[precision] = h["train_loss"][-1], dtypes
+        weights[precision] = m.enc[0].weight.detach().clone()
         assert m.enc[0].weight.dtype == torch.float32  # master weights stay fp32
+    # bf16 really ran (autocast did not silently fall back) and fp32 did not use it
+    assert seen == {"fp32": {torch.float32}, "bf16": {torch.bfloat16}}, seen
+    assert not torch.equal(weights["fp32"], weights["bf16"])
     rel = abs(finals["bf16"] - finals["fp32"]) / finals["fp32"]
     assert rel < 0.03, f"final loss fp32 {finals['fp32']:.4f} vs bf16 {finals['bf16']:.4f}"
 

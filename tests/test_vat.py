@@ -132,8 +132,13 @@ def test_bf16_autocast_close_to_fp32():
     torch.manual_seed(1)
     fp32 = float(vat_loss(model, x, y, 1.0))
     torch.manual_seed(1)
+    dtypes = []
+    hook = model[0].register_forward_hook(lambda m, i, o: dtypes.append(o.dtype))
     bf16 = float(vat_loss(model, x, y, 1.0, autocast_bf16=True))
+    hook.remove()
     assert abs(bf16 - fp32) < 0.05 * abs(fp32), (fp32, bf16)
+    # the passes really ran under autocast (clean, power step, perturbed): bf16 matmuls
+    assert dtypes and all(d == torch.bfloat16 for d in dtypes), dtypes
 
 
 @pytest.mark.parametrize("kw, match", [

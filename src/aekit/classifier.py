@@ -172,6 +172,10 @@ class AutoencoderClassifier(ClassifierMixin, BaseEstimator):
         Validation accuracy per epoch (early stopping only).
     n_iter_ : int
         Fine-tuning epochs run.
+    history_ : aekit.train.History or None
+        The fine-tuning history: every objective part per epoch (``train_ce``, and
+        ``train_fgsm`` / ``train_vat`` with adversarial training; ``val_*`` and
+        ``val_accuracy`` with early stopping).
 
     References
     ----------
@@ -350,6 +354,7 @@ class AutoencoderClassifier(ClassifierMixin, BaseEstimator):
         self.validation_scores_ = [float(v) for v in hist["val_accuracy"]] \
             if len(hist) and val is not None else []
         self.n_iter_ = len(hist)
+        self.history_ = hist if len(hist) else None
         for p in net.parameters():
             p.requires_grad_(False)
         net.eval()
