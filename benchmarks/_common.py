@@ -1,7 +1,12 @@
 """Shared helpers for benchmark scripts: environment record and result files.
 
-Every results file records the command line, date, git commit, CPU model and the flags that
-matter for speed, library versions and thread count, then one row per configuration.
+Every results file records the exact command line, the git commit and whether the tree was
+dirty *when the run started* (this module is imported at the start of every script), start and
+end times, CPU model and the flags that matter for speed, library versions and thread count,
+then one row per configuration. A full (non-quick) result is refused when the run started
+from a tree with uncommitted changes, unless the command line has ``--allow-dirty`` (taken off
+``sys.argv`` here, so every script accepts it, and recorded). A file's name is the script's
+``--name`` (or its default); nothing else renames results.
 """
 
 from __future__ import annotations
@@ -58,14 +63,55 @@ def environment() -> dict:
     }
 
 
+ALLOW_DIRTY = "--allow-dirty" in sys.argv
+if ALLOW_DIRTY:
+    sys.argv.remove("--allow-dirty")
+#: The environment when the script started (commit and dirty flag are the run's, not the
+#: tree's at the end of a long run).
+START = environment()
+START["command"] += " --allow-dirty" if ALLOW_DIRTY else ""
+if START["git_commit"].endswith("-dirty") and not ALLOW_DIRTY and "--quick" not in sys.argv \
+        and Path(sys.argv[0]).stem not in ("render", "plot_curves", "-c", ""):
+    print("warning: this run starts from a tree with uncommitted changes; its full result will "
+          "be refused at the end unless --allow-dirty is given (commit first)", file=sys.stderr)
+
+
+#: Results files that belong to a family (rendered and plotted with ``<family>*.json``) but
+#: were named otherwise with ``--name``: the file keeps the name its run gave it.
+FAMILY_MEMBERS = {"hinton_mnist": ["explore_wd"]}
+
+
+def family_files(prefix: str) -> list[Path]:
+    """Full-mode results of a family: ``<prefix>*.json`` plus :data:`FAMILY_MEMBERS`."""
+    paths = set(RESULTS.glob(f"{prefix}*.json"))
+    paths |= {RESULTS / f"{n}.json" for n in FAMILY_MEMBERS.get(prefix, [])
+              if (RESULTS / f"{n}.json").exists()}
+    return sorted(p for p in paths if not p.stem.endswith("_quick"))
+
+
 def write_results(name: str, payload: dict, table: str) -> Path:
-    """Write ``benchmarks/results/<name>.json`` atomically and print the markdown table."""
+    """Write ``benchmarks/results/<name>.json`` atomically and print the markdown table.
+
+    Quick runs (``settings.quick`` true, or a name ending in ``_quick``) are smoke tests and
+    are always written; a full result from a run that started on a dirty tree exits with
+    status 2 unless ``--allow-dirty`` was given.
+    """
     sys.path.insert(0, str(ROOT / "src"))
     from aekit.io import atomic_write_json
 
+    quick = bool((payload.get("settings") or {}).get("quick")) or name.endswith("_quick")
+    dirty = START["git_commit"].endswith("-dirty")
+    if dirty and not quick and not ALLOW_DIRTY:
+        print(f"refusing to write {name}.json: the run started from a tree with uncommitted "
+              "changes (commit first, or pass --allow-dirty, which is recorded)",
+              file=sys.stderr)
+        raise SystemExit(2)
     RESULTS.mkdir(parents=True, exist_ok=True)
     path = RESULTS / f"{name}.json"
-    atomic_write_json(path, {"benchmark": name, "environment": environment(), **payload,
+    env = {**START, "date": START["date"],
+           "end_date": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
+           "dirty_at_start": dirty, "allow_dirty": ALLOW_DIRTY}
+    atomic_write_json(path, {"benchmark": name, "environment": env, **payload,
                              "table_markdown": table})
     print(table)
     print(f"\nwrote {path.relative_to(ROOT)}")

@@ -18,6 +18,9 @@ import json
 import sys
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import family_files
+
 ROOT = Path(__file__).resolve().parents[1]
 FAMILIES = {
     "hinton_mnist": ("test error (Σ squared error per image)", "test_error",
@@ -31,9 +34,7 @@ FAMILIES = {
 
 def curves(prefix: str, key: str) -> list[tuple[str, list[float], list[float]]]:
     out = []
-    for path in sorted((ROOT / "benchmarks" / "results").glob(f"{prefix}*.json")):
-        if path.stem.endswith("_quick"):
-            continue
+    for path in family_files(prefix):
         for row in json.loads(path.read_text()).get("rows", []):
             pts = [c for c in row.get("curve", []) if c.get(key) is not None]
             if len(pts) >= 2:

@@ -9,6 +9,9 @@ import json
 import sys
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import family_files
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -35,9 +38,7 @@ def _generic_tables(r: dict) -> str:
 def _ablation(prefix: str, key: str, fmt: str) -> str:
     """One table of every row of every ``<prefix>*.json`` run (the ablation across runs)."""
     rows = []
-    for path in sorted((ROOT / "benchmarks" / "results").glob(f"{prefix}*.json")):
-        if path.stem.endswith("_quick"):
-            continue
+    for path in family_files(prefix):
         r = json.loads(path.read_text())
         threads = r.get("settings", {}).get("threads") or (r.get("environment") or {}).get(
             "torch_threads", "?")
@@ -63,9 +64,7 @@ def _ablation(prefix: str, key: str, fmt: str) -> str:
 def _classification_runs(prefix: str) -> str:
     """One table of every fine-tuned network of every ``<prefix>*.json`` classification run."""
     rows = []
-    for path in sorted((ROOT / "benchmarks" / "results").glob(f"{prefix}*.json")):
-        if path.stem.endswith("_quick"):
-            continue
+    for path in family_files(prefix):
         r = json.loads(path.read_text())
         st = r.get("settings", {})
         recipe = (f"{st.get('activation', '?')}, dropout {st.get('input_dropout', '?')}/"
