@@ -164,7 +164,22 @@ def bench_streaming(quick: bool, workdir: Path) -> tuple[list[dict], str]:
     return [{"part": "streaming", **r} for r in rows], md
 
 
+def _newest_step(ckdir: Path) -> int:
+    from aekit.train import find_checkpoints
+
+    found = find_checkpoints(ckdir)
+    return int(found[0].stem.split("-")[1]) if found else -1
+
+
 def bench_resume(quick: bool, workdir: Path) -> tuple[list[dict], str]:
+    """SIGKILL inside the training interval, 3 times per trial, then resume to the end.
+
+    A first uninterrupted run gives the reference weights and the number of optimiser steps.
+    Each kill waits until the run has written a checkpoint at or past a random target step
+    (drawn inside the run, so the kill lands mid-training), then kills after a random
+    0–0.2 s; it counts as mid-run when a checkpoint exists and no final model does. The
+    killed run is resumed (and killed again) until the third resume finishes.
+    """
     args = ["train", "--data", "digits", "--epochs", "15", "--hidden", "64",
             "--checkpoint-steps", "9", "--set", "train.early_stopping=none",
             "--set", "model.dropout=0.1", "--no-report", "--no-progress"]
@@ -175,33 +190,53 @@ def bench_resume(quick: bool, workdir: Path) -> tuple[list[dict], str]:
     from safetensors.torch import load_file
 
     ref = load_file(workdir / "ref" / "model.safetensors")
+    total = json.loads((workdir / "ref" / "history.jsonl").read_text().splitlines()[-1])["step"]
     trials = 3 if quick else 10
     rng = random.Random(0)
-    matched, rows = 0, []
+    rows, mid, kills, diffs = [], 0, 0, []
     for t in range(trials):
         out = workdir / f"t{t}"
-        delay = rng.uniform(2.0, 6.0)  # seconds after start: start-up ~2 s, run ~7 s
-        p = subprocess.Popen([*cmd, *args, "--out", str(out)], env=env,
-                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        time.sleep(delay)
-        p.send_signal(signal.SIGKILL)
-        p.wait()
-        killed_mid = not (out / "model.safetensors").exists()
+        targets = sorted(rng.sample(range(9, total - 9), 3))
+        events = []
+        for k, target in enumerate(targets):
+            run = [*cmd, *args, "--out", str(out)] if k == 0 else \
+                [*cmd, "train", "--out", str(out), "--resume", "--no-progress"]
+            p = subprocess.Popen(run, env=env, stdout=subprocess.DEVNULL,
+                                 stderr=subprocess.DEVNULL)
+            deadline = time.time() + 300
+            while p.poll() is None and time.time() < deadline and \
+                    _newest_step(out / "checkpoints") < target:
+                time.sleep(0.01)
+            time.sleep(rng.uniform(0.0, 0.2))
+            finished = p.poll() is not None
+            p.send_signal(signal.SIGKILL)
+            p.wait()
+            landed = not finished and not (out / "model.safetensors").exists() and \
+                _newest_step(out / "checkpoints") >= 0
+            kills += 1
+            mid += landed
+            events.append({"target_step": target,
+                           "checkpoint_step_at_kill": _newest_step(out / "checkpoints"),
+                           "killed_mid_run": landed})
         r = subprocess.run([*cmd, "train", "--out", str(out), "--resume", "--no-progress"],
                            env=env, capture_output=True, text=True)
-        if r.returncode:  # killed before config.json existed: nothing to resume
-            rows.append({"trial": t, "kill_after_s": delay, "resumable": False})
+        if r.returncode:
+            rows.append({"trial": t, "kills": events, "resumed": False,
+                         "error": r.stderr[-500:]})
             continue
         w = load_file(out / "model.safetensors")
-        same = all(torch.equal(ref[k], w[k]) for k in ref)
-        matched += same
-        rows.append({"trial": t, "kill_after_s": delay, "killed_mid_run": killed_mid,
-                     "bit_identical": same})
-    md = (f"{trials} runs killed with SIGKILL at random times (2–6 s after start), then "
-          f"resumed with `aekit train --out DIR --resume`: {matched} of "
-          f"{sum(1 for r in rows if r.get('resumable', True))} resumed runs ended with weights "
-          "bit-identical to an uninterrupted run.")
-    return [{"part": "resume", **r} for r in rows], md
+        diff = max(float((ref[k] - w[k]).abs().max()) for k in ref)
+        diffs.append(diff)
+        rows.append({"trial": t, "kills": events, "resumed": True, "max_weight_diff": diff,
+                     "bit_identical": diff == 0.0})
+    md = (f"{trials} trials of a {total}-step run, each killed with SIGKILL 3 times at random "
+          f"steps inside training and resumed with `aekit train --out DIR --resume`: "
+          f"{mid} of {kills} kills landed mid-run (a checkpoint and no final model); "
+          f"{sum(r.get('bit_identical', False) for r in rows)} of {trials} trials ended "
+          f"bit-identical to the uninterrupted run (max weight difference "
+          f"{max(diffs) if diffs else float('nan'):.3g}).")
+    return [{"part": "resume", "total_steps": total, "mid_run_kills": mid, "kills": kills,
+             **r} for r in rows], md
 
 
 def main() -> None:
@@ -210,6 +245,8 @@ def main() -> None:
     p.add_argument("--only", nargs="*", choices=["bf16", "ddp", "streaming", "resume"])
     p.add_argument("--workdir", type=Path, help="scratch folder for generated inputs "
                    "(default: a temp dir; full streaming mode needs ~8 GB free)")
+    p.add_argument("--name", default=None,
+                   help="results file stem (default scale[_quick])")
     a = p.parse_args()
     parts = a.only or ["bf16", "ddp", "streaming", "resume"]
     rows, sections = [], []
@@ -223,7 +260,7 @@ def main() -> None:
             rows += r
             sections.append(f"### {part}\n\n{md}")
             print(f"[{part}] {time.perf_counter() - t0:.0f} s\n{md}\n", flush=True)
-    write_results("scale" + ("_quick" if a.quick else ""),
+    write_results(a.name or ("scale" + ("_quick" if a.quick else "")),
                   {"settings": {"quick": a.quick, "parts": parts}, "rows": rows},
                   "\n\n".join(sections))
 
