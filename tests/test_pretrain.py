@@ -276,3 +276,22 @@ def test_stack_bad_input(X300):
         RBM(4, 2, hidden="poisson")
     with pytest.raises(ValueError, match="k must be an integer >= 1"):
         ContrastiveDivergence(k=0)
+
+
+def test_gaussian_visible_rbm_trains_at_the_defaults_and_divergence_names_the_layer():
+    """Standardised real-valued data (300 x 500) under a Gaussian-visible RBM: the default rate
+    is the small one of linear units and trains; lr 0.1 (the old default here) diverges within
+    a few epochs, and the error names the layer and its settings."""
+    g = np.random.default_rng(0)
+    X = g.normal(size=(300, 10)) @ g.normal(size=(10, 500)) + 0.5 * g.normal(size=(300, 500))
+    X = ((X - X.mean(0)) / X.std(0)).astype(np.float32)
+    pre = pretrain_layers([500, 200, 30], X, activation="sigmoid", code_activation="linear",
+                          output="linear", layer_kwargs={"kind": "rbm"}, epochs=30,
+                          progress=False)
+    recon = pre.histories[0]["train_recon"]
+    assert np.isfinite(recon).all() and recon[-1] < 0.5 * recon[0], recon
+    with pytest.raises(FloatingPointError, match=r"pretraining layer 1 of 2 \(RBM 500->200, "
+                                                 r"optimizer sgd, lr 0.1\)"):
+        pretrain_layers([500, 200, 30], X, activation="sigmoid", code_activation="linear",
+                        output="linear", epochs=30, progress=False,
+                        layer_kwargs=[{"kind": "rbm", "lr": 0.1}, {"kind": "rbm"}])

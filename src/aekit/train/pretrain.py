@@ -217,8 +217,8 @@ def pretrain_layers(
         * ``cd_k``: Gibbs steps for an RBM layer (default 1).
         * any :func:`fit` keyword (``corruption``, ``epochs``, ``lr``, ``optimizer``,
           ``weight_decay``, ``callbacks``, ``seed``, ...), overriding the arguments below.
-          RBM layers default to :data:`RBM_DEFAULTS` (SGD, lr 0.1, or 1e-3 for a Gaussian
-          (linear) hidden layer, momentum 0.9, batch 100) instead of the arguments below.
+          RBM layers default to :data:`RBM_DEFAULTS` (SGD, lr 0.1, or 1e-3 when either
+          side has Gaussian (linear) units, momentum 0.9, batch 100) instead of the arguments below.
     val : array-like, shape (n_val, d), optional
         Validation data, encoded layer by layer like X and passed to each :func:`fit`.
     epochs, batch_size, optimizer, lr : fit() options for every AE layer.
@@ -285,7 +285,10 @@ def pretrain_layers(
             hidden = "bernoulli" if act == "sigmoid" else "gaussian"
             visible = "bernoulli" if out == "sigmoid" else "gaussian"
             opts = {**base, **RBM_DEFAULTS}
-            if hidden == "gaussian":
+            if hidden == "gaussian" or visible == "gaussian":
+                # Linear (Gaussian) units have unbounded activities: Hinton & Salakhutdinov
+                # use a 100x smaller rate for them (the top layer there; a real-valued input
+                # layer is the same case, where lr 0.1 diverged within a few dozen epochs).
                 opts["lr"] = _RBM_GAUSSIAN_LR
         else:
             opts = dict(base)
@@ -321,8 +324,14 @@ def pretrain_layers(
     t0 = time.perf_counter()
     layers, histories = [], []
     H, Hv = T, V
-    for model, objective, opts in plans:
-        histories.append(fit(model, objective, H, val=Hv, **opts))
+    for i, (model, objective, opts) in enumerate(plans):
+        try:
+            histories.append(fit(model, objective, H, val=Hv, **opts))
+        except FloatingPointError as e:  # say which layer, with which settings
+            raise FloatingPointError(
+                f"pretraining layer {i + 1} of {n_layers} ({type(model).__name__} "
+                f"{sizes[i]}->{sizes[i + 1]}, optimizer {opts['optimizer']}, lr {opts['lr']}): "
+                f"{e}") from None
         model.eval()
         layers.append(model)
         if len(layers) < n_layers:  # codes for the next layer
