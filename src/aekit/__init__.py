@@ -8,6 +8,7 @@ from .classifier import AutoencoderClassifier
 from .corruption import CORRUPTIONS, Gaussian, Masking, SaltPepper, make_corruption
 from .data import NpyReader, load_dataset, load_digits, load_mnist
 from .data.batch import Batch
+from .decomposition import LinearAEPCA
 from .estimators import Autoencoder
 from .io import FileFormatError
 from .layers import TiedLinear, TopK
@@ -76,6 +77,7 @@ __all__ = [
     "KLSparsity",
     "L1Activity",
     "LinearAE",
+    "LinearAEPCA",
     "Masking",
     "NpyReader",
     "Objective",

@@ -73,8 +73,11 @@ if AVAILABLE:
 
     @njit(cache=True, nogil=True)
     def _walk(c, G, alpha, positive, max_steps, tol, z, A, theta, zA, delta, L, r, a, tmp,
-              isact, rhs):  # pragma: no cover - compiled
+              isact, rhs, lar, n_max):  # pragma: no cover - compiled
         """Walk one sample's path from λ₀ = max|c| down to alpha; write its code into z.
+
+        ``lar=True`` walks the plain LARS path instead (no atom ever leaves, Efron et al.
+        §2) and stops where atom ``n_max + 1`` would join (or at λ = alpha).
 
         Returns (status, steps, ½‖x − Dz‖² − ½‖x‖², α‖z‖₁)."""
         k = c.shape[0]
@@ -132,7 +135,7 @@ if AVAILABLE:
             gl = np.inf
             ss = -1
             for s in range(p):  # leave: an active coefficient crosses zero
-                if delta[s] * zA[s] < 0.0:
+                if not lar and delta[s] * zA[s] < 0.0:
                     g = -zA[s] / delta[s]
                     if g < gl:
                         gl, ss = g, s
@@ -149,6 +152,8 @@ if AVAILABLE:
             if gend <= gam:
                 break
             if gj <= gl:
+                if lar and p >= n_max:
+                    break
                 if p >= cap or not _chol_append(L, p, G, A, jj):
                     status = RANK
                     break
@@ -169,13 +174,14 @@ if AVAILABLE:
                 for q in range(p):
                     _chol_append(L, q, G, A, A[q])
         # polish on the found active set: z_A = G_AA⁻¹(c_A − αθ_A), then check optimality
+        lam_end = lam if lar else alpha
         for s in range(p):
-            rhs[s] = c[A[s]] - alpha * theta[s]
+            rhs[s] = c[A[s]] - lam_end * theta[s]
         _chol_solve(L, p, rhs, zA, tmp)
         zc = 0.0
         l1 = 0.0
         for s in range(p):
-            if status == OK and not zA[s] * theta[s] > 0.0:
+            if status == OK and not lar and not zA[s] * theta[s] > 0.0:
                 status = NOT_OPTIMAL
             z[A[s]] = zA[s]
             zc += zA[s] * c[A[s]]
@@ -191,7 +197,7 @@ if AVAILABLE:
         bound = alpha * (1.0 + tol)
         for j in range(k):
             v = r[j] if positive else abs(r[j])
-            if v > bound and status == OK:
+            if v > bound and status == OK and not lar:
                 status = NOT_OPTIMAL
             if isact[j]:
                 zr += z[j] * r[j]
@@ -200,7 +206,7 @@ if AVAILABLE:
 
     @njit(parallel=True, cache=True)
     def walk_rows(C, G, alpha, positive, max_steps, tol, cap, n_blocks, Z, status, steps,
-                  fit, reg):  # pragma: no cover - compiled
+                  fit, reg, lar, n_max):  # pragma: no cover - compiled
         """Walk every row of C (n, k) = X D; results into Z (n, k, zeros on entry) and the
         per-row status / steps / fit change / penalty arrays."""
         n, k = C.shape
@@ -218,7 +224,7 @@ if AVAILABLE:
             isact = np.empty(k, np.bool_)
             for i in range(b * per, min(n, (b + 1) * per)):
                 st, ns, f, g = _walk(C[i], G, alpha, positive, max_steps, tol, Z[i], A, theta,
-                                     zA, delta, L, r, a, tmp, isact, rhs)
+                                     zA, delta, L, r, a, tmp, isact, rhs, lar, n_max)
                 status[i] = st
                 steps[i] = ns
                 fit[i] = f
@@ -226,9 +232,10 @@ if AVAILABLE:
 
 
 def walk(C: np.ndarray, G: np.ndarray, alpha: float, positive: bool, max_steps: int,
-         tol: float, cap: int, threads: int):
+         tol: float, cap: int, threads: int, lar: bool = False, n_max: int = 0):
     """Run :func:`walk_rows` on float64 ``C`` (n, k) and ``G`` (k, k) with ``threads``
-    numba threads; returns ``Z, status, steps, fit_change, penalty``."""
+    numba threads; returns ``Z, status, steps, fit_change, penalty``. ``lar=True``: plain
+    LARS stopped at ``n_max`` active atoms (see :func:`_walk`)."""
     n, k = C.shape
     Z = np.zeros((n, k))
     status = np.zeros(n, np.int64)
@@ -244,7 +251,8 @@ def walk(C: np.ndarray, G: np.ndarray, alpha: float, positive: bool, max_steps: 
         try:
             walk_rows(np.ascontiguousarray(C), np.ascontiguousarray(G), float(alpha),
                       bool(positive), int(max_steps), float(tol), int(cap),
-                      min(n, 8 * threads), Z, status, steps, fit, reg)
+                      min(n, 8 * threads), Z, status, steps, fit, reg, bool(lar),
+                      int(n_max))
         finally:
             numba.set_num_threads(prev)
     return Z, status, steps, fit, reg
