@@ -15,6 +15,7 @@ EXAMPLES = {
     "linear": dict(n_features=12, n_components=4),
     "rbm": dict(n_visible=12, n_hidden=4),
     "conv": dict(image_shape=[2, 7, 6], channels=[3, 4], code_size=3, batch_norm=True),
+    "residual": dict(n_features=12, n_components=3, hidden=[9, 5], activation="tanh"),
 }
 
 

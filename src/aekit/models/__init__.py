@@ -9,10 +9,11 @@ from .conv import ConvAE
 from .dense import DenseAE, LinearAE
 from .linear import PCASolution, init_linear_ae_from_pca, linear_ae_from_pca, pca_solution
 from .rbm import RBM
+from .residual import ResidualAE
 
 __all__ = ["MODELS", "OUTPUTS", "RBM", "AEOutput", "Autoencoder", "ConvAE", "DenseAE", "LinearAE",
-           "PCASolution", "init_linear_ae_from_pca", "linear_ae_from_pca", "make_model",
-           "pca_solution"]
+           "PCASolution", "ResidualAE", "init_linear_ae_from_pca", "linear_ae_from_pca",
+           "make_model", "pca_solution"]
 
 #: Model classes by registry name; :func:`aekit.load` rebuilds a saved model through it.
 MODELS: dict[str, type[Autoencoder]] = {
@@ -20,6 +21,7 @@ MODELS: dict[str, type[Autoencoder]] = {
     "linear": LinearAE,
     "rbm": RBM,
     "conv": ConvAE,
+    "residual": ResidualAE,
 }
 
 

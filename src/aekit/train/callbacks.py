@@ -141,18 +141,40 @@ class EarlyStopping(Callback):
         Load the best epoch's weights at the end (only with a ``patience``).
     history : History, optional
         Receives ``best_epoch`` and ``stopped_early``.
+    include_start : bool
+        Score the model before training too (epoch 0; ``monitor`` must be a ``val_`` key), so
+        with ``restore_best`` the result is never worse than the start on validation data.
     """
 
     key = "early_stopping"
 
     def __init__(self, patience: int | None = None, monitor: str = "val_loss",
                  min_delta: float = 0.0, restore_best: bool = True,
-                 history: History | None = None):
+                 history: History | None = None, include_start: bool = False):
         self.patience = None if patience is None else check_int("early_stopping", patience, 1)
         self.monitor, self.restore_best, self.history = monitor, bool(restore_best), history
+        self.include_start = bool(include_start)
+        if self.include_start and not monitor.startswith("val_"):
+            raise ValueError(f"include_start needs a validation monitor ('val_...'), got "
+                             f"{monitor!r}")
         self.min_delta = check_float("min_delta", min_delta, 0)
         self.best, self.bad_epochs, self.best_epoch = math.inf, 0, None
         self.best_state: dict[str, torch.Tensor] | None = None
+
+    @property
+    def keeps_weights(self) -> bool:
+        return self.restore_best and (self.patience is not None or self.include_start)
+
+    def on_fit_start(self, loop):
+        if self.include_start and loop.step == 0:
+            start = loop.validate()
+            if self.monitor not in start:
+                raise ValueError(f"include_start: the validation record has no "
+                                 f"{self.monitor!r} (it has {sorted(start)}); pass val=")
+            self.best, self.best_epoch = start[self.monitor], 0
+            if self.keeps_weights:
+                self.best_state = {k: v.detach().clone()
+                                   for k, v in loop.model.state_dict().items()}
 
     def on_epoch_end(self, loop, record):
         if self.monitor not in record:
@@ -162,7 +184,7 @@ class EarlyStopping(Callback):
         stop = False
         if current < self.best - self.min_delta:
             self.best, self.bad_epochs, self.best_epoch = current, 0, loop.epoch + 1
-            if self.patience is not None and self.restore_best:
+            if self.keeps_weights:
                 self.best_state = {k: v.detach().clone()
                                    for k, v in loop.model.state_dict().items()}
         else:

@@ -176,11 +176,17 @@ class Loop:
                 + (" (the last checkpoint is kept)" if kept else ""))
         record.update({f"train_{k}": float(v) / self.n for k, v in self.sums.items()})
         record.update(self.objective.metrics())
-        if self.val is not None:
-            record.update(evaluate(self.model, self.objective, self.val,
-                                   batch_size=max(self.batch_size, 1024), prefix="val_"))
+        record.update(self.validate())
         record["time_s"] = time.perf_counter() - t0
         return record
+
+    def validate(self) -> dict[str, float]:
+        """``{"val_loss", "val_<part>"}`` of the current model on the validation data ({}
+        without any)."""
+        if self.val is None:
+            return {}
+        return evaluate(self.model, self.objective, self.val,
+                        batch_size=max(self.batch_size, 1024), prefix="val_")
 
     # --- checkpoint state ----------------------------------------------------------------
     def callback_states(self) -> dict[str, Callback]:
@@ -267,6 +273,7 @@ def fit(
     monitor: str | None = None,
     min_delta: float = 0.0,
     restore_best: bool = True,
+    include_start: bool = False,
     callbacks: Sequence[Callback | Callable] = (),
     seed: int = 0,
     checkpoint_dir: str | os.PathLike | None = None,
@@ -322,6 +329,10 @@ def fit(
         Patience of :class:`~aekit.train.callbacks.EarlyStopping` on ``monitor`` (default
         ``val_loss`` with ``val``, else ``train_loss``), ``min_delta``, ``restore_best``. The
         best epoch is tracked either way (``History.best_epoch``).
+    include_start : bool
+        Also score the model before the first step (epoch 0) on ``monitor`` (a ``val_`` key),
+        so with ``restore_best`` training never ends worse than where it started on the
+        validation data (e.g. a model initialised at PCA).
     callbacks : sequence of Callback or ``f(epoch, record, model) -> bool``
         Run after the built-in early stopping and before history and checkpoints.
     seed : int
@@ -388,7 +399,7 @@ def fit(
     history = History(history_path)
     monitor = monitor or ("val_loss" if val is not None else "train_loss")
     cbs: list[Callback] = [EarlyStopping(early_stopping, monitor, min_delta, restore_best,
-                                         history)]
+                                         history, include_start=include_start)]
     cbs += [cb if isinstance(cb, Callback) else FunctionCallback(cb) for cb in callbacks]
     if progress_enabled(progress):
         cbs.append(ProgressBar(desc))
