@@ -79,9 +79,14 @@ def test_loaders_on_random_bytes(tmp_path_factory, data, suffix):
     p = tmp_path_factory.mktemp("f") / ("f" + suffix)
     p.write_bytes(data)
     try:
-        (load_idx if suffix == ".idx" else load_array)(p)
-    except ValueError:
-        pass  # includes "not an IDX file", "truncated", "pickled", "non-numeric"
+        out = (load_idx if suffix == ".idx" else load_array)(p)
+    except ValueError as e:  # "not an IDX file", "truncated", "pickled", "non-numeric", ...
+        assert p.name in str(e), f"the error does not name the file: {e}"
+        return
+    X = np.asarray(out if suffix == ".idx" else out.X)
+    # whatever loads is a non-empty, finite, real array (never a silently garbled one)
+    assert X.size > 0 and np.issubdtype(X.dtype, np.number), (data, X.dtype, X.shape)
+    assert not np.iscomplexobj(X) and np.isfinite(X.astype(np.float64)).all(), (data, X)
 
 
 @SETTINGS

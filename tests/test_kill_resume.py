@@ -64,3 +64,40 @@ def test_sigkill_then_resume_matches_uninterrupted(tmp_path, kill_after_step):
     hist_ref = (tmp_path / "ref" / "history.jsonl").read_text().splitlines()
     hist = (tmp_path / "victim" / "history.jsonl").read_text().splitlines()
     assert len(hist) == len(hist_ref) == 25
+
+
+def test_sigkill_resume_ignores_a_foreign_checkpoint_planted_in_the_run(tmp_path):
+    """Issue 17: a killed run whose checkpoints/ folder gets another run's (newer, compatible)
+    checkpoints before --resume: the resume continues its own checkpoint (weights identical
+    to an uninterrupted run) and leaves the foreign files byte-for-byte untouched."""
+    ref = _aekit(*ARGS, "--out", str(tmp_path / "ref"))
+    other = _aekit(*ARGS, "--seed", "1", "--out", str(tmp_path / "other"))
+    victim = _aekit(*ARGS, "--out", str(tmp_path / "victim"))
+    ck = tmp_path / "victim" / "checkpoints"
+    deadline = time.time() + 120
+    killed_at = None
+    while time.time() < deadline and victim.poll() is None:
+        cks = find_checkpoints(ck)
+        if cks and int(cks[0].stem.split("-")[1]) >= 75:
+            victim.send_signal(signal.SIGKILL)
+            killed_at = cks[0].name
+            break
+        time.sleep(0.02)
+    victim.wait()
+    assert killed_at is not None, "training finished before it could be killed"
+    assert other.wait(timeout=300) == 0
+    src = find_checkpoints(tmp_path / "other" / "checkpoints")[0]
+    planted = [ck / src.name, ck / "ckpt-0000099999.safetensors"]  # owned by another run; unowned
+    for p in planted:
+        p.write_bytes(src.read_bytes())
+    before = {p: (p.read_bytes(), p.stat().st_mtime_ns) for p in planted}
+
+    resumed = _aekit("train", "--out", str(tmp_path / "victim"), "--resume", "--no-progress")
+    _, err = resumed.communicate(timeout=300)
+    assert resumed.returncode == 0, err.decode()
+    assert ref.wait(timeout=300) == 0
+    a, b = _tensors(tmp_path / "ref"), _tensors(tmp_path / "victim")
+    diff = {k: float((a[k] - b[k]).abs().max()) for k in a}
+    assert all(torch.equal(a[k], b[k]) for k in a), f"killed at {killed_at}; max |diff| {diff}"
+    after = {p: (p.read_bytes(), p.stat().st_mtime_ns) for p in planted}
+    assert after == before, "a foreign checkpoint was changed or deleted"

@@ -298,3 +298,26 @@ def test_image_folder_source_pairs_files_by_name_and_trains(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(ValueError, match="holds no images"):
         ImageFolder(tmp_path / "empty")
+
+
+def test_resume_with_only_unreadable_checkpoints_is_an_error_naming_them(tmp_path):
+    """fit(resume=True) never starts over silently when checkpoints exist but none reads."""
+    from aekit.io import FileFormatError
+
+    X = _data()
+    fit(DenseAE([12, 3]), make_objective("mse"), X, epochs=2, checkpoint_dir=tmp_path)
+    files = find_checkpoints(tmp_path)
+    assert files
+    for f in files:  # flip a byte in the tensor data: the checksum fails
+        raw = bytearray(f.read_bytes())
+        raw[-5] ^= 0xFF
+        f.write_bytes(bytes(raw))
+    with pytest.warns(UserWarning, match="skipping unreadable checkpoint"), \
+            pytest.raises(FileFormatError, match="no checkpoint is readable") as e:
+        fit(DenseAE([12, 3]), make_objective("mse"), X, epochs=3, checkpoint_dir=tmp_path,
+            resume=True)
+    assert all(f.name in str(e.value) for f in files), str(e.value)
+    empty = tmp_path / "fresh"  # no checkpoint at all: resume starts from step 0
+    h = fit(DenseAE([12, 3]), make_objective("mse"), X, epochs=1, checkpoint_dir=empty,
+            resume=True)
+    assert h.resumed_from_step is None and len(h) == 1

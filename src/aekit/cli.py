@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import io
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -92,9 +93,20 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--nproc-per-node", type=int, default=1, metavar="N",
                    help="train with N processes on torch.distributed (relaunches itself "
                    "under torchrun; batch_size is the global batch)")
-    t.add_argument("--out", type=Path, help="run directory (default runs/<dataset>)")
+    t.add_argument("--header", action=argparse.BooleanOptionalAction, default=None,
+                   help="a CSV --data file's first row is (--header) or is not (--no-header) a "
+                   "header; default: a header when none of its cells is a number, data when "
+                   "all are, an error when it mixes both (data.header)")
+    t.add_argument("--out", type=Path, help="run directory (default runs/<dataset>); must be "
+                   "new, empty, or an aekit run (it holds run.json)")
+    t.add_argument("--force", action="store_true", help="when --out holds other files, write "
+                   "the run into a new subdirectory --out/run-<time>-<id> (nothing of yours is "
+                   "moved or overwritten)")
     t.add_argument("--resume", action="store_true", help="continue the run in --out from its "
-                   "newest checkpoint (uses the run's saved config)")
+                   "newest checkpoint (uses the run's saved config); an error when the run "
+                   "has no readable checkpoint of its own")
+    t.add_argument("--restart", action="store_true", help="with --resume: train the run "
+                   "again from step 0 when none of its checkpoints is readable")
     t.add_argument("--no-report", action="store_true", help="do not write report.html")
     t.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                    help="force the progress bar on/off (default: only on a terminal, off "
@@ -113,6 +125,9 @@ def _parser() -> argparse.ArgumentParser:
                        "the run's own test split")
         e.add_argument("--output", required=True, type=Path, help="output .npy or .csv file")
         e.add_argument("--chunk", type=int, default=8192, help="rows per chunk (default 8192)")
+        e.add_argument("--header", action=argparse.BooleanOptionalAction, default=None,
+                       help="a CSV --input's first row is (--header) or is not (--no-header) "
+                       "a header; default: the rule of `aekit train --help`")
 
     ev = sub.add_parser("evaluate", help="test reconstruction error of a run vs PCA",
                         description="Reconstruction error (mean over samples of the summed "
@@ -120,6 +135,9 @@ def _parser() -> argparse.ArgumentParser:
                         "fitted on the run's training data. Prints JSON.")
     ev.add_argument("run", type=Path)
     ev.add_argument("--input", help="evaluate on this file instead of the run's test split")
+    ev.add_argument("--header", action=argparse.BooleanOptionalAction, default=None,
+                    help="a CSV --input's first row is (--header) or is not (--no-header) a "
+                    "header")
 
     c = sub.add_parser(
         "classify", help="pretrain an autoencoder, add a softmax head, fine-tune, report "
@@ -188,7 +206,8 @@ def _train_overrides(a: argparse.Namespace) -> list[str]:
              ("objective.weight_decay", a.weight_decay),
              ("train.batch_size", a.batch_size), ("train.lr", a.lr),
              ("train.optimizer", a.optimizer), ("train.seed", a.seed),
-             ("train.checkpoint_steps", a.checkpoint_steps), ("train.precision", a.precision)]
+             ("train.checkpoint_steps", a.checkpoint_steps), ("train.precision", a.precision),
+             ("data.header", a.header)]
     for key, val in pairs:
         if val is not None:
             ov.append(f"{key}={json.dumps(val)}")
@@ -199,7 +218,6 @@ def _train_overrides(a: argparse.Namespace) -> list[str]:
 
 def _relaunch_distributed(n: int, argv: list[str]) -> int:
     """Re-run this command under torchrun with ``n`` processes on this machine."""
-    import os
     import subprocess
 
     if n < 1:
@@ -224,8 +242,6 @@ def _relaunch_distributed(n: int, argv: list[str]) -> int:
 
 def _init_distributed() -> bool:
     """Join the process group torchrun describes in the environment (gloo on CPU)."""
-    import os
-
     if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
         return False
     import torch
@@ -240,7 +256,16 @@ def _cmd_train(a: argparse.Namespace, argv: list[str]) -> int:
     from .train.callbacks import TrainingInterrupted
 
     if a.nproc_per_node != 1:
+        if a.force:  # choose the subdirectory once, here, for every process
+            from .runs import fresh_subdir
+
+            sub = fresh_subdir(a.out or _default_out(a))
+            argv = [x for x in argv if x != "--force"] + ["--out", str(sub)]
         return _relaunch_distributed(a.nproc_per_node, argv)
+    if a.force and int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        raise ValueError("--force under torchrun: every process would pick its own "
+                         "subdirectory; use aekit train --nproc-per-node N --force, or an "
+                         "empty --out")
     distributed = _init_distributed()
     try:
         rc = _train(a)
@@ -253,8 +278,6 @@ def _cmd_train(a: argparse.Namespace, argv: list[str]) -> int:
             # Every file is written (atomically) and every rank is here. gloo's teardown
             # (destroy_process_group, or the C++ destructors at interpreter exit) still
             # aborted a rank now and then on a loaded machine, so leave without it.
-            import os
-
             sys.stdout.flush()
             sys.stderr.flush()
             os._exit(rc)
@@ -272,42 +295,70 @@ def _cmd_train(a: argparse.Namespace, argv: list[str]) -> int:
             dist.destroy_process_group()
 
 
+def _default_out(a: argparse.Namespace) -> Path:
+    """runs/<dataset stem> for a train command without --out."""
+    if a.config is None and a.data is None and not a.overrides:
+        return Path("runs") / "digits"
+    from .config import load_config
+
+    return Path("runs") / Path(load_config(a.config, _train_overrides(a)).data.dataset).stem
+
+
 def _train(a: argparse.Namespace) -> int:
     from .config import RunConfig, load_config
-    from .runs import train_run
+    from .runs import fresh_subdir, read_marker, read_run_config, train_run, write_marker
 
+    if a.restart and not a.resume:
+        raise ValueError("--restart only applies with --resume")
     if a.resume:
         if a.out is None:
             raise ValueError("--resume needs --out RUN_DIR")
+        if a.force:
+            raise ValueError("--force does not apply with --resume")
         cfg_file = a.out / "config.json"
         if not cfg_file.exists():
             raise FileNotFoundError(f"cannot resume: {cfg_file} not found")
-        cfg = RunConfig.from_dict(json.loads(cfg_file.read_text())["config"])
-        if (a.out / "model.safetensors").exists():
+        cfg = RunConfig.from_dict(read_run_config(cfg_file)["config"])
+        marker = read_marker(a.out)
+        if (a.out / "model.safetensors").exists() and (marker is None
+                                                       or marker["status"] == "complete"):
             print(f"{a.out}: run already complete", file=sys.stderr)
             return 0
     else:
         cfg = load_config(a.config, _train_overrides(a))
     out = a.out or Path("runs") / Path(cfg.data.dataset).stem
-    m = train_run(cfg, out, resume=a.resume, progress=a.progress)
+    if a.force:
+        out = fresh_subdir(out)
+    m = train_run(cfg, out, resume=a.resume, restart=a.restart, progress=a.progress)
     if not m:  # a non-zero rank of a distributed run: rank 0 reports
         return 0
+    report_error = None
     if not a.no_report:
         from .report import write_report
 
-        write_report(out)
+        try:
+            write_report(out)
+        except (ValueError, OSError, FloatingPointError, RuntimeError) as e:
+            # The run itself is complete; say so, and record why the report is missing.
+            report_error = str(e)
+            marker = read_marker(out)
+            write_marker(out, marker["run_id"], "complete", None,
+                         report=f"not written: {report_error}")
     res = m.get("test") or m.get("val") or {}
     print(f"run written to {out}")
     if res:
         print(f"test reconstruction error (sum of squared errors per sample): "
               f"autoencoder {res['ae_error']:.4f}, PCA-{res['code_size']} {res['pca_error']:.4f} "
               f"(ratio {res['ae_over_pca']:.3f})")
-    if not a.no_report:
+    if report_error is not None:
+        print(f"aekit train: warning: training finished and the run is complete, but "
+              f"report.html was not written: {report_error}", file=sys.stderr)
+    elif not a.no_report:
         print(f"report: {out / 'report.html'}")
     return 0
 
 
-def _load_input(run_dir: Path, spec: str) -> np.ndarray:
+def _load_input(run_dir: Path, spec: str, header: bool | None = None) -> np.ndarray:
     from .data import load_array
     from .runs import load_run_data, read_run
 
@@ -317,7 +368,7 @@ def _load_input(run_dir: Path, spec: str) -> np.ndarray:
         if data.test is None:
             raise ValueError(f"{run_dir} has no test split (dataset is a single file)")
         return data.test.X
-    return load_array(spec).X
+    return load_array(spec, header=header).X
 
 
 def _save_array(path: Path, A: np.ndarray) -> None:
@@ -343,17 +394,21 @@ def _cmd_encode(a: argparse.Namespace, what: str) -> int:
     if a.output.suffix.lower() not in (".npy", ".csv"):
         raise ValueError(f"--output must end in .npy or .csv, got {a.output.name!r}")
     model = load(a.run)
-    X = _load_input(a.run, a.input) if a.input == "test" else open_rows(a.input)
+    X = _load_input(a.run, a.input) if a.input == "test" else open_rows(a.input,
+                                                                         header=a.header)
     if X.ndim != 2 or X.shape[1] != model.n_features:
-        raise ValueError(f"--input has {X.shape[1] if X.ndim == 2 else X.shape} features, "
-                         f"expected {model.n_features}")
-    if a.output.suffix.lower() == ".npy":
-        map_rows(model, X, what, out=a.output, chunk=a.chunk)
-        shape = np.load(a.output, mmap_mode="r").shape
-    else:
-        A = map_rows(model, X, what, chunk=a.chunk)
-        _save_array(a.output, A)
-        shape = A.shape
+        raise ValueError(f"--input {a.input} has {X.shape[1] if X.ndim == 2 else X.shape} "
+                         f"features, expected {model.n_features}")
+    try:
+        if a.output.suffix.lower() == ".npy":
+            map_rows(model, X, what, out=a.output, chunk=a.chunk)
+            shape = np.load(a.output, mmap_mode="r").shape
+        else:
+            A = map_rows(model, X, what, chunk=a.chunk)
+            _save_array(a.output, A)
+            shape = A.shape
+    except ValueError as e:  # empty input, NaN in rows i..j: name the file they came from
+        raise ValueError(f"--input {a.input}: {e}") from None
     print(f"wrote {a.output} with shape {shape}")
     return 0
 
@@ -365,7 +420,8 @@ def _cmd_evaluate(a: argparse.Namespace) -> int:
     run = read_run(a.run)
     data = load_run_data(run["config"])
     if a.input:
-        X = check_finite_2d(_load_input(a.run, a.input), "--input", run["model"].n_features)
+        X = check_finite_2d(_load_input(a.run, a.input, a.header), f"--input {a.input}",
+                            run["model"].n_features)
     elif data.test is not None:
         X = data.test.X
     else:
@@ -425,18 +481,18 @@ def _cmd_info(a: argparse.Namespace) -> int:
     if a.json:
         print(json.dumps({"info": info, "metrics": metrics}, indent=2))
         return 0
-    cfg = info["config"]
+    cfg = run["config"]  # the validated RunConfig (defaults filled in)
     mdl = info["model"]
     print(f"run:        {Path(a.run).resolve()}")
     print(f"model:      {mdl['name']} {mdl['config']}  ({mdl['n_parameters']:,} parameters)")
-    print(f"data:       {cfg['data']['dataset']}: {info['data']['n_train']} train, "
+    print(f"data:       {cfg.data.dataset}: {info['data']['n_train']} train, "
           f"{info['data']['n_val']} val, {info['data']['n_test']} test, "
           f"{info['data']['n_features']} features")
     print(f"objective:  {info['objective']['loss']} + "
           f"{', '.join(info['objective']['terms']) or 'no terms'}")
-    t = cfg["train"]
-    print(f"training:   {metrics['epochs_run']} of {t['epochs']} epochs, {t['optimizer']} "
-          f"lr={t['lr']} batch={t['batch_size']} schedule={t['schedule']}, "
+    t = cfg.train
+    print(f"training:   {metrics['epochs_run']} of {t.epochs} epochs, {t.optimizer} "
+          f"lr={t.lr} batch={t.batch_size} schedule={t.schedule}, "
           f"{metrics['train_time_s']:.1f} s" + (", stopped early" if metrics["stopped_early"]
                                                  else ""))
     res = metrics.get("test") or metrics.get("val")
@@ -488,7 +544,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "compare":
             return _cmd_compare(args)
     except (ValueError, FileNotFoundError, FileExistsError, PermissionError,
-            FileFormatError, FloatingPointError, IsADirectoryError) as e:
+            FileFormatError, FloatingPointError, IsADirectoryError, NotADirectoryError) as e:
         print(f"aekit {args.command}: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

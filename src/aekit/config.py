@@ -7,6 +7,7 @@ a run directory's ``config.json``, so ``aekit train --resume`` and ``aekit info`
 from __future__ import annotations
 
 import dataclasses
+import re
 import tomllib
 import types
 import typing
@@ -15,16 +16,19 @@ from pathlib import Path
 from typing import Any
 
 __all__ = ["DataConfig", "ModelConfig", "ObjectiveConfig", "RunConfig", "TrainConfig",
-           "apply_override", "load_config"]
+           "apply_override", "load_config", "read_toml"]
 
 
 @dataclass
 class DataConfig:
     """Which data: a built-in name (``digits``, ``mnist``, ``fashion-mnist``) or a file
-    (.npy/.npz/.csv); ``path`` points a built-in name at its files (e.g. mnist.npz)."""
+    (.npy/.npz/.csv); ``path`` points a built-in name at its files (e.g. mnist.npz);
+    ``header``: whether a CSV's first row is a header (None: the rule of
+    :data:`aekit.data.arrays.CSV_HEADER_RULE`)."""
 
     dataset: str = "digits"
     path: str | None = None
+    header: bool | None = None
     val_fraction: float = 0.1
     limit: int | None = None
     seed: int = 0
@@ -165,13 +169,51 @@ def load_config(path: str | Path | None = None, overrides: list[str] = ()) -> Ru
         p = Path(path)
         if not p.is_file():
             raise FileNotFoundError(f"config file not found: {p}")
-        try:
-            data = tomllib.loads(p.read_text(encoding="utf-8"))
-        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
-            raise ValueError(f"{p}: invalid TOML: {e}") from None
+        data = read_toml(p)
+        try:  # the file's own mistakes are reported with its name, before any --set
+            RunConfig.from_dict(data)
+        except ValueError as e:
+            from .io import FileFormatError
+
+            raise FileFormatError(f"{p}: {e}", path=p, expected="a valid run config") from None
     for ov in overrides:
         apply_override(data, ov)
     return RunConfig.from_dict(data)
+
+
+MAX_TOML_BYTES = 1 << 20  # a run config is a few hundred bytes
+MAX_TOML_DEPTH = 16
+
+
+def read_toml(path: str | Path) -> dict[str, Any]:
+    """Parse a TOML config file, size-bounded (1 MiB, checked before reading) and
+    depth-bounded (tomllib recurses on nested arrays and inline tables); errors are
+    :class:`aekit.io.FileFormatError` naming the file."""
+    from .io import FileFormatError, read_text_file
+
+    p = Path(path)
+    raw = read_text_file(p, max_bytes=MAX_TOML_BYTES, what="TOML config file")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = raw[:e.start].count(b"\n") + 1
+        raise FileFormatError(f"{p}: line {line}: not UTF-8 text (byte {e.start})", path=p,
+                              field=f"line {line}", expected="UTF-8 TOML") from None
+    depth = 0
+    for m in re.finditer(r'"(?:[^"\\\n]|\\.)*"|\'[^\'\n]*\'|#[^\n]*|[\[\]{}]', text):
+        tok = m.group()
+        if tok in "[{":
+            depth += 1
+            if depth > MAX_TOML_DEPTH:
+                raise FileFormatError(f"{p}: arrays/tables nested more than {MAX_TOML_DEPTH} "
+                                      "levels deep", path=p, expected="shallow TOML")
+        elif tok in "]}":
+            depth = max(0, depth - 1)
+    try:
+        return tomllib.loads(text)
+    except (tomllib.TOMLDecodeError, RecursionError) as e:
+        raise FileFormatError(f"{p}: invalid TOML: {e}", path=p,
+                              expected="valid TOML") from None
 
 
 def apply_override(data: dict[str, Any], override: str) -> None:
@@ -189,7 +231,7 @@ def apply_override(data: dict[str, Any], override: str) -> None:
     else:
         try:
             value = tomllib.loads(f"v = {raw}")["v"]
-        except tomllib.TOMLDecodeError:
+        except (tomllib.TOMLDecodeError, RecursionError):
             value = raw
     data.setdefault(parts[0], {})
     if not isinstance(data[parts[0]], dict):

@@ -176,14 +176,21 @@ class Autoencoder(TransformerMixin, BaseEstimator):
         if self.early_stopping and len(X) >= 10 and self.validation_fraction > 0:
             Xtr, Xval, _, _ = train_val_split(X, val_fraction=self.validation_fraction,
                                               seed=seed)
-        self.history_ = _fit(
-            self.model_, objective, Xtr, val=Xval, corruption=corruption,
-            epochs=int(self.max_iter),
-            batch_size=int(self.batch_size), optimizer=self.optimizer, lr=self.learning_rate,
-            schedule=self.schedule, seed=seed,
-            early_stopping=self.n_iter_no_change if self.early_stopping else None,
-            progress=None if self.verbose else False,  # verbose: a bar on a terminal only
-            desc="Autoencoder.fit")
+        try:
+            self.history_ = _fit(
+                self.model_, objective, Xtr, val=Xval, corruption=corruption,
+                epochs=int(self.max_iter),
+                batch_size=int(self.batch_size), optimizer=self.optimizer,
+                lr=self.learning_rate, schedule=self.schedule, seed=seed,
+                early_stopping=self.n_iter_no_change if self.early_stopping else None,
+                progress=None if self.verbose else False,  # verbose: a bar on a terminal only
+                desc="Autoencoder.fit")
+        except FloatingPointError as e:
+            # Bad input for this estimator (e.g. values whose squares overflow float32), so a
+            # ValueError as scikit-learn users expect; the loop's message says what happened.
+            amax = float(np.abs(X).max())
+            raise ValueError(f"X: training diverged (largest |x| is {amax:.3g}; standardise or "
+                             f"rescale X, or lower learning_rate): {e}") from e
         self.objective_ = objective
         self.n_iter_ = len(self.history_)
         return self
@@ -196,7 +203,8 @@ class Autoencoder(TransformerMixin, BaseEstimator):
     @torch.no_grad()
     def transform(self, X) -> np.ndarray:
         """Codes ``f(X)``: (n, d) -> (n, k), in eval mode without corruption."""
-        return self.model_.eval().encode(self._tensor(X)).numpy()
+        x = self._tensor(X)  # first: raises NotFittedError before model_ is touched
+        return self.model_.eval().encode(x).numpy()
 
     @torch.no_grad()
     def inverse_transform(self, X) -> np.ndarray:
@@ -213,7 +221,8 @@ class Autoencoder(TransformerMixin, BaseEstimator):
     @torch.no_grad()
     def reconstruct(self, X) -> np.ndarray:
         """``g(f(X))``: (n, d) -> (n, d)."""
-        return self.model_.eval()(self._tensor(X)).reconstruction.numpy()
+        x = self._tensor(X)  # first: raises NotFittedError before model_ is touched
+        return self.model_.eval()(x).reconstruction.numpy()
 
     @torch.no_grad()
     def score_samples(self, X) -> np.ndarray:

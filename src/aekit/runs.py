@@ -2,6 +2,7 @@
 
 Layout of a run directory::
 
+    run.json           the marker: run id and status (training, complete, incomplete + reason)
     config.json        the RunConfig, data shapes, model spec, aekit version
     checkpoints/       ckpt-<step>.safetensors while training (kept for --resume)
     history.jsonl      one JSON record per epoch, every objective term
@@ -10,13 +11,20 @@ Layout of a run directory::
     report.html        a self-contained report (``aekit report``)
 
 Every file is written atomically; a run that fails before training starts leaves nothing.
+
+Ownership: ``run.json`` holds a random run id. ``train_run`` only writes into an empty (or
+new) directory or one of its own runs, never over a user's files; its checkpoints carry the
+run id (:func:`aekit.train.checkpoint.checkpoint_owner`), so a resume neither loads nor
+deletes checkpoints that another run left in the folder. Every run file is read back through
+a schema-checked, size- and depth-bounded reader that raises
+:class:`aekit.io.FileFormatError` naming the file and the field.
 """
 
 from __future__ import annotations
 
-import json
 import platform
 import time
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,19 +34,192 @@ import torch
 
 from .config import RunConfig
 from .data import Dataset, load_dataset, train_val_split
-from .io import atomic_write_json
+from .io import (
+    MAX_JSON_BYTES,
+    FileFormatError,
+    atomic_write_json,
+    expect,
+    parse_json,
+    read_json_file,
+    read_text_file,
+)
 from .models import MODELS, Autoencoder
 from .objectives import make_objective
 from .train import fit, load, save_model
+from .train.checkpoint import checkpoint_owner, find_checkpoints, read_checkpoint
 from .train.distributed import world_and_rank
 from .train.optim import check_fit_args
 from .version import __version__
 
-__all__ = ["RunData", "evaluate_against_pca", "load_run_data", "pca_errors", "read_run",
-           "reconstruction_errors", "train_run"]
+__all__ = ["MARKER", "RunData", "check_out_dir", "evaluate_against_pca", "fresh_subdir",
+           "load_run_data", "pca_errors", "read_history", "read_marker", "read_metrics",
+           "read_run", "read_run_config", "reconstruction_errors", "train_run", "write_marker"]
 
 RUN_FORMAT = "aekit-run"
 RUN_FILES = ("config.json", "model.safetensors", "history.jsonl", "metrics.json")
+MARKER = "run.json"
+MARKER_FORMAT = "aekit-run-marker"
+STATUSES = ("training", "complete", "incomplete")
+
+
+# ------------------------------------------------------------------ ownership and status
+def read_marker(run_dir: str | Path) -> dict[str, Any] | None:
+    """The run marker ``run_dir/run.json`` (``{"format", "run_id", "status", "reason"}``),
+    or None when there is none; a malformed marker raises :class:`FileFormatError`."""
+    path = Path(run_dir) / MARKER
+    if not path.exists():
+        return None
+    m = expect(read_json_file(path, max_bytes=1 << 20), dict, path, "top level")
+    if m.get("format") != MARKER_FORMAT:
+        raise FileFormatError.bad(path, "format", repr(MARKER_FORMAT), m.get("format"))
+    rid = expect(m.get("run_id"), str, path, "run_id")
+    if not (8 <= len(rid) <= 32 and all(c in "0123456789abcdef" for c in rid)):
+        raise FileFormatError.bad(path, "run_id", "8-32 lowercase hex digits", rid)
+    if m.get("status") not in STATUSES:
+        raise FileFormatError.bad(path, "status", " or ".join(STATUSES), m.get("status"))
+    expect(m.get("reason"), str, path, "reason", optional=True)
+    return m
+
+
+def write_marker(run_dir: str | Path, run_id: str, status: str, reason: str | None = None,
+                 **extra: Any) -> None:
+    """Write the run marker atomically: ``status`` one of training, complete, incomplete."""
+    if status not in STATUSES:
+        raise ValueError(f"status must be one of {STATUSES}, got {status!r}")
+    atomic_write_json(Path(run_dir) / MARKER, {"format": MARKER_FORMAT, "run_id": run_id,
+                                               "status": status, "reason": reason,
+                                               "aekit_version": __version__, **extra})
+
+
+def check_out_dir(out: str | Path) -> None:
+    """Raise a clear error when ``out`` or one of its parents is an existing non-directory
+    (instead of NotADirectoryError part way through writing)."""
+    out = Path(out)
+    for q in (out, *out.parents):
+        if q.exists() or q.is_symlink():
+            if not q.is_dir():
+                raise FileExistsError(f"--out {out}: {q} is a file, not a directory; choose "
+                                      "another --out")
+            return
+
+
+def fresh_subdir(out: str | Path) -> Path:
+    """A new, not yet existing ``out/run-<time>-<id>`` for ``aekit train --force``: the run
+    goes there and nothing already in ``out`` is moved, changed or deleted."""
+    out = Path(out)
+    check_out_dir(out)
+    return out / f"run-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"
+
+
+def _claim(out: Path, resume: bool) -> tuple[str, dict | None]:
+    """Check that ``out`` may hold this run; return ``(run_id, marker or None)``."""
+    check_out_dir(out)
+    marker = read_marker(out) if out.is_dir() else None
+    if resume:
+        if marker is None:
+            what = ("was written by an aekit without run markers (run.json), so its "
+                    "checkpoints cannot be told from foreign ones"
+                    if (out / "config.json").exists() else "is not an aekit run (no run.json)")
+            raise FileNotFoundError(f"cannot resume {out}: it {what}; start a new run with "
+                                    "another --out")
+        return marker["run_id"], marker
+    if out.is_dir() and any(out.iterdir()):
+        if marker is None:
+            raise FileExistsError(
+                f"--out {out} is not empty and is not an aekit run (no {MARKER}); aekit never "
+                "writes over files it did not create: choose an empty or new --out, or pass "
+                "--force to write the run into a new subdirectory of it")
+        if (out / "config.json").exists():
+            raise FileExistsError(f"{out} already holds a run; pass --resume to continue it "
+                                  "or choose another --out")
+    return uuid.uuid4().hex[:16], marker
+
+
+def _resume_checkpoint(out: Path, run_id: str) -> Path:
+    """The newest readable checkpoint of run ``run_id``, or a FileFormatError naming every
+    file tried (and those of other runs that were ignored)."""
+    ck = out / "checkpoints"
+    tried = []
+    for path in find_checkpoints(ck, run_id):
+        try:
+            read_checkpoint(path, run_id)
+            return path
+        except (FileFormatError, OSError) as e:
+            tried.append(f"{path.name} ({e})")
+    foreign = [p.name for p in find_checkpoints(ck) if p not in find_checkpoints(ck, run_id)]
+    msg = (f"cannot resume {out}: no readable checkpoint of this run (id {run_id}) in {ck}"
+           + (f"; unreadable: {'; '.join(tried)}" if tried else "; found none")
+           + (f"; ignored (not this run's): {', '.join(foreign)}" if foreign else "")
+           + "; pass --restart to train it again from step 0")
+    raise FileFormatError(msg, path=ck, field="checkpoints",
+                          expected=f"a readable checkpoint of run {run_id}")
+
+
+# -------------------------------------------------------------------- validated readers
+def read_run_config(path: str | Path) -> dict[str, Any]:
+    """Read and check a run's ``config.json`` (schema, aekit major version, the config)."""
+    path = Path(path)
+    info = expect(read_json_file(path), dict, path, "top level")
+    if info.get("format") != RUN_FORMAT:
+        raise FileFormatError(f"{path} is not an aekit run config (format "
+                              f"{info.get('format')!r}, expected {RUN_FORMAT!r})", path=path,
+                              field="format", expected=repr(RUN_FORMAT))
+    version = expect(info.get("aekit_version"), str, path, "aekit_version")
+    if version.split(".")[0] != __version__.split(".")[0]:
+        raise FileFormatError(f"{path.parent} was written by aekit {version}, this is "
+                              f"{__version__}: incompatible run format", path=path,
+                              field="aekit_version", expected=f"{__version__.split('.')[0]}.x")
+    cfg = expect(info.get("config"), dict, path, "config")
+    try:
+        RunConfig.from_dict(cfg)
+    except (ValueError, TypeError) as e:
+        raise FileFormatError(f"{path}: {e}", path=path, field="config",
+                              expected="a valid run config") from None
+    model = expect(info.get("model"), dict, path, "model")
+    expect(model.get("name"), str, path, "model.name")
+    expect(model.get("config"), dict, path, "model.config")
+    expect(model.get("n_parameters"), int, path, "model.n_parameters")
+    obj = expect(info.get("objective"), dict, path, "objective")
+    expect(obj.get("loss"), str, path, "objective.loss")
+    for i, t in enumerate(expect(obj.get("terms"), list, path, "objective.terms")):
+        expect(t, str, path, f"objective.terms[{i}]")
+    data = expect(info.get("data"), dict, path, "data")
+    for k in ("n_train", "n_val", "n_test", "n_features"):
+        expect(data.get(k), int, path, f"data.{k}")
+    return info
+
+
+def read_metrics(path: str | Path) -> dict[str, Any]:
+    """Read and check a run's ``metrics.json``."""
+    path = Path(path)
+    m = expect(read_json_file(path), dict, path, "top level")
+    expect(m.get("epochs_run"), int, path, "epochs_run")
+    expect(m.get("best_epoch"), int, path, "best_epoch", optional=True)
+    expect(m.get("stopped_early"), bool, path, "stopped_early")
+    expect(m.get("train_time_s"), float, path, "train_time_s")
+    expect(m.get("final", {}), dict, path, "final")
+    for split in ("test", "val"):
+        if split in m:
+            r = expect(m[split], dict, path, split)
+            for k in ("n_test", "code_size"):
+                expect(r.get(k), int, path, f"{split}.{k}")
+            for k in ("ae_error", "pca_error", "ae_over_pca"):
+                expect(r.get(k), float, path, f"{split}.{k}")
+            expect(r.get("unit"), str, path, f"{split}.unit")
+    return m
+
+
+def read_history(path: str | Path) -> list[dict[str, Any]]:
+    """Read and check a run's ``history.jsonl`` (one JSON object per line)."""
+    path = Path(path)
+    raw = read_text_file(path, max_bytes=MAX_JSON_BYTES, what="history file")
+    out = []
+    for i, line in enumerate(raw.split(b"\n"), 1):
+        if line.strip():
+            rec = parse_json(line, f"{path}: line {i}")
+            out.append(expect(rec, dict, path, f"line {i}"))
+    return out
+
 
 
 @dataclass
@@ -52,7 +233,8 @@ class RunData:
 
 def load_run_data(cfg: RunConfig) -> RunData:
     """Load and split the data a config describes (deterministic in ``data.seed``)."""
-    train, test = load_dataset(cfg.data.dataset, data_path=cfg.data.path)
+    train, test = load_dataset(cfg.data.dataset, data_path=cfg.data.path,
+                               header=cfg.data.header)
     X, y = train.X, train.y
     if cfg.data.limit is not None:
         if cfg.data.limit < 1:
@@ -134,24 +316,37 @@ def evaluate_against_pca(model: Autoencoder, X_train: np.ndarray,
             "unit": "sum over features of squared error, mean over test samples"}
 
 
-def train_run(cfg: RunConfig, out: str | Path, *, resume: bool = False,
+def train_run(cfg: RunConfig, out: str | Path, *, resume: bool = False, restart: bool = False,
               progress: bool | None = None) -> dict[str, Any]:
     """Train the run ``cfg`` into directory ``out`` and return its metrics (the HTML report,
     :func:`aekit.report.write_report`, is a separate step: ``aekit train`` runs it after).
 
-    Everything that can fail on bad input (config, data, model) is checked before ``out`` is
-    created. With ``resume`` the newest checkpoint in ``out/checkpoints`` is continued and the
-    final weights equal those of an uninterrupted run.
+    Everything that can fail on bad input (config, data, model, the ``out`` directory) is
+    checked before ``out`` is written to. ``out`` must be new, empty, or a run of aekit's
+    (``run.json``); a directory holding other files is refused (``aekit train --force`` puts
+    the run in :func:`fresh_subdir` instead). With ``resume`` the newest checkpoint of this
+    run in ``out/checkpoints`` is continued and the final weights equal those of an
+    uninterrupted run; no readable checkpoint of its own is an error naming the files tried,
+    unless ``restart`` (train again from step 0 in the same directory). Checkpoints other runs
+    left in the folder are neither loaded nor deleted. ``run.json`` says ``training`` while
+    it runs, ``complete`` at the end, and ``incomplete`` with the reason when training failed
+    or was interrupted.
     """
     out = Path(out)
     world, rank = world_and_rank()
     writer = rank == 0
-    if writer and not resume and (out / "config.json").exists():
-        raise FileExistsError(f"{out} already holds a run; pass --resume to continue it or "
-                              "choose another --out")
+    # Only the writer owns the directory; other processes of a distributed run read the id
+    # on resume and never write a checkpoint.
+    run_id = _claim(out, resume)[0] if writer or resume else uuid.uuid4().hex[:16]
     t = cfg.train
-    check_fit_args(epochs=t.epochs, batch_size=t.batch_size, lr=t.lr, optimizer=t.optimizer,
-                   schedule=t.schedule, early_stopping=t.early_stopping, precision=t.precision)
+    if isinstance(t.epochs, int) and not isinstance(t.epochs, bool) and t.epochs < 1:
+        raise ValueError(f"train.epochs must be >= 1 for a run, got {t.epochs}")
+    try:
+        check_fit_args(epochs=t.epochs, batch_size=t.batch_size, lr=t.lr,
+                       optimizer=t.optimizer, schedule=t.schedule,
+                       early_stopping=t.early_stopping, precision=t.precision)
+    except ValueError as e:  # name the config key: "train.lr must be ..."
+        raise ValueError(f"train.{e}") from None
     data = load_run_data(cfg)
     torch.manual_seed(cfg.train.seed)
     model, objective = build(cfg, data.train.X.shape[1], data.train.X, data.train.image_shape)
@@ -173,66 +368,78 @@ def train_run(cfg: RunConfig, out: str | Path, *, resume: bool = False,
         "processes": world,
     }
     if resume and (out / "config.json").exists():
-        prev = json.loads((out / "config.json").read_text())
+        prev = read_run_config(out / "config.json")
         if prev.get("config") != info["config"]:
             raise ValueError(f"cannot resume {out}: its config.json differs from this config")
+    if resume and not restart:
+        _resume_checkpoint(out, run_id)
     if writer:
+        out.mkdir(parents=True, exist_ok=True)
+        write_marker(out, run_id, "training")
         atomic_write_json(out / "config.json", info)
     t0 = time.perf_counter()
-    history = fit(
-        model, objective, data.train.X, val=data.val.X if data.val else None,
-        corruption=corruption,
-        epochs=t.epochs, batch_size=t.batch_size, optimizer=t.optimizer, lr=t.lr,
-        momentum=t.momentum, weight_decay=t.optimizer_weight_decay, schedule=t.schedule,
-        warmup_steps=t.warmup_steps, early_stopping=t.early_stopping,
-        max_grad_norm=t.max_grad_norm, seed=t.seed, checkpoint_dir=out / "checkpoints",
-        checkpoint_every=t.checkpoint_every, checkpoint_steps=t.checkpoint_steps,
-        resume=resume, history_path=out / "history.jsonl", progress=progress,
-        precision=t.precision)
-    train_time = time.perf_counter() - t0
-    if not writer:
-        return {}
-    save_model(model, out / "model.safetensors", extra={"run": str(out.name)})
-    metrics: dict[str, Any] = {
-        "epochs_run": len(history), "best_epoch": history.best_epoch,
-        "stopped_early": history.stopped_early, "train_time_s": train_time,
-        "resumed_from_step": history.resumed_from_step,
-        "final": {k: v for k, v in history.records[-1].items() if k != "time_s"}
-        if history.records else {},
-    }
-    Xeval = data.test.X if data.test is not None else (data.val.X if data.val else None)
-    if Xeval is not None:
-        metrics["test" if data.test is not None else "val"] = evaluate_against_pca(
-            model, data.train.X, Xeval)
-    atomic_write_json(out / "metrics.json", metrics)
+    try:
+        with checkpoint_owner(run_id):
+            history = fit(
+                model, objective, data.train.X, val=data.val.X if data.val else None,
+                corruption=corruption,
+                epochs=t.epochs, batch_size=t.batch_size, optimizer=t.optimizer, lr=t.lr,
+                momentum=t.momentum, weight_decay=t.optimizer_weight_decay,
+                schedule=t.schedule, warmup_steps=t.warmup_steps,
+                early_stopping=t.early_stopping, max_grad_norm=t.max_grad_norm, seed=t.seed,
+                checkpoint_dir=out / "checkpoints", checkpoint_every=t.checkpoint_every,
+                checkpoint_steps=t.checkpoint_steps, resume=resume and not restart,
+                history_path=out / "history.jsonl", progress=progress,
+                precision=t.precision)
+        train_time = time.perf_counter() - t0
+        if not writer:
+            return {}
+        save_model(model, out / "model.safetensors", extra={"run": str(out.name),
+                                                            "run_id": run_id})
+        metrics: dict[str, Any] = {
+            "epochs_run": len(history), "best_epoch": history.best_epoch,
+            "stopped_early": history.stopped_early, "train_time_s": train_time,
+            "resumed_from_step": history.resumed_from_step,
+            "final": {k: v for k, v in history.records[-1].items() if k != "time_s"}
+            if history.records else {},
+        }
+        Xeval = data.test.X if data.test is not None else (data.val.X if data.val else None)
+        if Xeval is not None:
+            metrics["test" if data.test is not None else "val"] = evaluate_against_pca(
+                model, data.train.X, Xeval)
+        atomic_write_json(out / "metrics.json", metrics)
+    except BaseException as e:
+        if writer:
+            reason = f"{type(e).__name__}: {e}" if str(e) else type(e).__name__
+            write_marker(out, run_id, "incomplete",
+                         f"{reason}; continue with aekit train --out {out} --resume")
+        raise
+    write_marker(out, run_id, "complete")
     return metrics
 
 
 def read_run(run_dir: str | Path) -> dict[str, Any]:
-    """Read a run directory's JSON files and model, with clear errors for missing pieces."""
+    """Read a run directory's JSON files and model through the validated readers, with clear
+    errors (:class:`FileFormatError`, ``FileNotFoundError``) for missing or malformed pieces
+    and for a run that is not complete (its ``run.json`` status and reason)."""
     d = Path(run_dir)
     if not d.is_dir():
         raise FileNotFoundError(f"run directory not found: {d}")
+    marker = read_marker(d)
+    if marker is not None and marker["status"] != "complete":
+        why = marker.get("reason") or ("training was interrupted or is still running; "
+                                       f"continue it with aekit train --out {d} --resume")
+        raise FileNotFoundError(f"{d} is not a complete aekit run: status {marker['status']}"
+                                f" ({why})")
     missing = [f for f in RUN_FILES if not (d / f).exists()]
     if missing:
         raise FileNotFoundError(f"{d} is not a complete aekit run: missing {', '.join(missing)}"
                                 + (" (training may still be running or was interrupted; "
                                    "continue it with aekit train --out DIR --resume)"
                                    if "model.safetensors" in missing else ""))
-    try:
-        info = json.loads((d / "config.json").read_text())
-        metrics = json.loads((d / "metrics.json").read_text())
-        history = [json.loads(line) for line in (d / "history.jsonl").read_text().splitlines()
-                   if line.strip()]
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise ValueError(f"{d}: a run file is not valid JSON: {e}") from None
-    if info.get("format") != RUN_FORMAT:
-        raise ValueError(f"{d}/config.json is not an aekit run config (format "
-                         f"{info.get('format')!r})")
-    major = str(info.get("aekit_version", "?")).split(".")[0]
-    if major != __version__.split(".")[0]:
-        raise ValueError(f"{d} was written by aekit {info.get('aekit_version')}, this is "
-                         f"{__version__}: incompatible run format")
+    info = read_run_config(d / "config.json")
+    metrics = read_metrics(d / "metrics.json")
+    history = read_history(d / "history.jsonl")
     model = load(d / "model.safetensors")
     return {"dir": d, "info": info, "metrics": metrics, "history": history, "model": model,
-            "config": RunConfig.from_dict(info["config"])}
+            "config": RunConfig.from_dict(info["config"]), "marker": marker}

@@ -43,6 +43,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..io import FileFormatError
 from ..validation import check_int
 
 __all__ = [
@@ -61,7 +62,7 @@ _DRIVE = re.compile(r"^[A-Za-z]:")
 _CORRUPT = (tarfile.TarError, zipfile.BadZipFile, zlib.error, EOFError, OSError)
 
 
-class UnsafeArchiveError(ValueError):
+class UnsafeArchiveError(FileFormatError):
     """An archive member that could escape a target folder, a link or device, or an archive
     whose uncompressed size exceeds ``max_bytes``."""
 
@@ -83,7 +84,7 @@ def archive_format(path: str | os.PathLike) -> str:
     if not p.exists():
         raise FileNotFoundError(f"no such archive: {p}")
     if p.is_dir():
-        raise ValueError(f"{p} is a directory, expected a tar or zip archive")
+        raise FileFormatError(f"{p} is a directory, expected a tar or zip archive")
     with open(p, "rb") as f:
         head = f.read(512)
     if head[:4] in (b"PK\x03\x04", b"PK\x05\x06"):
@@ -96,7 +97,7 @@ def archive_format(path: str | os.PathLike) -> str:
             return "tar"
     except _CORRUPT:
         pass
-    raise ValueError(f"{p} is not a tar or zip archive (it starts with {head[:8]!r}); "
+    raise FileFormatError(f"{p} is not a tar or zip archive (it starts with {head[:8]!r}); "
                      "expected .tar, .tar.gz, .tgz, .tar.bz2, .tar.xz or .zip")
 
 
@@ -160,7 +161,7 @@ def _scan_zip(zf: zipfile.ZipFile, path: Path, max_bytes: int) -> list[_Entry]:
         if not name:
             raise UnsafeArchiveError(f"{path}: refusing member {info.filename!r}: empty name")
         if info.flag_bits & 0x1:
-            raise ValueError(f"{path}: member {info.filename!r} is encrypted (not supported)")
+            raise FileFormatError(f"{path}: member {info.filename!r} is encrypted (not supported)")
         total += info.file_size
         if total > max_bytes:
             raise UnsafeArchiveError(
@@ -177,7 +178,7 @@ def _open(path: Path, kind: str):
             return zipfile.ZipFile(path)
         return tarfile.open(path, "r:*")
     except _CORRUPT as e:
-        raise ValueError(f"{path} is not a readable {kind} archive: {e}") from None
+        raise FileFormatError(f"{path} is not a readable {kind} archive: {e}") from None
 
 
 def _scan(path: Path, max_bytes: int) -> tuple[str, list[_Entry], os.stat_result]:
@@ -190,7 +191,7 @@ def _scan(path: Path, max_bytes: int) -> tuple[str, list[_Entry], os.stat_result
         except UnsafeArchiveError:
             raise
         except _CORRUPT as e:
-            raise ValueError(f"{path}: corrupt {kind} archive ({e})") from None
+            raise FileFormatError(f"{path}: corrupt {kind} archive ({e})") from None
     seen = set()
     for e in entries:
         if e.name in seen:
@@ -206,9 +207,9 @@ def _read(arc, kind: str, e: _Entry, path: Path) -> bytes:
         with f:
             data = f.read(e.size + 1)  # never more than the declared size (+1 to detect lies)
     except _CORRUPT as err:
-        raise ValueError(f"{path}: cannot read member {e.name!r}: {err}") from None
+        raise FileFormatError(f"{path}: cannot read member {e.name!r}: {err}") from None
     if len(data) != e.size:
-        raise ValueError(f"{path}: member {e.name!r} holds {len(data)}"
+        raise FileFormatError(f"{path}: member {e.name!r} holds {len(data)}"
                          f"{'+' if len(data) > e.size else ''} bytes but its header says "
                          f"{e.size} (corrupt or tampered archive)")
     return data
@@ -276,7 +277,7 @@ def _reader(path: Path, kind: str, entries: list[_Entry],
     with _open(path, kind) as arc:
         now = path.stat()
         if (now.st_size, now.st_mtime_ns, now.st_ino) != (st.st_size, st.st_mtime_ns, st.st_ino):
-            raise ValueError(f"{path} changed between checking and reading it")
+            raise FileFormatError(f"{path} changed between checking and reading it")
         for e in entries:
             yield e.name, _read(arc, kind, e, path)
 
@@ -292,8 +293,8 @@ def read_member(path: str | os.PathLike, name: str, *,
     try:
         want = _safe_name(name, path)
     except UnsafeArchiveError:
-        raise ValueError(f"{path}: {name!r} is not a valid member name (absolute or '..')")\
+        raise FileFormatError(f"{path}: {name!r} is not a valid member name (absolute or '..')")\
             from None
     for _, data in iter_members(path, include=want.__eq__, max_bytes=max_bytes):
         return data
-    raise ValueError(f"{path} has no regular file named {name!r}")
+    raise FileFormatError(f"{path} has no regular file named {name!r}")

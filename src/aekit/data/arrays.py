@@ -8,10 +8,14 @@ from __future__ import annotations
 import gzip
 import os
 import struct
+import tokenize
+import warnings
 from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
+
+from ..io import FileFormatError
 
 __all__ = [
     "Dataset",
@@ -20,6 +24,8 @@ __all__ = [
     "load_array",
     "load_idx",
     "load_npz",
+    "npy_header",
+    "read_array",
     "read_bytes",
     "scale_unit",
     "train_val_split",
@@ -44,6 +50,9 @@ def check_finite_2d(X, name: str = "X", n_features: int | None = None) -> np.nda
         raise ValueError(f"{name} must be a numeric 2-D array: {e}") from None
     if A.dtype == object or not (np.issubdtype(A.dtype, np.number) or A.dtype == bool):
         raise ValueError(f"{name} must be numeric, got dtype {A.dtype}")
+    if np.issubdtype(A.dtype, np.complexfloating):
+        raise ValueError(f"{name} holds complex numbers (dtype {A.dtype}); aekit works on real "
+                         "data: put the real and imaginary parts in separate features")
     if A.ndim != 2:
         raise ValueError(f"{name} must be 2-D (n_samples, n_features), got shape {A.shape}")
     if A.shape[0] == 0:
@@ -106,19 +115,20 @@ def load_idx(path: str | os.PathLike) -> np.ndarray:
         try:
             raw = gzip.decompress(raw)
         except (OSError, EOFError) as e:
-            raise ValueError(f"{path}: corrupt gzip data ({e})") from None
+            raise FileFormatError(f"{path}: corrupt gzip data ({e})") from None
     if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] not in _IDX_TYPES:
-        raise ValueError(f"{path} is not an IDX file (bad magic number {raw[:4].hex()})")
+        raise FileFormatError(f"{path} is not an IDX file (bad magic number {raw[:4].hex()})")
     ndim = raw[3]
     if len(raw) < 4 + 4 * ndim:
-        raise ValueError(f"{path}: truncated IDX header")
+        raise FileFormatError(f"{path}: truncated IDX header")
     shape = struct.unpack(f">{ndim}I", raw[4:4 + 4 * ndim])
     dt = np.dtype(_IDX_TYPES[raw[2]])
     count = int(np.prod(shape, dtype=np.int64))
     body = raw[4 + 4 * ndim:]
     if len(body) != count * dt.itemsize:
-        raise ValueError(f"{path}: IDX header says shape {shape} ({count * dt.itemsize} bytes) "
-                         f"but the file holds {len(body)} bytes (truncated or corrupt)")
+        raise FileFormatError(f"{path}: IDX header says shape {shape} ({count * dt.itemsize} "
+                              f"bytes) but the file holds {len(body)} bytes (truncated or "
+                              "corrupt)", path=path, field="shape")
     return np.frombuffer(body, dtype=dt).reshape(shape).astype(dt.newbyteorder("="))
 
 
@@ -127,54 +137,220 @@ def read_bytes(path: Path) -> bytes:
     if not path.exists():
         raise FileNotFoundError(f"no such file: {path}")
     if path.is_dir():
-        raise ValueError(f"{path} is a directory, expected a file")
+        raise FileFormatError(f"{path} is a directory, expected a file", path=path,
+                              expected="a file")
     try:
         return path.read_bytes()
     except PermissionError:
         raise PermissionError(f"cannot read {path}: permission denied") from None
 
 
+def npy_header(f, label: str | os.PathLike, size: int | None
+               ) -> tuple[tuple[int, ...], bool, np.dtype, int]:
+    """Read and check the header of a ``.npy`` stream ``f`` (positioned at its start):
+    ``(shape, fortran_order, dtype, header_bytes)``, before any data is read.
+
+    Refused with :class:`FileFormatError` naming ``label``: a bad magic or header, Python
+    objects (pickles), complex, string or other non-numeric dtypes, and, when ``size`` (the
+    stream's length in bytes) is given, a shape whose data would not fit in the stream, so a
+    header claiming 10¹² rows is reported as truncated instead of being allocated.
+    """
+    try:
+        major, _ = np.lib.format.read_magic(f)
+        if major not in (1, 2, 3):
+            raise ValueError(f"unsupported .npy format version {major}")
+        read = (np.lib.format.read_array_header_1_0 if major == 1
+                else np.lib.format.read_array_header_2_0)
+        with warnings.catch_warnings():  # literal_eval of a hostile header may warn
+            warnings.simplefilter("ignore")
+            shape, fortran, dtype = read(f, max_header_size=1 << 16)
+        hdr = f.tell()
+    except (ValueError, EOFError, OSError, SyntaxError, TypeError, OverflowError,
+            RecursionError, MemoryError, tokenize.TokenError) as e:
+        # numpy parses the header dict with the tokenizer and ast.literal_eval, which report
+        # malformed text as SyntaxError/TokenError (found by tests/test_fuzz_files.py)
+        raise FileFormatError(f"{label} is not a readable .npy file: bad header ({e})",
+                              path=label, field="header", expected="a .npy header") from None
+    if dtype.hasobject:
+        raise FileFormatError(f"{label} holds Python objects (a pickle); aekit never loads "
+                              "pickled data", path=label, field="dtype",
+                              expected="a numeric dtype")
+    if np.issubdtype(dtype, np.complexfloating):
+        raise FileFormatError(f"{label} holds complex numbers (dtype {dtype}); aekit works on "
+                              "real data: put the real and imaginary parts in separate features",
+                              path=label, field="dtype", expected="a real numeric dtype")
+    if dtype.fields is not None or dtype.subdtype is not None or not (
+            np.issubdtype(dtype, np.number) or dtype == np.bool_):
+        raise FileFormatError(f"{label} has dtype {dtype}, expected numbers", path=label,
+                              field="dtype", expected="a real numeric dtype")
+    if any(int(n) < 0 for n in shape):
+        raise FileFormatError(f"{label}: negative size in shape {shape}", path=label,
+                              field="shape", expected="sizes >= 0")
+    count = 1
+    for n in shape:
+        count *= int(n)
+    need = count * dtype.itemsize
+    if size is not None and hdr + need > size:
+        raise FileFormatError(f"{label} is truncated: its header says shape {tuple(shape)} "
+                              f"({need} bytes of data) but it holds {max(size - hdr, 0)}",
+                              path=label, field="shape",
+                              expected=f"<= {max(size - hdr, 0)} bytes of data")
+    return tuple(int(n) for n in shape), bool(fortran), dtype, hdr
+
+
+def _load_npy(p: Path) -> np.ndarray:
+    """A ``.npy`` file, its header checked (size-bounded, no pickles) before reading."""
+    if not p.is_file():
+        read_bytes(p)  # raises the clear missing-file / is-a-directory error
+    try:
+        with open(p, "rb") as f:
+            npy_header(f, p, os.fstat(f.fileno()).st_size)
+        return np.load(p, allow_pickle=False)
+    except (ValueError, EOFError, OSError) as e:
+        if isinstance(e, FileFormatError):
+            raise
+        raise FileFormatError(f"{p} is not a readable .npy file: {e}", path=p,
+                              expected="a .npy file") from None
+
+
 def load_npz(path: Path, keys: tuple[str, ...] | None = None, *, data: bytes | None = None,
-              label: str | None = None) -> dict[str, np.ndarray]:
+             label: str | None = None, max_bytes: int = 8 * 1024**3) -> dict[str, np.ndarray]:
     """All arrays of an ``.npz`` (from ``path``, or from ``data`` bytes, e.g. an archive
-    member named ``label``), never unpickling; ``keys`` must all be present."""
+    member named ``label``), never unpickling; ``keys`` must all be present.
+
+    Every member's ``.npy`` header is checked against the member's size before its data is
+    read, and the members' total uncompressed size is bounded by ``max_bytes``, so neither a
+    lying header nor a zip bomb allocates memory. Errors are :class:`FileFormatError`.
+    """
     import io
     import zipfile
+    import zlib
 
     label = label or str(path)
     if data is None and not path.is_file():
         read_bytes(path)  # raises the clear missing-file / is-a-directory error
     try:
-        with np.load(io.BytesIO(data) if data is not None else path, allow_pickle=False) as z:
-            if keys is not None:
-                missing = [k for k in keys if k not in z.files]
-                if missing:
-                    raise ValueError(f"{label} lacks arrays {missing} (has {z.files})")
-            return {k: z[k] for k in z.files}
-    except ValueError as e:
-        if "lacks arrays" in str(e):
-            raise
-        raise ValueError(f"{label} is not a readable .npz file ({e}); aekit never loads "
-                         "pickled data") from None
-    except (zipfile.BadZipFile, OSError, EOFError) as e:
-        raise ValueError(f"{label} is not a readable .npz file: {e}") from None
+        if data is None:
+            with open(path, "rb") as f:
+                head = f.read(4)
+        else:
+            head = data[:4]
+        if head[:2] != b"PK":
+            what = ("a .npy file" if head[:4] == b"\x93NUM" else "not a zip archive")
+            raise FileFormatError(f"{label} is not a readable .npz file: not an .npz archive "
+                                  f"({what}); expected a zip of .npy arrays (np.savez)",
+                                  path=label,
+                                  expected="an .npz (zip) archive")
+        with zipfile.ZipFile(io.BytesIO(data) if data is not None else path) as zf:
+            infos = [i for i in zf.infolist() if not i.is_dir()]
+            total = sum(i.file_size for i in infos)
+            if total > max_bytes:
+                raise FileFormatError(f"{label}: members hold {total} bytes uncompressed, more "
+                                      f"than the limit of {max_bytes}", path=label,
+                                      expected=f"<= {max_bytes} bytes")
+            out: dict[str, np.ndarray] = {}
+            for info in infos:
+                name = info.filename[:-4] if info.filename.endswith(".npy") else info.filename
+                where = f"{label}: {info.filename}"
+                with zf.open(info) as f:
+                    shape, fortran, dtype, _ = npy_header(f, where, info.file_size)
+                    count = 1
+                    for n in shape:
+                        count *= n
+                    body = f.read(count * dtype.itemsize)
+                if len(body) != count * dtype.itemsize:
+                    raise FileFormatError(f"{where} is truncated", path=label,
+                                          field=info.filename, expected="complete data")
+                a = np.frombuffer(body, dtype=dtype, count=count)
+                out[name] = a.reshape(shape, order="F" if fortran else "C").copy()
+    except FileFormatError:
+        raise
+    except (zipfile.BadZipFile, zlib.error, OSError, EOFError, ValueError, KeyError,
+            NotImplementedError, RuntimeError, struct.error, OverflowError,
+            UnicodeDecodeError) as e:
+        raise FileFormatError(f"{label} is not a readable .npz file: {e}", path=label,
+                              expected="an .npz archive of .npy arrays") from None
+    if keys is not None:
+        missing = [k for k in keys if k not in out]
+        if missing:
+            raise FileFormatError(f"{label} lacks arrays {missing} (has {sorted(out)})",
+                                  path=label, field=", ".join(missing),
+                                  expected=f"arrays {list(keys)}")
+    return out
 
 
-def load_array(path: str | os.PathLike, *, key: str | None = None) -> Dataset:
-    """Load a 2-D array from ``.npy``, ``.npz`` (``key``, or ``X``/``x``/``data``/the only
-    array; labels from ``y`` if present), or ``.csv`` (comma-separated numbers, an optional
-    header line is skipped). Pickled object arrays are refused."""
+CSV_HEADER_RULE = (
+    "a CSV's first row is a header when none of its cells is a number, data when all of "
+    "them are; a first row mixing text and numbers is an error (pass --header / --no-header, "
+    "header=True/False, to say which)")
+
+
+def _read_csv(p: Path, header: bool | None) -> np.ndarray:
+    """Rows of a comma-separated file of numbers (see :data:`CSV_HEADER_RULE`)."""
+    raw = read_bytes(p)
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        line = raw[:e.start].count(b"\n") + 1
+        raise FileFormatError(f"{p}: line {line}: not UTF-8 text (byte {e.start})", path=p,
+                              field=f"line {line}", expected="UTF-8 text") from None
+    lines = [(i, r) for i, r in enumerate(text.splitlines(), 1) if r.strip()]
+    if not lines:
+        raise FileFormatError(f"{p} holds no data rows", path=p, expected="rows of numbers")
+
+    def number(v: str) -> bool:
+        try:
+            float(v)
+            return True
+        except ValueError:
+            return False
+
+    first_line, first = lines[0]
+    cells = first.split(",")
+    numeric = [number(c) for c in cells]
+    if header is None:
+        if all(numeric):
+            header = False
+        elif not any(numeric):
+            header = True
+        else:
+            j = numeric.index(False)
+            raise FileFormatError(
+                f"{p}: row {first_line} mixes text ({cells[j].strip()!r} in column {j + 1}) "
+                "and numbers, so it is neither a header nor a data row; pass --header if it "
+                "is a header (header=True in Python), or fix the cell", path=p,
+                field=f"row {first_line}", expected="a header (all text) or numbers")
+    if header:
+        lines = lines[1:]
+        if not lines:
+            raise FileFormatError(f"{p} holds a header but no data rows", path=p,
+                                  expected="rows of numbers")
+    width = len(lines[0][1].split(","))
+    rows = []
+    for i, r in lines:
+        vals = r.split(",")
+        if len(vals) != width:
+            raise FileFormatError(f"{p}: ragged CSV: row {i} has {len(vals)} values, row "
+                                  f"{lines[0][0]} has {width}", path=p, field=f"row {i}",
+                                  expected=f"{width} values")
+        try:
+            rows.append([float(v) for v in vals])
+        except ValueError:
+            j = next(k for k, v in enumerate(vals) if not number(v))
+            raise FileFormatError(f"{p}: row {i}, column {j + 1}: {vals[j].strip()[:40]!r} is "
+                                  "not a number", path=p, field=f"row {i}, column {j + 1}",
+                                  expected="a number") from None
+    return np.array(rows, dtype=np.float64)
+
+
+def read_array(path: str | os.PathLike, *, key: str | None = None,
+               header: bool | None = None) -> tuple[Dataset, np.dtype]:
+    """Like :func:`load_array`, also returning the dtype stored in the file (``uint8`` tells
+    8-bit images apart from small integers, e.g. for scaling)."""
     p = Path(path)
     suffix = p.suffix.lower()
     if suffix == ".npy":
-        if not p.is_file():
-            read_bytes(p)  # raises the clear missing-file / is-a-directory error
-        try:
-            X = np.load(p, allow_pickle=False)
-        except ValueError as e:
-            raise ValueError(f"{p}: {e} (aekit never loads pickled arrays)") from None
-        except (EOFError, OSError) as e:
-            raise ValueError(f"{p} is not a readable .npy file: {e}") from None
+        X = _load_npy(p)
         y = None
     elif suffix == ".npz":
         arrs = load_npz(p)
@@ -185,40 +361,53 @@ def load_array(path: str | os.PathLike, *, key: str | None = None) -> Dataset:
             elif len(arrs) == 1:
                 key = next(iter(arrs))
             else:
-                raise ValueError(f"{p} holds {sorted(arrs)}; pass key= to choose one")
+                raise FileFormatError(
+                    f"{p} holds arrays {sorted(arrs)}; aekit reads the one named X (or x, "
+                    "data, x_train), or the only array: rename the data array to X (in "
+                    "Python: load_array(path, key=NAME))", path=p, field="X",
+                    expected="an array named X, x, data or x_train, or a single array")
         if key not in arrs:
-            raise ValueError(f"{p} has no array {key!r} (has {sorted(arrs)})")
+            raise FileFormatError(f"{p} has no array {key!r} (has {sorted(arrs)})", path=p,
+                                  field=key, expected=f"an array {key!r}")
         X = arrs[key]
         y = arrs.get("y")
     elif suffix == ".csv":
-        raw = read_bytes(p).decode("utf-8", errors="replace").splitlines()
-        rows = [r for r in raw if r.strip()]
-        if rows and not _numeric_row(rows[0]):
-            rows = rows[1:]
-        if not rows:
-            raise ValueError(f"{p} holds no data rows")
-        try:
-            X = np.array([[float(v) for v in r.split(",")] for r in rows], dtype=np.float64)
-        except ValueError as e:
-            raise ValueError(f"{p}: non-numeric or ragged CSV ({e})") from None
+        X = _read_csv(p, header)
         y = None
     else:
         raise ValueError(f"{p}: unsupported file type {suffix!r}; expected .npy, .npz or .csv")
+    dtype = X.dtype
     if X.ndim > 2:  # images: (n, H, W[, C]) -> (n, H*W*C)
         shape = tuple(int(s) for s in X.shape[1:])
         X = X.reshape(len(X), -1)
     else:
         shape = None
-    X = check_finite_2d(X, f"data in {p.name}")
-    return Dataset(X.astype(np.float32), y, shape)
-
-
-def _numeric_row(row: str) -> bool:
     try:
-        [float(v) for v in row.split(",")]
-        return True
-    except ValueError:
-        return False
+        X = check_finite_2d(X, f"data in {p.name}")
+    except ValueError as e:
+        raise FileFormatError(f"{p}: {e}", path=p, field="data",
+                              expected="a finite 2-D numeric array") from None
+    big = float(np.abs(X).max()) if X.size and X.dtype.itemsize > 4 else 0.0
+    if big > float(np.finfo(np.float32).max):
+        raise FileFormatError(f"{p}: values up to {big:.3g} overflow float32 (max "
+                              f"{float(np.finfo(np.float32).max):.3g}); rescale the data",
+                              path=p, field="data", expected="values within float32 range")
+    return Dataset(X.astype(np.float32), y, shape), dtype
+
+
+def load_array(path: str | os.PathLike, *, key: str | None = None,
+               header: bool | None = None) -> Dataset:
+    """Load a 2-D array from ``.npy``, ``.npz`` (``key``, or ``X``/``x``/``data``/the only
+    array; labels from ``y`` if present), or ``.csv`` (comma-separated numbers, UTF-8).
+
+    A CSV's first row is a header by an explicit rule (:data:`CSV_HEADER_RULE`): with
+    ``header=None`` it is a header when none of its cells is a number and data when all are,
+    and a row mixing both is an error; ``header=True``/``False`` says which. Headers of
+    ``.npy``/``.npz`` data are checked before anything is allocated. Pickled object arrays
+    and complex data are refused. Errors are :class:`aekit.io.FileFormatError` naming the
+    file and the field.
+    """
+    return read_array(path, key=key, header=header)[0]
 
 
 class NpyReader:
@@ -237,20 +426,16 @@ class NpyReader:
         if not self.path.is_file():
             raise FileNotFoundError(f"no such file: {self.path}")
         with open(self.path, "rb") as f:
-            try:
-                major, _ = np.lib.format.read_magic(f)
-                read = (np.lib.format.read_array_header_1_0 if major == 1
-                        else np.lib.format.read_array_header_2_0)
-                shape, fortran, dtype = read(f)
-            except (ValueError, EOFError, OSError) as e:
-                raise ValueError(f"{self.path} is not a readable .npy file: {e}") from None
-            self.offset = f.tell()
-        if dtype.hasobject:
-            raise ValueError(f"{self.path} holds Python objects; aekit never loads pickled data")
+            shape, fortran, dtype, self.offset = npy_header(f, self.path,
+                                                            os.fstat(f.fileno()).st_size)
         if fortran and len(shape) > 1:
-            raise ValueError(f"{self.path} is Fortran-ordered; save it in C order to stream it")
+            raise FileFormatError(f"{self.path} is Fortran-ordered; save it in C order to "
+                                  "stream it", path=self.path, field="fortran_order",
+                                  expected="C order")
         if len(shape) < 2:
-            raise ValueError(f"{self.path} must hold a 2-D array (n, d), got shape {shape}")
+            raise FileFormatError(f"{self.path} must hold a 2-D array (n, d), got shape "
+                                  f"{shape}", path=self.path, field="shape",
+                                  expected="(n, d)")
         d = int(np.prod(shape[1:]))
         self.shape = (int(shape[0]), d)
         self.dtype = dtype
@@ -258,7 +443,8 @@ class NpyReader:
         self.row_bytes = d * dtype.itemsize
         size = self.path.stat().st_size
         if size < self.offset + self.shape[0] * self.row_bytes:
-            raise ValueError(f"{self.path} is truncated: header says {self.shape[0]} rows")
+            raise FileFormatError(f"{self.path} is truncated: header says {self.shape[0]} "
+                                  "rows", path=self.path, field="shape")
 
     def __len__(self) -> int:
         return self.shape[0]

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from .archives import iter_members, list_members, read_member
-from .arrays import Dataset, check_finite_2d, load_array, load_idx, load_npz, scale_unit
+from .arrays import Dataset, check_finite_2d, load_idx, load_npz, read_array, scale_unit
 
 __all__ = [
     "ADBENCH_FILE",
@@ -105,11 +105,14 @@ def load_mnist(path: str | os.PathLike | None = None) -> tuple[Dataset, Dataset]
 
 
 def load_dataset(name_or_path: str, *, data_path: str | os.PathLike | None = None,
-                 scale: bool = True) -> tuple[Dataset, Dataset | None]:
+                 scale: bool = True, header: bool | None = None
+                 ) -> tuple[Dataset, Dataset | None]:
     """Resolve a dataset name (``digits``, ``mnist``) or a file path to ``(train, test)``.
 
-    A file yields ``(data, None)``; with ``scale`` its values are min-max scaled to [0, 1]
-    using the training data's range (8-bit images use 0..255).
+    A file yields ``(data, None)``; with ``scale`` its values are min-max scaled to [0, 1]:
+    a file stored as ``uint8`` (8-bit images) by the fixed range 0..255, anything else by the
+    data's own minimum and maximum (so integers 0..16 become 0..1, not 0..0.06). ``header``
+    is the CSV header choice of :func:`aekit.data.load_array`.
     """
     if name_or_path == "digits":
         return load_digits()
@@ -121,11 +124,10 @@ def load_dataset(name_or_path: str, *, data_path: str | os.PathLike | None = Non
     if not p.exists():
         raise FileNotFoundError(f"dataset {name_or_path!r}: not a built-in name (digits, mnist, "
                                 "fashion-mnist) and no such file")
-    ds = load_array(p)
+    ds, dtype = read_array(p, header=header)
     X = ds.X
     if scale:
-        lo, hi = (0.0, 255.0) if X.min() >= 0 and X.max() > 1 and X.max() <= 255 and \
-            np.all(X == np.round(X)) else (None, None)
+        lo, hi = (0.0, 255.0) if dtype == np.uint8 else (None, None)
         X = scale_unit(X, lo=lo, hi=hi)
     return Dataset(X, ds.y, ds.image_shape), None
 

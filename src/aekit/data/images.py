@@ -10,11 +10,14 @@ from the file's bit depth (8-bit and 16-bit grayscale, RGB, RGBA).
 from __future__ import annotations
 
 import os
+import struct
+import warnings
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from ..io import FileFormatError
 from .batch import Batch
 
 __all__ = ["IMAGE_SUFFIXES", "ImageFolder", "read_image"]
@@ -32,21 +35,30 @@ def read_image(path: str | os.PathLike, mode: str | None = None) -> np.ndarray:
 
     Raises
     ------
-    ValueError
-        The file is not an image Pillow can read (the message names it).
+    aekit.io.FileFormatError
+        The file is not an image Pillow can read, or decodes to more than Pillow's
+        decompression-bomb limit (``Image.MAX_IMAGE_PIXELS``) of pixels (the message names
+        it).
     """
     from PIL import Image, UnidentifiedImageError
 
     try:
-        with Image.open(path) as im:
+        with warnings.catch_warnings(), Image.open(path) as im:
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
             im.load()
             sixteen = im.mode.startswith("I")  # 16-bit grayscale opens as "I" or "I;16*"
             if mode is not None and im.mode != mode and not (mode == "L" and sixteen):
                 im = im.convert(mode)  # (16-bit grayscale stays 16-bit: "L" would clip it)
                 sixteen = False
             a = np.asarray(im)
-    except (UnidentifiedImageError, OSError) as e:
-        raise ValueError(f"{path} is not a readable image: {e}") from None
+    except FileNotFoundError:
+        raise FileNotFoundError(f"no such image: {path}") from None
+    except (UnidentifiedImageError, Image.DecompressionBombError, OSError, ValueError,
+            SyntaxError, EOFError, IndexError, TypeError, struct.error, MemoryError,
+            ZeroDivisionError, KeyError, Image.DecompressionBombWarning) as e:
+        # Pillow's decoders report malformed files through many exception types.
+        raise FileFormatError(f"{path} is not a readable image: {type(e).__name__}: {e}",
+                              path=path, expected="an image Pillow can decode") from None
     a = a.astype(np.float32) / (65535.0 if sixteen else 255.0)
     return a[None] if a.ndim == 2 else np.ascontiguousarray(a.transpose(2, 0, 1))
 

@@ -28,13 +28,14 @@ __all__ = ["OPERATIONS", "map_rows", "open_rows"]
 OPERATIONS = ("encode", "reconstruct", "score")
 
 
-def open_rows(path: str | os.PathLike):
+def open_rows(path: str | os.PathLike, *, header: bool | None = None):
     """Open a ``.npy`` file for chunked reading (:class:`aekit.data.NpyReader`, nothing read
-    yet); other formats are loaded into memory with :func:`aekit.data.load_array`."""
+    yet); other formats are loaded into memory with :func:`aekit.data.load_array` (``header``:
+    its CSV header choice)."""
     p = Path(path)
     if p.suffix.lower() == ".npy":
         return NpyReader(p)
-    return load_array(p).X
+    return load_array(p, header=header).X
 
 
 def _apply(model: Autoencoder, x: torch.Tensor, op: str) -> torch.Tensor:
@@ -80,10 +81,15 @@ def map_rows(model: Autoencoder, X: np.ndarray, op: str, *, out: str | os.PathLi
                                                  "shape": (n, *width)})
     try:
         for i in range(0, n, chunk):
-            a = np.array(X[i:i + chunk], dtype=np.float32)  # a writable copy of the chunk
+            raw = np.asarray(X[i:i + chunk])
+            with np.errstate(over="ignore", invalid="ignore"):  # checked just below
+                a = np.array(raw, dtype=np.float32)  # a writable copy of the chunk
             if not np.isfinite(a).all():
-                raise ValueError("input contains NaN or infinite values in rows "
-                                 f"{i}..{i + len(a) - 1}")
+                if raw.dtype.kind in "fc" and not np.isfinite(raw).all():
+                    raise ValueError("input contains NaN or infinite values in rows "
+                                     f"{i}..{i + len(a) - 1}")
+                raise ValueError(f"input values in rows {i}..{i + len(a) - 1} overflow "
+                                 "float32 (|x| > 3.4e38)")
             y = _apply(model, torch.from_numpy(np.ascontiguousarray(a)), op).numpy()
             if tmp is None:
                 res[i:i + len(a)] = y

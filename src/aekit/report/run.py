@@ -60,7 +60,17 @@ def _load_data(ctx: _Ctx) -> None:
     ctx.image_shape = display_shape(shape, d) if shape else None
     ctx.vmin, ctx.vmax = float(ctx.X_train.min()), float(ctx.X_train.max())
     k = min(ctx.model.n_components, *ctx.X_train.shape)
-    ctx.R_pca = pca_reconstruct(ctx.X_train, ctx.X_eval, k)[0]
+    try:
+        ctx.R_pca = pca_reconstruct(ctx.X_train, ctx.X_eval, k)[0]
+    except _SECTION_ERRORS as e:
+        ctx.X_eval = None
+        ctx.note = f"The data-based sections are skipped: {e}"
+
+
+# What drawing a section on unusual data (a handful of samples, constant features) raises.
+# (A RuntimeError is a failure of the code, not of the data: it propagates, nothing is written.)
+_SECTION_ERRORS = (ValueError, FloatingPointError, ZeroDivisionError, IndexError,
+                   np.linalg.LinAlgError)
 
 
 def _subsample(n: int, m: int) -> np.ndarray:
@@ -79,8 +89,9 @@ def _overview(ctx: _Ctx) -> Section:
             ("image shape", "×".join(map(str, dd["image_shape"])) if dd.get("image_shape")
              else "none (feature vectors)")]
     if ctx.X_train is not None:
-        rows += [("value range (training)", f"[{ctx.vmin:.4g}, {ctx.vmax:.4g}]"),
-                 ("evaluated on", f"{ctx.split} split, {len(ctx.X_eval)} samples")]
+        rows += [("value range (training)", f"[{ctx.vmin:.4g}, {ctx.vmax:.4g}]")]
+    if ctx.X_eval is not None:
+        rows += [("evaluated on", f"{ctx.split} split, {len(ctx.X_eval)} samples")]
     arch = info["model"]
     mrows = [("model", arch["name"]),
              *[(k, v) for k, v in arch["config"].items()],
@@ -437,17 +448,33 @@ def write_report(run_dir: str | Path, out: str | Path | None = None, *,
     ctx = _Ctx(run=run, model=run["model"])
     _load_data(ctx)
     if ctx.X_eval is not None:
-        ctx.e_ae = sample_errors(ctx.X_eval, reconstruct(ctx.model, ctx.X_eval))
-        ctx.e_pca = sample_errors(ctx.X_eval, ctx.R_pca)
-        ctx.pca_curve = pca_error_curve(ctx.X_train, ctx.X_eval)
-    builders = [lambda: _overview(ctx), lambda: _metrics(ctx), lambda: _curves(ctx),
-                lambda: _pca(ctx), lambda: _reconstructions(ctx), lambda: _worst(ctx),
-                lambda: _codes(ctx, tsne), lambda: _traversal(ctx),
-                lambda: _interpolation(ctx), lambda: _filters(ctx), lambda: _activity(ctx),
-                lambda: _jacobian(ctx), lambda: _config(ctx)]
+        try:
+            ctx.e_ae = sample_errors(ctx.X_eval, reconstruct(ctx.model, ctx.X_eval))
+            ctx.e_pca = sample_errors(ctx.X_eval, ctx.R_pca)
+            ctx.pca_curve = pca_error_curve(ctx.X_train, ctx.X_eval)
+        except _SECTION_ERRORS as e:  # e.g. too few samples for the PCA curve
+            ctx.e_ae = ctx.e_pca = ctx.pca_curve = None
+            ctx.X_eval = None
+            ctx.note = (ctx.note + " " if ctx.note else "") + (
+                f"The data-based sections are skipped: {e}")
+    builders = [("overview", lambda: _overview(ctx)), ("metrics", lambda: _metrics(ctx)),
+                ("training curves", lambda: _curves(ctx)), ("PCA", lambda: _pca(ctx)),
+                ("reconstructions", lambda: _reconstructions(ctx)),
+                ("worst reconstructions", lambda: _worst(ctx)),
+                ("code maps", lambda: _codes(ctx, tsne)), ("traversal", lambda: _traversal(ctx)),
+                ("interpolation", lambda: _interpolation(ctx)),
+                ("filters", lambda: _filters(ctx)), ("unit activity", lambda: _activity(ctx)),
+                ("Jacobian spectrum", lambda: _jacobian(ctx)),
+                ("configuration", lambda: _config(ctx))]
     sections: list[Section] = []
-    for b in builders:
-        s = b()
+    for name, b in builders:
+        # A section that cannot be drawn (tiny data: "method='pca' needs at least 3 points")
+        # becomes a note; the report, like the run, is still written.
+        try:
+            s = b()
+        except _SECTION_ERRORS as e:
+            s = Section(f"skipped-{len(sections)}", f"{name[0].upper()}{name[1:]} (skipped)",
+                        f'<p class="note">This section was skipped: {esc(str(e))}</p>')
         sections += s if isinstance(s, list) else ([s] if s is not None else [])
     info = run["info"]
     arch = info["model"]

@@ -419,7 +419,7 @@ def fit(
         schedule, s, total, loop.n_batches, warmup_steps=warmup_steps,
         min_factor=min_lr_factor, step_size=step_size, gamma=gamma))
     if resume:
-        loaded = load_checkpoint(Path(checkpoint_dir))
+        loaded = load_checkpoint(Path(checkpoint_dir), strict=True)
         if loaded is not None:
             loop.restore(*loaded)
             history.resumed_from_step = loop.resumed_from_step
