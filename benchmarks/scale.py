@@ -178,7 +178,9 @@ def bench_resume(quick: bool, workdir: Path) -> tuple[list[dict], str]:
     Each kill waits until the run has written a checkpoint at or past a random target step
     (drawn inside the run, so the kill lands mid-training), then kills after a random
     0–0.2 s; it counts as mid-run when a checkpoint exists and no final model does. The
-    killed run is resumed (and killed again) until the third resume finishes.
+    killed run is resumed (and killed again) until the third resume finishes. Before the
+    first resume a checkpoint of another run, with a higher step, is planted in the run's
+    folder: the resume must ignore it (identical weights) and leave the file as it was.
     """
     args = ["train", "--data", "digits", "--epochs", "15", "--hidden", "64",
             "--checkpoint-steps", "9", "--set", "train.early_stopping=none",
@@ -193,12 +195,20 @@ def bench_resume(quick: bool, workdir: Path) -> tuple[list[dict], str]:
     total = json.loads((workdir / "ref" / "history.jsonl").read_text().splitlines()[-1])["step"]
     trials = 3 if quick else 10
     rng = random.Random(0)
-    rows, mid, kills, diffs = [], 0, 0, []
+    from aekit.train import find_checkpoints
+
+    foreign_src = find_checkpoints(workdir / "ref" / "checkpoints")[0]  # another run's, late
+    rows, mid, kills, diffs, untouched = [], 0, 0, [], 0
     for t in range(trials):
         out = workdir / f"t{t}"
         targets = sorted(rng.sample(range(9, total - 9), 3))
         events = []
+        foreign = None
         for k, target in enumerate(targets):
+            if k == 1:  # plant the other run's newest checkpoint before the first resume
+                foreign = out / "checkpoints" / "ckpt-9999999999.safetensors"
+                foreign.write_bytes(foreign_src.read_bytes())
+                before = (foreign.read_bytes(), foreign.stat().st_mtime_ns)
             run = [*cmd, *args, "--out", str(out)] if k == 0 else \
                 [*cmd, "train", "--out", str(out), "--resume", "--no-progress"]
             p = subprocess.Popen(run, env=env, stdout=subprocess.DEVNULL,
@@ -227,14 +237,19 @@ def bench_resume(quick: bool, workdir: Path) -> tuple[list[dict], str]:
         w = load_file(out / "model.safetensors")
         diff = max(float((ref[k] - w[k]).abs().max()) for k in ref)
         diffs.append(diff)
+        kept = foreign is not None and foreign.exists() and \
+            (foreign.read_bytes(), foreign.stat().st_mtime_ns) == before
+        untouched += kept
         rows.append({"trial": t, "kills": events, "resumed": True, "max_weight_diff": diff,
-                     "bit_identical": diff == 0.0})
+                     "bit_identical": diff == 0.0, "foreign_checkpoint_untouched": kept})
     md = (f"{trials} trials of a {total}-step run, each killed with SIGKILL 3 times at random "
           f"steps inside training and resumed with `aekit train --out DIR --resume`: "
           f"{mid} of {kills} kills landed mid-run (a checkpoint and no final model); "
           f"{sum(r.get('bit_identical', False) for r in rows)} of {trials} trials ended "
           f"bit-identical to the uninterrupted run (max weight difference "
-          f"{max(diffs) if diffs else float('nan'):.3g}).")
+          f"{max(diffs) if diffs else float('nan'):.3g}); a checkpoint of another run "
+          f"(higher step) planted before the first resume was neither loaded nor touched in "
+          f"{untouched} of {trials} trials.")
     return [{"part": "resume", "total_steps": total, "mid_run_kills": mid, "kills": kills,
              **r} for r in rows], md
 
