@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["Param", "check_choice", "check_float", "check_int", "check_params"]
+__all__ = ["Param", "check_choice", "check_float", "check_int"]
 
 
 def _interval(lo, hi, lo_open: bool, hi_open: bool) -> str:
@@ -141,13 +141,3 @@ class Param:
         else:
             rng = self.type.__name__
         return f"{self.name}: {rng}, default {self.default!r}: {self.doc}"
-
-
-def check_params(params: Sequence[Param], values: dict[str, Any], where: str = "") -> dict:
-    """Validate ``values`` against the declarations; unknown names are refused by name."""
-    known = {p.name: p for p in params}
-    unknown = sorted(set(values) - set(known))
-    if unknown:
-        raise ValueError(f"{where}unknown parameter(s) {unknown}; expected some of "
-                         f"{sorted(known)}")
-    return {k: known[k].check(v, where) for k, v in values.items()}

@@ -201,11 +201,6 @@ class ArraySource:
         x = self.X.load() if self.lazy else self.X
         return Batch(x, y=self.Y)
 
-    def batches(self, batch_size: int):
-        """Consecutive batches of ``batch_size`` rows, in order (evaluation)."""
-        for i in range(0, len(self), batch_size):
-            yield self.take(torch.arange(i, min(i + batch_size, len(self))))
-
 
 def as_source(data: Any, *, dtype: torch.dtype = torch.float32, n_features: int | None = None,
               name: str = "X") -> DataSource:

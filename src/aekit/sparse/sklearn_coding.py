@@ -288,6 +288,23 @@ class _Converged:
         self.converged = converged
 
 
+
+def _redraw_atom(dictionary, code, Y, j, random_state) -> None:
+    """Replace unused atom ``j`` by a random sample plus 1 % noise (scikit-learn's draws, in
+    its order) and zero its codes."""
+    newd = Y[random_state.choice(len(Y))]
+    noise = random_state.normal(0, 0.01 * (newd.std() or 1), size=len(newd))
+    dictionary[j] = newd + noise
+    code[:, j] = 0
+
+
+def _project_atom(dictionary, j, positive) -> None:
+    """Atom ``j`` onto the unit ball (and the non-negative orthant when ``positive``)."""
+    if positive:
+        np.clip(dictionary[j], 0, None, out=dictionary[j])
+    dictionary[j] /= max(np.linalg.norm(dictionary[j]), 1)
+
+
 def update_dict(dictionary: np.ndarray, Y: np.ndarray, code: np.ndarray, A=None, B=None, *,
                 random_state=None, positive: bool = False, method: str = "bcd",
                 lam_init=None, verbose=False):
@@ -331,7 +348,7 @@ def update_dict(dictionary: np.ndarray, Y: np.ndarray, code: np.ndarray, A=None,
     Mairal, Bach, Ponce & Sapiro, JMLR 11, 2010, Algorithm 2; Lee, Battle, Raina & Ng,
     NIPS 2006, §4; scikit-learn ``sklearn.decomposition._dict_learning._update_dict``.
     """
-    n_samples, n_components = code.shape
+    n_components = code.shape[1]
     random_state = check_random_state(random_state)
     if A is None:
         A = code.T @ code
@@ -342,15 +359,9 @@ def update_dict(dictionary: np.ndarray, Y: np.ndarray, code: np.ndarray, A=None,
             and dictionary.dtype == A.dtype == B.dtype:
         j = _bcd_atoms(dictionary, A, B, 0, bool(positive))
         while j < n_components:  # an unused atom: re-drawn here, as scikit-learn does
-            newd = Y[random_state.choice(n_samples)]
-            noise_level = 0.01 * (newd.std() or 1)
-            noise = random_state.normal(0, noise_level, size=len(newd))
-            dictionary[j] = newd + noise
-            code[:, j] = 0
+            _redraw_atom(dictionary, code, Y, j, random_state)
             n_unused += 1
-            if positive:
-                np.clip(dictionary[j], 0, None, out=dictionary[j])
-            dictionary[j] /= max(np.linalg.norm(dictionary[j]), 1)
+            _project_atom(dictionary, j, positive)
             j = _bcd_atoms(dictionary, A, B, j + 1, bool(positive))
         lam = None
     elif method == "bcd":
@@ -359,24 +370,15 @@ def update_dict(dictionary: np.ndarray, Y: np.ndarray, code: np.ndarray, A=None,
                 # 1e-6 is arbitrary but consistent with the spams implementation
                 dictionary[k] += (B[:, k] - A[k] @ dictionary) / A[k, k]
             else:
-                newd = Y[random_state.choice(n_samples)]
-                noise_level = 0.01 * (newd.std() or 1)
-                noise = random_state.normal(0, noise_level, size=len(newd))
-                dictionary[k] = newd + noise
-                code[:, k] = 0
+                _redraw_atom(dictionary, code, Y, k, random_state)
                 n_unused += 1
-            if positive:
-                np.clip(dictionary[k], 0, None, out=dictionary[k])
-            dictionary[k] /= max(np.linalg.norm(dictionary[k]), 1)
+            _project_atom(dictionary, k, positive)
         lam = None
     else:
         used = np.diagonal(A) > 1e-6
         for k in np.flatnonzero(~used):
-            newd = Y[random_state.choice(n_samples)]
-            noise_level = 0.01 * (newd.std() or 1)
-            dictionary[k] = newd + random_state.normal(0, noise_level, size=len(newd))
-            dictionary[k] /= max(np.linalg.norm(dictionary[k]), 1)
-            code[:, k] = 0
+            _redraw_atom(dictionary, code, Y, k, random_state)
+            _project_atom(dictionary, k, False)  # the dual has no positive variant
             n_unused += 1
         lam = np.zeros(n_components)
         u = np.flatnonzero(used)
