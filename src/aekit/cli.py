@@ -12,6 +12,7 @@ import io
 import json
 import os
 import sys
+from importlib import import_module
 from pathlib import Path
 
 import numpy as np
@@ -192,7 +193,16 @@ def _parser() -> argparse.ArgumentParser:
     from .sparse.cli import add_sparse_parser
 
     add_sparse_parser(sub)  # aekit sparse learn|encode
+    for module in COMMAND_MODULES:
+        # each application module adds its own subcommands; its parsers carry
+        # ``set_defaults(handler=...)``, the function that runs the command
+        import_module(module).add_parser(sub)
     return p
+
+
+#: Modules that add application commands: each has ``add_parser(subparsers)``, and every parser
+#: it adds sets ``handler`` (``args -> exit code``) with ``set_defaults(handler=...)``.
+COMMAND_MODULES: tuple[str, ...] = ()
 
 
 def _train_overrides(a: argparse.Namespace) -> list[str]:
@@ -543,6 +553,8 @@ def main(argv: list[str] | None = None) -> int:
             return _cmd_report(args)
         if args.command == "compare":
             return _cmd_compare(args)
+        if getattr(args, "handler", None) is not None:
+            return args.handler(args)
     except (ValueError, FileNotFoundError, FileExistsError, PermissionError,
             FileFormatError, FloatingPointError, IsADirectoryError, NotADirectoryError) as e:
         print(f"aekit {args.command}: error: {e}", file=sys.stderr)
