@@ -10,10 +10,26 @@ from .dense import DenseAE, LinearAE
 from .linear import PCASolution, init_linear_ae_from_pca, linear_ae_from_pca, pca_solution
 from .rbm import RBM
 from .residual import ResidualAE
+from .unet import DnCNN, UNetAE
 
-__all__ = ["MODELS", "OUTPUTS", "RBM", "AEOutput", "Autoencoder", "ConvAE", "DenseAE", "LinearAE",
-           "PCASolution", "ResidualAE", "init_linear_ae_from_pca", "linear_ae_from_pca",
-           "make_model", "pca_solution"]
+__all__ = [
+    "MODELS",
+    "OUTPUTS",
+    "RBM",
+    "AEOutput",
+    "Autoencoder",
+    "ConvAE",
+    "DenseAE",
+    "DnCNN",
+    "LinearAE",
+    "PCASolution",
+    "ResidualAE",
+    "UNetAE",
+    "init_linear_ae_from_pca",
+    "linear_ae_from_pca",
+    "make_model",
+    "pca_solution",
+]
 
 #: Model classes by registry name; :func:`aekit.load` rebuilds a saved model through it.
 MODELS: dict[str, type[Autoencoder]] = {
@@ -22,6 +38,8 @@ MODELS: dict[str, type[Autoencoder]] = {
     "rbm": RBM,
     "conv": ConvAE,
     "residual": ResidualAE,
+    "unet": UNetAE,
+    "dncnn": DnCNN,
 }
 
 

@@ -1,0 +1,52 @@
+"""Images: files, patches, tiled whole-image inference, metrics, damage, built-in photos, and
+the applications (denoising, inpainting, compression).
+
+Arrays are float32 (C, H, W) in [0, 1]; batches are (n, C, H, W).
+"""
+
+from .apps import (
+    MaskInput,
+    compress_image,
+    decompress_image,
+    denoise,
+    estimate_noise,
+    inpaint,
+    read_compressed,
+    train_compressor,
+    train_denoiser,
+    train_image_model,
+    train_inpainter,
+)
+from .builtin import (
+    TEST_PHOTOS,
+    TRAIN_PHOTOS,
+    VAL_PHOTOS,
+    load_fashion_mnist,
+    load_mnist_images,
+    load_photo,
+    load_photos,
+)
+from .damage import (
+    DAMAGES,
+    Blocks,
+    Damage,
+    GaussianNoise,
+    PixelMask,
+    SaltPepperNoise,
+    TextOverlay,
+    make_damage,
+)
+from .io import as_chw, list_images, load_folder, read_image, write_image
+from .metrics import psnr, ssim
+from .patches import PatchSource, dihedral
+from .tiling import predict_tiled, tile_positions, window
+
+__all__ = [
+    "DAMAGES", "TEST_PHOTOS", "TRAIN_PHOTOS", "VAL_PHOTOS", "Blocks", "Damage", "GaussianNoise",
+    "MaskInput", "PatchSource", "PixelMask", "SaltPepperNoise", "TextOverlay", "as_chw",
+    "compress_image", "decompress_image", "denoise", "dihedral", "estimate_noise", "inpaint",
+    "list_images", "load_fashion_mnist", "load_folder", "load_mnist_images", "load_photo",
+    "load_photos", "make_damage", "predict_tiled", "psnr", "read_compressed", "read_image",
+    "ssim", "tile_positions", "train_compressor", "train_denoiser", "train_image_model",
+    "train_inpainter", "window", "write_image",
+]

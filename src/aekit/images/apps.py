@@ -1,0 +1,303 @@
+"""The image applications as Python functions: denoising, inpainting, compression.
+
+Each trains through :func:`aekit.fit` on random patches damaged on the fly
+(:class:`~aekit.images.PatchSource`) and runs on whole images of any size through
+:func:`~aekit.images.predict_tiled`.
+"""
+
+from __future__ import annotations
+
+import json
+import lzma
+import os
+import struct
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..io import FileFormatError, atomic_write_bytes
+from ..models import ConvAE, UNetAE
+from ..models.base import AEOutput
+from .damage import Damage, make_damage
+from .io import as_chw
+from .patches import PatchSource
+from .tiling import predict_tiled
+
+__all__ = [
+    "MaskInput",
+    "compress_image",
+    "decompress_image",
+    "denoise",
+    "estimate_noise",
+    "inpaint",
+    "read_compressed",
+    "train_compressor",
+    "train_denoiser",
+    "train_image_model",
+    "train_inpainter",
+]
+
+
+def estimate_noise(image) -> float:
+    """Gaussian noise σ of an image (values in [0, 1]), by wavelet MAD.
+
+    ``σ̂ = median(|d|) / 0.6745`` over the finest diagonal wavelet coefficients d (averaged over
+    channels): ``skimage.restoration.estimate_sigma``.
+
+    References
+    ----------
+    Donoho & Johnstone, "Ideal spatial adaptation by wavelet shrinkage", Biometrika 1994,
+    section 4.2.
+    """
+    from skimage.restoration import estimate_sigma
+
+    x = as_chw(image)
+    return float(np.mean([estimate_sigma(c) for c in x]))
+
+
+def train_image_model(model: nn.Module, images: Sequence, damage, *, patch_size: int = 48,
+                      n_patches: int = 4096, epochs: int = 10, batch_size: int = 32,
+                      lr: float = 1e-3, val_images: Sequence | None = None,
+                      time_budget_s: float | None = None, seed: int = 0,
+                      progress: bool | None = None, loss: str = "mse", **fit_kwargs: Any):
+    """Train an image-to-image ``model`` on random patches of ``images`` damaged by ``damage``.
+
+    ``min_θ E ‖m_θ(damage(x)) − x‖²`` over random ``patch_size``² patches with flips and
+    rotations (fresh ones every epoch), Adam with a cosine learning-rate schedule; with
+    ``val_images`` the best epoch on a fixed set of damaged validation patches is kept.
+
+    Returns
+    -------
+    (model, History)
+    """
+    from ..objectives import Objective
+    from ..train import fit
+    from ..train.callbacks import TimeBudget
+
+    src = PatchSource(images, patch_size, n_patches, damage=damage, seed=seed)
+    val = None
+    if val_images:
+        val = PatchSource(val_images, patch_size, max(256, n_patches // 8), damage=damage,
+                          fresh=False, seed=seed + 1)
+    cbs = list(fit_kwargs.pop("callbacks", ()))
+    if time_budget_s is not None:
+        cbs.append(TimeBudget(time_budget_s))
+    h = fit(model, Objective(loss), src, val=val, epochs=epochs, batch_size=batch_size, lr=lr,
+            schedule=fit_kwargs.pop("schedule", "cosine"), seed=seed, callbacks=cbs,
+            progress=progress, **fit_kwargs)
+    return model, h
+
+
+def _denoiser(kind: str, channels: int) -> nn.Module:
+    if kind == "unet":
+        return UNetAE(channels, features=32, depth=3, residual=True)
+    if kind == "unet-noskip":
+        return UNetAE(channels, features=32, depth=3, skips=False)
+    if kind == "dncnn":
+        from ..models import DnCNN
+        return DnCNN(channels, features=48, depth=10)
+    if kind == "conv":
+        return ConvAE([channels, 48, 48], channels=[32, 64, 64], code_size=64,
+                      strides=[2, 2, 1], code="map", output="linear")
+    raise ValueError(f"model must be 'unet', 'unet-noskip', 'dncnn' or 'conv', got {kind!r}")
+
+
+def train_denoiser(images: Sequence, *, noise: str = "gaussian",
+                   level: float | tuple[float, float] = 0.1, model: str | nn.Module = "unet",
+                   **kwargs: Any):
+    """A denoiser trained on (noisy, clean) patch pairs made on the fly.
+
+    ``noise`` ``"gaussian"`` (σ, or a range (σ_lo, σ_hi) for a blind model),
+    ``"salt_pepper"`` (p) or ``"masking"`` (ν); ``model`` a name (``"unet"``: a residual
+    U-Net, ``"dncnn"``, ``"conv"``, ``"unet-noskip"``) or a module. Other keywords go to
+    :func:`train_image_model`.
+    """
+    from .damage import GaussianNoise
+
+    imgs = [as_chw(im, f"images[{i}]") for i, im in enumerate(images)]
+    if noise == "gaussian":
+        damage: Damage = GaussianNoise(level)
+    else:
+        damage = make_damage(noise, float(level))
+    m = _denoiser(model, imgs[0].shape[0]) if isinstance(model, str) else model
+    return train_image_model(m, imgs, damage, **kwargs)
+
+
+def denoise(model: nn.Module, image, *, tile: int = 128, overlap: int = 32,
+            clip: bool = True) -> np.ndarray:
+    """Denoise a whole image of any size: tiled inference, clipped to [0, 1]. (C, H, W)."""
+    out = predict_tiled(model, image, tile=tile, overlap=overlap)
+    return np.clip(out, 0, 1) if clip else out
+
+
+# --- inpainting ------------------------------------------------------------------------------
+class MaskInput(Damage):
+    """Wraps a damage so the model also sees the mask: ``x̃' = [x̃, m]`` (C + 1 channels)."""
+
+    def __init__(self, damage: Damage):
+        self.damage = damage
+
+    def with_mask(self, x, generator=None):
+        y, m = self.damage.with_mask(x, generator)
+        return torch.cat([y, m], 1), m
+
+
+def train_inpainter(images: Sequence, *, damage: str | Damage = "text",
+                    given_mask: bool = False, features: int = 32, depth: int = 3, **kwargs):
+    """An inpainting U-Net: blind (input the damaged image) or with the mask given
+    (input ``[x̃, m]``, C + 1 channels). ``damage`` ``"text"`` (watermark / captions),
+    ``"blocks"`` or a :class:`~aekit.images.Damage`."""
+    imgs = [as_chw(im, f"images[{i}]") for i, im in enumerate(images)]
+    d = make_damage(damage) if isinstance(damage, str) else damage
+    c = imgs[0].shape[0]
+    m = UNetAE(c + (1 if given_mask else 0), out_channels=c, features=features, depth=depth,
+               output="sigmoid")
+    return train_image_model(m, imgs, MaskInput(d) if given_mask else d, **kwargs)
+
+
+def inpaint(model: nn.Module, image, mask=None, *, tile: int = 128, overlap: int = 32
+            ) -> np.ndarray:
+    """Inpaint ``image`` (C, H, W). A model trained with the mask given needs ``mask``
+    (H, W), 1 = damaged; the known pixels are then kept: ``x̂ = m ⊙ f([x̃, m]) + (1 − m) ⊙ x̃``.
+    A blind model gets the image alone and its whole output is returned."""
+    x = as_chw(image)
+    C, H, W = x.shape
+    cin = getattr(model, "in_channels", C)
+    if cin == C + 1:
+        if mask is None:
+            raise ValueError("this inpainting model was trained with the mask given: pass "
+                             "mask (H, W), 1 = damaged")
+        m = np.asarray(mask, np.float32)
+        m = m[0] if m.ndim == 3 else m
+        if m.shape != (H, W):
+            raise ValueError(f"mask has shape {m.shape}, the image is {H}x{W}")
+        m = (m > 0.5).astype(np.float32)
+        pred = predict_tiled(model, np.concatenate([x, m[None]]), tile=tile, overlap=overlap)
+        return np.clip(m * pred + (1 - m) * x, 0, 1)
+    if cin != C:
+        raise ValueError(f"the model expects {cin}-channel images, the image has {C}")
+    return np.clip(predict_tiled(model, x, tile=tile, overlap=overlap), 0, 1)
+
+
+# --- compression -----------------------------------------------------------------------------
+_MAGIC = b"AEKC1\n"
+
+
+class _NoisyCode(nn.Module):
+    """Training proxy for a quantised code: ``x̂ = g(z + u)``, ``u ~ U(−Δ/2, Δ/2)``,
+    ``Δ = 1/(2^b − 1)`` (Ballé et al. 2017, section 2.1: additive uniform noise stands in for
+    rounding during training)."""
+
+    def __init__(self, model: ConvAE, bits: int):
+        super().__init__()
+        self.model, self.step = model, 1.0 / (2 ** bits - 1)
+        self.output = model.output
+
+    def forward(self, x):
+        z, pre = self.model.encode_full(x)
+        z = z + (torch.rand_like(z) - 0.5) * self.step if self.training else z
+        logits = self.model._decode(z, _sizes_for(self.model, x))
+        return AEOutput(z, self.model._squash(logits), logits, pre)
+
+
+def _sizes_for(model: ConvAE, x: torch.Tensor):
+    from ..models.conv import _sizes
+    return _sizes(tuple(x.shape[2:]), model._ks, model._ss)
+
+
+def train_compressor(images: Sequence, *, code_channels: int = 8, bits: int = 4,
+                     channels: Sequence[int] = (64, 64, 64), **kwargs):
+    """A fully convolutional ConvAE with a sigmoid code map (``code_channels`` × H/8 × W/8),
+    trained with uniform noise of one quantisation step on the code (so the decoder learns to
+    read a ``bits``-bit code)."""
+    imgs = [as_chw(im, f"images[{i}]") for i, im in enumerate(images)]
+    c = imgs[0].shape[0]
+    m = ConvAE([c, 48, 48], channels=list(channels), code_size=code_channels,
+               kernel_size=[5] + [3] * (len(channels) - 1), code="map",
+               code_activation="sigmoid", output="sigmoid")
+    train_image_model(_NoisyCode(m, bits), imgs, None, **kwargs)
+    m.eval()
+    return m
+
+
+def _pad_multiple(x: np.ndarray, m: int) -> np.ndarray:
+    H, W = x.shape[1:]
+    ph, pw = (-H) % m, (-W) % m
+    return np.pad(x, ((0, 0), (0, ph), (0, pw)), mode="reflect" if min(H, W) > max(ph, pw)
+                  else "edge")
+
+
+@torch.no_grad()
+def compress_image(model: ConvAE, image, bits: int = 4, path: str | os.PathLike | None = None
+                   ) -> bytes:
+    """Encode ``image`` (C, H, W) to bytes: the code map quantised to ``bits`` bits,
+    ``q = round(z (2^b − 1))``, LZMA-compressed, after a JSON header (no pickle). Written
+    atomically to ``path`` if given. Rate: ``8 · len(bytes) / (H W)`` bits per pixel."""
+    if not isinstance(model, ConvAE) or model.code != "map" or model.code_activation != \
+            "sigmoid":
+        raise ValueError("compression needs a ConvAE with code='map' and "
+                         "code_activation='sigmoid' (see train_compressor)")
+    if not 1 <= int(bits) <= 8:
+        raise ValueError(f"bits must be in 1..8, got {bits}")
+    x = as_chw(image)
+    if x.shape[0] != model.image_shape[0]:
+        raise ValueError(f"the model expects {model.image_shape[0]}-channel images, the image "
+                         f"has {x.shape[0]}")
+    C, H, W = x.shape
+    stride = int(np.prod(model._ss))
+    xp = torch.from_numpy(_pad_multiple(x, stride))[None]
+    model.eval()
+    z = model.encode(xp)[0].numpy()  # (k, h, w) in (0, 1)
+    levels = 2 ** int(bits) - 1
+    q = np.rint(np.clip(z, 0, 1) * levels).astype(np.uint8)
+    header = json.dumps({"shape": [C, H, W], "code_shape": list(q.shape), "bits": int(bits),
+                         "model": model.config()}).encode()
+    payload = lzma.compress(q.tobytes(), preset=9 | lzma.PRESET_EXTREME)
+    data = _MAGIC + struct.pack("<I", len(header)) + header + payload
+    if path is not None:
+        atomic_write_bytes(path, data)
+    return data
+
+
+def read_compressed(data: bytes | str | os.PathLike) -> tuple[dict, np.ndarray]:
+    """``(header, q)`` of a compressed image (bytes or a file)."""
+    where = "data"
+    if not isinstance(data, bytes | bytearray):
+        where = str(data)
+        p = Path(data)
+        if not p.is_file():
+            raise FileNotFoundError(f"no such compressed image: {p}")
+        data = p.read_bytes()
+    if not data.startswith(_MAGIC) or len(data) < len(_MAGIC) + 4:
+        raise FileFormatError(f"{where} is not an aekit compressed image (bad magic)",
+                              expected="an aekit compressed image")
+    (n,) = struct.unpack("<I", data[len(_MAGIC):len(_MAGIC) + 4])
+    start = len(_MAGIC) + 4
+    try:
+        header = json.loads(data[start:start + n])
+        shape = [int(v) for v in header["code_shape"]]
+        q = np.frombuffer(lzma.decompress(data[start + n:]), np.uint8)
+        q = q.reshape(shape)
+    except (ValueError, KeyError, TypeError, lzma.LZMAError) as e:
+        raise FileFormatError(f"{where} is a damaged aekit compressed image: {e}",
+                              expected="an aekit compressed image") from None
+    return header, q
+
+
+@torch.no_grad()
+def decompress_image(model: ConvAE, data) -> np.ndarray:
+    """Decode bytes / a file from :func:`compress_image` back to (C, H, W) in [0, 1]."""
+    header, q = read_compressed(data)
+    if header.get("model") != model.config():
+        raise ValueError("the compressed image was made with another model (configs differ)")
+    C, H, W = header["shape"]
+    z = torch.from_numpy(q.astype(np.float32) / (2 ** int(header["bits"]) - 1))[None]
+    model.eval()
+    stride = int(np.prod(model._ss))
+    Hp, Wp = H + (-H) % stride, W + (-W) % stride
+    out = model._squash(model._decode(z, _sizes_for(model, torch.empty(1, C, Hp, Wp))))
+    return np.clip(out[0, :, :H, :W].numpy(), 0, 1)

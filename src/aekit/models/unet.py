@@ -1,0 +1,344 @@
+"""Fully convolutional image-to-image models: :class:`UNetAE` and the residual :class:`DnCNN`.
+
+Both take images of any size ``(n, C, H, W)`` (and, when built with an ``image_shape``, flat
+rows ``(n, C·H·W)`` like every other model in :data:`aekit.models.MODELS`), so they train with
+:func:`aekit.fit` on patches and run on whole photos through
+:func:`aekit.images.predict_tiled`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from ..layers import activation as make_activation
+from .base import OUTPUTS, AEOutput, Autoencoder
+
+__all__ = ["DnCNN", "UNetAE"]
+
+
+def _shape(image_shape: Sequence[int] | None, channels: int) -> list[int] | None:
+    if image_shape is None:
+        return None
+    s = [int(v) for v in image_shape]
+    if len(s) == 2:
+        s = [channels, *s]
+    if len(s) != 3 or min(s) < 1:
+        raise ValueError(f"image_shape must be (C, H, W) or (H, W), got {image_shape}")
+    if s[0] != channels:
+        raise ValueError(f"image_shape {s} has {s[0]} channels, in_channels is {channels}")
+    return s
+
+
+class _Images:
+    """Flat (n, C·H·W) <-> (n, C, H, W) handling shared by the image models."""
+
+    image_shape: list[int] | None
+    in_channels: int
+
+    def _as_images(self, x: torch.Tensor) -> tuple[torch.Tensor, bool]:
+        if x.ndim == 4:
+            if x.shape[1] != self.in_channels:
+                raise ValueError(f"{type(self).__name__} expects {self.in_channels} channel(s), "
+                                 f"got an input of shape {tuple(x.shape)}")
+            return x, False
+        if x.ndim == 2 and self.image_shape is not None and x.shape[1] == self.n_features:
+            return x.reshape(x.shape[0], *self.image_shape), True  # (n, C*H*W) -> (n, C, H, W)
+        want = (f"(n, {self.in_channels}, H, W)" + (f" or (n, {self.n_features})"
+                                                    if self.image_shape is not None else ""))
+        raise ValueError(f"input must be {want}, got {tuple(x.shape)}")
+
+
+def _block(cin: int, cout: int, k: int, n: int, bn: bool, act: str) -> nn.Sequential:
+    mods: list[nn.Module] = []
+    for i in range(n):
+        mods.append(nn.Conv2d(cin if i == 0 else cout, cout, k, padding=k // 2, bias=not bn))
+        if bn:
+            mods.append(nn.BatchNorm2d(cout))
+        mods.append(make_activation(act))
+    return nn.Sequential(*mods)
+
+
+class UNetAE(_Images, Autoencoder):
+    """U-Net encoder–decoder with switchable skip connections and an optional noise residual.
+
+    Encoder level ``l = 0..L−1``: ``e_l = B_l(p_{l−1})``, ``p_l = MaxPool_2(e_l)`` with
+    ``B`` = ``convs`` × (Conv k×k → BN → σ), ``f·2^l`` channels; bottleneck
+    ``h = B_L(p_{L−1})`` (``f·2^L`` channels, the code). Decoder level ``l = L−1..0``:
+    ``d_l = B'_l([ConvT_{2×2, stride 2}(d_{l+1}), e_l])`` — the concatenation with ``e_l`` is
+    the skip connection, dropped when ``skips=False`` (then the model is a plain
+    convolutional autoencoder whose information passes through the bottleneck only).
+    Output ``s = Conv_{1×1}(d_0)``; ``x̂ = out(s)``, or with ``residual=True`` ``x̂ = x − s``
+    (the net predicts the noise, as DnCNN).
+
+    Any H × W is accepted: the input is reflect-padded up to a multiple of ``2^L`` and the
+    output cropped back, so ``forward`` keeps the input's size.
+
+    Parameters
+    ----------
+    in_channels : int
+        C of the input.
+    out_channels : int, optional
+        Channels of the output (default ``in_channels``; e.g. 1 for a mask, 2 for ab).
+    features : int
+        f, channels of the first level (doubled at each level).
+    depth : int
+        L, the number of 2× down-samplings (0: no pooling, a plain conv stack).
+    skips : bool
+        Concatenate encoder features into the decoder (Ronneberger et al.).
+    residual : bool
+        ``x̂ = x − s`` (needs ``out_channels == in_channels`` and ``output="linear"``).
+    convs : int
+        Convolutions per block.
+    kernel_size : int
+        Odd kernel size.
+    batch_norm : bool
+    activation : str
+        See :data:`aekit.layers.ACTIVATIONS`.
+    output : {"linear", "sigmoid"}
+    image_shape : sequence of int, optional
+        ``(C, H, W)``: the nominal size, which lets the model take flat rows (n, C·H·W) and
+        defines ``n_features`` / ``n_components`` (the flattened bottleneck size); without it
+        ``n_features`` is None and inputs are (n, C, H, W) of any size.
+
+    Shapes: ``x`` (n, C, H, W) -> code (n, f·2^L, ⌈H/2^L⌉, ⌈W/2^L⌉) and reconstruction
+    (n, C_out, H, W); flat rows give a flat code (n, k) and flat reconstruction.
+
+    References
+    ----------
+    Ronneberger, Fischer & Brox, "U-Net: convolutional networks for biomedical image
+    segmentation", MICCAI 2015, section 2; Zhang, Zuo, Chen, Meng & Zhang, "Beyond a Gaussian
+    denoiser: residual learning of deep CNN for image denoising", IEEE TIP 2017, section III-B
+    (residual learning).
+    """
+
+    name = "unet"
+
+    def __init__(self, in_channels: int = 1, out_channels: int | None = None, features: int = 32,
+                 depth: int = 3, skips: bool = True, residual: bool = False, convs: int = 2,
+                 kernel_size: int = 3, batch_norm: bool = True, activation: str = "relu",
+                 output: str = "linear", image_shape: Sequence[int] | None = None):
+        super().__init__()
+        cin = int(in_channels)
+        cout = cin if out_channels is None else int(out_channels)
+        if cin < 1 or cout < 1:
+            raise ValueError(f"in_channels and out_channels must be >= 1, got {cin}, {cout}")
+        if int(features) < 1:
+            raise ValueError(f"features must be >= 1, got {features}")
+        if not 0 <= int(depth) <= 8:
+            raise ValueError(f"depth must be in 0..8, got {depth}")
+        if int(convs) < 1:
+            raise ValueError(f"convs must be >= 1, got {convs}")
+        if kernel_size < 1 or kernel_size % 2 == 0:
+            raise ValueError(f"kernel_size must be odd and >= 1, got {kernel_size}")
+        if output not in OUTPUTS:
+            raise ValueError(f"output must be one of {OUTPUTS}, got {output!r}")
+        if residual and (cout != cin or output != "linear"):
+            raise ValueError("residual=True predicts the noise x − x̂: it needs out_channels == "
+                             f"in_channels and output='linear' (got {cout}, {cin}, {output!r})")
+        make_activation(activation)
+        self.in_channels, self.out_channels = cin, cout
+        self.features, self.depth, self.skips = int(features), int(depth), bool(skips)
+        self.residual, self.convs, self.kernel_size = bool(residual), int(convs), int(kernel_size)
+        self.batch_norm, self.activation, self.output = bool(batch_norm), activation, output
+        self.image_shape = _shape(image_shape, cin)
+        f, L, k = self.features, self.depth, self.kernel_size
+        widths = [f * 2 ** level for level in range(L + 1)]
+        self.down = nn.ModuleList(_block(cin if i == 0 else widths[i - 1], widths[i], k, convs,
+                                         batch_norm, activation) for i in range(L))
+        self.bottleneck = _block(cin if L == 0 else widths[L - 1], widths[L], k, convs,
+                                 batch_norm, activation)
+        self.up = nn.ModuleList(nn.ConvTranspose2d(widths[i + 1], widths[i], 2, stride=2)
+                                for i in reversed(range(L)))
+        self.dec = nn.ModuleList(_block(widths[i] * (2 if skips else 1), widths[i], k, convs,
+                                        batch_norm, activation) for i in reversed(range(L)))
+        self.head = nn.Conv2d(widths[0], cout, 1)
+        self.multiple = 2 ** L
+        if self.image_shape is not None:
+            c, h, w = self.image_shape
+            m = self.multiple
+            self.n_features = c * h * w
+            self.n_components = widths[L] * (-(-h // m)) * (-(-w // m))
+        else:
+            self.n_features = None  # type: ignore[assignment]
+            self.n_components = widths[L]
+
+    @property
+    def decodes_from_code(self) -> bool:
+        """Whether :meth:`decode` works from the code alone (no skips, no residual)."""
+        return not (self.skips or self.residual)
+
+    # --- helpers ---------------------------------------------------------------------------
+    def _pad(self, x: torch.Tensor) -> tuple[torch.Tensor, tuple[int, int]]:
+        H, W = x.shape[-2:]
+        m = self.multiple
+        if min(H, W) < m:
+            raise ValueError(f"image {H}x{W} is smaller than this U-Net's minimum size {m}x{m} "
+                             f"(2^depth, depth={self.depth})")
+        ph, pw = (-H) % m, (-W) % m
+        if ph or pw:  # reflect needs pad < size, which min(H, W) >= m > pad guarantees
+            x = F.pad(x, (0, pw, 0, ph), mode="reflect")
+        return x, (H, W)
+
+    def _encode_maps(self, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        skips, h = [], x
+        for blk in self.down:
+            e = blk(h)
+            skips.append(e)
+            h = F.max_pool2d(e, 2)
+        return self.bottleneck(h), skips
+
+    def _decode_maps(self, h: torch.Tensor, skips: list[torch.Tensor] | None) -> torch.Tensor:
+        for i, (up, blk) in enumerate(zip(self.up, self.dec)):
+            h = up(h)
+            if self.skips:
+                h = torch.cat([h, skips[len(skips) - 1 - i]], 1)
+            h = blk(h)
+        return self.head(h)
+
+    # --- the Autoencoder interface ---------------------------------------------------------
+    def encode_full(self, x: torch.Tensor) -> tuple[torch.Tensor, tuple[torch.Tensor, ...]]:
+        """Bottleneck features: (n, C, H, W) -> (n, f·2^L, h, w); flat rows -> (n, k)."""
+        img, flat = self._as_images(x)
+        h, _ = self._encode_maps(self._pad(img)[0])
+        code = h.flatten(1) if flat else h
+        return code, (code if flat else h.flatten(1),)
+
+    def decode_logits(self, h: torch.Tensor) -> torch.Tensor:
+        """Decoder from the bottleneck alone (only without skips and residual)."""
+        if self.skips or self.residual:
+            raise ValueError("a U-Net with skips=True or residual=True cannot decode from the "
+                             "code alone (the decoder needs the encoder's features / the "
+                             "input); call the model on the input instead")
+        flat = h.ndim == 2
+        if flat:
+            if self.image_shape is None:
+                raise ValueError("a flat code needs a model built with image_shape")
+            _, H, W = self.image_shape
+            m = self.multiple
+            h = h.reshape(h.shape[0], self.features * m, -(-H // m), -(-W // m))
+        s = self._decode_maps(h, None)
+        if flat:
+            s = s[..., :self.image_shape[1], :self.image_shape[2]].flatten(1)
+        return s
+
+    def forward(self, x: torch.Tensor) -> AEOutput:
+        img, flat = self._as_images(x)
+        padded, (H, W) = self._pad(img)
+        h, skips = self._encode_maps(padded)
+        s = self._decode_maps(h, skips)[..., :H, :W]
+        if self.residual:
+            logits = img - s
+        else:
+            logits = s
+        rec = self._squash(logits)
+        if flat:
+            return AEOutput(h.flatten(1), rec.flatten(1), logits.flatten(1), (h.flatten(1),))
+        return AEOutput(h, rec, logits, (h.flatten(1),))
+
+    @classmethod
+    def from_spec(cls, *, n_features, code_size, hidden=(), image_shape=None, **options):
+        """``UNetAE(C, features=hidden[0], depth=len(hidden), image_shape=...)``; needs image
+        data (``code_size`` is implied by the bottleneck and ignored)."""
+        if image_shape is None:
+            raise ValueError("model.name='unet' needs image data (digits, mnist, or a .npy of "
+                             "shape (n, H, W)); this dataset has flat features")
+        shape = [int(s) for s in image_shape]
+        shape = [1, *shape] if len(shape) == 2 else shape
+        hidden = list(hidden) or [32, 64, 128]
+        return cls(shape[0], features=int(hidden[0]), depth=len(hidden) - 1 or 1,
+                   image_shape=shape, **cls._pick(options, "activation", "output",
+                                                  "batch_norm"))
+
+    def config(self) -> dict[str, Any]:
+        return {"in_channels": self.in_channels, "out_channels": self.out_channels,
+                "features": self.features, "depth": self.depth, "skips": self.skips,
+                "residual": self.residual, "convs": self.convs, "kernel_size": self.kernel_size,
+                "batch_norm": self.batch_norm, "activation": self.activation,
+                "output": self.output, "image_shape": self.image_shape}
+
+
+class DnCNN(_Images, Autoencoder):
+    """DnCNN: a plain stack of 3×3 convolutions that predicts the noise, ``x̂ = x − R(x)``.
+
+    ``R = Conv → [Conv → BN → ReLU] × (D − 2) → Conv`` (first with ReLU, no BN; last linear),
+    all at full resolution with ``features`` channels, so the receptive field is
+    ``(2D + 1) × (2D + 1)`` pixels. Trained with MSE against the clean image, it learns the
+    residual ``x̃ − x`` (Zhang et al. 2017, eq. 1: ``ℓ = ½‖R(x̃) − (x̃ − x)‖²``, the same as
+    ``½‖x̃ − R(x̃) − x‖²``).
+
+    Parameters
+    ----------
+    channels : int
+        C (1 gray, 3 RGB).
+    features : int
+        Channels of the hidden layers (64 in the paper).
+    depth : int
+        D >= 2, the number of convolutions (17 in the paper).
+    batch_norm : bool
+    image_shape : sequence of int, optional
+        Nominal (C, H, W) so flat rows (n, C·H·W) are accepted.
+
+    The "code" is the last hidden feature map (n, features, H, W) (flattened for flat
+    input); decoding needs the input too, so :meth:`decode` raises (``decodes_from_code`` is
+    False).
+
+    References
+    ----------
+    Zhang, Zuo, Chen, Meng & Zhang, "Beyond a Gaussian denoiser: residual learning of deep CNN
+    for image denoising", IEEE TIP 26(7), 2017, section III.
+    """
+
+    name = "dncnn"
+    output = "linear"
+    decodes_from_code = False
+
+    def __init__(self, channels: int = 1, features: int = 64, depth: int = 17,
+                 batch_norm: bool = True, image_shape: Sequence[int] | None = None):
+        super().__init__()
+        if int(channels) < 1 or int(features) < 1:
+            raise ValueError(f"channels and features must be >= 1, got {channels}, {features}")
+        if int(depth) < 2:
+            raise ValueError(f"depth must be >= 2, got {depth}")
+        self.in_channels = self.channels = int(channels)
+        self.features, self.depth, self.batch_norm = int(features), int(depth), bool(batch_norm)
+        self.image_shape = _shape(image_shape, self.channels)
+        c, f = self.channels, self.features
+        mods: list[nn.Module] = [nn.Conv2d(c, f, 3, padding=1), nn.ReLU()]
+        for _ in range(self.depth - 2):
+            mods += [nn.Conv2d(f, f, 3, padding=1, bias=not batch_norm)]
+            mods += [nn.BatchNorm2d(f)] if batch_norm else []
+            mods += [nn.ReLU()]
+        self.body = nn.Sequential(*mods)
+        self.head = nn.Conv2d(f, c, 3, padding=1)
+        if self.image_shape is not None:
+            self.n_features = c * self.image_shape[1] * self.image_shape[2]
+            self.n_components = f * self.image_shape[1] * self.image_shape[2]
+        else:
+            self.n_features = None  # type: ignore[assignment]
+            self.n_components = f
+
+    def encode_full(self, x: torch.Tensor) -> tuple[torch.Tensor, tuple[torch.Tensor, ...]]:
+        img, flat = self._as_images(x)
+        h = self.body(img)
+        return (h.flatten(1) if flat else h), (h.flatten(1),)
+
+    def decode_logits(self, h: torch.Tensor) -> torch.Tensor:
+        raise ValueError("DnCNN predicts x̂ = x − R(x): it needs the input, not only a code; "
+                         "call the model on the input instead")
+
+    def forward(self, x: torch.Tensor) -> AEOutput:
+        img, flat = self._as_images(x)
+        h = self.body(img)
+        rec = img - self.head(h)
+        if flat:
+            return AEOutput(h.flatten(1), rec.flatten(1), rec.flatten(1), (h.flatten(1),))
+        return AEOutput(h, rec, rec, (h.flatten(1),))
+
+    def config(self) -> dict[str, Any]:
+        return {"channels": self.channels, "features": self.features, "depth": self.depth,
+                "batch_norm": self.batch_norm, "image_shape": self.image_shape}

@@ -1,0 +1,147 @@
+"""UNetAE, DnCNN and the extended ConvAE: shapes, any-size input, the registry contract."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+import aekit
+from aekit.models import MODELS, AEOutput, ConvAE, DnCNN, UNetAE, make_model
+
+# Registry examples for the image models (tests/test_models.py's EXAMPLES should list them too).
+IMAGE_EXAMPLES = {
+    "unet": dict(in_channels=2, features=3, depth=2, skips=False, image_shape=[2, 7, 6]),
+    "dncnn": dict(channels=2, features=4, depth=3, image_shape=[2, 7, 6]),
+}
+
+
+@pytest.mark.parametrize("name", sorted(IMAGE_EXAMPLES))
+def test_registry_contract_for_image_models(name, tmp_path):
+    assert MODELS[name].name == name
+    m = make_model(name, **IMAGE_EXAMPLES[name]).double()
+    x = torch.rand(7, m.n_features, dtype=torch.float64)
+    out = m(x)
+    assert isinstance(out, AEOutput)
+    assert out.code.shape == (7, m.n_components), (out.code.shape, m.n_components)
+    assert out.reconstruction.shape == x.shape == out.logits.shape
+    assert torch.equal(m.encode(x), out.code)
+    if getattr(m, "decodes_from_code", True):
+        assert torch.allclose(m.decode(out.code), out.reconstruction)
+    else:
+        with pytest.raises(ValueError, match="needs the input"):
+            m.decode(out.code)
+    out.reconstruction.pow(2).sum().backward()
+    for pname, p in m.named_parameters():
+        assert p.grad is not None and p.grad.abs().sum() > 0, f"no gradient for {pname}"
+    path = aekit.save_model(m.float(), tmp_path / "m.safetensors")
+    m2 = aekit.load(path)
+    assert type(m2) is type(m) and m2.config() == m.config()
+    xf = x.float()
+    with torch.no_grad():
+        assert torch.equal(m.eval()(xf).reconstruction, m2(xf).reconstruction)
+        x4 = torch.rand(2, 2, 13, 9)  # fully convolutional: other sizes too
+        assert torch.equal(m(x4).reconstruction, m2(x4).reconstruction)
+
+
+@pytest.mark.parametrize("depth, skips, residual", [(0, True, False), (2, True, False),
+                                                    (2, False, False), (3, True, True)])
+@pytest.mark.parametrize("hw", [(8, 8), (17, 23), (9, 31)])
+def test_unet_any_size(depth, skips, residual, hw):
+    m = UNetAE(3, features=4, depth=depth, skips=skips, residual=residual).eval()
+    x = torch.rand(2, 3, *hw)
+    out = m(x)
+    assert out.reconstruction.shape == x.shape
+    q = 2 ** depth
+    assert out.code.shape == (2, 4 * q, -(-hw[0] // q), -(-hw[1] // q))
+
+
+def test_unet_skips_change_the_function_and_residual_subtracts():
+    torch.manual_seed(0)
+    with_skips = UNetAE(1, features=4, depth=2, skips=True)
+    without = UNetAE(1, features=4, depth=2, skips=False)
+    n_with = sum(p.numel() for p in with_skips.parameters())
+    n_without = sum(p.numel() for p in without.parameters())
+    # the decoder blocks read twice the channels with skips: 2 levels, first conv each
+    assert n_with - n_without == 9 * (4 * 4 + 8 * 8), (n_with, n_without)
+    res = UNetAE(1, features=4, depth=2, residual=True).eval()
+    x = torch.rand(1, 1, 16, 16)
+    with torch.no_grad():
+        padded = res._pad(x)[0]
+        h, sk = res._encode_maps(padded)
+        s = res._decode_maps(h, sk)
+        torch.testing.assert_close(res(x).reconstruction, x - s)
+
+
+def test_unet_errors_name_the_problem():
+    with pytest.raises(ValueError, match="smaller than this U-Net's minimum size 8x8"):
+        UNetAE(1, depth=3)(torch.rand(1, 1, 5, 20))
+    with pytest.raises(ValueError, match="expects 3 channel"):
+        UNetAE(3)(torch.rand(1, 1, 16, 16))
+    with pytest.raises(ValueError, match="residual=True"):
+        UNetAE(1, out_channels=2, residual=True)
+    with pytest.raises(ValueError, match="kernel_size must be odd"):
+        UNetAE(1, kernel_size=4)
+    with pytest.raises(ValueError, match="depth must be >= 2"):
+        DnCNN(1, depth=1)
+    with pytest.raises(ValueError, match="cannot decode from the code alone"):
+        UNetAE(1, depth=1).decode(torch.rand(1, 64, 4, 4))
+
+
+def test_dncnn_is_input_minus_predicted_noise():
+    torch.manual_seed(0)
+    m = DnCNN(1, features=6, depth=4).eval()
+    x = torch.rand(3, 1, 12, 10)
+    with torch.no_grad():
+        torch.testing.assert_close(m(x).reconstruction, x - m.head(m.body(x)))
+    # receptive field (2D + 1): a change at one pixel moves outputs at most D pixels away
+    y = x.clone()
+    y[0, 0, 6, 5] += 1.0
+    with torch.no_grad():
+        diff = (m(y).reconstruction - m(x).reconstruction)[0, 0].abs() > 0
+    rows, cols = torch.nonzero(diff, as_tuple=True)
+    assert (rows - 6).abs().max() <= 4 and (cols - 5).abs().max() <= 4, (rows, cols)
+
+
+def test_conv_ae_old_config_is_unchanged_and_new_options_work(tmp_path):
+    m = ConvAE([1, 12, 12], channels=[4, 8], code_size=5)
+    assert m.config() == {"image_shape": [1, 12, 12], "channels": [4, 8], "code_size": 5,
+                          "kernel_size": 3, "activation": "relu", "code_activation": "linear",
+                          "output": "sigmoid", "batch_norm": False}
+    # strides / kernel sizes per block and a code map: fully convolutional
+    m = ConvAE([3, 20, 20], channels=[8, 16, 16], code_size=4, strides=[2, 2, 1],
+               kernel_size=[5, 3, 3], code="map").eval()
+    assert m.n_components == 4 * 5 * 5
+    out = m(torch.rand(2, 3 * 400))
+    assert out.code.shape == (2, 100) and out.reconstruction.shape == (2, 1200)
+    x = torch.rand(2, 3, 33, 18)
+    out = m(x)
+    assert out.code.shape == (2, 4, 9, 5) and out.reconstruction.shape == x.shape
+    path = aekit.save_model(m, tmp_path / "c.safetensors")
+    m2 = aekit.load(path)
+    assert m2.config() == m.config()
+    with torch.no_grad():
+        assert torch.equal(m2(x).reconstruction, out.reconstruction)
+    # code map decoded alone, at a size the strides undo exactly
+    z = m.encode(torch.rand(1, 3, 32, 16))
+    assert m.decode(z).shape == (1, 3, 32, 16)
+    with pytest.raises(ValueError, match="strides must be 1 or 2"):
+        ConvAE([8, 8], strides=3)
+    with pytest.raises(ValueError, match="kernel_size must be one int or one per block"):
+        ConvAE([8, 8], channels=[4, 4], kernel_size=[3])
+    with pytest.raises(ValueError, match="code must be 'flat' or 'map'"):
+        ConvAE([8, 8], code="cube")
+    with pytest.raises(ValueError, match="input must be"):
+        ConvAE([8, 8])(torch.rand(1, 1, 9, 9))  # a flat code needs the nominal size
+
+
+def test_unet_trains_with_fit_on_image_tensors():
+    from aekit import fit, make_objective
+    from aekit.images import PatchSource
+
+    g = torch.Generator().manual_seed(0)
+    imgs = [torch.rand(1, 40, 40, generator=g).cumsum(2) / 40 for _ in range(2)]
+    src = PatchSource(imgs, patch_size=16, n_patches=64, seed=0)
+    m = UNetAE(1, features=4, depth=2, residual=True)
+    h = fit(m, make_objective("mse"), src, corruption=aekit.Gaussian(0.1), epochs=6,
+            batch_size=16, lr=3e-3, seed=0, progress=False)
+    assert h["train_recon"][-1] < 0.5 * h["train_recon"][0], h["train_recon"]
