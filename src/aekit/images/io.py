@@ -22,18 +22,19 @@ _FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".tif": "TIFF", ".ti
             ".bmp": "BMP", ".webp": "WEBP"}
 
 
-def as_chw(image, name: str = "image") -> np.ndarray:
+def as_chw(image, name: str = "image", *, any_channels: bool = False) -> np.ndarray:
     """``image`` as float32 (C, H, W): accepts (H, W), (C, H, W) with C in {1, 3} or
-    (H, W, C) with C in {1, 3, 4} (alpha dropped)."""
+    (H, W, C) with C in {1, 3, 4} (alpha dropped); with ``any_channels`` any (C, H, W)."""
     a = np.asarray(image.detach().cpu() if hasattr(image, "detach") else image)
     if a.dtype == object or not np.issubdtype(a.dtype, np.number):
         raise ValueError(f"{name} must be a numeric array, got dtype {a.dtype}")
     a = a.astype(np.float32, copy=False)
     if a.ndim == 2:
         a = a[None]
-    elif a.ndim == 3 and a.shape[0] not in (1, 3) and a.shape[2] in (1, 3, 4):
+    elif a.ndim == 3 and a.shape[0] not in (1, 3) and a.shape[2] in (1, 3, 4) \
+            and not any_channels:
         a = a[..., :3].transpose(2, 0, 1)
-    if a.ndim != 3 or a.shape[0] not in (1, 3):
+    if a.ndim != 3 or (a.shape[0] not in (1, 3) and not any_channels):
         raise ValueError(f"{name} must be (H, W), (C, H, W) or (H, W, C) with 1 or 3 channels, "
                          f"got shape {a.shape}")
     if not np.isfinite(a).all():

@@ -62,7 +62,7 @@ class PatchSource:
                  seed: int = 0):
         if len(images) == 0:
             raise ValueError("images is empty")
-        self.images = [torch.from_numpy(as_chw(im, f"images[{i}]")) for i, im in
+        self.images = [torch.from_numpy(as_chw(im, f"images[{i}]", any_channels=True)) for i, im in
                        enumerate(images)]
         p = int(patch_size)
         if p < 1 or int(n_patches) < 1:

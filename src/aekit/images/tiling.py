@@ -100,7 +100,7 @@ def predict_tiled(model, image, *, tile: int = 128, overlap: int = 32, batch_siz
         The image's channels differ from the model's, or the image is smaller than a
         fixed-size model's input.
     """
-    x = as_chw(image)
+    x = as_chw(image, any_channels=True)
     C, H, W = x.shape
     want = _channels(model) if isinstance(model, torch.nn.Module) else None
     if want is not None and want != C:
@@ -114,8 +114,9 @@ def predict_tiled(model, image, *, tile: int = 128, overlap: int = 32, batch_siz
         th, tw = fixed
     else:
         th, tw = min(tile, H), min(tile, W)
-    if not 0 <= overlap < max(th, tw):
-        raise ValueError(f"overlap must be in [0, tile), got {overlap} with tile {th}x{tw}")
+    if not 0 <= overlap < (tile if fixed is None else max(th, tw)):
+        raise ValueError(f"overlap must be in [0, tile), got {overlap} with tile "
+                         f"{tile if fixed is None else (th, tw)}")
     was = getattr(model, "training", False)
     if isinstance(model, torch.nn.Module):
         model.eval()

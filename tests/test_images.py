@@ -1,0 +1,190 @@
+"""aekit.images: file I/O, tiling, metrics against scikit-image, patches, damage, apps, CLI."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from aekit.images import (
+    Blocks,
+    GaussianNoise,
+    PatchSource,
+    SaltPepperNoise,
+    TextOverlay,
+    compress_image,
+    decompress_image,
+    dihedral,
+    inpaint,
+    list_images,
+    load_folder,
+    load_photo,
+    predict_tiled,
+    psnr,
+    read_compressed,
+    read_image,
+    ssim,
+    write_image,
+)
+from aekit.io import FileFormatError
+from aekit.models import ConvAE, DenseAE, UNetAE
+
+
+@pytest.mark.parametrize("suffix, bits, c, tol", [(".png", 8, 1, 0.5 / 255), (".png", 8, 3, 0.5 / 255),
+                                                  (".png", 16, 1, 0.5 / 65535),
+                                                  (".tif", 16, 1, 0.5 / 65535),
+                                                  (".tif", 8, 3, 0.5 / 255),
+                                                  (".jpg", 8, 3, 0.2)])
+def test_write_read_round_trip(tmp_path, suffix, bits, c, tol):
+    rng = np.random.default_rng(0)
+    a = rng.random((c, 13, 17)).astype(np.float32)
+    p = write_image(tmp_path / f"x{suffix}", a, bits=bits)
+    b = read_image(p, None)
+    assert b.shape == a.shape, (b.shape, a.shape)
+    err = np.abs(b - a).max() if suffix != ".jpg" else np.abs(b - a).mean()
+    assert err <= tol + 1e-7, err
+
+
+def test_io_errors_name_the_file(tmp_path):
+    with pytest.raises(ValueError, match="16 bits are supported for grayscale"):
+        write_image(tmp_path / "a.png", np.zeros((3, 4, 4)), bits=16)
+    with pytest.raises(ValueError, match="unsupported suffix '.gif2'"):
+        write_image(tmp_path / "a.gif2", np.zeros((4, 4)))
+    assert not list(tmp_path.iterdir())  # nothing half-written
+    bad = tmp_path / "broken.png"
+    bad.write_bytes(b"\x89PNG\r\n\x1a\n garbage")
+    with pytest.raises(FileFormatError, match="broken.png"):
+        read_image(bad)
+    folder = tmp_path / "f"
+    folder.mkdir()
+    write_image(folder / "a.png", np.zeros((5, 7)))
+    write_image(folder / "b.png", np.ones((9, 4)))
+    (folder / "notes.txt").write_text("hi")
+    with pytest.raises(FileFormatError, match="notes.txt"):
+        list_images(folder)
+    imgs = load_folder(folder, skip_other=True)  # mixed sizes are fine
+    assert [i.shape for i in imgs] == [(1, 5, 7), (1, 9, 4)]
+
+
+@pytest.mark.parametrize("hw, tile, overlap", [((37, 53), 16, 5), ((16, 16), 32, 8),
+                                               ((100, 41), 24, 12)])
+def test_identity_model_is_reproduced_exactly_by_tiling(hw, tile, overlap):
+    x = np.random.default_rng(1).random((3, *hw)).astype(np.float32)
+    out = predict_tiled(lambda t: t, x, tile=tile, overlap=overlap)
+    assert np.array_equal(out, x), np.abs(out - x).max()
+
+
+def test_tiling_blends_without_seams_and_matches_a_fully_convolutional_model():
+    torch.manual_seed(0)
+    m = UNetAE(1, features=4, depth=2).eval()
+    x = np.random.default_rng(2).random((1, 64, 72)).astype(np.float32)
+    with torch.no_grad():
+        whole = m(torch.from_numpy(x)[None]).reconstruction[0].numpy()
+    tiled = predict_tiled(m, x, tile=48, overlap=24)
+    # away from the image border, tile borders are down-weighted: close to the whole pass
+    inner = np.abs(tiled - whole)[:, 8:-8, 8:-8]
+    assert inner.mean() < 0.05 * np.abs(whole).mean() + 1e-3, inner.mean()
+
+
+def test_tiling_dense_and_flat_code_models_and_errors():
+    dense = DenseAE([64, 8]).eval()
+    out = predict_tiled(dense, np.random.rand(20, 30), overlap=4)
+    assert out.shape == (1, 20, 30)
+    conv = ConvAE([1, 12, 12], channels=[4], code_size=3).eval()
+    assert predict_tiled(conv, np.random.rand(1, 25, 14), overlap=6).shape == (1, 25, 14)
+    with pytest.raises(ValueError, match="smaller than the model's input 12x12"):
+        predict_tiled(conv, np.random.rand(1, 10, 14))
+    with pytest.raises(ValueError, match="expects 3-channel images, the image has 1"):
+        predict_tiled(UNetAE(3, depth=1), np.random.rand(1, 16, 16))
+
+
+def test_psnr_and_ssim_match_scikit_image():
+    from skimage.metrics import peak_signal_noise_ratio, structural_similarity
+
+    rng = np.random.default_rng(3)
+    gray = load_photo("camera")[:, :96, :128]
+    noisy = np.clip(gray + 0.1 * rng.standard_normal(gray.shape), 0, 1).astype(np.float32)
+    ref = structural_similarity(gray[0], noisy[0], data_range=1.0)
+    assert abs(ssim(gray, noisy) - ref) < 1e-6, (ssim(gray, noisy), ref)
+    assert abs(psnr(gray, noisy) - peak_signal_noise_ratio(gray, noisy, data_range=1)) < 1e-6
+    rgb = rng.random((3, 40, 50)).astype(np.float32)
+    rgb2 = np.clip(rgb + 0.05 * rng.standard_normal(rgb.shape), 0, 1)
+    ref = structural_similarity(rgb, rgb2, data_range=1.0, channel_axis=0)
+    assert abs(ssim(rgb, rgb2) - ref) < 1e-6, (ssim(rgb, rgb2), ref)
+    # hand-made cases
+    assert psnr(np.zeros((4, 4)), np.full((4, 4), 0.1)) == pytest.approx(20.0)
+    assert psnr(gray, gray) == float("inf") and ssim(gray, gray) == pytest.approx(1.0)
+    with pytest.raises(ValueError, match="differ in shape"):
+        psnr(np.zeros((4, 4)), np.zeros((4, 5)))
+
+
+def test_patch_source_shapes_symmetries_and_fixed_validation():
+    a = np.arange(2 * 30 * 40, dtype=np.float32).reshape(2, 30, 40) / 2400
+    b = np.random.rand(2, 50, 20).astype(np.float32)
+    src = PatchSource([a, b], patch_size=16, n_patches=10, damage=GaussianNoise(0.1), seed=0)
+    batch = src.take(torch.arange(10))
+    assert batch.x.shape == (10, 2, 16, 16) and batch.x_tilde.shape == batch.x.shape
+    assert 0.05 < float((batch.x_tilde - batch.x).std()) < 0.15
+    assert not torch.equal(src.take(torch.arange(10)).x, batch.x)  # fresh every call
+    val = PatchSource([a, b], 16, 10, damage=GaussianNoise(0.1), fresh=False, seed=3)
+    v1, v2 = val.take(torch.tensor([4, 2])), val.take(torch.tensor([2, 4]))
+    assert torch.equal(v1.x[0], v2.x[1]) and torch.equal(v1.x_tilde[1], v2.x_tilde[0])
+    # the 8 symmetries are distinct on an asymmetric patch and rot90^4 = identity
+    p = torch.arange(9.0).reshape(1, 3, 3)
+    assert len({tuple(dihedral(p, k).flatten().tolist()) for k in range(8)}) == 8
+    with pytest.raises(ValueError, match=r"images\[1\] of size \(50, 20\) is smaller"):
+        PatchSource([a, b], patch_size=24)
+    with pytest.raises(ValueError, match=r"images\[1\] has 1 channels"):
+        PatchSource([a, b[:1]], patch_size=8)
+
+
+def test_damages_change_what_they_say():
+    g = torch.Generator().manual_seed(0)
+    x = torch.full((4, 3, 64, 64), 0.5)
+    y, m = SaltPepperNoise(0.1).with_mask(x, g)
+    frac = float(m.mean())
+    assert 0.08 < frac < 0.12, frac
+    assert set(torch.unique(y[m.expand_as(y) > 0]).tolist()) <= {0.0, 1.0}
+    assert torch.equal(y[m.expand_as(y) == 0], x[m.expand_as(x) == 0])
+    y, m = Blocks(count=1, size=0.25).with_mask(x, g)
+    assert float(m.sum()) == 4 * 16 * 16 and torch.equal(y[m.expand_as(y) == 0],
+                                                         x[m.expand_as(x) == 0])
+    y, m = TextOverlay(lines=2).with_mask(x, g)
+    assert float(m.mean()) > 0.005 and torch.equal(y[m.expand_as(y) == 0], x[m.expand_as(x) == 0])
+    with pytest.raises(ValueError, match=r"expects images \(n, C, H, W\)"):
+        GaussianNoise(0.1)(torch.rand(3, 5))
+
+
+def test_inpaint_with_mask_keeps_known_pixels_and_checks_the_mask():
+    torch.manual_seed(0)
+    m = UNetAE(2, out_channels=1, features=4, depth=1, output="sigmoid").eval()
+    x = np.random.rand(1, 20, 24).astype(np.float32)
+    mask = np.zeros((20, 24), np.float32)
+    mask[5:10, 6:12] = 1
+    out = inpaint(m, x, mask)
+    assert np.array_equal(out[:, mask == 0], x[:, mask == 0])
+    with pytest.raises(ValueError, match=r"mask has shape \(20, 20\), the image is 20x24"):
+        inpaint(m, x, mask[:, :20])
+    with pytest.raises(ValueError, match="pass mask"):
+        inpaint(m, x)
+
+
+def test_compress_round_trip_and_bad_files(tmp_path):
+    torch.manual_seed(0)
+    m = ConvAE([1, 16, 16], channels=[4, 4], code_size=3, code="map",
+               code_activation="sigmoid").eval()
+    x = np.random.rand(1, 21, 30).astype(np.float32)
+    data = compress_image(m, x, bits=4, path=tmp_path / "x.aekc")
+    header, q = read_compressed(tmp_path / "x.aekc")
+    assert header["shape"] == [1, 21, 30] and q.shape == (3, 6, 8) and q.max() <= 15
+    out = decompress_image(m, data)
+    assert out.shape == x.shape
+    # the decoded image equals the model's decoding of the dequantised code
+    z = torch.from_numpy(q / 15.0).float()[None]
+    ref = m.decode(z)[0, :, :21, :30].detach().numpy()
+    np.testing.assert_allclose(out, np.clip(ref, 0, 1), atol=1e-6)
+    (tmp_path / "bad.aekc").write_bytes(b"nope")
+    with pytest.raises(FileFormatError, match="bad.aekc is not an aekit compressed image"):
+        read_compressed(tmp_path / "bad.aekc")
+    with pytest.raises(ValueError, match="bits must be in 1..8"):
+        compress_image(m, x, bits=9)
