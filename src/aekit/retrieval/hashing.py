@@ -262,39 +262,46 @@ def _ball_fill(qkeys, masks, mdist, offsets, order, ids, res_off, out_ids, out_d
 
 
 @numba.njit(cache=True, nogil=True)
-def _mih_query(qkeys, qwords, masks, offsets, orders, words, ids, radius, seen,
-               stamp0):  # pragma: no cover - compiled
-    """Multi-index radius search; ``seen`` (n,) int64 holds the stamp of the last query that
-    visited each item, so candidates are de-duplicated without clearing it."""
+def _mih_query(qkeys, qwords, masks, mask_start, tab_base, offsets, order_base, orders, words,
+               ids, radius, seen, stamp0):  # pragma: no cover - compiled
+    """Multi-index radius search over m substring tables stored back to back: table j's
+    offsets start at ``tab_base[j]`` in ``offsets`` (values relative to ``order_base[j]`` in
+    ``orders``), its ball masks are ``masks[mask_start[j]:mask_start[j + 1]]``. ``seen`` (n,)
+    holds the stamp of the last query that visited each item, so candidates are
+    de-duplicated without clearing it."""
     m = qwords.shape[0]
     nsub = qkeys.shape[1]
     nw = words.shape[1]
-    res_i = []
-    res_d = []
+    res_i = [np.int64(0) for _ in range(0)]
+    res_d = [np.int32(0) for _ in range(0)]
     off = np.zeros(m + 1, np.int64)
+    m1 = np.uint64(0x5555555555555555)
+    m2 = np.uint64(0x3333333333333333)
+    m4 = np.uint64(0x0F0F0F0F0F0F0F0F)
+    h01 = np.uint64(0x0101010101010101)
     for i in range(m):
         stamp = stamp0 + i
         for j in range(nsub):
             q = qkeys[i, j]
-            for t in range(masks[j].shape[0]):
-                a = q ^ masks[j][t]
-                for s in range(offsets[j][a], offsets[j][a + 1]):
-                    it = orders[j][s]
+            tb = tab_base[j]
+            ob = order_base[j]
+            for t in range(mask_start[j], mask_start[j + 1]):
+                a = tb + (q ^ masks[t])
+                for s in range(offsets[a], offsets[a + 1]):
+                    it = orders[ob + s]
                     if seen[it] == stamp:
                         continue
                     seen[it] = stamp
                     d = 0
                     for w in range(nw):
                         x = qwords[i, w] ^ words[it, w]
-                        # popcount (SWAR)
-                        x = x - ((x >> np.uint64(1)) & np.uint64(0x5555555555555555))
-                        x = (x & np.uint64(0x3333333333333333)) + \
-                            ((x >> np.uint64(2)) & np.uint64(0x3333333333333333))
-                        x = (x + (x >> np.uint64(4))) & np.uint64(0x0F0F0F0F0F0F0F0F)
-                        d += np.int64((x * np.uint64(0x0101010101010101)) >> np.uint64(56))
+                        x = x - ((x >> np.uint64(1)) & m1)  # popcount (SWAR)
+                        x = (x & m2) + ((x >> np.uint64(2)) & m2)
+                        x = (x + (x >> np.uint64(4))) & m4
+                        d += np.int64((x * h01) >> np.uint64(56))
                     if d <= radius:
                         res_i.append(ids[it])
-                        res_d.append(d)
+                        res_d.append(np.int32(d))
         off[i + 1] = len(res_i)
     out_i = np.empty(len(res_i), np.int64)
     out_d = np.empty(len(res_d), np.int32)
@@ -427,6 +434,7 @@ class HammingTable(_Index):
         self.meta = dict(meta or {})
         self.keys = _substring_keys(P, 0, b)
         self.offsets, self.order = _build_table(self.keys, b)
+        self._masks: dict[int, tuple[np.ndarray, np.ndarray]] = {}
 
     def _probes(self, radius: int) -> int:
         return sum(math.comb(self.n_bits, j) for j in range(min(radius, self.n_bits) + 1))
@@ -437,9 +445,12 @@ class HammingTable(_Index):
         Returns a :class:`RadiusResult` (hits grouped by increasing distance per query).
         """
         P = self._query_words(Q)
-        masks, mdist = ball_masks(self.n_bits, radius)
+        radius = _check_radius(radius)
+        if radius not in self._masks:
+            mk, md = ball_masks(self.n_bits, radius)
+            self._masks[radius] = (mk.astype(np.int64), md)
+        masks, mdist = self._masks[radius]
         qk = _substring_keys(P, 0, self.n_bits)
-        masks = masks.astype(np.int64)
         counts = _ball_count(qk, masks, self.offsets)
         off = np.zeros(P.shape[0] + 1, np.int64)
         np.cumsum(counts, out=off[1:])
@@ -453,10 +464,12 @@ class MultiIndexHash(_Index):
     """Multi-index hashing: m direct tables on disjoint substrings of the codes.
 
     The b bits are split into ``n_substrings`` contiguous substrings of ``⌈b/m⌉`` or
-    ``⌊b/m⌋`` bits. If ``‖q − p‖_H ≤ r`` then on some substring j
-    ``‖q^(j) − p^(j)‖_H ≤ ⌊r/m⌋`` (pigeonhole), so searching each substring table within
-    ``⌊r/m⌋`` finds every true neighbour; candidates are de-duplicated and kept when their
-    full distance is ≤ r. The result is exactly the brute-force result set.
+    ``⌊b/m⌋`` bits. Write ``r = m r' + a`` with ``0 ≤ a < m``. If ``‖q − p‖_H ≤ r`` then
+    ``‖q^(j) − p^(j)‖_H ≤ r'`` on one of the first ``a + 1`` substrings or
+    ``≤ r' − 1`` on one of the others (pigeonhole: otherwise the distance would be at least
+    ``(a + 1)(r' + 1) + (m − a − 1) r' > r``), so searching those substring balls finds every
+    true neighbour; candidates are de-duplicated and kept when their full distance is ≤ r.
+    The result is exactly the brute-force result set.
 
     Parameters
     ----------
@@ -495,33 +508,52 @@ class MultiIndexHash(_Index):
         self.meta = dict(meta or {})
         self.starts = np.concatenate([[0], np.cumsum(lens)[:-1]]).astype(int)
         self.lengths = lens
-        self.offsets, self.orders = numba.typed.List(), numba.typed.List()
-        for s, ln in zip(self.starts, lens):
-            off, order = _build_table(_substring_keys(P, int(s), ln), ln)
-            self.offsets.append(off)
-            self.orders.append(order)
+        offs, ords, tab_base = [], [], [0]
+        for st, ln in zip(self.starts, lens):
+            off, order = _build_table(_substring_keys(P, int(st), ln), ln)
+            offs.append(off)
+            ords.append(order)
+            tab_base.append(tab_base[-1] + off.size)
+        # the m tables back to back, so the compiled query reads plain arrays
+        self.offsets = np.concatenate(offs)
+        self.orders = np.concatenate(ords)
+        self.tab_base = np.asarray(tab_base[:-1], np.int64)
+        self.order_base = np.arange(self.n_substrings, dtype=np.int64) * n
+        self._masks: dict[int, tuple[np.ndarray, np.ndarray]] = {}
         self._stamp = 1
         self._seen = np.zeros(n, np.int64)
 
+    def _sub_radii(self, radius: int) -> tuple[int, ...]:
+        """Per-substring search radii: with ``r = m r' + a`` (0 ≤ a < m), the first a + 1
+        substrings are searched within r' and the others within r' − 1 (−1: not at all);
+        a neighbour within r cannot exceed those on every substring (Norouzi et al. 2012,
+        section 3, the refined pigeonhole bound)."""
+        rp, a = divmod(radius, self.n_substrings)
+        return tuple(rp if j <= a else rp - 1 for j in range(self.n_substrings))
+
     def _probes(self, radius: int) -> int:
-        r = radius // self.n_substrings
-        return sum(math.comb(ln, j) for ln in self.lengths for j in range(min(r, ln) + 1))
+        return sum(math.comb(ln, j) for ln, rj in zip(self.lengths, self._sub_radii(radius))
+                   for j in range(min(rj, ln) + 1))
 
     def radius_search(self, Q, radius: int) -> RadiusResult:
         """Every item within Hamming distance ``radius`` of each query; see the class doc."""
         P = self._query_words(Q)
         radius = _check_radius(radius)
-        sub_r = radius // self.n_substrings
+        sub_r = self._sub_radii(radius)
         qk = np.stack([_substring_keys(P, int(s), ln)
                        for s, ln in zip(self.starts, self.lengths)], axis=1)
-        masks = numba.typed.List()
-        for ln in self.lengths:
-            masks.append(ball_masks(ln, sub_r)[0].astype(np.int64))
+        if sub_r not in self._masks:
+            ms = [ball_masks(ln, rj)[0].astype(np.int64) if rj >= 0 else np.zeros(0, np.int64)
+                  for ln, rj in zip(self.lengths, sub_r)]
+            self._masks[sub_r] = (np.concatenate(ms), np.concatenate(
+                [[0], np.cumsum([x.size for x in ms])]).astype(np.int64))
+        masks, mask_start = self._masks[sub_r]
         if self._stamp + P.shape[0] >= np.iinfo(np.int64).max // 2:
             self._seen[:] = 0
             self._stamp = 1
-        off, ids, d = _mih_query(qk, P, masks, self.offsets, self.orders, self.words,
-                                 self.ids, radius, self._seen, self._stamp)
+        off, ids, d = _mih_query(qk, P, masks, mask_start, self.tab_base, self.offsets,
+                                 self.order_base, self.orders, self.words, self.ids, radius,
+                                 self._seen, self._stamp)
         self._stamp += P.shape[0]
         return RadiusResult(off, ids, d)
 
