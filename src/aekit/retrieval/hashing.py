@@ -43,8 +43,8 @@ __all__ = ["MAX_TABLE_BITS", "HammingTable", "MultiIndexHash", "RadiusResult", "
            "binarize", "brute_force_radius", "code_words", "hamming_distances", "load_index",
            "pack_bits", "unpack_bits"]
 
-#: Largest code (or substring) length stored in a direct table: 2**24 buckets = 128 MiB of
-#: int64 offsets.
+#: Largest code (or substring) length stored in a direct table: 2**24 buckets = 64 MiB of
+#: int32 offsets.
 MAX_TABLE_BITS = 24
 INDEX_FORMAT = "aekit.hash_index"
 
@@ -228,7 +228,10 @@ def _build_table(keys: np.ndarray, n_bits: int) -> tuple[np.ndarray, np.ndarray]
     address a are ``order[offsets[a]:offsets[a + 1]]``."""
     order = np.argsort(keys, kind="stable").astype(np.int64)
     counts = np.bincount(keys, minlength=1 << n_bits)
-    offsets = np.zeros((1 << n_bits) + 1, np.int64)
+    # int32 offsets when they fit: half the table's memory, so fewer cache and TLB misses
+    # when a query visits its Hamming ball
+    dt = np.int32 if keys.size < 2**31 else np.int64
+    offsets = np.zeros((1 << n_bits) + 1, dt)
     np.cumsum(counts, out=offsets[1:])
     return offsets, order
 
@@ -261,46 +264,67 @@ def _ball_fill(qkeys, masks, mdist, offsets, order, ids, res_off, out_ids, out_d
                 pos += 1
 
 
+@numba.njit(cache=True, nogil=True, inline="always")
+def _popcount(x):  # pragma: no cover - compiled
+    x = x - ((x >> np.uint64(1)) & np.uint64(0x5555555555555555))  # SWAR popcount
+    x = (x & np.uint64(0x3333333333333333)) + ((x >> np.uint64(2)) & np.uint64(0x3333333333333333))
+    x = (x + (x >> np.uint64(4))) & np.uint64(0x0F0F0F0F0F0F0F0F)
+    return np.int64((x * np.uint64(0x0101010101010101)) >> np.uint64(56))
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _sub_bits(x, start, length):  # pragma: no cover - compiled
+    """Bits [start, start + length) of the multi-word bit string x (length ≤ 64)."""
+    w = start // 64
+    s = start % 64
+    key = x[w] >> np.uint64(s)
+    if s + length > 64:
+        key = key | (x[w + 1] << np.uint64(64 - s))
+    if length < 64:
+        key = key & ((np.uint64(1) << np.uint64(length)) - np.uint64(1))
+    return key
+
+
 @numba.njit(cache=True, nogil=True)
-def _mih_query(qkeys, qwords, masks, mask_start, tab_base, offsets, order_base, orders, words,
-               ids, radius, seen, stamp0):  # pragma: no cover - compiled
-    """Multi-index radius search over m substring tables stored back to back: table j's
-    offsets start at ``tab_base[j]`` in ``offsets`` (values relative to ``order_base[j]`` in
-    ``orders``), its ball masks are ``masks[mask_start[j]:mask_start[j + 1]]``. ``seen`` (n,)
-    holds the stamp of the last query that visited each item, so candidates are
-    de-duplicated without clearing it."""
+def _mih_query(qkeys, qwords, masks, mask_start, tab_base, offsets, sorted_words, sorted_ids,
+               starts, lengths, sub_r, radius, n):  # pragma: no cover - compiled
+    """Multi-index radius search over m substring tables stored back to back.
+
+    Table j's offsets start at ``tab_base[j]`` in ``offsets``; its bucket entries are rows
+    ``j n + s`` of ``sorted_words`` / ``sorted_ids`` (the codes copied in table order, so a
+    bucket is read sequentially); its ball masks are ``masks[mask_start[j]:mask_start[j+1]]``.
+    A candidate from table j is skipped if an earlier table j' < j also reaches it (its
+    substring j' is within ``sub_r[j']``), so each hit is reported once with no visited set.
+    """
     m = qwords.shape[0]
     nsub = qkeys.shape[1]
-    nw = words.shape[1]
+    nw = qwords.shape[1]
     res_i = [np.int64(0) for _ in range(0)]
     res_d = [np.int32(0) for _ in range(0)]
     off = np.zeros(m + 1, np.int64)
-    m1 = np.uint64(0x5555555555555555)
-    m2 = np.uint64(0x3333333333333333)
-    m4 = np.uint64(0x0F0F0F0F0F0F0F0F)
-    h01 = np.uint64(0x0101010101010101)
+    x = np.empty(nw, np.uint64)
     for i in range(m):
-        stamp = stamp0 + i
         for j in range(nsub):
             q = qkeys[i, j]
             tb = tab_base[j]
-            ob = order_base[j]
+            ob = j * n
             for t in range(mask_start[j], mask_start[j + 1]):
                 a = tb + (q ^ masks[t])
                 for s in range(offsets[a], offsets[a + 1]):
-                    it = orders[ob + s]
-                    if seen[it] == stamp:
-                        continue
-                    seen[it] = stamp
+                    row = ob + s
                     d = 0
                     for w in range(nw):
-                        x = qwords[i, w] ^ words[it, w]
-                        x = x - ((x >> np.uint64(1)) & m1)  # popcount (SWAR)
-                        x = (x & m2) + ((x >> np.uint64(2)) & m2)
-                        x = (x + (x >> np.uint64(4))) & m4
-                        d += np.int64((x * h01) >> np.uint64(56))
-                    if d <= radius:
-                        res_i.append(ids[it])
+                        x[w] = qwords[i, w] ^ sorted_words[row, w]
+                        d += _popcount(x[w])
+                    if d > radius:
+                        continue
+                    dup = False
+                    for jj in range(j):
+                        if _popcount(_sub_bits(x, starts[jj], lengths[jj])) <= sub_r[jj]:
+                            dup = True
+                            break
+                    if not dup:
+                        res_i.append(sorted_ids[row])
                         res_d.append(np.int32(d))
         off[i + 1] = len(res_i)
     out_i = np.empty(len(res_i), np.int64)
@@ -397,7 +421,7 @@ class HammingTable(_Index):
 
     ``radius_search(q, r)`` visits the ``Σ_{j≤r} C(b, j)`` addresses ``q XOR m`` for every
     mask m of at most r set bits and returns what is stored there: the hit's distance is
-    popcount(m), so no distance is computed. Memory: ``8 (2**b + 1 + n)`` bytes.
+    popcount(m), so no distance is computed. Memory: ``4 (2**b + 1) + 8 n`` bytes (plus the codes).
 
     Parameters
     ----------
@@ -506,7 +530,7 @@ class MultiIndexHash(_Index):
         self.words, self.n_bits, self.n_substrings = P, b, int(n_substrings)
         self.ids = _check_ids(ids, n)
         self.meta = dict(meta or {})
-        self.starts = np.concatenate([[0], np.cumsum(lens)[:-1]]).astype(int)
+        self.starts = np.concatenate([[0], np.cumsum(lens)[:-1]]).astype(np.int64)
         self.lengths = lens
         offs, ords, tab_base = [], [], [0]
         for st, ln in zip(self.starts, lens):
@@ -514,14 +538,15 @@ class MultiIndexHash(_Index):
             offs.append(off)
             ords.append(order)
             tab_base.append(tab_base[-1] + off.size)
-        # the m tables back to back, so the compiled query reads plain arrays
+        # the m tables back to back, so the compiled query reads plain arrays; each table
+        # keeps its own copy of the codes in bucket order (m n W words), so verifying a
+        # bucket's candidates reads memory sequentially
         self.offsets = np.concatenate(offs)
-        self.orders = np.concatenate(ords)
+        order = np.concatenate(ords)
+        self.sorted_words = np.ascontiguousarray(P[order])
+        self.sorted_ids = self.ids[order]
         self.tab_base = np.asarray(tab_base[:-1], np.int64)
-        self.order_base = np.arange(self.n_substrings, dtype=np.int64) * n
-        self._masks: dict[int, tuple[np.ndarray, np.ndarray]] = {}
-        self._stamp = 1
-        self._seen = np.zeros(n, np.int64)
+        self._masks: dict[tuple, tuple[np.ndarray, np.ndarray]] = {}
 
     def _sub_radii(self, radius: int) -> tuple[int, ...]:
         """Per-substring search radii: with ``r = m r' + a`` (0 ≤ a < m), the first a + 1
@@ -548,13 +573,11 @@ class MultiIndexHash(_Index):
             self._masks[sub_r] = (np.concatenate(ms), np.concatenate(
                 [[0], np.cumsum([x.size for x in ms])]).astype(np.int64))
         masks, mask_start = self._masks[sub_r]
-        if self._stamp + P.shape[0] >= np.iinfo(np.int64).max // 2:
-            self._seen[:] = 0
-            self._stamp = 1
         off, ids, d = _mih_query(qk, P, masks, mask_start, self.tab_base, self.offsets,
-                                 self.order_base, self.orders, self.words, self.ids, radius,
-                                 self._seen, self._stamp)
-        self._stamp += P.shape[0]
+                                 self.sorted_words, self.sorted_ids,
+                                 np.asarray(self.starts, np.int64),
+                                 np.asarray(self.lengths, np.int64),
+                                 np.asarray(sub_r, np.int64), radius, len(self))
         return RadiusResult(off, ids, d)
 
 
