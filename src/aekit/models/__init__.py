@@ -7,6 +7,7 @@ from typing import Any
 from .base import OUTPUTS, AEOutput, Autoencoder
 from .conv import ConvAE
 from .dense import DenseAE, LinearAE
+from .document import DocumentAE
 from .linear import PCASolution, init_linear_ae_from_pca, linear_ae_from_pca, pca_solution
 from .rbm import RBM
 from .residual import ResidualAE
@@ -21,6 +22,7 @@ __all__ = [
     "ConvAE",
     "DenseAE",
     "DnCNN",
+    "DocumentAE",
     "LinearAE",
     "PCASolution",
     "ResidualAE",
@@ -40,6 +42,7 @@ MODELS: dict[str, type[Autoencoder]] = {
     "residual": ResidualAE,
     "unet": UNetAE,
     "dncnn": DnCNN,
+    "document": DocumentAE,
 }
 
 

@@ -31,6 +31,7 @@ from ..sparse.common import lipschitz_constant
 from ..sparse.ista import fista
 from ..validation import Param, check_int
 from .core import Objective, Term, mse, output_float
+from .nca import NCA
 
 __all__ = [
     "CONTRACTIVE_METHODS",
@@ -776,7 +777,7 @@ def vat_loss(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, *,
 #: Terms by name. Each class declares its hyperparameters in ``params``.
 TERMS: dict[str, type[Term]] = {cls.name: cls for cls in (
     WeightDecay, L1Activity, KLSparsity, DeadUnitEntropy, Contractive, ContrastiveDivergence,
-    PSDPrediction, FGSM, VAT)}
+    PSDPrediction, FGSM, VAT, NCA)}
 
 
 def make_term(name: str, **params) -> Term:
