@@ -4,6 +4,7 @@ The public API is what this module re-exports.
 """
 
 from .analysis.activity import activity_stats
+from .anomaly import AnomalyDetector
 from .classifier import AutoencoderClassifier
 from .corruption import CORRUPTIONS, Gaussian, Masking, SaltPepper, make_corruption
 from .data import NpyReader, load_dataset, load_digits, load_mnist
@@ -60,6 +61,7 @@ __all__ = [
     "TERMS",
     "VAT",
     "AEOutput",
+    "AnomalyDetector",
     "Autoencoder",
     "AutoencoderClassifier",
     "AutoencoderModel",
