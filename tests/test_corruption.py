@@ -143,3 +143,19 @@ def test_works_without_generator():
     assert Masking(0.5)(x).shape == x.shape
     assert Gaussian(0.1)(x).shape == x.shape
     assert SaltPepper(0.1)(x).shape == x.shape
+
+
+def test_a_noise_type_without_a_level_is_never_a_silent_no_op():
+    """``noise="masking"`` with level 0 used to train a plain AE; now level None takes the
+    documented default and level 0 is an error naming noise_level."""
+    from aekit.corruption import make_corruption
+
+    assert make_corruption("masking").nu == 0.25
+    assert make_corruption("gaussian").sigma == 0.1
+    assert make_corruption("salt_pepper").p == 0.1
+    with pytest.raises(ValueError, match="noise_level is 0 with noise 'masking'"):
+        make_corruption("masking", 0.0)
+    x = torch.ones(200, 50)
+    frac = float((make_corruption("masking")(x, generator=torch.Generator().manual_seed(0)) == 0)
+                 .float().mean())
+    assert abs(frac - 0.25) < 0.02, frac

@@ -233,3 +233,19 @@ def test_real_magnetic_tiles_few():
     assert 0.0 <= images.min() and images.max() <= 1.0 and images.std() > 0.01
     images, masks, labels = load_magnetic_tiles(p, size=(16, 16), limit=2, classes=["Free"])
     assert labels == ["Free", "Free"] and not masks.any()
+
+
+def test_a_dataset_name_must_match_the_files_it_is_given(mnist_path, tmp_path):
+    """``--data fashion-mnist --data-path mnist.npz`` used to train on MNIST silently."""
+    from aekit.data import load_dataset
+
+    with pytest.raises(ValueError, match="holds mnist, not fashion-mnist"):
+        load_dataset("fashion-mnist", data_path=mnist_path)
+    m = np.load(mnist_path)
+    fake = tmp_path / "other.npz"  # right format and shapes, other contents
+    np.savez(fake, x_train=m["x_train"][:50], y_train=(m["y_train"][:50] + 1) % 10,
+             x_test=m["x_test"][:20], y_test=m["y_test"][:20])
+    with pytest.raises(ValueError, match="is not the canonical mnist"):
+        load_dataset("mnist", data_path=fake)
+    train, _ = load_dataset("mnist", data_path=mnist_path)
+    assert train.X.shape == (60000, 784)

@@ -321,3 +321,19 @@ def test_resume_with_only_unreadable_checkpoints_is_an_error_naming_them(tmp_pat
     h = fit(DenseAE([12, 3]), make_objective("mse"), X, epochs=1, checkpoint_dir=empty,
             resume=True)
     assert h.resumed_from_step is None and len(h) == 1
+
+
+def test_history_is_indexed_by_column_name_only():
+    """``history[-1]`` used to return a column of NaNs; now it raises, as do unknown names."""
+    from aekit.train.callbacks import History
+
+    h = History()
+    h.records = [{"epoch": 1, "train_loss": 2.0}, {"epoch": 2, "train_loss": 1.0, "val_loss": 3.0}]
+    assert h["train_loss"] == [2.0, 1.0]
+    v = h["val_loss"]  # present in some epochs only: NaN where absent
+    assert np.isnan(v[0]) and v[1] == 3.0, v
+    with pytest.raises(TypeError, match=r"history.records\[i\]"):
+        h[-1]
+    with pytest.raises(KeyError, match="columns: epoch, train_loss, val_loss"):
+        h["val_recon"]
+    assert h.columns == ["epoch", "train_loss", "val_loss"]

@@ -328,6 +328,11 @@ class AutoencoderClassifier(ClassifierMixin, BaseEstimator):
                 p.requires_grad_(False)
             with torch.no_grad():
                 feats = net.encoder.eval().encode(Xt)
+                # A linear probe on standardised codes: codes of a briefly trained encoder
+                # can have a spread of ~0.1, where a head on raw codes barely moves in a few
+                # epochs. The scaling is folded back into the head after training.
+                mu, sd = feats[tr].mean(0), feats[tr].std(0).clamp_min(1e-6)
+                feats = (feats - mu) / sd
             model = net.head
         objective = classifier_objective(self.adversarial_eps, self.vat_eps,
                                          (0.0, 1.0) if unit else None)
@@ -355,6 +360,10 @@ class AutoencoderClassifier(ClassifierMixin, BaseEstimator):
             if len(hist) and val is not None else []
         self.n_iter_ = len(hist)
         self.history_ = hist if len(hist) else None
+        if frozen:  # fold the standardisation in: V (z − μ)/σ + a = (V/σ) z + (a − (V/σ) μ)
+            with torch.no_grad():
+                net.head.weight.div_(sd)
+                net.head.bias.sub_(net.head.weight @ mu)
         for p in net.parameters():
             p.requires_grad_(False)
         net.eval()

@@ -73,8 +73,8 @@ def _parser() -> argparse.ArgumentParser:
                    "topk:K, ... (model.code_activation)")
     t.add_argument("--noise", help="denoising: none, masking, gaussian or salt_pepper "
                    "(objective.noise)")
-    t.add_argument("--noise-level", type=float, help="ν, σ or p of --noise "
-                   "(objective.noise_level)")
+    t.add_argument("--noise-level", type=float, help="ν, σ or p of --noise; default 0.25 "
+                   "masking, 0.1 gaussian / salt_pepper (objective.noise_level)")
     t.add_argument("--l1", type=float, help="L1 activity penalty λ (objective.l1)")
     t.add_argument("--sparsity-target", type=float, help="KL sparsity target ρ; needs a "
                    "sigmoid code (objective.kl_rho)")
@@ -305,6 +305,54 @@ def _cmd_train(a: argparse.Namespace, argv: list[str]) -> int:
             dist.destroy_process_group()
 
 
+#: config key -> the train flag that sets it (for messages naming the flag)
+_TRAIN_FLAGS = {
+    "data.dataset": "--data", "data.path": "--data-path", "model.name": "--model",
+    "model.code_size": "--code-size", "model.activation": "--activation",
+    "objective.loss": "--loss", "train.epochs": "--epochs",
+    "model.code_activation": "--code-activation", "objective.noise": "--noise",
+    "objective.noise_level": "--noise-level", "objective.l1": "--l1",
+    "objective.kl_rho": "--sparsity-target", "objective.contractive": "--contractive",
+    "objective.weight_decay": "--weight-decay", "train.batch_size": "--batch-size",
+    "train.lr": "--lr", "train.optimizer": "--optimizer", "train.seed": "--seed",
+    "train.checkpoint_steps": "--checkpoint-steps", "train.precision": "--precision",
+    "data.header": "--header/--no-header", "model.hidden": "--hidden",
+}
+
+
+def _refuse_resume_conflicts(a: argparse.Namespace, saved) -> None:
+    """A resumed run continues with its saved config; a flag, ``--set`` or ``--config`` that
+    asks for something else would be silently ignored, so it is an error naming it (the same
+    value as saved is accepted)."""
+    from .config import load_config
+
+    saved_d = saved.to_dict()
+
+    def differs(asked_d: dict, key: str) -> tuple[bool, object]:
+        sec, name = key.split(".", 1)
+        return asked_d[sec][name] != saved_d[sec][name], saved_d[sec][name]
+
+    flagged = _train_overrides(a)
+    for ov in flagged:
+        key = ov.split("=", 1)[0].strip()
+        asked_d = load_config(None, [ov]).to_dict()
+        if "." in key and key.split(".", 1)[0] in saved_d:
+            bad, was = differs(asked_d, key)
+            if bad:
+                flag = (f"--set {key}" if ov in a.overrides
+                        else _TRAIN_FLAGS.get(key, key))
+                raise ValueError(f"{flag} conflicts with the resumed run's saved config "
+                                 f"({key} = {json.dumps(was)}): a resumed run keeps its "
+                                 f"config; drop the flag, or start a new run without --resume")
+    if a.config is not None:
+        asked_d = load_config(a.config).to_dict()
+        keys = [f"{sec}.{k}" for sec, tab in asked_d.items() for k in tab
+                if saved_d.get(sec, {}).get(k) != tab[k]]
+        if keys:
+            raise ValueError(f"--config {a.config} conflicts with the resumed run's saved "
+                             f"config in {', '.join(keys)}; a resumed run keeps its config")
+
+
 def _default_out(a: argparse.Namespace) -> Path:
     """runs/<dataset stem> for a train command without --out."""
     if a.config is None and a.data is None and not a.overrides:
@@ -329,6 +377,7 @@ def _train(a: argparse.Namespace) -> int:
         if not cfg_file.exists():
             raise FileNotFoundError(f"cannot resume: {cfg_file} not found")
         cfg = RunConfig.from_dict(read_run_config(cfg_file)["config"])
+        _refuse_resume_conflicts(a, cfg)
         marker = read_marker(a.out)
         if (a.out / "model.safetensors").exists() and (marker is None
                                                        or marker["status"] == "complete"):
@@ -476,7 +525,11 @@ def _cmd_classify(a: argparse.Namespace) -> int:
            "test_accuracy": acc, "test_error": 1 - acc, "train_time_s": time.perf_counter() - t0,
            "encoder": str(a.encoder) if a.encoder else f"pretrain={a.pretrain}",
            "freeze_encoder": a.freeze_encoder, "adversarial_eps": a.adversarial,
-           "vat_eps": a.vat}
+           "vat_eps": a.vat,
+           # what fine-tuning optimised: the parts of its last epoch (ce, fgsm or vat, ...)
+           "last_epoch": ({k: v for k, v in clf.history_.records[-1].items()
+                           if k.startswith("train_")}
+                          if clf.history_ is not None else None)}
     if a.output:
         atomic_write_json(a.output, res)
     print(json.dumps(res, indent=2))

@@ -53,7 +53,8 @@ class ModelConfig:
 @dataclass
 class ObjectiveConfig:
     """Loss, regularisers and input corruption. ``loss="auto"``: cross-entropy for data in
-    [0, 1], else MSE. ``noise``: none, masking, gaussian or salt_pepper at ``noise_level``."""
+    [0, 1], else MSE. ``noise``: none, masking, gaussian or salt_pepper at ``noise_level``
+    (unset: the corruption's documented default, ν = 0.25 / σ = 0.1 / p = 0.1; 0 is refused)."""
 
     loss: str = "auto"
     weight_decay: float = 0.0
@@ -63,7 +64,7 @@ class ObjectiveConfig:
     dead_unit: float = 0.0
     contractive: float = 0.0
     noise: str = "none"
-    noise_level: float = 0.0
+    noise_level: float | None = None
 
 
 @dataclass

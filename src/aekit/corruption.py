@@ -185,19 +185,27 @@ CORRUPTIONS: dict[str, type[Corruption]] = {
 }
 
 
-def make_corruption(name: str, level: float) -> Corruption:
+def make_corruption(name: str, level: float | None = None) -> Corruption:
     """Corruption by name and level: ``make_corruption("masking", 0.25)`` is ``Masking(0.25)``.
 
     Parameters
     ----------
     name : str
         One of :data:`CORRUPTIONS` (``"masking"``, ``"gaussian"``, ``"salt_pepper"``).
-    level : float
-        ν for masking, σ for Gaussian, p for salt-and-pepper.
+    level : float or None
+        ν for masking, σ for Gaussian, p for salt-and-pepper. ``None`` takes the class's
+        documented default (masking ν = 0.25, Gaussian σ = 0.1, salt-and-pepper p = 0.1).
+        0 is refused: a corruption at level 0 leaves the input unchanged, so asking for a
+        noise type with it would silently train a plain autoencoder.
     """
     try:
         cls = CORRUPTIONS[name]
     except (KeyError, TypeError):
         raise ValueError(f"unknown corruption {name!r}; expected one of: "
                          f"{', '.join(CORRUPTIONS)}") from None
+    if level is None:
+        level = cls.params[0].default
+    elif float(level) == 0.0:
+        raise ValueError(f"noise_level is 0 with noise {name!r}: that corrupts nothing; give a "
+                         f"level > 0 (default for {name}: {cls.params[0].default}), or no noise")
     return cls(level)

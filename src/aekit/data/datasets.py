@@ -104,6 +104,29 @@ def load_mnist(path: str | os.PathLike | None = None) -> tuple[Dataset, Dataset]
             Dataset(prep(xte), yte.astype(np.int64), shape))
 
 
+#: The first ten training and test labels of each dataset's canonical files: a fingerprint
+#: that tells MNIST from Fashion-MNIST (same shapes, same format) without hashing 50 MB.
+_MNIST_FINGERPRINTS = {
+    "mnist": ([5, 0, 4, 1, 9, 2, 1, 3, 1, 4], [7, 2, 1, 0, 4, 1, 4, 9, 5, 9]),
+    "fashion-mnist": ([9, 0, 0, 3, 0, 2, 7, 2, 5, 5], [9, 2, 1, 1, 6, 1, 4, 6, 5, 7]),
+}
+
+
+def _check_mnist_flavour(name: str, train: Dataset, test: Dataset, path) -> None:
+    """Refuse ``--data fashion-mnist --data-path mnist.npz`` (and the reverse): a dataset name
+    promises those contents, and the two have identical shapes, so nothing else would notice."""
+    got = (train.y[:10].tolist(), test.y[:10].tolist())
+    if got == _MNIST_FINGERPRINTS[name]:
+        return
+    other = next((k for k, v in _MNIST_FINGERPRINTS.items() if v == got), None)
+    where = path if path is not None else data_dir() / "mnist.npz"
+    if other is not None:
+        raise ValueError(f"data_path {str(where)!r} holds {other}, not {name}: pass "
+                         f"--data {other}, or point --data-path at the {name} files")
+    raise ValueError(f"data_path {str(where)!r} is not the canonical {name} (its first labels "
+                     f"differ); to train on other data pass the file itself as --data")
+
+
 def load_dataset(name_or_path: str, *, data_path: str | os.PathLike | None = None,
                  scale: bool = True, header: bool | None = None
                  ) -> tuple[Dataset, Dataset | None]:
@@ -119,7 +142,9 @@ def load_dataset(name_or_path: str, *, data_path: str | os.PathLike | None = Non
     if name_or_path in ("mnist", "fashion-mnist"):
         default = (Path("/usr/share/datasets/fashion-mnist") if name_or_path == "fashion-mnist"
                    else None)
-        return load_mnist(data_path or default)
+        train, test = load_mnist(data_path or default)
+        _check_mnist_flavour(name_or_path, train, test, data_path or default)
+        return train, test
     p = Path(name_or_path)
     if not p.exists():
         raise FileNotFoundError(f"dataset {name_or_path!r}: not a built-in name (digits, mnist, "

@@ -32,6 +32,7 @@ from .feature_sign import feature_sign
 from .homotopy import homotopy
 from .ista import fista, ista
 from .omp import omp
+from .patches import natural_image_patches
 from .prox import (
     group_soft_threshold,
     hard_threshold,
@@ -90,6 +91,7 @@ __all__ = [
     "ista",
     "lasso_objective",
     "lipschitz_constant",
+    "natural_image_patches",
     "omp",
     "online_step",
     "project_nonneg",

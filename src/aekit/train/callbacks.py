@@ -103,8 +103,25 @@ class History(Callback):
     def __len__(self) -> int:
         return len(self.records)
 
+    @property
+    def columns(self) -> list[str]:
+        """Every key that appears in at least one record, in first-seen order."""
+        return list(dict.fromkeys(k for r in self.records for k in r))
+
     def __getitem__(self, key: str) -> list[float]:
-        """Column by name, e.g. ``history["val_loss"]``."""
+        """Column by name, e.g. ``history["val_loss"]`` (NaN in epochs that lack it).
+
+        Indexing is by column name only: an integer or slice raises ``TypeError`` (records
+        are ``history.records[i]``), and a name that no record has raises ``KeyError``
+        listing the columns.
+        """
+        if not isinstance(key, str):
+            raise TypeError(f"History is indexed by column name (e.g. history['val_loss']), "
+                            f"got {type(key).__name__} {key!r}; the per-epoch records are "
+                            f"history.records[i]")
+        if not any(key in r for r in self.records):
+            cols = ", ".join(self.columns) or "none: no epoch has run"
+            raise KeyError(f"no column {key!r} in this history; columns: {cols}")
         return [r.get(key, float("nan")) for r in self.records]
 
     def to_jsonl(self) -> str:
@@ -226,6 +243,8 @@ class Checkpoint(Callback):
         self.every = check_int("checkpoint_every", every, 1)
         self.steps = None if not steps else check_int("checkpoint_steps", steps, 1)
         self.keep = check_int("keep_checkpoints", keep, 1)
+        #: The file this run wrote last (None until one is written), for error messages.
+        self.last_path: Path | None = None
 
     def save(self, loop, end_of_epoch: bool = False) -> Path | None:
         """Write the current training state now; returns the path (None off the writer).
@@ -235,7 +254,9 @@ class Checkpoint(Callback):
         modules, state = loop.training_state(end_of_epoch)
         if not loop.dist.is_writer:
             return None
-        return save_checkpoint(self.directory, loop.step, modules, state, keep=self.keep)
+        self.last_path = save_checkpoint(self.directory, loop.step, modules, state,
+                                         keep=self.keep)
+        return self.last_path
 
     def on_batch_end(self, loop):
         if self.steps and loop.step % self.steps == 0 and loop.batch < loop.n_batches:
