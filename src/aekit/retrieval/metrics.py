@@ -12,8 +12,9 @@ For one query with database relevance ``rel`` (ranked by decreasing similarity) 
 
 Queries with no relevant item in the database are left out of every average (reported as
 ``n_queries_used``). Relevance: single labels (n,) are relevant when equal; multi-label
-indicators (n, T) when they share a label. Ties in the scores are broken by database order
-(a stable sort), so Hamming rankings, which tie a lot, are deterministic.
+indicators (n, T) when they share a label. Ties in Hamming distance are broken by database
+order (a stable sort), so Hamming rankings, which tie a lot, are deterministic; real-valued
+scores are sorted with numpy's default (introsort), where exact ties are rare.
 
 References
 ----------
@@ -198,7 +199,12 @@ def evaluate_retrieval(Q, D, y_query, y_db, *, metric: str = "cosine", scores=No
         S = np.asarray(S, np.float32).copy()
         if exclude_self:
             S[np.arange(e - s), np.arange(s, e)] = -np.inf
-        order = np.argsort(-S, axis=1, kind="stable")
+        if metric == "hamming" and scores is None:
+            # integer distances tie a lot: a stable (radix) sort keeps database order
+            Di = np.where(np.isinf(S), np.iinfo(np.int32).max, -S).astype(np.int32)
+            order = np.argsort(Di, axis=1, kind="stable")
+        else:
+            order = np.argsort(-S, axis=1)
         if exclude_self:
             order = order[:, :-1]  # self is last (−inf)
         rel = np.take_along_axis(relevance(yq[s:e], yd), order, axis=1)
