@@ -221,6 +221,8 @@ def main(argv=None):
                     help="total training seconds (default 870 full, 60 quick)")
     args = ap.parse_args(argv)
     q = args.quick
+    global EPOCH
+    EPOCH = 256 if q else 1024
     torch.set_num_threads(1)
     torch.manual_seed(0)
     total_budget = args.budget or (60.0 if q else 870.0)
