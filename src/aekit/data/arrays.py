@@ -28,6 +28,7 @@ __all__ = [
     "read_array",
     "read_bytes",
     "scale_unit",
+    "split_indices",
     "train_val_split",
 ]
 
@@ -96,6 +97,69 @@ def train_val_split(X: np.ndarray, y: np.ndarray | None = None, *, val_fraction:
     perm = np.random.default_rng(seed).permutation(n)
     tr, va = np.sort(perm[n_val:]), np.sort(perm[:n_val])
     return X[tr], X[va], (y[tr] if y is not None else None), (y[va] if y is not None else None)
+
+
+def split_indices(n: int, *, val_fraction: float = 0.1, groups=None, seed: int = 0,
+                  min_val: int = 2, min_train: int = 2) -> tuple[np.ndarray, np.ndarray]:
+    """Seeded train/validation row indices, random or grouped; ``(train_idx, val_idx)``.
+
+    Without ``groups``: ``n_val = max(ceil(val_fraction · n), min_val)`` rows drawn by a
+    seeded permutation, so tiny data still gets a usable validation set. With ``groups``
+    (n,) (e.g. a person or a document source per row): like scikit-learn's
+    ``GroupShuffleSplit(n_splits=1, test_size=val_fraction)``, ``ceil(val_fraction · G)`` of
+    the G distinct groups (at least one, at most G − 1), drawn by a seeded permutation, go
+    to validation whole, so no group is on both sides.
+
+    Raises ``ValueError`` naming the numbers when fewer than ``min_val`` validation or
+    ``min_train`` training rows would remain (or fewer than two groups are given).
+
+    Parameters
+    ----------
+    n : int
+        Number of rows.
+    val_fraction : float in (0, 1)
+    groups : array-like (n,), optional
+    seed : int
+    min_val, min_train : int
+
+    References
+    ----------
+    Hastie, Tibshirani & Friedman, *The Elements of Statistical Learning*, 2nd ed., sect. 7.10
+    (validation sets must not share units with the training set: group-wise splitting).
+    """
+    if not 0.0 < val_fraction < 1.0:
+        raise ValueError(f"validation_fraction must be in (0, 1), got {val_fraction}")
+    rng = np.random.default_rng(seed)
+    if groups is None:
+        n_val = max(int(np.ceil(val_fraction * n)), int(min_val))
+        if n - n_val < min_train:
+            raise ValueError(
+                f"n_samples = {n} is too few for a validation split: "
+                f"validation_fraction={val_fraction} holds out {n_val} rows (at least "
+                f"{min_val}) and at least {min_train} must remain for training, so at least "
+                f"{min_val + min_train} samples are needed; pass more samples or turn early "
+                "stopping off")
+        perm = rng.permutation(n)
+        return np.sort(perm[n_val:]), np.sort(perm[:n_val])
+    g = np.asarray(groups)
+    if g.ndim != 1 or len(g) != n:
+        raise ValueError(f"groups must have shape ({n},) (one group label per sample), got "
+                         f"{g.shape}")
+    labels, inv = np.unique(g, return_inverse=True)
+    G = len(labels)
+    if G < 2:
+        raise ValueError(f"groups has {G} distinct value(s); a grouped validation split needs "
+                         "at least 2")
+    n_val_groups = min(max(int(np.ceil(val_fraction * G)), 1), G - 1)
+    val_groups = rng.permutation(G)[:n_val_groups]
+    is_val = np.isin(inv, val_groups)
+    tr, va = np.flatnonzero(~is_val), np.flatnonzero(is_val)
+    if len(va) < min_val or len(tr) < min_train:
+        raise ValueError(
+            f"the grouped validation split (validation_fraction={val_fraction} of {G} groups "
+            f"= {n_val_groups} groups) gives {len(va)} validation and {len(tr)} training rows; "
+            f"at least {min_val} and {min_train} are needed: use more groups or samples")
+    return tr, va
 
 
 _IDX_TYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}

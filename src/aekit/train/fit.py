@@ -169,16 +169,27 @@ class Loop:
                                   "lr": self.optimizer.param_groups[0]["lr"]}
         record["train_loss"] = float(sum(self.sums.values())) / self.n
         if not torch.isfinite(torch.tensor(record["train_loss"])):
-            kept = any(isinstance(cb, Checkpoint) for cb in self.callbacks)
             raise FloatingPointError(
                 f"training loss became {record['train_loss']} at epoch {self.epoch + 1}; "
-                "lower the learning rate or check the data"
-                + (" (the last checkpoint is kept)" if kept else ""))
+                "lower the learning rate or check the data" + self._kept_checkpoint())
         record.update({f"train_{k}": float(v) / self.n for k, v in self.sums.items()})
         record.update(self.objective.metrics())
         record.update(self.validate())
         record["time_s"] = time.perf_counter() - t0
         return record
+
+    def _kept_checkpoint(self) -> str:
+        """Names the checkpoint a failed run leaves behind, only when one exists on disk."""
+        for cb in self.callbacks:
+            if isinstance(cb, Checkpoint):
+                p = cb.last_path
+                if p is not None and Path(p).exists():
+                    return f" (the last checkpoint, {p}, is kept)"
+                if self.resumed_from_step is not None:
+                    return (f" (the checkpoint this run resumed from, step "
+                            f"{self.resumed_from_step}, is kept in {cb.directory})")
+                return " (no checkpoint was written before the failure)"
+        return ""
 
     def validate(self) -> dict[str, float]:
         """``{"val_loss", "val_<part>"}`` of the current model on the validation data ({}
