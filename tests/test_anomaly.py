@@ -540,3 +540,34 @@ def test_combinations_all_run():
     for score, model in itertools.product(("recon", "knn", "recon+knn"), ("pca", "dense")):
         det = AnomalyDetector(model=model, score=score, n_components=2, **FAST).fit(X)
         assert np.isfinite(det.decision_function(X[:5])).all(), (score, model)
+
+
+def test_residual_lowpass_matches_scipy_and_errors():
+    from scipy.ndimage import gaussian_filter
+
+    rng = np.random.default_rng(0)
+    X, Xh = rng.random((4, 1, 15, 17)), rng.random((4, 1, 15, 17))
+    got = reconstruction_error(X, Xh, "mse", residual_sigma=1.3)
+    low = gaussian_filter(X - Xh, sigma=(0, 0, 1.3, 1.3), mode="mirror", truncate=4.0)
+    want = (low ** 2).reshape(4, -1).mean(1)
+    assert np.allclose(got, want, rtol=1e-10), np.abs(got / want - 1).max()
+    # a ± dipole (a misplaced edge) is damped far more than a one-signed blob of equal energy
+    dip, blob = np.zeros((1, 1, 15, 17)), np.zeros((1, 1, 15, 17))
+    dip[0, 0, 7, 8], dip[0, 0, 7, 9] = 1, -1
+    blob[0, 0, 7, 8], blob[0, 0, 7, 9] = 1, 1
+    z = np.zeros_like(dip)
+    r_dip = reconstruction_error(dip, z, residual_sigma=1.0)[0]
+    r_blob = reconstruction_error(blob, z, residual_sigma=1.0)[0]
+    assert r_dip < 0.5 * r_blob, (r_dip, r_blob)
+    with pytest.raises(ValueError, match="residual_sigma applies"):
+        reconstruction_error(X.reshape(4, -1), Xh.reshape(4, -1), residual_sigma=1.0)
+    with pytest.raises(ValueError, match="residual_sigma needs images"):
+        AnomalyDetector(residual_sigma=1.0, **FAST).fit(_gauss(40))
+    with pytest.raises(ValueError, match="residual_sigma must be"):
+        AnomalyDetector(residual_sigma=-1.0, **FAST).fit(_gauss(40))
+    det = AnomalyDetector(model="pca", n_components=3, image_shape=(15, 17), score="recon",
+                          random_state=0).fit(X.reshape(4, -1).repeat(10, 0)
+                                              + 0.01 * rng.normal(size=(40, 255)))
+    # "auto" = 1.0 for images; the error map's mean is the score
+    m = det.error_maps(X.reshape(4, -1))
+    assert np.allclose(m.reshape(4, -1).mean(1), det.decision_function(X.reshape(4, -1)))

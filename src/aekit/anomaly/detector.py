@@ -92,6 +92,11 @@ class AnomalyDetector(BaseEstimator):
     recon : {"mse", "bce", "ssim"}
         Reconstruction error used by the score (``"ssim"`` needs ``image_shape`` or image
         input, ``"bce"`` data in [0, 1]).
+    residual_sigma : float, None or "auto"
+        For images with ``recon="mse"``: Gaussian low-pass (σ in pixels) of the residual
+        before it is squared, ``e(x) = ‖G_σ ∗ (x − x̂)‖²/d``
+        (:func:`~aekit.anomaly.scores.reconstruction_error`). ``"auto"``: 1.0 for images
+        with ``"mse"``, else None.
     n_neighbors : int
         k of the kNN code distance.
     contamination : float in (0, 0.5]
@@ -158,7 +163,8 @@ class AnomalyDetector(BaseEstimator):
 
     def __init__(self, model: str = "residual", *, n_components: int | float | None = None,
                  hidden: Sequence[int] = (256,), score: str = "recon+knn",
-                 recon: str = "mse", n_neighbors: int = 5, contamination: float = 0.1,
+                 recon: str = "mse", residual_sigma: float | str | None = "auto",
+                 n_neighbors: int = 5, contamination: float = 0.1,
                  threshold: str | float = "contamination", target_fpr: float = 0.05,
                  validation_fraction: float = 0.1, standardize: bool | str = "auto",
                  constant_columns: str = "error", image_shape: Sequence[int] | None = None,
@@ -170,6 +176,7 @@ class AnomalyDetector(BaseEstimator):
         self.hidden = hidden
         self.score = score
         self.recon = recon
+        self.residual_sigma = residual_sigma
         self.n_neighbors = n_neighbors
         self.contamination = contamination
         self.threshold = threshold
@@ -198,6 +205,10 @@ class AnomalyDetector(BaseEstimator):
         if self.recon not in RECON_SCORES:
             raise ValueError(f"recon must be one of {RECON_SCORES}, got {self.recon!r}")
         check_contamination(self.contamination)
+        rs = self.residual_sigma
+        if not (rs is None or rs == "auto" or (isinstance(rs, (int, float, np.number))
+                                               and not isinstance(rs, bool) and rs > 0)):
+            raise ValueError(f"residual_sigma must be > 0, None or 'auto', got {rs!r}")
         th = self.threshold
         if isinstance(th, str):
             if th not in THRESHOLDS:
@@ -310,6 +321,7 @@ class AnomalyDetector(BaseEstimator):
         if self.recon == "ssim" and shape is None:
             raise ValueError("recon='ssim' needs images: pass image_shape (c, H, W) or image "
                              "input (n, H, W) / (n, c, H, W)")
+        self._residual_sigma()  # refused for rows before any training
         if self.recon == "bce" and (rows.min() < 0 or rows.max() > 1):
             raise ValueError("recon='bce' needs data in [0, 1]; got values in "
                              f"[{rows.min():.3g}, {rows.max():.3g}] (use recon='mse')")
@@ -443,10 +455,20 @@ class AnomalyDetector(BaseEstimator):
     def _parts(self, Xs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Codes and per-sample reconstruction errors of standardised rows."""
         Z, R = self._forward(Xs)
+        rs = self._residual_sigma()
         e = error_maps(Xs.astype(np.float64), R, self.recon,
-                       image_shape=self.image_shape_ if self.recon == "ssim" else None,
-                       per_feature=True)
+                       image_shape=self.image_shape_ if (self.recon == "ssim" or rs)
+                       else None, per_feature=True, residual_sigma=rs)
         return Z, e.reshape(len(e), -1).mean(1)
+
+    def _residual_sigma(self) -> float | None:
+        rs = self.residual_sigma
+        if rs == "auto":
+            return 1.0 if (self.image_shape_ is not None and self.recon == "mse") else None
+        if rs is not None and self.image_shape_ is None:
+            raise ValueError("residual_sigma needs images: pass image_shape or image input "
+                             "(or residual_sigma=None)")
+        return None if rs is None else float(rs)
 
     def _combine(self, e: np.ndarray, k: np.ndarray | None) -> np.ndarray:
         if self.score == "recon":
@@ -474,6 +496,11 @@ class AnomalyDetector(BaseEstimator):
         k = knn_distance(Z, self.train_codes_, self._n_neighbors(len(self.train_codes_), False)) \
             if self.score != "recon" else None
         return self._combine(e, k)
+
+    def codes(self, X: Any) -> np.ndarray:
+        """Codes ``f(x)`` of ``X`` (n, k), float64: the space of the kNN score."""
+        Z, _ = self._forward(self._standardised(X))
+        return Z
 
     def score_samples(self, X: Any) -> np.ndarray:
         """scikit-learn's sign convention: ``−decision_function(X)`` (higher = more normal)."""
@@ -592,11 +619,15 @@ class AnomalyDetector(BaseEstimator):
                    ) -> np.ndarray:
         """Where each sample is wrong: per-pixel maps (n, H, W) for images, per-feature maps
         (n, d) for rows (in standardised units), with optional Gaussian smoothing ``sigma``
-        (pixels). ``kind`` defaults to ``recon``; see :func:`aekit.anomaly.error_maps`."""
+        (pixels) of the map. ``kind`` defaults to ``recon``; an ``"mse"`` map uses the
+        detector's ``residual_sigma`` as the score does, so the map's mean is the score.
+        See :func:`aekit.anomaly.error_maps`."""
         Xs = self._standardised(X)
         _, R = self._forward(Xs)
-        return error_maps(Xs.astype(np.float64), R, kind or self.recon,
-                          image_shape=self.image_shape_, sigma=sigma)
+        kind = kind or self.recon
+        return error_maps(Xs.astype(np.float64), R, kind, image_shape=self.image_shape_,
+                          sigma=sigma, residual_sigma=self._residual_sigma()
+                          if kind == "mse" else None)
 
     def top_features(self, X: Any, k: int = 5) -> tuple[np.ndarray, np.ndarray]:
         """The ``k`` features with the largest standardised squared error per row:

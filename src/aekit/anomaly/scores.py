@@ -108,10 +108,13 @@ def _images(a: torch.Tensor, image_shape: Sequence[int] | None, what: str) -> to
 
 def reconstruction_error(X: Any, X_hat: Any, kind: str = "mse", *,
                          image_shape: Sequence[int] | None = None,
-                         eps: float = 1e-6) -> np.ndarray:
+                         residual_sigma: float | None = None, eps: float = 1e-6) -> np.ndarray:
     """Per-sample reconstruction error, float64 (n,).
 
-    * ``"mse"``: ``‖x − x̂‖² / d``.
+    * ``"mse"``: ``‖x − x̂‖² / d``; for images with ``residual_sigma`` σ,
+      ``‖G_σ ∗ (x − x̂)‖² / d``: the residual is low-passed per channel before it is squared,
+      which cancels the ± pairs a slightly misplaced edge leaves and keeps errors that are
+      coherent over a region (a missing or extra part).
     * ``"bce"``: ``−(1/d) Σ_j [x_j log x̂_j + (1 − x_j) log(1 − x̂_j)]`` with x̂ clipped to
       ``[eps, 1 − eps]``; needs ``x ∈ [0, 1]``.
     * ``"ssim"``: ``mean_p (1 − SSIM(p)) / 2`` over the pixels of the image (in [0, 1]);
@@ -127,13 +130,15 @@ def reconstruction_error(X: Any, X_hat: Any, kind: str = "mse", *,
     unsupervised defect segmentation by applying structural similarity to autoencoders",
     VISAPP 2019, §3.2.
     """
-    maps = error_maps(X, X_hat, kind, image_shape=image_shape, eps=eps, per_feature=True)
+    maps = error_maps(X, X_hat, kind, image_shape=image_shape, eps=eps, per_feature=True,
+                      residual_sigma=residual_sigma)
     return maps.reshape(len(maps), -1).mean(1)
 
 
 def error_maps(X: Any, X_hat: Any, kind: str = "mse", *,
                image_shape: Sequence[int] | None = None, sigma: float | None = None,
-               eps: float = 1e-6, per_feature: bool = False) -> np.ndarray:
+               residual_sigma: float | None = None, eps: float = 1e-6,
+               per_feature: bool = False) -> np.ndarray:
     """Per-pixel (images) or per-feature (rows) anomaly maps, float64.
 
     ``mse``: ``(x − x̂)²``; ``bce``: the per-feature cross-entropy of
@@ -148,8 +153,10 @@ def error_maps(X: Any, X_hat: Any, kind: str = "mse", *,
         Reshapes flattened rows into images; without it, rows stay rows.
     sigma : float, optional
         Gaussian smoothing (images only).
+    residual_sigma : float, optional
+        ρ: Gaussian low-pass of the signed residual before squaring (``mse``, images only).
     per_feature : bool
-        Keep channels and skip smoothing (the raw elementwise map, shape of X).
+        Keep channels and skip the map smoothing ``sigma`` (the elementwise map).
 
     Returns
     -------
@@ -164,12 +171,20 @@ def error_maps(X: Any, X_hat: Any, kind: str = "mse", *,
                          f"{tuple(xh.shape)}")
     if sigma is not None and not float(sigma) > 0:
         raise ValueError(f"sigma must be > 0 or None, got {sigma}")
+    if residual_sigma is not None and not float(residual_sigma) > 0:
+        raise ValueError(f"residual_sigma must be > 0 or None, got {residual_sigma}")
     images = x.ndim == 4 or image_shape is not None or kind == "ssim"
     if images:
         x = _images(x, image_shape, f"score {kind!r}")
         xh = _images(xh, image_shape, f"score {kind!r}")
+    if residual_sigma is not None and (not images or kind != "mse"):
+        raise ValueError("residual_sigma applies to the 'mse' score of images only (pass "
+                         "image_shape for flattened rows)")
     if kind == "mse":
-        m = (x - xh) ** 2
+        r = x - xh
+        if residual_sigma is not None:
+            r = _blur(r.double(), float(residual_sigma))
+        m = r ** 2
     elif kind == "bce":
         if float(x.min()) < 0 or float(x.max()) > 1:
             raise ValueError("score 'bce' needs data in [0, 1]; got values in "
