@@ -128,9 +128,13 @@ def gblur(y, s):
 
 def nlm(y, sigma, h):
     from skimage.restoration import denoise_nl_means
-    out = denoise_nl_means(y, h=h * sigma, sigma=sigma, fast_mode=True, patch_size=5,
-                           patch_distance=6, channel_axis=0)
-    return np.asarray(out, np.float32).reshape(y.shape)  # (skimage drops a single channel)
+    if y.shape[0] == 1:  # a 2-D call for gray (channel_axis on one channel misbehaves)
+        out = denoise_nl_means(y[0], h=h * sigma, sigma=sigma, fast_mode=True, patch_size=5,
+                               patch_distance=6)
+    else:
+        out = denoise_nl_means(y, h=h * sigma, sigma=sigma, fast_mode=True, patch_size=5,
+                               patch_distance=6, channel_axis=0)
+    return np.asarray(out, np.float32).reshape(y.shape)
 
 
 def wavelet(y, sigma, method):
