@@ -222,14 +222,14 @@ def main(argv=None):
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--budget", type=float, default=None,
-                    help="total training seconds (default 870 full, 60 quick)")
+                    help="total training seconds (default 600 full, 60 quick)")
     args = ap.parse_args(argv)
     q = args.quick
     global EPOCH
     EPOCH = 256 if q else 1024
     torch.set_num_threads(1)
     torch.manual_seed(0)
-    total_budget = args.budget or (60.0 if q else 870.0)
+    total_budget = args.budget or (60.0 if q else 600.0)
     # share of the training budget per model
     shares = {"gray_unet": 0.45, "gray_dncnn": 0.08, "gray_conv": 0.04, "gray_dense": 0.02,
               "gray_unet_noskip": 0.04, "gray_sp_unet": 0.08, "rgb_unet": 0.17,
@@ -253,7 +253,7 @@ def main(argv=None):
     val_rgb = list(centre(dict(enumerate(val_rgb))).values())
     whole_gray = centre(test_gray) if q else test_gray
     f_tr, f_te = load_fashion_mnist()
-    n_fash = 10 if q else 30
+    n_fash = 10 if q else 20
     f_test = {f"fashion{i}": f_te[i] for i in range(n_fash)}
     f_train = list(f_tr[:5000])
     f_val = list(f_tr[-100:])
@@ -318,23 +318,23 @@ def main(argv=None):
                 methods[name] = (lambda y, m=m, flat=flat: run_model(m, y, flat))
             msize = choose(median, [3, 5], vp)
             gs = choose(gblur, [0.5, 1.0, 1.5, 2.0], vp)
-            pk = choose(pca[kind], [2, 4, 8, 16], vp[:4] if kind != "fashion" else vp[:10])
+            pk = choose(pca[kind], [2, 4, 8, 16], vp[:2] if kind != "fashion" else vp[:10])
             methods["median filter"] = lambda y, a=msize: median(y, a)
             methods["Gaussian blur"] = lambda y, a=gs: gblur(y, a)
             methods["PCA on 8x8 patches"] = lambda y, a=pk, kd=kind: pca[kd](y, a)
             if sig is not None:
-                hh = choose(lambda y, h, s_=sig: nlm(y, s_, h), [0.6, 0.8, 1.0], vp[:4])
+                hh = choose(lambda y, h, s_=sig: nlm(y, s_, h), [0.6, 0.8, 1.0], vp[:2])
                 wm = choose(lambda y, m, s_=sig: wavelet(y, s_, m), ["BayesShrink", "VisuShrink"],
-                            vp[:4])
+                            vp[:2])
                 methods["NL-means (skimage)"] = lambda y, a=hh, s_=sig: nlm(y, s_, a)
                 methods["wavelet (skimage)"] = lambda y, a=wm, s_=sig: wavelet(y, s_, a)
                 methods["BM3D"] = lambda y, s_=sig: bm3d_(y, s_)
                 ch = {"median": msize, "blur_sigma": gs, "pca_k": pk, "nlm_h": hh,
                       "wavelet": wm, "bm3d_sigma": sig}
             else:  # no σ for impulse noise: NLM / wavelet / BM3D get a σ tuned on validation
-                bs = choose(bm3d_, [0.1, 0.2, 0.3], vp[:2])
-                ns = choose(lambda y, s: nlm(y, s, 0.8), [0.1, 0.2, 0.3], vp[:4])
-                ws = choose(lambda y, s: wavelet(y, s, "BayesShrink"), [0.1, 0.2, 0.3], vp[:4])
+                bs = choose(bm3d_, [0.15, 0.3], vp[:1])
+                ns = choose(lambda y, s: nlm(y, s, 0.8), [0.1, 0.2, 0.3], vp[:2])
+                ws = choose(lambda y, s: wavelet(y, s, "BayesShrink"), [0.1, 0.2, 0.3], vp[:2])
                 methods["NL-means (skimage)"] = lambda y, a=ns: nlm(y, a, 0.8)
                 methods["wavelet (skimage)"] = lambda y, a=ws: wavelet(y, a, "BayesShrink")
                 methods["BM3D"] = lambda y, a=bs: bm3d_(y, a)
