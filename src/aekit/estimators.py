@@ -374,6 +374,14 @@ class Autoencoder(TransformerMixin, BaseEstimator):
             amax = float(np.abs(X).max())
             raise ValueError(f"X: training diverged (largest |x| is {amax:.3g}; standardise or "
                              f"rescale X, or lower learning_rate): {e}") from e
+        if init == "pca" and Xval is not None and history.best_epoch == 0:
+            # No epoch beat the start: the result is PCA, so fit that PCA on every row
+            # (training and validation), as PCA itself would be, instead of 90 % of them.
+            with torch.no_grad():
+                m64 = copy.deepcopy(model).double().init_pca(
+                    torch.from_numpy(X.astype(np.float64)))
+                for p, q in zip(model.parameters(), m64.parameters()):
+                    p.copy_(q.float())
         if Xval is not None:
             best = _evaluate(model, objective, Xval, prefix="val_")[self.monitor]
         return model.eval(), history, objective, best, start
