@@ -202,7 +202,8 @@ def _parser() -> argparse.ArgumentParser:
 
 #: Modules that add application commands: each has ``add_parser(subparsers)``, and every parser
 #: it adds sets ``handler`` (``args -> exit code``) with ``set_defaults(handler=...)``.
-COMMAND_MODULES: tuple[str, ...] = ("aekit.anomaly.cli", "aekit.images.cli")
+COMMAND_MODULES: tuple[str, ...] = ("aekit.anomaly.cli", "aekit.images.cli",
+                                     "aekit.retrieval.cli")
 
 
 def _train_overrides(a: argparse.Namespace) -> list[str]:

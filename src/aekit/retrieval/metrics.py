@@ -201,7 +201,7 @@ def evaluate_retrieval(Q, D, y_query, y_db, *, metric: str = "cosine", scores=No
             S[np.arange(e - s), np.arange(s, e)] = -np.inf
         if metric == "hamming" and scores is None:
             # integer distances tie a lot: a stable (radix) sort keeps database order
-            Di = np.where(np.isinf(S), np.iinfo(np.int32).max, -S).astype(np.int32)
+            Di = np.where(np.isinf(S), 2**30, -S).astype(np.int32)
             order = np.argsort(Di, axis=1, kind="stable")
         else:
             order = np.argsort(-S, axis=1)

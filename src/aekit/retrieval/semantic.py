@@ -351,7 +351,11 @@ class SemanticIndex:
         Raises ``ValueError`` for an empty text or one without any vocabulary word."""
         if not isinstance(text, str) or not text.strip():
             raise ValueError("query text is empty")
-        return self.query_counts(self.bow.transform([text]), **kw)
+        c = self.bow.transform([text], empty="keep")
+        if c.nnz == 0:
+            raise ValueError(f"query text has no word of the index's "
+                             f"{len(self.bow.vocabulary_)}-word vocabulary")
+        return self.query_counts(c, **kw)
 
     def query_id(self, i: int, **kw) -> list[Neighbour]:
         """Neighbours of indexed document ``i`` (itself excluded)."""
