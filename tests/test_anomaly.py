@@ -571,3 +571,19 @@ def test_residual_lowpass_matches_scipy_and_errors():
     # "auto" = 1.0 for images; the error map's mean is the score
     m = det.error_maps(X.reshape(4, -1))
     assert np.allclose(m.reshape(4, -1).mean(1), det.decision_function(X.reshape(4, -1)))
+
+
+def test_model_instance_template_unet_without_skips(tmp_path):
+    from aekit.models import MODELS
+
+    if "unet" not in MODELS:
+        pytest.skip("UNetAE not in aekit.MODELS")
+    UNet = MODELS["unet"]
+    rng = np.random.default_rng(0)
+    X = np.clip(0.5 + 0.1 * rng.normal(size=(40, 16, 16)), 0, 1)
+    tmpl = UNet(1, features=4, depth=2, skips=False, image_shape=(1, 16, 16))
+    det = AnomalyDetector(model=tmpl, epochs=1, random_state=0).fit(X)
+    assert det.model_ is not tmpl and det.model_.skips is False
+    assert det.error_maps(X[:2]).shape == (2, 16, 16)
+    det2 = AnomalyDetector.load(det.save(tmp_path / "u.safetensors"))
+    assert np.allclose(det2.decision_function(X[:3]), det.decision_function(X[:3]))

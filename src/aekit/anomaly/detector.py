@@ -77,8 +77,9 @@ class AnomalyDetector(BaseEstimator):
 
     Parameters
     ----------
-    model : str
-        A name in :data:`aekit.MODELS` built with its ``from_spec`` (``"residual"``: PCA plus
+    model : str or aekit.models.Autoencoder
+        An unfitted model instance (copied, then trained; e.g. ``UNetAE(..., skips=False)``),
+        or a name in :data:`aekit.MODELS` built with its ``from_spec`` (``"residual"``: PCA plus
         nonlinear residual branches, initialised at PCA; ``"dense"``; ``"conv"`` for
         images; ``"linear"``), or ``"pca"`` (the residual model without branches and without
         training: exactly PCA-k's reconstruction).
@@ -195,11 +196,17 @@ class AnomalyDetector(BaseEstimator):
 
     # ------------------------------------------------------------------ validation
     def _check_params(self) -> None:
-        from ..models import MODELS
+        from ..models import MODELS, Autoencoder
 
-        if self.model != "pca" and self.model not in MODELS:
-            raise ValueError(f"model must be 'pca' or one of {sorted(MODELS)}, got "
-                             f"{self.model!r}")
+        if isinstance(self.model, Autoencoder):
+            return self._check_rest()
+        if not isinstance(self.model, str) or (self.model != "pca" and
+                                               self.model not in MODELS):
+            raise ValueError(f"model must be 'pca', one of {sorted(MODELS)} or an "
+                             f"aekit.models.Autoencoder instance, got {self.model!r}")
+        self._check_rest()
+
+    def _check_rest(self) -> None:
         if self.score not in SCORES:
             raise ValueError(f"score must be one of {SCORES}, got {self.score!r}")
         if self.recon not in RECON_SCORES:
@@ -402,6 +409,15 @@ class AnomalyDetector(BaseEstimator):
 
         torch.manual_seed(0 if self.random_state is None else int(self.random_state))
         k, d = self.n_components_, self.n_features_in_
+        if not isinstance(self.model, str):  # an unfitted model given as a template
+            import copy
+
+            m = copy.deepcopy(self.model).float()
+            if getattr(m, "n_features", d) != d:
+                raise ValueError(f"model has n_features={m.n_features}, X has {d} features")
+            if hasattr(m, "init_pca"):
+                m.init_pca(torch.as_tensor(Xtr))
+            return m
         name, hidden = self.model, list(self.hidden)
         if name == "pca":
             name, hidden = "residual", []
@@ -420,7 +436,7 @@ class AnomalyDetector(BaseEstimator):
         from ..objectives import make_objective
         from ..train import fit as fit_model
 
-        if self.model == "pca" or int(self.epochs) == 0:
+        if (isinstance(self.model, str) and self.model == "pca") or int(self.epochs) == 0:
             self.model_.eval()
             return []
         if self.loss == "bce" and (Xtr.min() < 0 or Xtr.max() > 1):
@@ -650,6 +666,8 @@ class AnomalyDetector(BaseEstimator):
             tensors[name] = torch.as_tensor(np.ascontiguousarray(getattr(self, name)))
         params = self.get_params()
         params["hidden"] = list(params["hidden"])
+        if not isinstance(params["model"], str):  # a template instance: stored by its name
+            params["model"] = self.model_.name
         meta = {"params": params, "model_name": self.model_.name,
                 "model_config": self.model_.config(), "n_components_": self.n_components_,
                 "n_features_in_": self.n_features_in_, "image_shape_": self.image_shape_,
