@@ -243,3 +243,33 @@ def test_failure_message_mentions_only_checkpoints_that_exist(tmp_path):
     msg = run(2, tmp_path / "b")
     files = sorted((tmp_path / "b").glob("ckpt-*.safetensors"))
     assert files and str(files[-1]) in msg and "is kept" in msg, (msg, files)
+
+
+def test_cli_val_groups_and_train_monitor(tmp_path):
+    """`aekit train --val-groups person` on a CSV: whole groups in validation, the column is
+    no feature; `train.monitor` reaches early stopping."""
+    from aekit.cli import main
+    from aekit.config import load_config
+    from aekit.runs import load_run_data
+
+    g = np.random.default_rng(0)
+    rows = ["a,person,b,c"]
+    for i in range(60):
+        rows.append(f"{g.normal():.4f},p{i // 6},{g.normal():.4f},{i * 0.01:.4f}")
+    csv = tmp_path / "x.csv"
+    csv.write_text("\n".join(rows) + "\n")
+    cfg = load_config(None, [f"data.dataset={str(csv)!r}", "data.val_groups='person'",
+                             "data.val_fraction=0.2"])
+    data = load_run_data(cfg)
+    assert data.train.X.shape[1] == 3 and len(data.val.X) == 12  # 2 of 10 groups of 6 rows
+    col_c = np.round(data.val.X[:, 2] * 100).astype(int) // 6  # row index -> person
+    assert len(set(col_c)) == 2, sorted(set(col_c))
+    tr_c = set(np.round(data.train.X[:, 2] * 100).astype(int) // 6)
+    assert tr_c.isdisjoint(col_c)
+    out = tmp_path / "run"
+    rc = main(["train", "--data", str(csv), "--val-groups", "person", "--code-size", "2",
+               "--epochs", "2", "--set", "train.monitor='val_recon'", "--out", str(out)])
+    assert rc == 0
+    with pytest.raises(ValueError, match="no such column"):
+        load_run_data(load_config(None, [f"data.dataset={str(csv)!r}",
+                                         "data.val_groups='nobody'"]))

@@ -30,6 +30,10 @@ class DataConfig:
     path: str | None = None
     header: bool | None = None
     val_fraction: float = 0.1
+    #: CSV only: a column (header name, or 1-based number) of group labels; the validation
+    #: split then holds out whole groups (``aekit.data.arrays.split_indices``) and the
+    #: column is not a feature.
+    val_groups: str | None = None
     limit: int | None = None
     seed: int = 0
 
@@ -80,6 +84,9 @@ class TrainConfig:
     schedule: str = "cosine"
     warmup_steps: int = 0
     early_stopping: int | None = 20
+    #: What early stopping watches: any logged part, e.g. "val_recon" (the reconstruction
+    #: alone) or "val_loss" (the whole objective); None: fit's default (val_loss).
+    monitor: str | None = None
     max_grad_norm: float | None = None
     seed: int = 0
     checkpoint_every: int = 1

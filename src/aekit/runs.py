@@ -34,6 +34,7 @@ import torch
 
 from .config import RunConfig
 from .data import Dataset, load_dataset, train_val_split
+from .data.arrays import split_indices
 from .io import (
     MAX_JSON_BYTES,
     FileFormatError,
@@ -233,19 +234,87 @@ class RunData:
 
 def load_run_data(cfg: RunConfig) -> RunData:
     """Load and split the data a config describes (deterministic in ``data.seed``)."""
-    train, test = load_dataset(cfg.data.dataset, data_path=cfg.data.path,
-                               header=cfg.data.header)
-    X, y = train.X, train.y
+    groups = None
+    if cfg.data.val_groups is not None:  # a CSV with a column of group labels
+        X, groups = csv_groups(cfg.data.dataset, cfg.data.val_groups, header=cfg.data.header)
+        y, train, test = None, Dataset(X, None, None), None
+    else:
+        train, test = load_dataset(cfg.data.dataset, data_path=cfg.data.path,
+                                   header=cfg.data.header)
+        X, y = train.X, train.y
     if cfg.data.limit is not None:
         if cfg.data.limit < 1:
             raise ValueError(f"data.limit must be >= 1, got {cfg.data.limit}")
         X, y = X[:cfg.data.limit], (y[:cfg.data.limit] if y is not None else None)
-    Xtr, Xva, ytr, yva = train_val_split(X, y, val_fraction=cfg.data.val_fraction,
-                                         seed=cfg.data.seed)
+        groups = groups[:cfg.data.limit] if groups is not None else None
+    if groups is not None:
+        tr, va = split_indices(len(X), val_fraction=cfg.data.val_fraction, groups=groups,
+                               seed=cfg.data.seed)
+        Xtr, Xva, ytr, yva = X[tr], X[va], None, None
+    else:
+        Xtr, Xva, ytr, yva = train_val_split(X, y, val_fraction=cfg.data.val_fraction,
+                                             seed=cfg.data.seed)
     shape = train.image_shape
     return RunData(Dataset(Xtr, ytr, shape),
                    Dataset(Xva, yva, shape) if Xva is not None else None,
                    test)
+
+
+def csv_groups(path: str | Path, column: str, *, header: bool | None = None
+               ) -> tuple[np.ndarray, np.ndarray]:
+    """Features and group labels of a CSV whose ``column`` (a header name, or a 1-based
+    column number) holds the group of each row (any text); the other columns must be
+    numbers. Returns ``X`` (n, d−1) float32 and ``groups`` (n,) of str."""
+    import csv
+    import io
+
+    from .data.arrays import CSV_HEADER_RULE, read_bytes
+
+    p = Path(path)
+    if p.suffix.lower() != ".csv":
+        raise ValueError(f"--val-groups (data.val_groups) needs CSV data, got {p.name}")
+    try:
+        rows = [r for r in csv.reader(io.StringIO(read_bytes(p).decode("utf-8-sig")))
+                if any(c.strip() for c in r)]
+    except UnicodeDecodeError:
+        raise FileFormatError(f"{p}: not UTF-8 text", path=p, expected="UTF-8 text") from None
+    if not rows:
+        raise FileFormatError(f"{p} holds no data rows", path=p, expected="rows of numbers")
+    names = [c.strip() for c in rows[0]]
+    if column.isdigit():
+        j = int(column) - 1
+        if not 0 <= j < len(names):
+            raise ValueError(f"--val-groups {column}: {p} has {len(names)} columns")
+        has_header = bool(header)
+    else:
+        if header is False or column not in names:
+            raise ValueError(f"--val-groups {column!r}: no such column in the header of {p} "
+                             f"(header: {names}); give a header name or a 1-based column "
+                             f"number ({CSV_HEADER_RULE})")
+        j, has_header = names.index(column), True
+    body = rows[1:] if has_header else rows
+    if not body:
+        raise FileFormatError(f"{p} holds a header but no data rows", path=p,
+                              expected="rows of numbers")
+    groups, X = [], []
+    for i, r in enumerate(body, 2 if has_header else 1):
+        if len(r) != len(names):
+            raise FileFormatError(f"{p}: ragged CSV: row {i} has {len(r)} values, expected "
+                                  f"{len(names)}", path=p, field=f"row {i}",
+                                  expected=f"{len(names)} values")
+        groups.append(r[j].strip())
+        try:
+            X.append([float(v) for k, v in enumerate(r) if k != j])
+        except ValueError:
+            raise FileFormatError(f"{p}: row {i}: a feature cell is not a number", path=p,
+                                  field=f"row {i}", expected="numbers outside the group "
+                                  "column") from None
+    A = np.asarray(X, dtype=np.float64)
+    if A.shape[1] == 0 or not np.isfinite(A).all():
+        raise FileFormatError(f"{p}: the features (all columns but {column!r}) must be "
+                              "finite numbers", path=p, field="data",
+                              expected="finite numbers")
+    return A.astype(np.float32), np.asarray(groups)
 
 
 def _resolve_loss(cfg: RunConfig, X: np.ndarray) -> str:
@@ -386,7 +455,8 @@ def train_run(cfg: RunConfig, out: str | Path, *, resume: bool = False, restart:
                 epochs=t.epochs, batch_size=t.batch_size, optimizer=t.optimizer, lr=t.lr,
                 momentum=t.momentum, weight_decay=t.optimizer_weight_decay,
                 schedule=t.schedule, warmup_steps=t.warmup_steps,
-                early_stopping=t.early_stopping, max_grad_norm=t.max_grad_norm, seed=t.seed,
+                early_stopping=t.early_stopping, monitor=t.monitor,
+                max_grad_norm=t.max_grad_norm, seed=t.seed,
                 checkpoint_dir=out / "checkpoints", checkpoint_every=t.checkpoint_every,
                 checkpoint_steps=t.checkpoint_steps, resume=resume and not restart,
                 history_path=out / "history.jsonl", progress=progress,
