@@ -94,6 +94,9 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--nproc-per-node", type=int, default=1, metavar="N",
                    help="train with N processes on torch.distributed (relaunches itself "
                    "under torchrun; batch_size is the global batch)")
+    t.add_argument("--val-groups", metavar="COLUMN", help="CSV data: a column (header name "
+                   "or 1-based number) of group labels; the validation split holds out whole "
+                   "groups and the column is not a feature (data.val_groups)")
     t.add_argument("--header", action=argparse.BooleanOptionalAction, default=None,
                    help="a CSV --data file's first row is (--header) or is not (--no-header) a "
                    "header; default: a header when none of its cells is a number, data when "
@@ -218,7 +221,7 @@ def _train_overrides(a: argparse.Namespace) -> list[str]:
              ("train.batch_size", a.batch_size), ("train.lr", a.lr),
              ("train.optimizer", a.optimizer), ("train.seed", a.seed),
              ("train.checkpoint_steps", a.checkpoint_steps), ("train.precision", a.precision),
-             ("data.header", a.header)]
+             ("data.header", a.header), ("data.val_groups", a.val_groups)]
     for key, val in pairs:
         if val is not None:
             ov.append(f"{key}={json.dumps(val)}")
