@@ -587,3 +587,18 @@ def test_model_instance_template_unet_without_skips(tmp_path):
     assert det.error_maps(X[:2]).shape == (2, 16, 16)
     det2 = AnomalyDetector.load(det.save(tmp_path / "u.safetensors"))
     assert np.allclose(det2.decision_function(X[:3]), det.decision_function(X[:3]))
+
+
+def test_report_section(tmp_path):
+    from aekit.report.anomaly import anomaly_section, write_anomaly_report
+
+    rng = np.random.default_rng(0)
+    X = np.clip(0.5 + 0.1 * rng.normal(size=(60, 10, 10)), 0, 1)
+    det = AnomalyDetector(model="pca", n_components=4, random_state=0).fit(X)
+    y = np.r_[np.zeros(50, int), np.ones(10, int)]
+    Xt = X.copy()
+    Xt[50:, 2:5, 2:5] = 1.0
+    sec = anomaly_section(det, Xt, y, n_heatmaps=3)
+    assert "AUROC" in sec.body and sec.body.count("<img") == 3, sec.body.count("<img")
+    p = write_anomaly_report(det, Xt, None, tmp_path / "a.html")
+    assert (tmp_path / "a.html").read_text().count("<img") == 2 and p.endswith("a.html")
