@@ -279,6 +279,12 @@ def test_baselines_shapes_and_itq_loss_decreases():
 
 
 # ------------------------------------------------------------------ semantic index + CLI
+@pytest.fixture(scope="module")
+def tiny_index(tmp_path_factory):
+    """A semantic index of 60 two-topic documents, trained once for the module."""
+    return _tiny_index(tmp_path_factory.mktemp("idx"))
+
+
 def _tiny_index(tmp_path):
     from aekit.retrieval.semantic import SemanticIndex, fit_document_ae
 
@@ -295,14 +301,14 @@ def _tiny_index(tmp_path):
                                binarize="noise", epochs=3, early_stopping=None)
     idx = SemanticIndex.build(bow, model, C, labels, [t[:20] for t in texts])
     idx.save(tmp_path / "idx")
-    return idx
+    return idx, tmp_path / "idx"
 
 
-def test_semantic_index_roundtrip_and_queries(tmp_path):
+def test_semantic_index_roundtrip_and_queries(tiny_index):
     from aekit.retrieval.semantic import SemanticIndex
 
-    idx = _tiny_index(tmp_path)
-    back = SemanticIndex.load(tmp_path / "idx")
+    idx, where = tiny_index
+    back = SemanticIndex.load(where)
     q = back.query_text("opec crude oil barrel", radius=8, k=5)
     assert q and q == idx.query_text("opec crude oil barrel", radius=8, k=5)
     assert all(n.cosine is not None for n in q)
@@ -317,12 +323,19 @@ def test_semantic_index_roundtrip_and_queries(tmp_path):
         back.query_id(60)
 
 
-def test_semantic_index_refuses_corrupt_or_foreign_files(tmp_path):
+def test_semantic_index_refuses_corrupt_or_foreign_files(tiny_index, tmp_path):
+    import shutil
+
     from aekit.io import FileFormatError
     from aekit.retrieval.semantic import SemanticIndex
 
-    _tiny_index(tmp_path)
-    d = tmp_path / "idx"
+    d = tmp_path / "copy"
+    shutil.copytree(tiny_index[1], d)
+    data = bytearray((d / "index.safetensors").read_bytes())
+    data[-2] ^= 0xFF
+    (d / "index.safetensors").write_bytes(bytes(data))
+    with pytest.raises(FileFormatError, match="corrupt"):
+        SemanticIndex.load(d)
     (d / "index.json").write_text(json.dumps({"format": "something else"}))
     with pytest.raises(FileFormatError, match="not an aekit semantic index"):
         SemanticIndex.load(d)
@@ -330,11 +343,10 @@ def test_semantic_index_refuses_corrupt_or_foreign_files(tmp_path):
         SemanticIndex.load(tmp_path / "nope")
 
 
-def test_cli_index_errors(tmp_path, capsys):
+def test_cli_index_errors(tiny_index, tmp_path, capsys):
     from aekit.cli import main
 
-    _tiny_index(tmp_path)
-    d = str(tmp_path / "idx")
+    d = str(tiny_index[1])
     assert main(["index", "query", d, "--text", "wheat grain corn", "-k", "3",
                  "--radius", "8", "--json"]) == 0
     lines = capsys.readouterr().out.strip().splitlines()
