@@ -9,15 +9,19 @@ Modules: :mod:`~aekit.data.arrays` (file formats, checks, :class:`NpyReader`),
 and zip reading), :mod:`~aekit.data.streaming` (a model over rows larger than memory),
 :mod:`~aekit.data.augment` (label-free image augmentation), :mod:`~aekit.data.batch`
 (:class:`Batch` and the data sources :func:`aekit.fit` draws from), :mod:`~aekit.data.images`
-(folders of images, optionally paired with targets).
+(folders of images, optionally paired with targets). Image files and folders are data
+everywhere data is taken: :func:`load_array` / :func:`load_dataset` read them through
+:func:`load_images` (recursive, resized with ``image_size`` or cut with ``patch_size``).
 """
 
 from .arrays import (
     Dataset,
     NpyReader,
     check_finite_2d,
+    is_image_path,
     load_array,
     load_idx,
+    load_images,
     scale_unit,
     train_val_split,
 )
@@ -35,10 +39,12 @@ __all__ = [
     "as_source",
     "check_finite_2d",
     "data_dir",
+    "is_image_path",
     "load_array",
     "load_dataset",
     "load_digits",
     "load_idx",
+    "load_images",
     "load_mnist",
     "read_image",
     "scale_unit",

@@ -128,15 +128,31 @@ def _check_mnist_flavour(name: str, train: Dataset, test: Dataset, path) -> None
 
 
 def load_dataset(name_or_path: str, *, data_path: str | os.PathLike | None = None,
-                 scale: bool = True, header: bool | None = None
+                 scale: bool = True, header: bool | None = None, image_size=None,
+                 patch_size=None, patch_stride=None, color: str = "auto",
+                 max_patches: int | None = None, skip_other: bool = False
                  ) -> tuple[Dataset, Dataset | None]:
-    """Resolve a dataset name (``digits``, ``mnist``) or a file path to ``(train, test)``.
+    """Resolve a dataset name (``digits``, ``mnist``, ``fashion-mnist``), a file or a folder
+    of images to ``(train, test)``.
 
     A file yields ``(data, None)``; with ``scale`` its values are min-max scaled to [0, 1]:
     a file stored as ``uint8`` (8-bit images) by the fixed range 0..255, anything else by the
     data's own minimum and maximum (so integers 0..16 become 0..1, not 0..0.06). ``header``
-    is the CSV header choice of :func:`aekit.data.load_array`.
+    is the CSV header choice of :func:`aekit.data.load_array`. An image file or a folder of
+    images (PNG, JPEG, TIFF, BMP; recursively) is read by :func:`aekit.data.load_images`
+    with ``image_size``, ``patch_size``, ``patch_stride``, ``color``, ``max_patches`` and
+    ``skip_other``; its pixels are already in [0, 1] and are not rescaled. Image options
+    given for a built-in name or an array file raise ``ValueError`` (never ignored).
     """
+    image_opts = {k: v for k, v in (("image_size", image_size), ("patch_size", patch_size),
+                                    ("patch_stride", patch_stride),
+                                    ("max_patches", max_patches)) if v is not None}
+    if color != "auto":
+        image_opts["color"] = color
+    if name_or_path in ("digits", "mnist", "fashion-mnist") and image_opts:
+        raise ValueError(f"{', '.join(image_opts)} appl{'ies' if len(image_opts) == 1 else 'y'}"
+                         f" to image files and folders, not the built-in dataset "
+                         f"{name_or_path!r}")
     if name_or_path == "digits":
         return load_digits()
     if name_or_path in ("mnist", "fashion-mnist"):
@@ -148,9 +164,13 @@ def load_dataset(name_or_path: str, *, data_path: str | os.PathLike | None = Non
     p = Path(name_or_path)
     if not p.exists():
         raise FileNotFoundError(f"dataset {name_or_path!r}: not a built-in name (digits, mnist, "
-                                "fashion-mnist) and no such file")
-    ds, dtype = read_array(p, header=header)
+                                "fashion-mnist) and no such file or folder")
+    ds, dtype = read_array(p, header=header, image_size=image_size, patch_size=patch_size,
+                           patch_stride=patch_stride, color=color, max_patches=max_patches,
+                           skip_other=skip_other)
     X = ds.X
+    if dtype is None:  # image files: read_image already scaled by the bit depth
+        return ds, None
     if scale:
         lo, hi = (0.0, 255.0) if dtype == np.uint8 else (None, None)
         X = scale_unit(X, lo=lo, hi=hi)
