@@ -20,9 +20,10 @@ import numpy as np
 from .version import __version__
 
 EXAMPLES = """examples:
-  aekit train --data digits --code-size 8 --out runs/digits
-  aekit train --config run.toml --set train.lr=1e-3 --set model.hidden=[256,64] --out runs/x
-  aekit train --out runs/x --resume            # continue a killed run from its checkpoint
+  aekit train --data digits --n-components 8 --output runs/digits
+  aekit train --config run.toml --set train.learning_rate=1e-3 \\
+      --set model.hidden_layer_sizes=[256,64] --output runs/x
+  aekit train --output runs/x --resume         # continue a killed run from its checkpoint
   aekit evaluate runs/digits                   # AE vs PCA of the same code size, test set
   aekit encode runs/digits --input test --output codes.npy
   aekit info runs/digits
@@ -43,70 +44,27 @@ def _parser() -> argparse.ArgumentParser:
         description="Train an autoencoder, compare it with PCA of the same code size on the "
         "test set, and write a run directory (config.json, model.safetensors, history.jsonl, "
         "metrics.json, report.html, checkpoints/). Settings come from the defaults, then "
-        "--config, then the flags below, then --set overrides (last wins).",
-        epilog="config keys (TOML tables / --set section.key=value):\n"
-        "  data: dataset path val_fraction limit seed\n"
-        "  model: name hidden code_size activation code_activation output tied batch_norm "
-        "dropout\n"
-        "  objective: loss weight_decay l1 kl_rho kl_beta dead_unit contractive noise "
-        "noise_level\n"
-        "  train: epochs batch_size optimizer lr momentum optimizer_weight_decay schedule "
-        "warmup_steps\n         early_stopping max_grad_norm seed checkpoint_every "
-        "checkpoint_steps precision",
-        formatter_class=argparse.RawDescriptionHelpFormatter)
+        "--config, then the flags below, then --set overrides (last wins). Every TOML key "
+        "has a flag (aekit.schema.RUN_SETTINGS: the same names and defaults as "
+        "aekit.Autoencoder); a model option the chosen --model does not have is an error.",
+        epilog=_config_keys_epilog(), formatter_class=argparse.RawDescriptionHelpFormatter)
     t.add_argument("--config", type=Path, help="TOML file with [data] [model] [objective] "
                    "[train] tables")
     t.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                   help="override one config key, e.g. train.lr=1e-3 (repeatable)")
-    t.add_argument("--data", help="dataset: digits (built in), mnist, fashion-mnist, or a "
-                   ".npy/.npz/.csv file (data.dataset)")
-    t.add_argument("--data-path", help="file or folder for mnist/fashion-mnist (data.path); "
-                   "default $AEKIT_DATA/mnist.npz")
-    t.add_argument("--model", help="dense (default), conv (images; --hidden are channels) or "
-                   "linear (model.name)")
-    t.add_argument("--code-size", type=int, help="code size k (model.code_size, default 8)")
-    t.add_argument("--hidden", type=int, nargs="*", help="hidden layer sizes (model.hidden, "
-                   "default 128)")
-    t.add_argument("--activation", help="hidden activation (model.activation, default elu)")
-    t.add_argument("--loss", help="auto, mse, bce or gaussian_nll (objective.loss)")
-    t.add_argument("--code-activation", help="code activation: linear, sigmoid, relu, "
-                   "topk:K, ... (model.code_activation)")
-    t.add_argument("--noise", help="denoising: none, masking, gaussian or salt_pepper "
-                   "(objective.noise)")
-    t.add_argument("--noise-level", type=float, help="ν, σ or p of --noise; default 0.25 "
-                   "masking, 0.1 gaussian / salt_pepper (objective.noise_level)")
-    t.add_argument("--l1", type=float, help="L1 activity penalty λ (objective.l1)")
-    t.add_argument("--sparsity-target", type=float, help="KL sparsity target ρ; needs a "
-                   "sigmoid code (objective.kl_rho)")
-    t.add_argument("--contractive", type=float, help="contractive penalty λ "
-                   "(objective.contractive)")
-    t.add_argument("--weight-decay", type=float, help="weight-decay term η, biases excluded "
-                   "(objective.weight_decay)")
-    t.add_argument("--epochs", type=int, help="maximum epochs (train.epochs, default 100)")
-    t.add_argument("--batch-size", type=int, help="mini-batch size (train.batch_size)")
-    t.add_argument("--lr", type=float, help="learning rate (train.lr)")
-    t.add_argument("--optimizer", help="adam, adamw, sgd or lbfgs (train.optimizer)")
-    t.add_argument("--seed", type=int, help="random seed (train.seed)")
-    t.add_argument("--checkpoint-steps", type=int, help="also checkpoint every N steps "
-                   "(train.checkpoint_steps)")
-    t.add_argument("--precision", choices=["fp32", "bf16"], help="bf16 autocast where the CPU "
-                   "has native bf16; elsewhere a warning and fp32 (train.precision)")
+                   help="override one config key, e.g. train.learning_rate=1e-3 (repeatable)")
+    from .schema import add_train_flags
+
+    add_train_flags(t)
     t.add_argument("--nproc-per-node", type=int, default=1, metavar="N",
                    help="train with N processes on torch.distributed (relaunches itself "
                    "under torchrun; batch_size is the global batch)")
-    t.add_argument("--val-groups", metavar="COLUMN", help="CSV data: a column (header name "
-                   "or 1-based number) of group labels; the validation split holds out whole "
-                   "groups and the column is not a feature (data.val_groups)")
-    t.add_argument("--header", action=argparse.BooleanOptionalAction, default=None,
-                   help="a CSV --data file's first row is (--header) or is not (--no-header) a "
-                   "header; default: a header when none of its cells is a number, data when "
-                   "all are, an error when it mixes both (data.header)")
-    t.add_argument("--out", type=Path, help="run directory (default runs/<dataset>); must be "
-                   "new, empty, or an aekit run (it holds run.json)")
-    t.add_argument("--force", action="store_true", help="when --out holds other files, write "
-                   "the run into a new subdirectory --out/run-<time>-<id> (nothing of yours is "
-                   "moved or overwritten)")
-    t.add_argument("--resume", action="store_true", help="continue the run in --out from its "
+    t.add_argument("--output", "-o", type=Path, help="run directory (default "
+                   "runs/<dataset>); must be new, empty, or an aekit run (it holds run.json)")
+    _add_renamed_flag(t, "--out", "--output", type=Path)
+    t.add_argument("--force", action="store_true", help="when --output holds other files, "
+                   "write the run into a new subdirectory --output/run-<time>-<id> (nothing "
+                   "of yours is moved or overwritten)")
+    t.add_argument("--resume", action="store_true", help="continue the run in --output from its "
                    "newest checkpoint (uses the run's saved config); an error when the run "
                    "has no readable checkpoint of its own")
     t.add_argument("--restart", action="store_true", help="with --resume: train the run "
@@ -157,18 +115,27 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--freeze-encoder", action="store_true", help="train only the softmax head")
     c.add_argument("--pretrain", choices=["ae", "layerwise", "none"], default="ae",
                    help="how the encoder is pretrained when no --encoder is given")
-    c.add_argument("--code-size", type=int, default=32, help="code size (default 32)")
-    c.add_argument("--hidden", type=int, nargs="*", default=[128], help="hidden sizes")
-    c.add_argument("--epochs", type=int, default=50, help="fine-tuning epochs (default 50)")
-    c.add_argument("--pretrain-epochs", type=int, default=20, help="pretraining epochs")
+    c.add_argument("--n-components", type=int, default=32, help="code size (default 32, "
+                   "AutoencoderClassifier's n_components)")
+    _add_renamed_flag(c, "--code-size", "--n-components", type=int)
+    c.add_argument("--hidden-layer-sizes", type=int, nargs="+", default=[128], metavar="N",
+                   help="hidden sizes (default 128)")
+    _add_renamed_flag(c, "--hidden", "--hidden-layer-sizes", type=int, nargs="+")
+    c.add_argument("--max-iter", type=int, default=50, help="fine-tuning epochs (default 50)")
+    _add_renamed_flag(c, "--epochs", "--max-iter", type=int)
+    c.add_argument("--pretrain-max-iter", type=int, default=20, help="pretraining epochs "
+                   "(default 20)")
+    _add_renamed_flag(c, "--pretrain-epochs", "--pretrain-max-iter", type=int)
     c.add_argument("--adversarial", type=float, default=0.0, metavar="EPS",
                    help="fine-tune with FGSM adversarial training of step EPS (0 = off)")
     c.add_argument("--vat", type=float, default=0.0, metavar="EPS",
                    help="fine-tune with virtual adversarial training, perturbations of L2 "
                         "norm EPS (0 = off; exclusive with --adversarial)")
     c.add_argument("--limit", type=int, help="use only the first N training samples")
-    c.add_argument("--seed", type=int, default=0)
-    c.add_argument("--output", type=Path, help="write the metrics as JSON here (atomically)")
+    c.add_argument("--random-state", type=int, default=0, help="seed (default 0)")
+    _add_renamed_flag(c, "--seed", "--random-state", type=int)
+    c.add_argument("--output", "-o", type=Path, help="write the metrics as JSON here "
+                   "(atomically)")
 
     i = sub.add_parser("info", help="describe a run: architecture, data, objective, metrics")
     i.add_argument("run", type=Path)
@@ -206,28 +173,42 @@ def _parser() -> argparse.ArgumentParser:
 #: Modules that add application commands: each has ``add_parser(subparsers)``, and every parser
 #: it adds sets ``handler`` (``args -> exit code``) with ``set_defaults(handler=...)``.
 COMMAND_MODULES: tuple[str, ...] = ("aekit.anomaly.cli", "aekit.images.cli",
-                                     "aekit.retrieval.cli")
+                                     "aekit.images.apps_cli", "aekit.retrieval.cli")
+
+
+def _add_renamed_flag(parser: argparse.ArgumentParser, old: str, new: str, **kwargs) -> None:
+    """An old flag that stores into ``new``'s destination with a FutureWarning (hidden from
+    --help)."""
+    from .schema import _Renamed
+
+    parser.add_argument(old, dest=new.lstrip("-").replace("-", "_"), action=_Renamed,
+                        new_flag=new, default=argparse.SUPPRESS, help=argparse.SUPPRESS,
+                        **kwargs)
+
+
+def _config_keys_epilog() -> str:
+    from .schema import RENAMED_FLAGS, RENAMED_KEYS, RUN_SETTINGS
+
+    lines = ["config keys (TOML tables / --set table.key=value), each also a flag above:"]
+    for table in ("data", "model", "objective", "train"):
+        lines.append(f"  {table}: " + " ".join(s.name for s in RUN_SETTINGS
+                                               if s.table == table))
+    lines.append("renamed (old names work until the next release, with a FutureWarning):")
+    lines.append("  " + ", ".join(f"{o} -> {n}" for o, n in RENAMED_KEYS.items()))
+    lines.append("  " + ", ".join(f"{o} -> {n}" for o, n in RENAMED_FLAGS.items()))
+    return "\n".join(lines)
+
+
+def _train_flag_overrides(a: argparse.Namespace) -> list[tuple[str, str]]:
+    """``(flag, "table.key=value")`` for every run-setting flag given (then ``--set``)."""
+    from .schema import overrides_from_args
+
+    return overrides_from_args(a) + [(f"--set {ov.split('=', 1)[0].strip()}", ov)
+                                     for ov in a.overrides]
 
 
 def _train_overrides(a: argparse.Namespace) -> list[str]:
-    ov = []
-    pairs = [("data.dataset", a.data), ("data.path", a.data_path), ("model.name", a.model),
-             ("model.code_size", a.code_size), ("model.activation", a.activation),
-             ("objective.loss", a.loss), ("train.epochs", a.epochs),
-             ("model.code_activation", a.code_activation), ("objective.noise", a.noise),
-             ("objective.noise_level", a.noise_level), ("objective.l1", a.l1),
-             ("objective.kl_rho", a.sparsity_target), ("objective.contractive", a.contractive),
-             ("objective.weight_decay", a.weight_decay),
-             ("train.batch_size", a.batch_size), ("train.lr", a.lr),
-             ("train.optimizer", a.optimizer), ("train.seed", a.seed),
-             ("train.checkpoint_steps", a.checkpoint_steps), ("train.precision", a.precision),
-             ("data.header", a.header), ("data.val_groups", a.val_groups)]
-    for key, val in pairs:
-        if val is not None:
-            ov.append(f"{key}={json.dumps(val)}")
-    if a.hidden is not None:
-        ov.append(f"model.hidden={json.dumps(a.hidden)}")
-    return ov + list(a.overrides)
+    return [ov for _, ov in _train_flag_overrides(a)]
 
 
 def _relaunch_distributed(n: int, argv: list[str]) -> int:
@@ -273,13 +254,13 @@ def _cmd_train(a: argparse.Namespace, argv: list[str]) -> int:
         if a.force:  # choose the subdirectory once, here, for every process
             from .runs import fresh_subdir
 
-            sub = fresh_subdir(a.out or _default_out(a))
-            argv = [x for x in argv if x != "--force"] + ["--out", str(sub)]
+            sub = fresh_subdir(a.output or _default_out(a))
+            argv = [x for x in argv if x != "--force"] + ["--output", str(sub)]
         return _relaunch_distributed(a.nproc_per_node, argv)
     if a.force and int(os.environ.get("WORLD_SIZE", "1")) > 1:
         raise ValueError("--force under torchrun: every process would pick its own "
                          "subdirectory; use aekit train --nproc-per-node N --force, or an "
-                         "empty --out")
+                         "empty --output")
     distributed = _init_distributed()
     try:
         rc = _train(a)
@@ -299,7 +280,8 @@ def _cmd_train(a: argparse.Namespace, argv: list[str]) -> int:
     except TrainingInterrupted as e:
         where = f"checkpoint saved at step {e.step}" if e.checkpoint or distributed else \
             "no checkpoint"
-        print(f"aekit train: {e}; {where}; continue with: aekit train --out {a.out} --resume",
+        print(f"aekit train: {e}; {where}; continue with: aekit train --output {a.output} "
+              "--resume",
               file=sys.stderr)
         return 128 + e.signum
     finally:
@@ -307,21 +289,6 @@ def _cmd_train(a: argparse.Namespace, argv: list[str]) -> int:
             import torch.distributed as dist
 
             dist.destroy_process_group()
-
-
-#: config key -> the train flag that sets it (for messages naming the flag)
-_TRAIN_FLAGS = {
-    "data.dataset": "--data", "data.path": "--data-path", "model.name": "--model",
-    "model.code_size": "--code-size", "model.activation": "--activation",
-    "objective.loss": "--loss", "train.epochs": "--epochs",
-    "model.code_activation": "--code-activation", "objective.noise": "--noise",
-    "objective.noise_level": "--noise-level", "objective.l1": "--l1",
-    "objective.kl_rho": "--sparsity-target", "objective.contractive": "--contractive",
-    "objective.weight_decay": "--weight-decay", "train.batch_size": "--batch-size",
-    "train.lr": "--lr", "train.optimizer": "--optimizer", "train.seed": "--seed",
-    "train.checkpoint_steps": "--checkpoint-steps", "train.precision": "--precision",
-    "data.header": "--header/--no-header", "model.hidden": "--hidden",
-}
 
 
 def _refuse_resume_conflicts(a: argparse.Namespace, saved) -> None:
@@ -334,19 +301,32 @@ def _refuse_resume_conflicts(a: argparse.Namespace, saved) -> None:
 
     def differs(asked_d: dict, key: str) -> tuple[bool, object]:
         sec, name = key.split(".", 1)
+        if name not in saved_d[sec]:
+            return False, None
         return asked_d[sec][name] != saved_d[sec][name], saved_d[sec][name]
 
-    flagged = _train_overrides(a)
-    for ov in flagged:
+    import warnings
+
+    from .config import upgrade_keys
+    from .schema import RENAMED_KEYS
+
+    for flag, ov in _train_flag_overrides(a):
         key = ov.split("=", 1)[0].strip()
-        asked_d = load_config(None, [ov]).to_dict()
-        if "." in key and key.split(".", 1)[0] in saved_d:
-            bad, was = differs(asked_d, key)
+        with warnings.catch_warnings():  # the old names warn once, when parsed for real
+            warnings.simplefilter("ignore", FutureWarning)
+            asked_d = load_config(None, [ov]).to_dict()
+            sec, name = key.split(".", 1) if "." in key else (key, "")
+            probe = upgrade_keys({sec: {name: 0}}, warn=False)
+        # the canonical key(s) an old name sets (model.hidden: two candidates)
+        keys = [f"{t}.{n}" for t, tab in probe.items() if isinstance(tab, dict) for n in tab]
+        keys = [RENAMED_KEYS.get(k, k) for k in keys]
+        for k in keys:
+            if "." not in k or k.split(".", 1)[0] not in saved_d:
+                continue
+            bad, was = differs(asked_d, k)
             if bad:
-                flag = (f"--set {key}" if ov in a.overrides
-                        else _TRAIN_FLAGS.get(key, key))
                 raise ValueError(f"{flag} conflicts with the resumed run's saved config "
-                                 f"({key} = {json.dumps(was)}): a resumed run keeps its "
+                                 f"({k} = {json.dumps(was)}): a resumed run keeps its "
                                  f"config; drop the flag, or start a new run without --resume")
     if a.config is not None:
         asked_d = load_config(a.config).to_dict()
@@ -358,7 +338,7 @@ def _refuse_resume_conflicts(a: argparse.Namespace, saved) -> None:
 
 
 def _default_out(a: argparse.Namespace) -> Path:
-    """runs/<dataset stem> for a train command without --out."""
+    """runs/<dataset stem> for a train command without --output."""
     if a.config is None and a.data is None and not a.overrides:
         return Path("runs") / "digits"
     from .config import load_config
@@ -373,23 +353,23 @@ def _train(a: argparse.Namespace) -> int:
     if a.restart and not a.resume:
         raise ValueError("--restart only applies with --resume")
     if a.resume:
-        if a.out is None:
-            raise ValueError("--resume needs --out RUN_DIR")
+        if a.output is None:
+            raise ValueError("--resume needs --output RUN_DIR")
         if a.force:
             raise ValueError("--force does not apply with --resume")
-        cfg_file = a.out / "config.json"
+        cfg_file = a.output / "config.json"
         if not cfg_file.exists():
             raise FileNotFoundError(f"cannot resume: {cfg_file} not found")
         cfg = RunConfig.from_dict(read_run_config(cfg_file)["config"])
         _refuse_resume_conflicts(a, cfg)
-        marker = read_marker(a.out)
-        if (a.out / "model.safetensors").exists() and (marker is None
+        marker = read_marker(a.output)
+        if (a.output / "model.safetensors").exists() and (marker is None
                                                        or marker["status"] == "complete"):
-            print(f"{a.out}: run already complete", file=sys.stderr)
+            print(f"{a.output}: run already complete", file=sys.stderr)
             return 0
     else:
         cfg = load_config(a.config, _train_overrides(a))
-    out = a.out or Path("runs") / Path(cfg.data.dataset).stem
+    out = a.output or Path("runs") / Path(cfg.data.dataset).stem
     if a.force:
         out = fresh_subdir(out)
     m = train_run(cfg, out, resume=a.resume, restart=a.restart, progress=a.progress)
@@ -517,11 +497,12 @@ def _cmd_classify(a: argparse.Namespace) -> int:
         X, y = X[:a.limit], y[:a.limit]
     encoder = load(a.encoder) if a.encoder is not None else None
     clf = AutoencoderClassifier(
-        n_components=a.code_size, hidden_layer_sizes=tuple(a.hidden), encoder=encoder,
+        n_components=a.n_components, hidden_layer_sizes=tuple(a.hidden_layer_sizes),
+        encoder=encoder,
         pretrain="none" if encoder is not None else a.pretrain,
-        pretrain_max_iter=a.pretrain_epochs, freeze_encoder=a.freeze_encoder,
-        max_iter=a.epochs, adversarial_eps=a.adversarial, vat_eps=a.vat,
-        random_state=a.seed)
+        pretrain_max_iter=a.pretrain_max_iter, freeze_encoder=a.freeze_encoder,
+        max_iter=a.max_iter, adversarial_eps=a.adversarial, vat_eps=a.vat,
+        random_state=a.random_state)
     t0 = time.perf_counter()
     clf.fit(X, y)
     acc = float(clf.score(test.X, test.y))
@@ -558,8 +539,9 @@ def _cmd_info(a: argparse.Namespace) -> int:
     print(f"objective:  {info['objective']['loss']} + "
           f"{', '.join(info['objective']['terms']) or 'no terms'}")
     t = cfg.train
-    print(f"training:   {metrics['epochs_run']} of {t.epochs} epochs, {t.optimizer} "
-          f"lr={t.lr} batch={t.batch_size} schedule={t.schedule}, "
+    print(f"training:   {metrics['epochs_run']} of max_iter={t.max_iter} epochs, "
+          f"{t.optimizer} learning_rate={t.learning_rate} batch_size={t.batch_size} "
+          f"schedule={t.schedule}, "
           f"{metrics['train_time_s']:.1f} s" + (", stopped early" if metrics["stopped_early"]
                                                  else ""))
     res = metrics.get("test") or metrics.get("val")
