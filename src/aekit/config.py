@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 __all__ = ["DataConfig", "ModelConfig", "ObjectiveConfig", "RunConfig", "TrainConfig",
-           "apply_override", "load_config", "read_toml"]
+           "apply_override", "load_config", "read_toml", "upgrade_keys"]
 
 
 @dataclass
@@ -24,28 +24,32 @@ class DataConfig:
     """Which data: a built-in name (``digits``, ``mnist``, ``fashion-mnist``) or a file
     (.npy/.npz/.csv); ``path`` points a built-in name at its files (e.g. mnist.npz);
     ``header``: whether a CSV's first row is a header (None: the rule of
-    :data:`aekit.data.arrays.CSV_HEADER_RULE`)."""
+    :data:`aekit.data.arrays.CSV_HEADER_RULE`). Every field is a :class:`aekit.schema.Setting`
+    (name, default, range, doc)."""
 
     dataset: str = "digits"
     path: str | None = None
     header: bool | None = None
-    val_fraction: float = 0.1
+    validation_fraction: float = 0.1
     #: CSV only: a column (header name, or 1-based number) of group labels; the validation
     #: split then holds out whole groups (``aekit.data.arrays.split_indices``) and the
     #: column is not a feature.
     val_groups: str | None = None
     limit: int | None = None
-    seed: int = 0
+    random_state: int = 0
 
 
 @dataclass
 class ModelConfig:
-    """Architecture: ``name`` dense, conv or linear. Dense: ``sizes = [d, *hidden,
-    code_size]``. Conv: ``hidden`` are the channels of the stride-2 convolution blocks."""
+    """Architecture: ``name`` dense, linear, conv, residual or unet. Dense:
+    ``sizes = [d, *hidden_layer_sizes, n_components]``. Conv/unet: ``channels`` of the
+    stride-2 convolution blocks. An option the model does not have is an error
+    (:data:`aekit.schema.MODEL_OPTIONS`)."""
 
     name: str = "dense"
-    hidden: list[int] = field(default_factory=lambda: [128])
-    code_size: int = 8
+    n_components: int = 8
+    hidden_layer_sizes: list[int] = field(default_factory=lambda: [256])
+    channels: list[int] = field(default_factory=lambda: [16, 32])
     activation: str = "elu"
     code_activation: str = "linear"
     output: str = "auto"
@@ -58,13 +62,14 @@ class ModelConfig:
 class ObjectiveConfig:
     """Loss, regularisers and input corruption. ``loss="auto"``: cross-entropy for data in
     [0, 1], else MSE. ``noise``: none, masking, gaussian or salt_pepper at ``noise_level``
-    (unset: the corruption's documented default, ν = 0.25 / σ = 0.1 / p = 0.1; 0 is refused)."""
+    (unset: the corruption's documented default, ν = 0.25 / σ = 0.1 / p = 0.1; 0 is refused).
+    ``sparsity_target`` ρ and ``sparsity_weight`` β: the KL sparsity penalty (unset ρ: off)."""
 
     loss: str = "auto"
     weight_decay: float = 0.0
     l1: float = 0.0
-    kl_rho: float | None = None
-    kl_beta: float = 1.0
+    sparsity_target: float | None = None
+    sparsity_weight: float = 1.0
     dead_unit: float = 0.0
     contractive: float = 0.0
     noise: str = "none"
@@ -73,22 +78,26 @@ class ObjectiveConfig:
 
 @dataclass
 class TrainConfig:
-    """Options of :func:`aekit.fit`."""
+    """Options of :func:`aekit.fit` for a run. ``max_iter="auto"``: epochs from the step
+    budget ``max_steps`` (:func:`aekit.schema.resolve_max_iter`); ``early_stopping`` with
+    patience ``n_iter_no_change`` on ``monitor``."""
 
-    epochs: int = 100
-    batch_size: int = 64
+    max_iter: int | str = "auto"
+    max_steps: int = 5000
+    batch_size: int = 256
     optimizer: str = "adam"
-    lr: float = 3e-3
+    learning_rate: float = 3e-3
     momentum: float = 0.9
     optimizer_weight_decay: float = 0.0
     schedule: str = "cosine"
     warmup_steps: int = 0
-    early_stopping: int | None = 20
+    early_stopping: bool = True
+    n_iter_no_change: int = 20
     #: What early stopping watches: any logged part, e.g. "val_recon" (the reconstruction
-    #: alone) or "val_loss" (the whole objective); None: fit's default (val_loss).
-    monitor: str | None = None
+    #: alone) or "val_loss" (the whole objective).
+    monitor: str = "val_recon"
     max_grad_norm: float | None = None
-    seed: int = 0
+    random_state: int = 0
     checkpoint_every: int = 1
     checkpoint_steps: int | None = None
     precision: str = "fp32"
@@ -108,7 +117,72 @@ class RunConfig:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any], where: str = "config") -> RunConfig:
-        return _build(cls, d, where)
+        """Build from nested dicts (TOML tables, ``config.json``); old key names are
+        accepted with a FutureWarning naming the new one (:func:`upgrade_keys`)."""
+        return _build(cls, upgrade_keys(d, where), where)
+
+
+def upgrade_keys(d: Any, where: str = "config", warn: bool = True) -> Any:
+    """A copy of a run-config dict with the old key names of :data:`aekit.schema.RENAMED_KEYS`
+    replaced by the new ones (FutureWarning each, unless ``warn`` is False). ``model.hidden``
+    becomes ``channels`` for conv/unet and ``hidden_layer_sizes`` otherwise; an integer
+    ``train.early_stopping`` (the old patience) becomes ``early_stopping = true`` +
+    ``n_iter_no_change``, and null ``false``; a null ``train.monitor`` (the old default)
+    becomes ``"val_loss"``, what it meant. Giving an old and a new name of one setting is
+    an error."""
+    import warnings
+
+    from .schema import RENAMED_KEYS, warn_renamed
+
+    if not isinstance(d, dict):
+        return d
+    out = {k: (dict(v) if isinstance(v, dict) else v) for k, v in d.items()}
+
+    def rename(table: str, old: str, new: str) -> None:
+        tab = out.get(table)
+        if not isinstance(tab, dict) or old not in tab:
+            return
+        if new in tab:
+            raise ValueError(f"{table}.{old} and {table}.{new} both given in {where}: "
+                             f"{old!r} is the old name of {new!r}; keep {new!r} only")
+        if warn:
+            warn_renamed(f"{table}.{old}", f"{table}.{new}", where, stacklevel=5)
+        tab[new] = tab.pop(old)
+
+    for old_key, new_key in RENAMED_KEYS.items():
+        table, old = old_key.split(".", 1)
+        if old_key == "model.hidden":
+            model = out.get("model")
+            conv = isinstance(model, dict) and model.get("name") in ("conv", "unet")
+            rename("model", "hidden", "channels" if conv else "hidden_layer_sizes")
+            continue
+        rename(table, old, new_key.split(".", 1)[1])
+    train = out.get("train")
+    if isinstance(train, dict):
+        es = train.get("early_stopping", True)
+        if es is None or (isinstance(es, int) and not isinstance(es, bool)):
+            if "n_iter_no_change" in train and es is not None:
+                raise ValueError(f"train.early_stopping = {es} (the old patience) and "
+                                 f"train.n_iter_no_change both given in {where}")
+            if warn:
+                warnings.warn(f"{where}: train.early_stopping = {json_dump(es)} is the old "
+                              "form; write early_stopping = "
+                              f"{'false' if es is None else 'true'}"
+                              + ("" if es is None else f" and n_iter_no_change = {es}")
+                              + "; the old form is accepted until the next release",
+                              FutureWarning, stacklevel=4)
+            train["early_stopping"] = es is not None
+            if es is not None:
+                train["n_iter_no_change"] = es
+        if "monitor" in train and train["monitor"] is None:
+            train["monitor"] = "val_loss"
+    return out
+
+
+def json_dump(v: Any) -> str:
+    import json
+
+    return json.dumps(v)
 
 
 def _check_type(value: Any, tp: Any, key: str) -> Any:
@@ -179,6 +253,7 @@ def load_config(path: str | Path | None = None, overrides: list[str] = ()) -> Ru
             raise FileNotFoundError(f"config file not found: {p}")
         data = read_toml(p)
         try:  # the file's own mistakes are reported with its name, before any --set
+            data = upgrade_keys(data, str(p))
             RunConfig.from_dict(data)
         except ValueError as e:
             from .io import FileFormatError
@@ -186,7 +261,11 @@ def load_config(path: str | Path | None = None, overrides: list[str] = ()) -> Ru
             raise FileFormatError(f"{p}: {e}", path=p, expected="a valid run config") from None
     for ov in overrides:
         apply_override(data, ov)
-    return RunConfig.from_dict(data)
+    cfg = RunConfig.from_dict(data)
+    from .schema import check_run_config
+
+    check_run_config(cfg.to_dict())
+    return cfg
 
 
 MAX_TOML_BYTES = 1 << 20  # a run config is a few hundred bytes
@@ -232,7 +311,8 @@ def apply_override(data: dict[str, Any], override: str) -> None:
     key, raw = override.split("=", 1)
     parts = key.strip().split(".")
     if len(parts) != 2 or not all(parts):
-        raise ValueError(f"--set key must look like section.name (e.g. train.lr), got {key!r}")
+        raise ValueError(f"--set key must look like section.name (e.g. "
+                         f"train.learning_rate), got {key!r}")
     raw = raw.strip()
     if raw.lower() in ("none", "null"):
         value: Any = None

@@ -99,8 +99,8 @@ def check_out_dir(out: str | Path) -> None:
     for q in (out, *out.parents):
         if q.exists() or q.is_symlink():
             if not q.is_dir():
-                raise FileExistsError(f"--out {out}: {q} is a file, not a directory; choose "
-                                      "another --out")
+                raise FileExistsError(f"--output {out}: {q} is a file, not a directory; choose "
+                                      "another --output")
             return
 
 
@@ -122,17 +122,17 @@ def _claim(out: Path, resume: bool) -> tuple[str, dict | None]:
                     "checkpoints cannot be told from foreign ones"
                     if (out / "config.json").exists() else "is not an aekit run (no run.json)")
             raise FileNotFoundError(f"cannot resume {out}: it {what}; start a new run with "
-                                    "another --out")
+                                    "another --output")
         return marker["run_id"], marker
     if out.is_dir() and any(out.iterdir()):
         if marker is None:
             raise FileExistsError(
-                f"--out {out} is not empty and is not an aekit run (no {MARKER}); aekit never "
-                "writes over files it did not create: choose an empty or new --out, or pass "
+                f"--output {out} is not empty and is not an aekit run (no {MARKER}); aekit never "
+                "writes over files it did not create: choose an empty or new --output, or pass "
                 "--force to write the run into a new subdirectory of it")
         if (out / "config.json").exists():
             raise FileExistsError(f"{out} already holds a run; pass --resume to continue it "
-                                  "or choose another --out")
+                                  "or choose another --output")
     return uuid.uuid4().hex[:16], marker
 
 
@@ -244,16 +244,16 @@ def load_run_data(cfg: RunConfig) -> RunData:
         X, y = train.X, train.y
     if cfg.data.limit is not None:
         if cfg.data.limit < 1:
-            raise ValueError(f"data.limit must be >= 1, got {cfg.data.limit}")
+            raise ValueError(f"data.limit must be >= 1 (--limit), got {cfg.data.limit}")
         X, y = X[:cfg.data.limit], (y[:cfg.data.limit] if y is not None else None)
         groups = groups[:cfg.data.limit] if groups is not None else None
     if groups is not None:
-        tr, va = split_indices(len(X), val_fraction=cfg.data.val_fraction, groups=groups,
-                               seed=cfg.data.seed)
+        tr, va = split_indices(len(X), val_fraction=cfg.data.validation_fraction,
+                               groups=groups, seed=cfg.data.random_state)
         Xtr, Xva, ytr, yva = X[tr], X[va], None, None
     else:
-        Xtr, Xva, ytr, yva = train_val_split(X, y, val_fraction=cfg.data.val_fraction,
-                                             seed=cfg.data.seed)
+        Xtr, Xva, ytr, yva = train_val_split(X, y, val_fraction=cfg.data.validation_fraction,
+                                             seed=cfg.data.random_state)
     shape = train.image_shape
     return RunData(Dataset(Xtr, ytr, shape),
                    Dataset(Xva, yva, shape) if Xva is not None else None,
@@ -327,22 +327,29 @@ def _resolve_loss(cfg: RunConfig, X: np.ndarray) -> str:
 def build(cfg: RunConfig, n_features: int, X: np.ndarray,
           image_shape: tuple[int, ...] | None = None):
     """Model and objective for a config and data of ``n_features`` features (and, for the
-    convolutional model, the data's ``image_shape``)."""
+    convolutional model, the data's ``image_shape``). A model option the chosen model does
+    not have is an error naming its flag (:func:`aekit.schema.check_model_options`)."""
+    from .schema import check_model_options
+
     m = cfg.model
     loss = _resolve_loss(cfg, X)
-    if m.code_size > n_features:
-        raise ValueError(f"model.code_size={m.code_size} is larger than the input size "
-                         f"{n_features}")
-    output = m.output if m.output != "auto" else ("sigmoid" if loss == "bce" else "linear")
     if m.name not in MODELS:
-        raise ValueError(f"unknown model.name {m.name!r}; expected one of: {', '.join(MODELS)}")
+        raise ValueError(f"unknown model.name {m.name!r} (--model); expected one of: "
+                         f"{', '.join(MODELS)}")
+    check_model_options(cfg.to_dict()["model"])
+    if m.name != "unet" and m.n_components > n_features:
+        raise ValueError(f"model.n_components={m.n_components} (--n-components) is larger "
+                         f"than the input size {n_features}")
+    output = m.output if m.output != "auto" else ("sigmoid" if loss == "bce" else "linear")
+    hidden = m.channels if m.name in ("conv", "unet") else m.hidden_layer_sizes
     model = MODELS[m.name].from_spec(
-        n_features=n_features, code_size=m.code_size, hidden=list(m.hidden),
+        n_features=n_features, code_size=m.n_components, hidden=list(hidden),
         image_shape=image_shape, activation=m.activation, code_activation=m.code_activation,
         output=output, tied=m.tied, batch_norm=m.batch_norm, dropout=m.dropout)
     o = cfg.objective
     objective = make_objective(loss, n_features=n_features, weight_decay=o.weight_decay,
-                               l1=o.l1, kl_rho=o.kl_rho, kl_beta=o.kl_beta,
+                               l1=o.l1, sparsity_target=o.sparsity_target,
+                               sparsity_weight=o.sparsity_weight,
                                dead_unit=o.dead_unit, contractive=o.contractive)
     objective.check_model(model)
     return model, objective
@@ -408,16 +415,19 @@ def train_run(cfg: RunConfig, out: str | Path, *, resume: bool = False, restart:
     # on resume and never write a checkpoint.
     run_id = _claim(out, resume)[0] if writer or resume else uuid.uuid4().hex[:16]
     t = cfg.train
-    if isinstance(t.epochs, int) and not isinstance(t.epochs, bool) and t.epochs < 1:
-        raise ValueError(f"train.epochs must be >= 1 for a run, got {t.epochs}")
-    try:
-        check_fit_args(epochs=t.epochs, batch_size=t.batch_size, lr=t.lr,
-                       optimizer=t.optimizer, schedule=t.schedule,
-                       early_stopping=t.early_stopping, precision=t.precision)
-    except ValueError as e:  # name the config key: "train.lr must be ..."
-        raise ValueError(f"train.{e}") from None
+    from .schema import check_run_config, resolve_max_iter
+
+    check_run_config(cfg.to_dict())  # every value in range, every model option applies
     data = load_run_data(cfg)
-    torch.manual_seed(cfg.train.seed)
+    epochs = resolve_max_iter(t.max_iter, t.max_steps, len(data.train.X), t.batch_size)
+    try:
+        check_fit_args(max_iter=epochs, batch_size=t.batch_size, learning_rate=t.learning_rate,
+                       optimizer=t.optimizer, schedule=t.schedule,
+                       early_stopping=t.n_iter_no_change if t.early_stopping else None,
+                       precision=t.precision)
+    except ValueError as e:  # name the config key: "train.learning_rate must be ..."
+        raise ValueError(f"train.{e}") from None
+    torch.manual_seed(cfg.train.random_state)
     model, objective = build(cfg, data.train.X.shape[1], data.train.X, data.train.image_shape)
     corruption = build_corruption(cfg)
     info = {
@@ -437,8 +447,13 @@ def train_run(cfg: RunConfig, out: str | Path, *, resume: bool = False, restart:
         "processes": world,
     }
     if resume and (out / "config.json").exists():
+        import warnings
+
         prev = read_run_config(out / "config.json")
-        if prev.get("config") != info["config"]:
+        with warnings.catch_warnings():  # old names were reported when the config was read
+            warnings.simplefilter("ignore", FutureWarning)
+            prev_cfg = RunConfig.from_dict(prev["config"]).to_dict()
+        if prev_cfg != info["config"]:
             raise ValueError(f"cannot resume {out}: its config.json differs from this config")
     if resume and not restart:
         _resume_checkpoint(out, run_id)
@@ -452,11 +467,13 @@ def train_run(cfg: RunConfig, out: str | Path, *, resume: bool = False, restart:
             history = fit(
                 model, objective, data.train.X, val=data.val.X if data.val else None,
                 corruption=corruption,
-                epochs=t.epochs, batch_size=t.batch_size, optimizer=t.optimizer, lr=t.lr,
-                momentum=t.momentum, weight_decay=t.optimizer_weight_decay,
+                max_iter=epochs, batch_size=t.batch_size, optimizer=t.optimizer,
+                learning_rate=t.learning_rate, momentum=t.momentum,
+                optimizer_weight_decay=t.optimizer_weight_decay,
                 schedule=t.schedule, warmup_steps=t.warmup_steps,
-                early_stopping=t.early_stopping, monitor=t.monitor,
-                max_grad_norm=t.max_grad_norm, seed=t.seed,
+                early_stopping=t.n_iter_no_change if t.early_stopping else None,
+                monitor=t.monitor if data.val is not None else None,
+                max_grad_norm=t.max_grad_norm, random_state=t.random_state,
                 checkpoint_dir=out / "checkpoints", checkpoint_every=t.checkpoint_every,
                 checkpoint_steps=t.checkpoint_steps, resume=resume and not restart,
                 history_path=out / "history.jsonl", progress=progress,
@@ -482,7 +499,7 @@ def train_run(cfg: RunConfig, out: str | Path, *, resume: bool = False, restart:
         if writer:
             reason = f"{type(e).__name__}: {e}" if str(e) else type(e).__name__
             write_marker(out, run_id, "incomplete",
-                         f"{reason}; continue with aekit train --out {out} --resume")
+                         f"{reason}; continue with aekit train --output {out} --resume")
         raise
     write_marker(out, run_id, "complete")
     return metrics
@@ -498,14 +515,14 @@ def read_run(run_dir: str | Path) -> dict[str, Any]:
     marker = read_marker(d)
     if marker is not None and marker["status"] != "complete":
         why = marker.get("reason") or ("training was interrupted or is still running; "
-                                       f"continue it with aekit train --out {d} --resume")
+                                       f"continue it with aekit train --output {d} --resume")
         raise FileNotFoundError(f"{d} is not a complete aekit run: status {marker['status']}"
                                 f" ({why})")
     missing = [f for f in RUN_FILES if not (d / f).exists()]
     if missing:
         raise FileNotFoundError(f"{d} is not a complete aekit run: missing {', '.join(missing)}"
                                 + (" (training may still be running or was interrupted; "
-                                   "continue it with aekit train --out DIR --resume)"
+                                   "continue it with aekit train --output DIR --resume)"
                                    if "model.safetensors" in missing else ""))
     info = read_run_config(d / "config.json")
     metrics = read_metrics(d / "metrics.json")

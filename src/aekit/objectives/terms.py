@@ -800,19 +800,31 @@ def make_term(name: str, **params) -> Term:
 
 
 def make_objective(loss: str = "mse", *, n_features: int | None = None,
-                   weight_decay: float = 0.0, l1: float = 0.0, kl_rho: float | None = None,
-                   kl_beta: float = 1.0, dead_unit: float = 0.0, contractive: float = 0.0,
-                   terms: Sequence[Term] = ()) -> Objective:
+                   weight_decay: float = 0.0, l1: float = 0.0,
+                   sparsity_target: float | None = None, sparsity_weight: float = 1.0,
+                   dead_unit: float = 0.0, contractive: float = 0.0,
+                   terms: Sequence[Term] = (), **renamed) -> Objective:
     """Objective from names and weights, the terms added only when their weight is non-zero.
 
     ``make_objective("bce", weight_decay=1e-4, l1=1e-3)`` gives
-    ``bce + WeightDecay(1e-4) + L1Activity(1e-3)``; ``kl_rho`` adds ``KLSparsity(kl_rho,
-    kl_beta)``, ``dead_unit`` adds ``DeadUnitEntropy``, ``contractive`` adds
-    ``Contractive``. Extra ``terms`` are appended as given.
+    ``bce + WeightDecay(1e-4) + L1Activity(1e-3)``; ``sparsity_target`` ρ adds
+    ``KLSparsity(ρ, sparsity_weight)``, ``dead_unit`` adds ``DeadUnitEntropy``,
+    ``contractive`` adds ``Contractive``. Extra ``terms`` are appended as given. The names
+    are those of :class:`aekit.Autoencoder` and the run config (:mod:`aekit.schema`); the old
+    ``kl_rho`` / ``kl_beta`` are accepted with a FutureWarning until the next release.
     """
     from ..validation import check_float
 
-    for name, v in (("weight_decay", weight_decay), ("l1", l1), ("kl_beta", kl_beta),
+    if renamed:
+        from ..schema import pop_renamed
+
+        new = pop_renamed("aekit.make_objective", renamed,
+                          {"sparsity_target": sparsity_target,
+                           "sparsity_weight": sparsity_weight},
+                          {"sparsity_target": None, "sparsity_weight": 1.0})
+        sparsity_target, sparsity_weight = new["sparsity_target"], new["sparsity_weight"]
+    kl_rho, kl_beta = sparsity_target, sparsity_weight
+    for name, v in (("weight_decay", weight_decay), ("l1", l1), ("sparsity_weight", kl_beta),
                     ("dead_unit", dead_unit), ("contractive", contractive)):
         check_float(name, v, 0)  # named after the caller's argument, not the term's
     ts: list[Term] = []

@@ -267,12 +267,12 @@ def fit(
     corruption: Callable[..., torch.Tensor] | None = None,
     augment: Callable[..., torch.Tensor] | None = None,
     val: Any = None,
-    epochs: int = 10,
+    max_iter: int = 10,
     batch_size: int = 128,
     optimizer: str = "adam",
-    lr: float = 1e-3,
+    learning_rate: float = 1e-3,
     momentum: float = 0.9,
-    weight_decay: float = 0.0,
+    optimizer_weight_decay: float = 0.0,
     schedule: str = "constant",
     warmup_steps: int = 0,
     min_lr_factor: float = 0.0,
@@ -286,7 +286,7 @@ def fit(
     restore_best: bool = True,
     include_start: bool = False,
     callbacks: Sequence[Callback | Callable] = (),
-    seed: int = 0,
+    random_state: int = 0,
     checkpoint_dir: str | os.PathLike | None = None,
     checkpoint_every: int = 1,
     checkpoint_steps: int | None = None,
@@ -299,6 +299,7 @@ def fit(
     desc: str = "train",
     params: Sequence[nn.Parameter] | None = None,
     generator: torch.Generator | None = None,
+    **renamed: Any,
 ) -> History:
     """Train ``model`` to minimise ``objective`` on ``data``; the one loop every trainer uses.
 
@@ -327,11 +328,17 @@ def fit(
         corruption from the same seeded generator. Validation data is never augmented.
     val : like ``data``, optional
         Evaluated each epoch in eval mode without corruption: ``val_loss``, ``val_<part>``.
-    epochs, batch_size : int
+    max_iter : int, default=10
+        Epochs (passes over the data; scikit-learn's name). Old name ``epochs``.
+    batch_size : int, default=128
     optimizer : {"adam", "adamw", "sgd", "lbfgs"}
-    lr, momentum, weight_decay : float
-        ``weight_decay`` is the optimiser's (decoupled for AdamW); the logged, bias-free
-        penalty is the objective term :class:`aekit.objectives.WeightDecay`.
+    learning_rate : float, default=1e-3
+        Old name ``lr``.
+    momentum : float
+    optimizer_weight_decay : float, default=0.0
+        The optimiser's own decay (decoupled for AdamW). Old name ``weight_decay``: everywhere
+        else ``weight_decay`` is the logged, bias-free objective term
+        :class:`aekit.objectives.WeightDecay` (``make_objective(weight_decay=...)``).
     schedule, warmup_steps, min_lr_factor, step_size, gamma
         Learning-rate schedule stepped per optimiser step (see :func:`lr_factor`).
     max_grad_norm : float, optional
@@ -346,9 +353,9 @@ def fit(
         validation data (e.g. a model initialised at PCA).
     callbacks : sequence of Callback or ``f(epoch, record, model) -> bool``
         Run after the built-in early stopping and before history and checkpoints.
-    seed : int
+    random_state : int, default=0
         Seeds the generator for shuffling and corruption and torch's global RNG (dropout):
-        the same seed gives identical weights.
+        the same seed gives identical weights. Old name ``seed``.
     checkpoint_dir, checkpoint_every, checkpoint_steps, keep_checkpoints
         :class:`~aekit.train.callbacks.Checkpoint`: the whole training state, atomically.
     resume : bool
@@ -371,6 +378,13 @@ def fit(
         Draws the shuffling and the corruption instead of a generator seeded with ``seed``
         (its state is checkpointed like the default one's).
 
+    **renamed
+        The old names ``epochs``, ``lr``, ``seed`` and ``weight_decay``, accepted with a
+        FutureWarning until the next release (:data:`aekit.schema.RENAMED_KWARGS`).
+
+    The defaults of this low-level loop differ from the run and estimator defaults for the
+    reasons in :data:`aekit.schema.SURFACE_EXCEPTIONS`.
+
     Data parallelism under ``torchrun`` is handled by :mod:`aekit.train.distributed`:
     ``batch_size`` is then the global batch and only rank 0 writes.
 
@@ -383,8 +397,18 @@ def fit(
     ----------
     Kingma & Ba, "Adam", ICLR 2015; Nocedal & Wright, *Numerical Optimization*, ch. 7 (L-BFGS).
     """
-    check_fit_args(epochs=epochs, batch_size=batch_size, lr=lr, optimizer=optimizer,
-                   schedule=schedule, early_stopping=early_stopping, precision=precision)
+    if renamed:
+        from ..schema import pop_renamed
+
+        given = {"max_iter": max_iter, "learning_rate": learning_rate,
+                 "random_state": random_state, "optimizer_weight_decay": optimizer_weight_decay}
+        new = pop_renamed("aekit.fit", renamed, given, _FIT_DEFAULTS)
+        max_iter, learning_rate = new["max_iter"], new["learning_rate"]
+        random_state, optimizer_weight_decay = new["random_state"], new["optimizer_weight_decay"]
+    epochs, lr, seed = max_iter, learning_rate, random_state
+    check_fit_args(max_iter=epochs, batch_size=batch_size, learning_rate=lr,
+                   optimizer=optimizer, schedule=schedule, early_stopping=early_stopping,
+                   precision=precision)
     if resume and checkpoint_dir is None:
         raise ValueError("resume=True needs checkpoint_dir")
     objective.check_model(model)
@@ -404,7 +428,8 @@ def fit(
     objective.to(dtype)
     if params is None:
         params = ps + [p for p in objective.parameters() if p.requires_grad]
-    opt = make_optimizer(optimizer, list(params), lr, momentum, weight_decay, lbfgs_max_iter)
+    opt = make_optimizer(optimizer, list(params), lr, momentum, optimizer_weight_decay,
+                         lbfgs_max_iter)
     g = generator if generator is not None else torch.Generator().manual_seed(int(seed))
     torch.manual_seed(int(seed))
     history = History(history_path)
@@ -437,6 +462,10 @@ def fit(
     loop.run()
     model.eval()
     return history
+
+
+_FIT_DEFAULTS = {"max_iter": 10, "learning_rate": 1e-3, "random_state": 0,
+                 "optimizer_weight_decay": 0.0}
 
 
 @torch.no_grad()

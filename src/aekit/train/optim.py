@@ -95,12 +95,12 @@ def make_optimizer(name: str, params: list[nn.Parameter], lr: float, momentum: f
     raise ValueError(f"unknown optimizer {name!r}; expected one of {OPTIMIZERS}")
 
 
-def check_fit_args(*, epochs: int, batch_size: int, lr: float, optimizer: str, schedule: str,
-                   early_stopping: int | None, precision: str = "fp32") -> None:
+def check_fit_args(*, max_iter: int, batch_size: int, learning_rate: float, optimizer: str,
+                   schedule: str, early_stopping: int | None, precision: str = "fp32") -> None:
     """Validate :func:`fit`'s options up front (callers use it before creating anything)."""
-    check_int("epochs", epochs, 0)
+    check_int("max_iter", max_iter, 0)
     check_int("batch_size", batch_size, 1)
-    check_float("lr", lr, 0, lo_open=True)
+    check_float("learning_rate", learning_rate, 0, lo_open=True)
     check_choice("optimizer", optimizer, OPTIMIZERS)
     check_choice("schedule", schedule, SCHEDULES)
     if early_stopping is not None:

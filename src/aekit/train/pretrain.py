@@ -6,10 +6,10 @@ then :func:`stack_into_deep_ae` copies the encoders, and the decoders mirrored, 
 :class:`~aekit.models.dense.DenseAE` that is fine-tuned as a whole with :func:`aekit.fit`::
 
     pre = pretrain_layers([784, 1000, 500, 250, 30], X, activation="sigmoid",
-                          output="sigmoid", epochs=10,
+                          output="sigmoid", max_iter=10,
                           layer_kwargs=[{"corruption": Masking(0.25)}, {}, {}, {}])
     deep = stack_into_deep_ae(pre.layers)
-    fit(deep, make_objective("bce"), X, epochs=50)
+    fit(deep, make_objective("bce"), X, max_iter=50)
 
 References
 ----------
@@ -52,7 +52,7 @@ DECODER_INIT = ("shallow", "transpose")
 #: fit() options an RBM layer uses unless its layer dict says otherwise (Hinton &
 #: Salakhutdinov 2006: mini-batches of 100, learning rate 0.1 (0.001 for the linear top layer),
 #: momentum 0.9, weight cost 2e-4, i.e. η = 1e-4).
-RBM_DEFAULTS: dict[str, Any] = {"optimizer": "sgd", "lr": 0.1, "momentum": 0.9,
+RBM_DEFAULTS: dict[str, Any] = {"optimizer": "sgd", "learning_rate": 0.1, "momentum": 0.9,
                                 "batch_size": 100, "eta": 1e-4}
 _RBM_GAUSSIAN_LR = 1e-3
 
@@ -60,7 +60,22 @@ _RBM_GAUSSIAN_LR = 1e-3
 # is passed to fit() as is.
 _MODEL_KEYS = {"kind", "loss", "terms", "tied", "eta", "cd_k"}
 _FIT_KEYS = set(inspect.signature(fit).parameters) - {"model", "objective", "data", "val",
-                                                      "params"}
+                                                      "params", "renamed"}
+
+
+def _upgrade_fit_keys(opts: dict[str, Any], where: str) -> dict[str, Any]:
+    """fit() options with the old names (epochs, lr, seed, weight_decay) replaced by the new
+    ones, a FutureWarning each."""
+    from ..schema import RENAMED_KWARGS, warn_renamed
+
+    out = {}
+    for k, v in opts.items():
+        new = RENAMED_KWARGS["aekit.fit"].get(k)
+        if new is not None:
+            warn_renamed(k, new, where, stacklevel=4)
+            k = new
+        out[k] = v
+    return out
 
 
 class Pretrained(NamedTuple):
@@ -155,6 +170,7 @@ def _layer_specs(n_layers: int, layer_kwargs: Any) -> list[dict[str, Any]]:
         raise ValueError("layer_kwargs must be None, a dict (all layers) or a list of dicts "
                          f"(one per layer), got {type(layer_kwargs).__name__}")
     for i, s in enumerate(specs):
+        s = specs[i] = _upgrade_fit_keys(s, f"layer_kwargs[{i}]")
         bad = sorted(set(s) - _MODEL_KEYS - _FIT_KEYS)
         if bad:
             raise ValueError(f"layer_kwargs[{i}]: unknown keys {bad}; expected fit() options "
@@ -171,11 +187,11 @@ def pretrain_layers(
     output: str = "linear",
     layer_kwargs: Mapping[str, Any] | Sequence[Mapping[str, Any]] | None = None,
     val: Any = None,
-    epochs: int = 10,
+    max_iter: int = 10,
     batch_size: int = 128,
     optimizer: str = "adam",
-    lr: float = 1e-3,
-    seed: int = 0,
+    learning_rate: float = 1e-3,
+    random_state: int = 0,
     **fit_kwargs: Any,
 ) -> Pretrained:
     """Greedy layer-wise pretraining of the encoder ``[d, k_1, ..., k_L]``.
@@ -215,15 +231,18 @@ def pretrain_layers(
         * ``eta``: η of a logged :class:`~aekit.objectives.WeightDecay` term (RBM default
           1e-4, AE default 0).
         * ``cd_k``: Gibbs steps for an RBM layer (default 1).
-        * any :func:`fit` keyword (``corruption``, ``epochs``, ``lr``, ``optimizer``,
-          ``weight_decay``, ``callbacks``, ``seed``, ...), overriding the arguments below.
+        * any :func:`fit` keyword (``corruption``, ``max_iter``, ``learning_rate``,
+          ``optimizer``, ``optimizer_weight_decay``, ``callbacks``, ``random_state``, ...),
+          overriding the arguments below.
           RBM layers default to :data:`RBM_DEFAULTS` (SGD, lr 0.1, or 1e-3 when either
           side has Gaussian (linear) units, momentum 0.9, batch 100) instead of the arguments below.
     val : array-like, shape (n_val, d), optional
         Validation data, encoded layer by layer like X and passed to each :func:`fit`.
-    epochs, batch_size, optimizer, lr : fit() options for every AE layer.
-    seed : int
-        Layer l uses ``seed + l − 1`` for its initialisation and its :func:`fit` call.
+    max_iter, batch_size, optimizer, learning_rate : fit() options for every AE layer (old
+        names ``epochs``, ``lr``: accepted with a FutureWarning until the next release).
+    random_state : int
+        Layer l uses ``random_state + l − 1`` for its initialisation and its :func:`fit` call
+        (old name ``seed``).
     **fit_kwargs
         Further :func:`fit` options for every layer (``schedule``, ``progress``, ...).
 
@@ -249,7 +268,7 @@ def pretrain_layers(
     Examples
     --------
     >>> X = torch.rand(64, 12)
-    >>> pre = pretrain_layers([12, 8, 4], X, epochs=1)
+    >>> pre = pretrain_layers([12, 8, 4], X, max_iter=1)
     >>> [m.n_components for m in pre.layers]
     [8, 4]
     """
@@ -262,8 +281,20 @@ def pretrain_layers(
         make_activation(act)
     T = _to_tensor(X, "X", sizes[0])
     V = _to_tensor(val, "val", sizes[0]) if val is not None else None
-    base = {"epochs": epochs, "batch_size": batch_size, "optimizer": optimizer, "lr": lr,
-            **fit_kwargs}
+    old = {k: fit_kwargs.pop(k) for k in ("epochs", "lr", "seed") if k in fit_kwargs}
+    if old:
+        from ..schema import pop_renamed
+
+        new = pop_renamed("aekit.train.pretrain.pretrain_layers", old,
+                          {"max_iter": max_iter, "learning_rate": learning_rate,
+                           "random_state": random_state},
+                          {"max_iter": 10, "learning_rate": 1e-3, "random_state": 0})
+        max_iter, learning_rate = new["max_iter"], new["learning_rate"]
+        random_state = new["random_state"]
+    fit_kwargs = _upgrade_fit_keys(fit_kwargs, "pretrain_layers")
+    seed = random_state
+    base = {"max_iter": max_iter, "batch_size": batch_size, "optimizer": optimizer,
+            "learning_rate": learning_rate, **fit_kwargs}
     bad = sorted(set(fit_kwargs) - _FIT_KEYS)
     if bad:
         raise ValueError(f"unknown fit() options {bad}")
@@ -289,23 +320,24 @@ def pretrain_layers(
                 # Linear (Gaussian) units have unbounded activities: Hinton & Salakhutdinov
                 # use a 100x smaller rate for them (the top layer there; a real-valued input
                 # layer is the same case, where lr 0.1 diverged within a few dozen epochs).
-                opts["lr"] = _RBM_GAUSSIAN_LR
+                opts["learning_rate"] = _RBM_GAUSSIAN_LR
         else:
             opts = dict(base)
         opts.update({k: v for k, v in spec.items() if k not in _MODEL_KEYS})
         eta = spec.get("eta", opts.pop("eta", 0.0))  # an objective term, not a fit() option
-        opts.setdefault("seed", seed + i)
+        opts.setdefault("random_state", seed + i)
         opts.setdefault("desc", f"pretrain {i + 1}/{n_layers}")
-        check_fit_args(epochs=opts["epochs"], batch_size=opts["batch_size"], lr=opts["lr"],
+        check_fit_args(max_iter=opts["max_iter"], batch_size=opts["batch_size"],
+                       learning_rate=opts["learning_rate"],
                        optimizer=opts["optimizer"], schedule=opts.get("schedule", "constant"),
                        early_stopping=opts.get("early_stopping"))
-        torch.manual_seed(int(opts["seed"]))
+        torch.manual_seed(int(opts["random_state"]))
         if kind == "rbm":
             for key in ("loss", "terms", "tied"):
                 if key in spec:
                     raise ValueError(f"layer_kwargs[{i}]: {key!r} does not apply to an RBM layer")
             model: Autoencoder = RBM(sizes[i], sizes[i + 1], visible=visible, hidden=hidden)
-            objective = rbm_objective(spec.get("cd_k", 1), eta=eta, seed=int(opts["seed"]))
+            objective = rbm_objective(spec.get("cd_k", 1), eta=eta, seed=int(opts["random_state"]))
         else:
             if "cd_k" in spec:
                 raise ValueError(f"layer_kwargs[{i}]: 'cd_k' applies only to kind='rbm'")
@@ -330,7 +362,8 @@ def pretrain_layers(
         except FloatingPointError as e:  # say which layer, with which settings
             raise FloatingPointError(
                 f"pretraining layer {i + 1} of {n_layers} ({type(model).__name__} "
-                f"{sizes[i]}->{sizes[i + 1]}, optimizer {opts['optimizer']}, lr {opts['lr']}): "
+                f"{sizes[i]}->{sizes[i + 1]}, optimizer {opts['optimizer']}, "
+                f"learning_rate {opts['learning_rate']}): "
                 f"{e}") from None
         model.eval()
         layers.append(model)
