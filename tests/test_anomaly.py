@@ -8,6 +8,7 @@ import math
 
 import numpy as np
 import pytest
+from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from aekit.anomaly import (
     AnomalyDetector,
@@ -435,15 +436,11 @@ def _expected_failed_checks(est):
 
 
 @pytest.mark.slow
-def test_sklearn_estimator_checks():
-    from sklearn.utils.estimator_checks import check_estimator
-
-    est = AnomalyDetector(**FAST)
-    res = check_estimator(est, on_fail=None, expected_failed_checks=_expected_failed_checks(est))
-    failed = [r["check_name"] for r in res if r["status"] == "failed"]
-    xfail = [r["check_name"] for r in res if r["status"] == "xfail"]
-    assert not failed, failed
-    assert set(xfail) <= set(_expected_failed_checks(est)), xfail
+@parametrize_with_checks([AnomalyDetector(**FAST)],
+                         expected_failed_checks=_expected_failed_checks)
+def test_sklearn_compatible(estimator, check):
+    # every scikit-learn estimator check; the three listed above are xfail with their reason
+    check(estimator)
 
 
 def test_sklearn_core_checks_fast():
