@@ -1,10 +1,12 @@
 """``aekit sparse learn|encode``: dictionary learning and sparse codes from the command line.
 
 ``learn`` fits a dictionary ``D`` (d, k) on natural-image patches (the photos shipped with
-scikit-image / scikit-learn, centred and contrast-normalised) or on a ``.npy`` / ``.npz``
-matrix (n, d) used as given, and writes ``D`` to a ``.safetensors`` file (format
-``"aekit-dictionary"``) plus a PNG of the atoms next to it. ``encode`` loads such a file and
-writes the codes (n, k) of a ``.npy`` matrix. Bad input raises ``ValueError`` /
+scikit-image / scikit-learn, centred and contrast-normalised), on a ``.npy`` / ``.npz`` /
+``.csv`` matrix (n, d) used as given, or on image files (one image cut into patches, or a
+folder of images, read by :func:`aekit.data.load_images`, pixels in [0, 1] used as given),
+and writes ``D`` to a ``.safetensors`` file (format ``"aekit-dictionary"``) plus a PNG of the
+atoms next to it. ``encode`` loads such a file and writes the codes (n, k) of the same kinds
+of input. Bad input raises ``ValueError`` /
 ``FileNotFoundError`` with one line naming the problem; the main CLI prints it and exits 2.
 
 The main parser wires it in with ``add_sparse_parser(sub)`` and
@@ -32,6 +34,8 @@ CODE_ALGORITHMS = ("fista", "ista", "cd", "homotopy", "feature_sign", "omp", "th
 EXAMPLES = """examples:
   aekit sparse learn --n-components 100 --alpha 1 --patch-size 8 --output dict.safetensors
   aekit sparse learn --data X.npy --n-components 64 --algorithm batch --output d.safetensors
+  aekit sparse learn --data photo.png --patch-size 8 --n-components 64 --output d.safetensors
+  aekit sparse encode d.safetensors --input photo.png --patch-size 8 --output codes.npy
   aekit sparse encode dict.safetensors --input X.npy --output codes.npy --algorithm omp \\
       --n-nonzero-coefs 5
 """
@@ -53,14 +57,18 @@ def add_sparse_parser(subparsers) -> argparse.ArgumentParser:
         "or from a .npy/.npz matrix (n, d) used as given. Writes OUTPUT and OUTPUT with the "
         "suffix .png (a grid of the atoms).")
     lp.add_argument("--data", default="photos",
-                    help="'photos' (built in) or a .npy/.npz file of shape (n, d)")
+                    help="'photos' (built in), a .npy/.npz/.csv file of shape (n, d), an image "
+                    "file (cut into --patch-size patches) or a folder of images")
     lp.add_argument("--key", help="array name inside a .npz with several arrays")
     lp.add_argument("--n-components", type=int, default=100, help="atoms k (default 100)")
     lp.add_argument("--alpha", type=float, default=1.0, help="ℓ1 weight λ (default 1.0)")
-    lp.add_argument("--patch-size", type=int, default=8, help="patch side for --data photos "
-                    "(default 8)")
+    lp.add_argument("--patch-size", type=int, default=None,
+                    help="patch side: default 8 for --data photos and a single image file; a "
+                    "folder of images gives whole images unless this is set")
     lp.add_argument("--n-patches", type=int, default=10000, help="patches drawn for --data "
-                    "photos (default 10000)")
+                    "photos, at most this many (a seeded random subset) from image files "
+                    "(default 10000)")
+    _image_flags(lp)
     lp.add_argument("--algorithm", choices=("online", "batch"), default="online",
                     help="online mini-batch (Mairal et al. 2010) or batch alternating "
                     "(default online)")
@@ -82,7 +90,11 @@ def add_sparse_parser(subparsers) -> argparse.ArgumentParser:
         "given: apply the same preprocessing as the training data (for --data photos: "
         "remove each row's mean and divide by sqrt(var + 0.01)).")
     ep.add_argument("dictionary", type=Path, help=".safetensors file from 'sparse learn'")
-    ep.add_argument("--input", type=Path, required=True, help=".npy or .npz matrix (n, d)")
+    ep.add_argument("--input", type=Path, required=True,
+                    help=".npy/.npz/.csv matrix (n, d), an image file or a folder of images")
+    ep.add_argument("--patch-size", type=int, default=None,
+                    help="cut --input images into patches of this side (all of them)")
+    _image_flags(ep)
     ep.add_argument("--key", help="array name inside a .npz with several arrays")
     ep.add_argument("--output", type=Path, required=True, help="codes .npy file")
     ep.add_argument("--algorithm", choices=CODE_ALGORITHMS, default="fista",
@@ -96,6 +108,56 @@ def add_sparse_parser(subparsers) -> argparse.ArgumentParser:
 
 
 # ------------------------------------------------------------------------------ helpers
+
+def _image_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--image-size", type=int, nargs=2, metavar=("H", "W"),
+                   help="image data: resize every image to H x W (mixed sizes are an error "
+                   "without it, unless --patch-size cuts patches)")
+    p.add_argument("--patch-stride", type=int, help="image data: step between patches "
+                   "(default: the patch size, non-overlapping)")
+    p.add_argument("--color", choices=("auto", "gray", "rgb"), default="auto",
+                   help="image data: channels (auto: gray when every file is gray)")
+
+
+def _load_data(path: Path, a: argparse.Namespace, what: str, *, patch_size: int | None,
+               max_patches: int | None = None):
+    """``(X float32 (n, d), image_shape or None)`` from image files through the shared loader
+    :func:`aekit.data.load_array`, or from a .npy/.npz/.csv matrix."""
+    from ..data.arrays import is_image_path, load_array
+
+    path = Path(path)
+    image_opts = {"image_size": getattr(a, "image_size", None),
+                  "patch_stride": getattr(a, "patch_stride", None),
+                  "color": getattr(a, "color", "auto")}
+    if is_image_path(path):
+        if not path.exists():
+            raise FileNotFoundError(f"{what}: no such file or folder: {path}")
+        try:
+            ds = load_array(path, patch_size=patch_size, max_patches=max_patches,
+                            **image_opts)
+        except ValueError as e:  # FileFormatError included: name the flag
+            raise type(e)(f"{what}: {e}") from None
+        return np.ascontiguousarray(ds.X, dtype=np.float32), ds.image_shape
+    given = [f for f, v in (("--image-size", image_opts["image_size"]),
+                            ("--patch-stride", image_opts["patch_stride"]),
+                            ("--patch-size", patch_size))
+             if v is not None] + (["--color"] if image_opts["color"] != "auto" else [])
+    if given:
+        raise ValueError(f"{', '.join(given)} appl{'ies' if len(given) == 1 else 'y'} to image "
+                         f"files and folders; {what} {path} is not one")
+    if path.suffix.lower() == ".csv":
+        try:
+            return load_array(path).X, None
+        except ValueError as e:
+            raise type(e)(f"{what}: {e}") from None
+    return _load_matrix(path, a.key, what), None
+
+
+def _is_image_file(path: Path) -> bool:
+    from ..data.images import IMAGE_SUFFIXES
+
+    return path.suffix.lower() in IMAGE_SUFFIXES
+
 
 def _load_matrix(path: Path, key: str | None, what: str) -> np.ndarray:
     """A 2-D finite float matrix from .npy / .npz (no pickles)."""
@@ -161,17 +223,28 @@ def _learn(a: argparse.Namespace) -> int:
     if out.exists() and out.is_dir():
         raise ValueError(f"--output {out} is a directory, expected a file path")
     g = torch.Generator().manual_seed(int(a.seed))
+    n_patches = check_int("--n-patches", a.n_patches, 1)
+    if a.patch_size is not None:
+        check_int("--patch-size", a.patch_size, 1)
     if a.data == "photos":
-        p = check_int("--patch-size", a.patch_size, 1)
-        n_patches = check_int("--n-patches", a.n_patches, 1)
+        p = 8 if a.patch_size is None else a.patch_size
         X = natural_image_patches(n_patches, p, generator=g)
         source, atom_shape, prep = "photos", [p, p], "center+contrast(eps=0.01)"
     else:
-        X = torch.from_numpy(_load_matrix(Path(a.data), a.key, "--data"))
+        path = Path(a.data)
+        patch = a.patch_size
+        if patch is None and path.is_file() and _is_image_file(path):
+            patch = 8  # one image: its patches are the data
+        arr, shape = _load_data(path, a, "--data", patch_size=patch,
+                                max_patches=n_patches if patch is not None else None)
+        X = torch.from_numpy(arr)
         source, atom_shape, prep = str(a.data), None, "none"
-        s = math.isqrt(X.shape[1])
-        if s * s == X.shape[1]:
-            atom_shape = [s, s]
+        if shape is not None and len(shape) == 2:
+            atom_shape = [int(shape[0]), int(shape[1])]
+        elif shape is None:
+            s = math.isqrt(X.shape[1])
+            if s * s == X.shape[1]:
+                atom_shape = [s, s]
     n, d = X.shape
     t0 = time.perf_counter()
     if a.algorithm == "batch":
@@ -222,7 +295,9 @@ def _encode(a: argparse.Namespace) -> int:
         check_int("--n-nonzero-coefs", a.n_nonzero_coefs, 1)
     if a.tol is not None:
         check_float("--tol", a.tol, 0)
-    X = _load_matrix(Path(a.input), a.key, "--input")
+    if a.patch_size is not None:
+        check_int("--patch-size", a.patch_size, 1)
+    X, _ = _load_data(Path(a.input), a, "--input", patch_size=a.patch_size)
     if X.shape[1] != d:
         raise ValueError(f"--input {a.input} has {X.shape[1]} features per row but the "
                          f"dictionary {a.dictionary} has atoms of {d} features")
