@@ -43,13 +43,15 @@ class DataConfig:
 class ModelConfig:
     """Architecture: ``name`` dense, linear, conv, residual or unet. Dense:
     ``sizes = [d, *hidden_layer_sizes, n_components]``. Conv/unet: ``channels`` of the
-    stride-2 convolution blocks. An option the model does not have is an error
-    (:data:`aekit.schema.MODEL_OPTIONS`)."""
+    convolution blocks (conv: ``kernel_size``, ``strides``). An option the model does not
+    have is an error (:data:`aekit.schema.MODEL_OPTIONS`)."""
 
     name: str = "dense"
     n_components: int = 8
     hidden_layer_sizes: list[int] = field(default_factory=lambda: [256])
     channels: list[int] = field(default_factory=lambda: [16, 32])
+    kernel_size: int = 3
+    strides: int = 2
     activation: str = "elu"
     code_activation: str = "linear"
     output: str = "auto"

@@ -346,6 +346,13 @@ def build(cfg: RunConfig, n_features: int, X: np.ndarray,
         n_features=n_features, code_size=m.n_components, hidden=list(hidden),
         image_shape=image_shape, activation=m.activation, code_activation=m.code_activation,
         output=output, tied=m.tied, batch_norm=m.batch_norm, dropout=m.dropout)
+    if m.name == "conv" and (m.kernel_size, m.strides) != (3, 2):
+        # from_spec builds the default blocks; the run asks for others (image_shape checked)
+        model = MODELS["conv"](list(image_shape), channels=list(m.channels),
+                               code_size=m.n_components, kernel_size=m.kernel_size,
+                               strides=m.strides, activation=m.activation,
+                               code_activation=m.code_activation, output=output,
+                               batch_norm=m.batch_norm)
     o = cfg.objective
     objective = make_objective(loss, n_features=n_features, weight_decay=o.weight_decay,
                                l1=o.l1, sparsity_target=o.sparsity_target,

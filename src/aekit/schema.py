@@ -158,6 +158,8 @@ RUN_SETTINGS: tuple[Setting, ...] = (
        "(the decoder mirrors them)", lo=1, old_keys=("hidden",), old_flags=("--hidden",)),
     _S("model.channels", list, [16, 32], "conv/unet only: channels of the stride-2 "
        "convolution blocks", lo=1),
+    _S("model.kernel_size", int, 3, "conv only: convolution kernel size", lo=1),
+    _S("model.strides", int, 2, "conv only: stride of each convolution block", lo=1),
     _S("model.activation", str, "elu", "hidden activation (aekit.layers.ACTIVATIONS)"),
     _S("model.code_activation", str, "linear", "code activation: linear, sigmoid, relu, "
        "topk:K, ..."),
@@ -266,8 +268,8 @@ MODEL_OPTIONS: dict[str, frozenset[str]] = {
     "dense": frozenset({"n_components", "hidden_layer_sizes", "activation", "code_activation",
                         "output", "tied", "batch_norm", "dropout"}),
     "linear": frozenset({"n_components", "tied"}),
-    "conv": frozenset({"n_components", "channels", "activation", "code_activation", "output",
-                       "batch_norm"}),
+    "conv": frozenset({"n_components", "channels", "kernel_size", "strides", "activation",
+                       "code_activation", "output", "batch_norm"}),
     "residual": frozenset({"n_components", "hidden_layer_sizes", "activation", "dropout"}),
     "unet": frozenset({"channels", "activation", "output", "batch_norm"}),
 }
@@ -292,6 +294,8 @@ SURFACE_EXCEPTIONS: dict[tuple[str, str], str] = {
     "(callbacks, time budgets) do not have.",
     ("aekit.fit", "early_stopping"): "fit() takes the patience as an integer (None: off) and "
     "never holds out data itself: early stopping needs val=.",
+    ("aekit.fit", "monitor"): "fit() has no validation data unless given val=, so its "
+    "default (None) watches val_loss with val= and train_loss without.",
     ("aekit.fit", "random_state"): "an integer seed (torch generators), not a "
     "numpy RandomState.",
     # --- run (CLI/TOML) vs Autoencoder
@@ -303,6 +307,8 @@ SURFACE_EXCEPTIONS: dict[tuple[str, str], str] = {
     "model.name = residual is the PCA-started model there.",
     ("Autoencoder", "weight_decay_grid"): "estimator-only: weight_decay='auto' model "
     "selection.",
+    ("Autoencoder", "image_shape"): "estimator-only: a run takes the image shape from its "
+    "data (built-in image sets, (n, H, W) arrays, image files).",
     ("Autoencoder", "verbose"): "estimator-only (scikit-learn convention); runs take "
     "--progress.",
 }
