@@ -33,7 +33,8 @@ def _expected(est):
     return EXPECTED_FAILURES
 
 
-@parametrize_with_checks([Autoencoder(n_components=1, hidden_layer_sizes=(4,), max_iter=5,
+# Small max_iter and a tiny branch: the ~50 checks fit dozens of times; they test the API.
+@parametrize_with_checks([Autoencoder(n_components=1, hidden_layer_sizes=(4,), max_iter=3,
                                       random_state=0)],
                          expected_failed_checks=_expected)
 def test_sklearn_api(estimator, check):
@@ -46,7 +47,10 @@ def digits01():
     return X[:1500], X[1500:]
 
 
+@pytest.mark.slow
 def test_defaults_beat_pca_on_digits(digits01):
+    """Full defaults (max_steps=5000): ~35-70 s on the shared 2-core machine, so slow; the
+    default suite runs the 250-step twin below."""
     Xtr, Xte = digits01
     ae = Autoencoder(n_components=8, random_state=0).fit(Xtr)
     e_ae = float(-ae.score_samples(Xte).mean())
@@ -55,6 +59,18 @@ def test_defaults_beat_pca_on_digits(digits01):
     assert e_ae < 0.8 * e_pca, f"AE {e_ae:.4f} vs PCA(8) {e_pca:.4f}"
     # the PCA start (the default since issue 24) trains squared error, PCA's own criterion
     assert ae.loss_ == "mse" and ae.init_ == "pca" and ae.transform(Xte).shape == (len(Xte), 8)
+
+
+def test_defaults_beat_pca_on_digits_short_budget(digits01):
+    """The same property at every default but a 250-step budget (~5 s): measured AE/PCA test
+    error 0.706 on this split (0.647 at 800 steps, lower at the full 5000)."""
+    Xtr, Xte = digits01
+    ae = Autoencoder(n_components=8, random_state=0, max_steps=250).fit(Xtr)
+    e_ae = float(-ae.score_samples(Xte).mean())
+    pca = PCA(8).fit(Xtr)
+    e_pca = float(((pca.inverse_transform(pca.transform(Xte)) - Xte) ** 2).sum(1).mean())
+    assert e_ae < 0.8 * e_pca, f"AE {e_ae:.4f} vs PCA(8) {e_pca:.4f} (ratio {e_ae / e_pca:.3f})"
+    assert ae.loss_ == "mse" and ae.init_ == "pca"
 
 
 def test_same_random_state_same_codes(digits01):

@@ -27,6 +27,9 @@ from .validation import check_choice, check_float, check_int
 
 __all__ = ["PRETRAIN", "AutoencoderClassifier", "EncoderClassifier", "classifier_objective"]
 
+#: Fitted attributes :meth:`AutoencoderClassifier.save` stores in the JSON header.
+_FITTED = ("loss_curve_", "validation_scores_", "n_iter_", "n_features_in_")
+
 #: How :class:`AutoencoderClassifier` initialises its encoder when none is given.
 PRETRAIN = ("ae", "layerwise", "none")
 
@@ -399,3 +402,91 @@ class AutoencoderClassifier(ClassifierMixin, BaseEstimator):
         X = validate_data(self, X, dtype=[np.float32, np.float64], reset=False)
         x = torch.from_numpy(np.ascontiguousarray(X, dtype=np.float32))
         return self.model_.eval().encoder.encode(x).numpy()
+
+    # --- saving and loading -------------------------------------------------------------------
+    def save(self, path):
+        """Write the fitted classifier to ``path`` (one ``.safetensors`` file, no pickle),
+        atomically; :func:`aekit.load_estimator` reads it back and predicts identically.
+
+        Tensors: the fine-tuned encoder and the softmax head (``model.*``) and the pretrained
+        autoencoder (``autoencoder.*``, when kept); JSON header: ``get_params()`` (a given
+        ``encoder`` is stored as None: its trained weights are in the file), the encoder's
+        registry name and constructor arguments, ``classes_`` and the other fitted
+        attributes.
+        """
+        from pathlib import Path
+
+        from .estimators import _params_json, _plain
+        from .io import pack_tree, save_tensor_file
+
+        check_is_fitted(self, "model_")
+        enc = self.model_.encoder
+        tensors = {f"model.{k}": v for k, v in self.model_.state_dict().items()}
+        auto = None
+        if self.autoencoder_ is not None:
+            tensors.update({f"autoencoder.{k}": v
+                            for k, v in self.autoencoder_.state_dict().items()})
+            auto = {"model": self.autoencoder_.name, "model_config": self.autoencoder_.config()}
+        classes = self.classes_
+        fitted = {a: _plain(getattr(self, a)) for a in _FITTED}
+        fitted["classes_"] = {"values": _plain(classes), "dtype": str(classes.dtype)}
+        if hasattr(self, "feature_names_in_"):
+            fitted["feature_names_in_"] = [str(n) for n in self.feature_names_in_]
+        h = self.history_
+        fitted["history"] = None if h is None else {
+            "records": _plain(h.records), "best_epoch": h.best_epoch,
+            "stopped_early": bool(h.stopped_early)}
+        meta = {"estimator": type(self).__name__, "params": _params_json(self),
+                "model": enc.name, "model_config": enc.config(), "autoencoder": auto,
+                "fitted": pack_tree(fitted, "fitted", {})}
+        path = Path(path)
+        save_tensor_file(path, tensors, "aekit-estimator", meta)
+        return path
+
+    @classmethod
+    def _from_file(cls, path, tensors, doc):
+        from .estimators import _params_from, _rebuild_model
+        from .io import FileFormatError, expect, unpack_tree
+        from .train import History
+
+        est = cls(**_params_from(cls, doc, path))
+        fitted = unpack_tree(doc.get("fitted"), {}, where="fitted", path=path)
+        expect(fitted, dict, path, "fitted")
+        missing = [a for a in (*_FITTED, "classes_", "history") if a not in fitted]
+        if missing:
+            raise FileFormatError(f"{path}: fitted attributes {missing} are missing", path=path,
+                                  field="fitted")
+        for a in _FITTED:
+            setattr(est, a, fitted[a])
+        c = fitted["classes_"]
+        expect(c, dict, path, "fitted.classes_")
+        try:
+            est.classes_ = np.asarray(c["values"], dtype=np.dtype(c["dtype"]))
+        except (KeyError, TypeError, ValueError) as e:
+            raise FileFormatError(f"{path}: fitted.classes_ is malformed: {e}", path=path,
+                                  field="fitted.classes_") from None
+        if est.classes_.ndim != 1 or len(est.classes_) < 1:
+            raise FileFormatError(f"{path}: fitted.classes_ must be a non-empty list",
+                                  path=path, field="fitted.classes_")
+        if "feature_names_in_" in fitted:
+            est.feature_names_in_ = np.asarray(fitted["feature_names_in_"], dtype=object)
+        n_classes = len(est.classes_)
+        net = _rebuild_model(path, doc, tensors,
+                             wrap=lambda m: EncoderClassifier(m, n_classes))
+        for p in net.parameters():
+            p.requires_grad_(False)
+        est.model_ = net.eval()
+        auto = doc.get("autoencoder")
+        est.autoencoder_ = None if auto is None else _rebuild_model(
+            path, auto if isinstance(auto, dict) else {}, tensors, prefix="autoencoder.")
+        hist = fitted["history"]
+        est.history_ = None
+        if hist is not None:
+            expect(hist, dict, path, "fitted.history")
+            est.history_ = History()
+            try:
+                est.history_.load_state_dict(hist)
+            except (KeyError, TypeError) as e:
+                raise FileFormatError(f"{path}: fitted.history is malformed: {e}", path=path,
+                                      field="fitted.history") from None
+        return est
