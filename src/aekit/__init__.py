@@ -10,7 +10,7 @@ from .corruption import CORRUPTIONS, Gaussian, Masking, SaltPepper, make_corrupt
 from .data import NpyReader, load_dataset, load_digits, load_mnist
 from .data.batch import Batch
 from .decomposition import LinearAEPCA
-from .estimators import Autoencoder
+from .estimators import Autoencoder, load_estimator
 from .io import FileFormatError
 from .layers import TiedLinear, TopK
 from .models import (
@@ -96,6 +96,7 @@ __all__ = [
     "load",
     "load_dataset",
     "load_digits",
+    "load_estimator",
     "load_mnist",
     "make_corruption",
     "make_model",
