@@ -236,7 +236,7 @@ def _codes(ctx: _Ctx, tsne: bool) -> Section | None:
     title = "codes" if cm.method == "codes" else f"codes (PCA of the {k} code units)"
     panels = [(title, cm.points, cm.axis_labels)]
     if tsne:
-        ts = code_map(H, method="tsne", random_state=ctx.run["config"].data.seed)
+        ts = code_map(H, method="tsne", random_state=ctx.run["config"].data.random_state)
         panels.append(("codes (t-SNE)", ts.points, ts.axis_labels))
     dm = code_map(X, method="pca")
     panels.append((f"data (PCA of the {X.shape[1]} features)", dm.points, dm.axis_labels))
