@@ -444,14 +444,21 @@ class AnomalyDetector(BaseEstimator):
                              "loss='mse' or standardize=False")
         val = Xval if len(Xval) else None
         has_start = hasattr(self.model_, "init_pca") and val is not None
+        import inspect
+
+        # aekit.fit's scikit-learn-style names (max_iter, learning_rate, random_state) where
+        # this version has them, the older ones otherwise
+        names = inspect.signature(fit_model).parameters
+        kw = {("max_iter" if "max_iter" in names else "epochs"): int(self.epochs),
+              ("learning_rate" if "learning_rate" in names else "lr"): float(self.lr),
+              ("random_state" if "random_state" in names else "seed"):
+                  0 if self.random_state is None else int(self.random_state)}
         hist = fit_model(self.model_, make_objective(self.loss), Xtr, val=val,
-                         epochs=int(self.epochs), batch_size=int(self.batch_size),
-                         lr=float(self.lr),
+                         batch_size=int(self.batch_size),
                          early_stopping=self.early_stopping if val is not None else None,
                          monitor="val_loss" if val is not None else "train_loss",
                          include_start=has_start, restore_best=True,
-                         seed=0 if self.random_state is None else int(self.random_state),
-                         progress=False, handle_signals=False)
+                         progress=False, handle_signals=False, **kw)
         self.model_.eval()
         return [dict(r) for r in hist.records] if hasattr(hist, "records") else list(hist)
 
