@@ -10,13 +10,14 @@ import pytest
 from aekit.cli import main
 from aekit.config import load_config
 
-FAST = ["--epochs", "3", "--hidden", "32", "--no-progress"]
+FAST = ["--max-iter", "3", "--hidden-layer-sizes", "32", "--no-progress"]
 
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
     out = tmp_path_factory.mktemp("runs") / "digits"
-    assert main(["train", "--data", "digits", "--code-size", "4", "--out", str(out), *FAST]) == 0
+    assert main(["train", "--data", "digits", "--n-components", "4", "--output", str(out),
+                 *FAST]) == 0
     return out
 
 
@@ -57,31 +58,34 @@ def test_info_evaluate_encode_reconstruct(run, tmp_path, capsys):
 
 def test_config_file_and_overrides(tmp_path):
     cfg = tmp_path / "run.toml"
-    cfg.write_text('[model]\nhidden = [16]\ncode_size = 3\n[train]\nepochs = 2\nlr = 0.01\n')
-    c = load_config(cfg, ["train.lr=1e-3", "model.hidden=[8, 4]", "objective.loss=mse"])
-    assert c.train.lr == 1e-3 and c.model.hidden == [8, 4] and c.train.epochs == 2
-    assert c.objective.loss == "mse" and c.model.code_size == 3
+    cfg.write_text('[model]\nhidden_layer_sizes = [16]\nn_components = 3\n[train]\n'
+                   'max_iter = 2\nlearning_rate = 0.01\n')
+    c = load_config(cfg, ["train.learning_rate=1e-3", "model.hidden_layer_sizes=[8, 4]",
+                          "objective.loss=mse"])
+    assert c.train.learning_rate == 1e-3 and c.model.hidden_layer_sizes == [8, 4]
+    assert c.train.max_iter == 2
+    assert c.objective.loss == "mse" and c.model.n_components == 3
     out = tmp_path / "r"
-    assert main(["train", "--config", str(cfg), "--set", "train.epochs=1", "--out", str(out),
+    assert main(["train", "--config", str(cfg), "--set", "train.max_iter=1", "--output", str(out),
                  "--no-report", "--no-progress"]) == 0
     saved = json.loads((out / "config.json").read_text())["config"]
-    assert saved["train"]["epochs"] == 1 and saved["model"]["hidden"] == [16]
+    assert saved["train"]["max_iter"] == 1 and saved["model"]["hidden_layer_sizes"] == [16]
 
 
 @pytest.mark.parametrize("argv, match", [
     (["--set", "train.lrr=1"], "unknown key in train: lrr"),
-    (["--set", "train.epochs=abc"], "train.epochs must be an integer"),
+    (["--set", "train.max_iter=abc"], "train.max_iter must be an integer"),
     (["--set", "nolayer=1"], "section.name"),
     (["--data", "nonexistent.npy"], "not a built-in name"),
-    (["--code-size", "100"], "larger than the input size 64"),
+    (["--n-components", "100"], "larger than the input size 64"),
     (["--activation", "swish2"], "unknown activation 'swish2'"),
-    (["--loss", "hinge"], "unknown loss 'hinge'"),
-    (["--optimizer", "adagrad"], "unknown optimizer 'adagrad'"),
+    (["--loss", "hinge"], "unknown objective.loss 'hinge'"),
+    (["--optimizer", "adagrad"], "unknown train.optimizer 'adagrad'"),
     (["--set", "objective.loss=bce", "--set", "model.output=linear"], "output='sigmoid'"),
 ])
 def test_train_errors_are_clear_and_leave_nothing(tmp_path, capsys, argv, match):
     out = tmp_path / "bad"
-    assert main(["train", "--out", str(out), *FAST, *argv]) == 2
+    assert main(["train", "--output", str(out), *FAST, *argv]) == 2
     err = capsys.readouterr().err
     assert match in err, err
     assert not out.exists(), "a failed run must not leave a directory behind"
@@ -100,20 +104,33 @@ def test_bad_config_files(tmp_path, capsys):
 
 def test_existing_run_is_not_overwritten_and_resume_of_complete_run(run, capsys):
     before = (run / "model.safetensors").read_bytes()
-    assert main(["train", "--data", "digits", "--out", str(run), *FAST]) == 2
+    assert main(["train", "--data", "digits", "--output", str(run), *FAST]) == 2
     assert "already holds a run" in capsys.readouterr().err
-    assert main(["train", "--out", str(run), "--resume"]) == 0
+    assert main(["train", "--output", str(run), "--resume"]) == 0
     assert "already complete" in capsys.readouterr().err
     assert (run / "model.safetensors").read_bytes() == before
     # flags a resumed run would ignore are refused, naming the flag and the saved value
-    assert main(["train", "--out", str(run), "--resume", "--epochs", "3", "--code-size", "9"]) == 2
+    assert main(["train", "--output", str(run), "--resume", "--max-iter", "3",
+                 "--n-components", "9"]) == 2
     err = capsys.readouterr().err
-    assert "--code-size conflicts" in err and "model.code_size = 4" in err, err
-    assert main(["train", "--out", str(run), "--resume", "--set", "train.lr=0.5"]) == 2
-    assert "--set train.lr conflicts" in capsys.readouterr().err
+    assert "--n-components conflicts" in err and "model.n_components = 4" in err, err
+    assert main(["train", "--output", str(run), "--resume", "--set",
+                 "train.learning_rate=0.5"]) == 2
+    assert "--set train.learning_rate conflicts" in capsys.readouterr().err
+    # the old names too, with a FutureWarning
+    with pytest.warns(FutureWarning) as rec:
+        assert main(["train", "--out", str(run), "--resume", "--code-size", "9"]) == 2
+    msgs = " ".join(str(w.message) for w in rec)
+    assert "'--code-size' is renamed '--n-components'" in msgs, msgs
+    assert "'--out' is renamed '--output'" in msgs, msgs
+    assert "--n-components conflicts" in capsys.readouterr().err
+    with pytest.warns(FutureWarning, match="'train.lr' is renamed 'train.learning_rate'"):
+        assert main(["train", "--output", str(run), "--resume", "--set", "train.lr=0.5"]) == 2
+    err = capsys.readouterr().err
+    assert "--set train.lr conflicts" in err and "train.learning_rate = 0.003" in err, err
     # the same values as saved are fine
-    assert main(["train", "--out", str(run), "--resume", "--epochs", "3", "--code-size", "4",
-                 "--data", "digits"]) == 0
+    assert main(["train", "--output", str(run), "--resume", "--max-iter", "3",
+                 "--n-components", "4", "--data", "digits"]) == 0
     assert (run / "model.safetensors").read_bytes() == before
 
 
@@ -148,7 +165,9 @@ def test_help_is_complete(capsys):
     with pytest.raises(SystemExit):
         main(["train", "--help"])
     out = capsys.readouterr().out
-    for flag in ("--config", "--set", "--resume", "--out", "--code-size", "checkpoint_steps"):
+    for flag in ("--config", "--set", "--resume", "--output", "--n-components",
+                 "checkpoint_steps", "--tied", "--batch-norm", "--dropout", "--sparsity-weight",
+                 "--dead-unit", "--schedule", "--early-stopping", "--limit"):
         assert flag in out
 
 
@@ -156,59 +175,60 @@ def test_regularised_run_from_flags(tmp_path, capsys):
     out = tmp_path / "dae"
     assert main(["train", "--data", "digits", "--noise", "masking", "--noise-level", "0.25",
                  "--l1", "1e-3", "--code-activation", "relu", "--set", "objective.dead_unit=0.1",
-                 "--out", str(out), *FAST]) == 0
+                 "--output", str(out), *FAST]) == 0
     info = json.loads((out / "config.json").read_text())
     assert info["objective"]["terms"] == ["l1_activity", "dead_unit_entropy"]
     assert "Masking" in info["objective"]["corruption"]
     rec = json.loads((out / "history.jsonl").read_text().splitlines()[-1])
     assert "train_l1_activity" in rec and "dead_unit_entropy_dead_units" in rec
-    assert main(["train", "--data", "digits", "--sparsity-target", "0.05", "--out",
+    assert main(["train", "--data", "digits", "--sparsity-target", "0.05", "--output",
                  str(tmp_path / "bad"), *FAST]) == 2
     assert "code_activation='sigmoid'" in capsys.readouterr().err
     assert not (tmp_path / "bad").exists()
 
 
 def test_classify_from_scratch_and_with_a_runs_encoder(run, tmp_path, capsys):
-    assert main(["classify", "--data", "digits", "--epochs", "15", "--pretrain-epochs", "3",
-                 "--code-size", "16", "--output", str(tmp_path / "c.json")]) == 0
+    assert main(["classify", "--data", "digits", "--max-iter", "15", "--pretrain-max-iter", "3",
+                 "--n-components", "16", "--output", str(tmp_path / "c.json")]) == 0
     res = json.loads((tmp_path / "c.json").read_text())
     assert res["n_test"] == 297 and res["test_accuracy"] > 0.85, res
     capsys.readouterr()
     # a linear probe on the run's frozen 4-D codes (3 epochs of training): well above chance
     # (0.1); logistic regression on the same codes reaches about 0.35
-    assert main(["classify", "--encoder", str(run), "--freeze-encoder", "--epochs", "30"]) == 0
+    assert main(["classify", "--encoder", str(run), "--freeze-encoder", "--max-iter", "30"]) == 0
     res = json.loads(capsys.readouterr().out)
     assert res["freeze_encoder"] and res["test_accuracy"] > 0.25, res
     assert set(res["last_epoch"]) == {"train_loss", "train_ce"}, res
     assert main(["classify", "--data", "digits", "--limit", "1"]) == 2
     assert "--limit must be >= 2" in capsys.readouterr().err
-    assert main(["classify", "--data", "digits", "--epochs", "15", "--pretrain-epochs", "3",
-                 "--code-size", "16", "--adversarial", "0.05"]) == 0
+    assert main(["classify", "--data", "digits", "--max-iter", "15", "--pretrain-max-iter", "3",
+                 "--n-components", "16", "--adversarial", "0.05"]) == 0
     res = json.loads(capsys.readouterr().out)
     assert res["adversarial_eps"] == 0.05 and res["test_accuracy"] > 0.85, res
     # the FGSM term was optimised (a run that ignored --adversarial has no fgsm part)
     assert res["last_epoch"]["train_fgsm"] > 0, res
     assert main(["classify", "--encoder", str(run), "--freeze-encoder", "--adversarial",
-                 "0.1", "--epochs", "1"]) == 2
+                 "0.1", "--max-iter", "1"]) == 2
     assert "freeze_encoder" in capsys.readouterr().err
-    assert main(["classify", "--data", "digits", "--epochs", "15", "--pretrain-epochs", "3",
-                 "--code-size", "16", "--vat", "0.2"]) == 0
+    assert main(["classify", "--data", "digits", "--max-iter", "15", "--pretrain-max-iter", "3",
+                 "--n-components", "16", "--vat", "0.2"]) == 0
     res = json.loads(capsys.readouterr().out)
     assert res["vat_eps"] == 0.2 and res["test_accuracy"] > 0.85, res
     assert res["last_epoch"]["train_vat"] > 0, res
     assert main(["classify", "--data", "digits", "--vat", "0.2", "--adversarial", "0.1",
-                 "--epochs", "1"]) == 2
+                 "--max-iter", "1"]) == 2
     assert "alternatives" in capsys.readouterr().err
 
 
 def test_conv_model_from_the_cli(tmp_path, capsys):
     out = tmp_path / "conv"
-    assert main(["train", "--data", "digits", "--model", "conv", "--hidden", "8", "16",
-                 "--epochs", "2", "--out", str(out), "--no-progress"]) == 0
+    assert main(["train", "--data", "digits", "--model", "conv", "--channels", "8", "16",
+                 "--max-iter", "2", "--output", str(out), "--no-progress"]) == 0
     info = json.loads((out / "config.json").read_text())
     assert info["model"]["name"] == "conv" and info["model"]["config"]["image_shape"] == [1, 8, 8]
     assert (out / "report.html").exists()
     np.save(tmp_path / "flat.npy", np.random.default_rng(0).random((50, 10)).astype(np.float32))
     assert main(["train", "--data", str(tmp_path / "flat.npy"), "--model", "conv",
-                 "--code-size", "4", "--out", str(tmp_path / "bad"), *FAST]) == 2
+                 "--n-components", "4", "--output", str(tmp_path / "bad"), "--max-iter", "3",
+                 "--no-progress"]) == 2
     assert "needs image data" in capsys.readouterr().err

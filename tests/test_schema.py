@@ -6,9 +6,11 @@ that would be silently ignored is an error naming its flag."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import inspect
 import json
+import re
 import types
 import typing
 import warnings
@@ -82,6 +84,19 @@ RUN_ONLY = {
     "momentum", "optimizer_weight_decay", "warmup_steps", "max_grad_norm",
     "checkpoint_every", "checkpoint_steps", "precision",  # run-level training machinery
 }
+
+
+@contextlib.contextmanager
+def future_warnings(*patterns):
+    """Record every warning of the block; each pattern must match one FutureWarning (several
+    old names in one call warn once each, so ``pytest.warns(match=...)`` alone would let the
+    others escape)."""
+    with warnings.catch_warnings(record=True) as rec:
+        warnings.simplefilter("always")
+        yield rec
+    msgs = [str(w.message) for w in rec if issubclass(w.category, FutureWarning)]
+    for pat in patterns:
+        assert any(re.search(pat, m) for m in msgs), (pat, msgs)
 
 
 def _by_name():
@@ -250,21 +265,21 @@ def test_old_flags_warn_and_set_the_new_settings():
     parser = _parser()
     for old, new in RENAMED_FLAGS.items():
         value = "/tmp/x" if old == "--out" else "3"
-        with pytest.warns(FutureWarning, match=f"'{old}' is renamed"):
+        with future_warnings(f"'{old}' is renamed"):
             ns = parser.parse_args(["train", old, value])
-        if old == "--out":
-            assert str(ns.output) == "/tmp/x"
-            continue
-        ovs = dict(overrides_from_args(ns))
-        assert len(ovs) == 1, ovs
-        cfg = load_config(None, list(ovs.values()))
+            if old == "--out":
+                assert str(ns.output) == "/tmp/x"
+                continue
+            ovs = dict(overrides_from_args(ns))
+            assert len(ovs) == 1, ovs
+            cfg = load_config(None, list(ovs.values()))
         s = next(s for s in RUN_SETTINGS if s.cli_flag == new or old in s.old_flags)
         got = getattr(getattr(cfg, s.table), s.name)
         assert got in (3, [3]), (old, got)
     for old, new in (("--code-size", "n_components"), ("--epochs", "max_iter"),
                      ("--pretrain-epochs", "pretrain_max_iter"), ("--seed", "random_state"),
                      ("--hidden", "hidden_layer_sizes")):
-        with pytest.warns(FutureWarning, match=f"'{old}' is renamed"):
+        with future_warnings(f"'{old}' is renamed"):
             ns = parser.parse_args(["classify", old, "3"])
         assert getattr(ns, new) in (3, [3]), old
 
@@ -298,13 +313,11 @@ def test_fit_old_keywords_warn_and_give_the_same_weights():
     aekit.fit(m1, obj, X, max_iter=2, learning_rate=0.01, random_state=3,
               optimizer_weight_decay=0.1, optimizer="adamw", batch_size=16, progress=False)
     m2, obj, _ = _tiny()
-    with pytest.warns(FutureWarning) as rec:
+    with future_warnings("'epochs' is renamed 'max_iter'", "'lr' is renamed 'learning_rate'",
+                         "'seed' is renamed 'random_state'",
+                         "'weight_decay' is renamed 'optimizer_weight_decay'"):
         aekit.fit(m2, obj, X, epochs=2, lr=0.01, seed=3, weight_decay=0.1, optimizer="adamw",
                   batch_size=16, progress=False)
-    msgs = " ".join(str(w.message) for w in rec)
-    for old, new in (("epochs", "max_iter"), ("lr", "learning_rate"), ("seed", "random_state"),
-                     ("weight_decay", "optimizer_weight_decay")):
-        assert f"'{old}' is renamed '{new}'" in msgs, msgs
     for p, q in zip(m1.parameters(), m2.parameters()):
         assert torch.equal(p, q)
     with pytest.raises(TypeError, match="pass 'max_iter' only"):
@@ -328,7 +341,8 @@ def test_fit_signature_uses_the_canonical_names():
 
 
 def test_make_objective_old_names_warn():
-    with pytest.warns(FutureWarning, match="'kl_rho' is renamed 'sparsity_target'"):
+    with future_warnings("'kl_rho' is renamed 'sparsity_target'",
+                         "'kl_beta' is renamed 'sparsity_weight'"):
         o = aekit.make_objective("bce", kl_rho=0.1, kl_beta=2.0)
     (t,) = o.terms
     assert (t.name, t.rho, t.beta) == ("kl_sparsity", 0.1, 2.0)
@@ -342,7 +356,8 @@ def test_fit_psd_alpha_is_the_l1_weight():
     X = torch.randn(40, 8, generator=torch.Generator().manual_seed(0))
     m1, _ = fit_psd(X, 4, alpha=0.3, prediction_weight=2.0, max_iter=1, batch_size=20,
                     generator=torch.Generator().manual_seed(1), progress=False)
-    with pytest.warns(FutureWarning, match="'lam' is renamed 'alpha'"):
+    with future_warnings("'lam' is renamed 'alpha'", "'epochs' is renamed 'max_iter'",
+                         "passes 'alpha' in its old meaning, the prediction weight"):
         m2, _ = fit_psd(X, 4, lam=0.3, alpha=2.0, epochs=1, batch_size=20,
                         generator=torch.Generator().manual_seed(1), progress=False)
     assert torch.equal(m1.D, m2.D) and torch.equal(m1.W, m2.W)
@@ -359,7 +374,8 @@ def test_pretrain_layers_old_names_warn():
     X = torch.rand(32, 6, generator=torch.Generator().manual_seed(0))
     a = pretrain_layers([6, 4, 2], X, max_iter=1, learning_rate=0.01, random_state=2,
                         progress=False)
-    with pytest.warns(FutureWarning, match="'epochs' is renamed 'max_iter'"):
+    with future_warnings("'epochs' is renamed 'max_iter'", "'lr' is renamed 'learning_rate'",
+                         "'seed' is renamed 'random_state'"):
         b = pretrain_layers([6, 4, 2], X, epochs=1, lr=0.01, seed=2, progress=False)
     for la, lb in zip(a.layers, b.layers):
         for p, q in zip(la.parameters(), lb.parameters()):
@@ -485,3 +501,36 @@ def test_reading_an_old_run_config_warns_and_keeps_its_values():
             c.train.n_iter_no_change, c.train.monitor, c.train.batch_size) == \
         (100, 0.003, True, 20, "val_loss", 64)
     assert np.isfinite(c.train.learning_rate)
+
+
+def test_run_weight_decay_has_the_estimators_unit():
+    """objective.weight_decay is η per unit of total variance S = Σ_j Var(x_j), as in
+    aekit.Autoencoder (it was an absolute weight in runs)."""
+    from aekit.runs import build
+
+    X = np.random.default_rng(0).normal(size=(50, 6)).astype(np.float32) * 3.0
+    S = float(X.astype(np.float64).var(0).sum())
+    _, obj = build(load_config(None, ["objective.weight_decay=0.01", "objective.loss=mse",
+                                      "model.n_components=2"]),
+                   6, X)
+    (t,) = obj.terms
+    assert t.name == "weight_decay" and t.eta == pytest.approx(0.01 * S, rel=1e-6), (t.eta, S)
+    est = aekit.Autoencoder(n_components=2, weight_decay=0.01, max_iter=0, init="random",
+                            early_stopping=False, random_state=0).fit(X)
+    assert est.objective_.terms[0].eta == pytest.approx(t.eta, rel=1e-6)
+
+
+@pytest.mark.parametrize("cls_name", ["DenseAE", "LinearAE", "ConvAE"])
+def test_model_constructors_use_the_schema_names_and_defaults(cls_name):
+    cls = getattr(aekit.models, cls_name)
+    by = _by_name()
+    bad = []
+    for name, p in inspect.signature(cls.__init__).parameters.items():
+        if (cls_name, name) in SURFACE_EXCEPTIONS:
+            continue
+        if name in OLD_PARAM_NAMES:
+            bad.append(f"{name}: an old name")
+        elif name in by and p.default is not inspect.Parameter.empty \
+                and _plain(p.default) != by[name].default:
+            bad.append(f"{name}: default {p.default!r}, schema {by[name].default!r}")
+    assert not bad, f"{cls_name}: {bad}"

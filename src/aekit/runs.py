@@ -324,6 +324,15 @@ def _resolve_loss(cfg: RunConfig, X: np.ndarray) -> str:
     return loss
 
 
+def variance_scale(X: np.ndarray) -> float:
+    """``S = Σ_j Var(x_j)`` of the training rows X (n, d), the unit of ``weight_decay`` in a
+    run and in :class:`aekit.Autoencoder` (1 when X has no variance or one row)."""
+    if len(X) < 2:
+        return 1.0
+    s = float(np.asarray(X, dtype=np.float64).var(0).sum())
+    return s if s > 0 else 1.0
+
+
 def build(cfg: RunConfig, n_features: int, X: np.ndarray,
           image_shape: tuple[int, ...] | None = None):
     """Model and objective for a config and data of ``n_features`` features (and, for the
@@ -354,7 +363,10 @@ def build(cfg: RunConfig, n_features: int, X: np.ndarray,
                                code_activation=m.code_activation, output=output,
                                batch_norm=m.batch_norm)
     o = cfg.objective
-    objective = make_objective(loss, n_features=n_features, weight_decay=o.weight_decay,
+    # η per unit of the training data's total variance S = Σ_j Var(x_j), as in
+    # aekit.Autoencoder: one value means the same on every dataset
+    objective = make_objective(loss, n_features=n_features,
+                               weight_decay=o.weight_decay * variance_scale(X),
                                l1=o.l1, sparsity_target=o.sparsity_target,
                                sparsity_weight=o.sparsity_weight,
                                dead_unit=o.dead_unit, contractive=o.contractive)

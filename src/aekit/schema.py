@@ -174,7 +174,8 @@ RUN_SETTINGS: tuple[Setting, ...] = (
     _S("objective.loss", str, "auto", "reconstruction loss; auto: cross-entropy for data in "
        "[0, 1], else squared error", choices=_LOSSES),
     _S("objective.weight_decay", float, 0.0, "η of the logged weight-decay term "
-       "η Σ‖W‖², biases excluded (0: off)", lo=0, param="terms:weight_decay.eta"),
+       "η S Σ‖W‖², biases excluded, per unit S = Σ_j Var(x_j) of the training data's total "
+       "variance as in aekit.Autoencoder (0: off)", lo=0, param="terms:weight_decay.eta"),
     _S("objective.l1", float, 0.0, "λ of the L1 activity penalty λ Σ|h_j| (0: off)", lo=0,
        param="terms:l1_activity.lam"),
     _S("objective.sparsity_target", float, None, "ρ of the KL sparsity penalty (unset: off); "
@@ -298,6 +299,19 @@ SURFACE_EXCEPTIONS: dict[tuple[str, str], str] = {
     "default (None) watches val_loss with val= and train_loss without.",
     ("aekit.fit", "random_state"): "an integer seed (torch generators), not a "
     "numpy RandomState.",
+    # --- model classes: architecture building blocks with their own (published) defaults
+    ("DenseAE", "activation"): "the model class keeps relu: it is the building block of "
+    "pretraining, classifiers, benchmarks and tests that rely on it (43 call sites without "
+    "activation=); every run and estimator passes activation explicitly (elu by default).",
+    ("DenseAE", "output"): "a model has no loss to derive 'auto' from; runs and estimators "
+    "resolve it (sigmoid with bce) and pass it.",
+    ("ConvAE", "code_size"): "not n_components: with code='map' it is the code map's "
+    "channels and n_components = code_size·h·w; runs pass model.n_components to it for "
+    "code='flat'.",
+    ("ConvAE", "activation"): "image-model default relu, owned with the image models; runs "
+    "and estimators pass activation explicitly.",
+    ("ConvAE", "output"): "a model has no loss to derive 'auto' from (sigmoid for images in "
+    "[0, 1]); runs and estimators resolve and pass it.",
     # --- run (CLI/TOML) vs Autoencoder
     ("run", "random_state"): "a run must be reproducible and resumable bit for bit, so its "
     "seed defaults to 0; the estimator follows scikit-learn (None: fresh randomness).",
