@@ -24,8 +24,8 @@ from ..data.batch import Batch
 from .io import as_chw
 from .patches import PatchSource
 
-__all__ = ["AB_SCALE", "L_SCALE", "ChannelSplit", "colourfulness", "colourise", "lab_to_rgb",
-           "luminance", "rgb_to_lab", "train_colouriser"]
+__all__ = ["AB_SCALE", "L_SCALE", "ChannelSplit", "colourfulness", "colourise", "fit_patches",
+           "lab_to_rgb", "luminance", "rgb_to_lab", "train_colouriser"]
 
 #: Normalisation of the Lab channels: L/100 in [0, 1], a/100 and b/100 in about [-1, 1].
 L_SCALE, AB_SCALE = 100.0, 100.0
@@ -131,8 +131,6 @@ def train_colouriser(images: Sequence, *, features: int = 16, depth: int = 3,
     """
     from ..models import UNetAE
     from ..objectives import Objective
-    from ..train import fit
-    from ..train.callbacks import TimeBudget
 
     labs = [rgb_to_lab(_rgb(im, f"images[{i}]")) for i, im in enumerate(images)]
     if not labs:
@@ -145,14 +143,33 @@ def train_colouriser(images: Sequence, *, features: int = 16, depth: int = 3,
                                        seed=seed + 1), 1)
     torch.manual_seed(seed)
     m = UNetAE(1, out_channels=2, features=features, depth=depth, output="linear")
+    h = fit_patches(m, Objective("mse"), src, val, epochs=epochs, batch_size=batch_size, lr=lr,
+                    time_budget_s=time_budget_s, seed=seed, progress=progress, **fit_kwargs)
+    return m, h
+
+
+def fit_patches(model: nn.Module, objective, source, val=None, *, epochs: int = 10,
+                batch_size: int = 16, lr: float = 1e-3, time_budget_s: float | None = None,
+                seed: int = 0, progress: bool | None = None, **fit_kwargs):
+    """:func:`aekit.fit` on a patch source: Adam, cosine schedule, ``epochs`` passes of the
+    source's patches, the best validation epoch kept, an optional wall-clock budget
+    (:class:`aekit.train.callbacks.TimeBudget`); the model is left in eval mode.
+
+    Returns
+    -------
+    History
+    """
+    from ..train import fit
+    from ..train.callbacks import TimeBudget
+
     cbs = list(fit_kwargs.pop("callbacks", ()))
     if time_budget_s is not None:
         cbs.append(TimeBudget(time_budget_s))
-    h = fit(m, Objective("mse"), src, val=val, epochs=epochs, batch_size=batch_size, lr=lr,
-            schedule=fit_kwargs.pop("schedule", "cosine"), seed=seed, callbacks=cbs,
-            progress=progress, **fit_kwargs)
-    m.eval()
-    return m, h
+    h = fit(model, objective, source, val=val, max_iter=epochs, batch_size=batch_size,
+            learning_rate=lr, schedule=fit_kwargs.pop("schedule", "cosine"), random_state=seed,
+            callbacks=cbs, progress=progress, **fit_kwargs)
+    model.eval()
+    return h
 
 
 def colourise(model: nn.Module, image, *, tile: int = 128, overlap: int = 32) -> np.ndarray:

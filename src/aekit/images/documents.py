@@ -155,8 +155,9 @@ def render_page(seed: int, size: tuple[int, int] = (256, 256), *,
             if x + wlen > W - margin:
                 break
             for ch in word:
-                bb = draw.textbbox((x, y), ch, font=font)
-                draw.text((x, y), ch, fill=0, font=font)
+                xy = (int(round(x)), int(round(y)))  # integer origins: box and ink agree
+                bb = draw.textbbox(xy, ch, font=font)
+                draw.text(xy, ch, fill=0, font=font)
                 x0, y0, x1, y1 = (max(0, bb[0]), max(0, bb[1]), min(W, bb[2]), min(H, bb[3]))
                 if x1 > x0 and y1 > y0:
                     boxes.append((x0, y0, x1, y1))
@@ -363,24 +364,29 @@ def char_agreement(reference_ink, ink, boxes, *, min_iou: float = 0.75
 # --- model -------------------------------------------------------------------------------------
 def train_document_cleaner(pages: Sequence | None = None, *, n_pages: int = 24,
                            features: int = 16, depth: int = 3, patch_size: int = 64,
-                           damage: Damage | None = None, seed: int = 0, **kwargs):
+                           n_patches: int = 2048, epochs: int = 8, batch_size: int = 16,
+                           lr: float = 1e-3, damage: Damage | None = None,
+                           val_images: Sequence | None = None,
+                           time_budget_s: float | None = None, seed: int = 0,
+                           progress: bool | None = None, **fit_kwargs):
     """A page-cleaning U-Net trained on (scan-damaged, clean) patches made on the fly.
 
     ``min_θ E ‖f_θ(D(x)) − x‖²`` over random ``patch_size``² patches of clean pages x (with
     flips/rotations) and fresh :class:`ScanDamage` draws D; U-Net with skips, ``features``
     channels, ``depth`` levels, sigmoid output. Pages default to ``n_pages`` rendered pages
     (seeds ``seed·10⁶ + 0..n_pages−1``, 256×256); a validation set of 4 more pages keeps the
-    best epoch. Other keywords go to :func:`aekit.images.train_image_model` (``epochs``,
-    ``n_patches``, ``batch_size``, ``lr``, ``time_budget_s``, ...).
+    best epoch (or pass ``val_images``). Other keywords go to :func:`aekit.fit`.
 
     Returns
     -------
     (UNetAE, History)
     """
     from ..models import UNetAE
-    from .apps import train_image_model
+    from ..objectives import Objective
+    from .colour import fit_patches
+    from .patches import PatchSource
 
-    val = kwargs.pop("val_images", None)
+    val = val_images
     if pages is None:
         base = int(seed) * 10 ** 6
         pages = [p.image for p in render_pages(range(base, base + n_pages))]
@@ -393,8 +399,16 @@ def train_document_cleaner(pages: Sequence | None = None, *, n_pages: int = 24,
             raise ValueError(f"pages[{i}] must be grayscale (1 channel), got {im.shape[0]}")
     torch.manual_seed(seed)
     m = UNetAE(1, features=features, depth=depth, output="sigmoid")
-    return train_image_model(m, imgs, damage or ScanDamage(), patch_size=patch_size,
-                             val_images=val, seed=seed, **kwargs)
+    dmg = damage or ScanDamage()
+    src = PatchSource(imgs, patch_size, n_patches, damage=dmg, seed=seed)
+    vsrc = None
+    if val:
+        vsrc = PatchSource([as_chw(v, f"val_images[{i}]") for i, v in enumerate(val)],
+                           patch_size, max(64, n_patches // 8), damage=dmg, fresh=False,
+                           seed=seed + 1)
+    h = fit_patches(m, Objective("mse"), src, vsrc, epochs=epochs, batch_size=batch_size, lr=lr,
+                    time_budget_s=time_budget_s, seed=seed, progress=progress, **fit_kwargs)
+    return m, h
 
 
 def clean_document(model: nn.Module, image, *, tile: int = 128, overlap: int = 32

@@ -125,9 +125,7 @@ def train_segmenter(images, masks, *, skips: bool = True, features: int = 16, de
     """
     from ..models import UNetAE
     from ..objectives import Objective
-    from ..train import fit
-    from ..train.callbacks import TimeBudget
-    from .colour import ChannelSplit
+    from .colour import ChannelSplit, fit_patches
 
     def stack(ims, ms, what):
         if len(ims) != len(ms):
@@ -155,13 +153,9 @@ def train_segmenter(images, masks, *, skips: bool = True, features: int = 16, de
     torch.manual_seed(seed)
     m = UNetAE(1, out_channels=1, features=features, depth=depth, skips=skips,
                output="sigmoid")
-    cbs = list(fit_kwargs.pop("callbacks", ()))
-    if time_budget_s is not None:
-        cbs.append(TimeBudget(time_budget_s))
-    h = fit(m, Objective(dice_bce), src, val=vsrc, epochs=epochs, batch_size=batch_size, lr=lr,
-            schedule=fit_kwargs.pop("schedule", "cosine"), seed=seed, callbacks=cbs,
-            progress=progress, **fit_kwargs)
-    m.eval()
+    h = fit_patches(m, Objective(dice_bce), src, vsrc, epochs=epochs, batch_size=batch_size,
+                    lr=lr, time_budget_s=time_budget_s, seed=seed, progress=progress,
+                    **fit_kwargs)
     return m, h
 
 
