@@ -78,7 +78,7 @@ def main(argv=None):
     rows = [{"method": m, **{k: round(float(np.mean([r[k] for r in per[m]])), 4)
                              for k in ("psnr", "ssim", "colourfulness")}, "n_images": len(per[m])}
             for m in methods]
-    rows.append({"method": "true photo", "psnr": float("inf"), "ssim": 1.0,
+    rows.append({"method": "true photo", "psnr": None, "ssim": 1.0,
                  "colourfulness": round(float(np.mean(truth_cf)), 4), "n_images": len(test)})
     d = _common.ROOT / "docs" / "images"
     d.mkdir(parents=True, exist_ok=True)
@@ -86,7 +86,8 @@ def main(argv=None):
     write_image(d / ("apps_colourise" + ("_quick" if q else "") + ".png"),
                 np.concatenate([g[:, :, :Wg] for g in grids], 1))
     table = _common.md_table(["method", "PSNR RGB (dB)", "SSIM RGB", "colourfulness"],
-                             [[r["method"], r["psnr"], r["ssim"], r["colourfulness"]]
+                             [[r["method"], "—" if r["psnr"] is None else r["psnr"], r["ssim"],
+                               r["colourfulness"]]
                               for r in rows])
     _common.write_results("image_colourise_quick" if q else "image_colourise", {
         "settings": {"quick": q, "threads": torch.get_num_threads(),
