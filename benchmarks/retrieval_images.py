@@ -108,8 +108,9 @@ def main() -> int:
             t0 = time.time()
             torch.manual_seed(0)
             m = _noisy_code_ae(b, SIGMA)
-            h = fit(m, Objective("bce"), Xf[nv:], val=Xf[:nv], epochs=epochs, batch_size=128,
-                    lr=1e-3, early_stopping=3, seed=0, progress=False, handle_signals=False)
+            h = fit(m, Objective("bce"), Xf[nv:], val=Xf[:nv], max_iter=epochs, batch_size=128,
+                    learning_rate=1e-3, early_stopping=3, random_state=0, progress=False,
+                    handle_signals=False)
             m.eval()
             with torch.no_grad():
                 enc = lambda A, _m=m: np.concatenate([  # noqa: E731

@@ -74,8 +74,8 @@ def main() -> int:
     t0 = time.time()
     torch.manual_seed(0)
     ae = DenseAE([784, 500, 500, 30], activation="relu", output="sigmoid")
-    fit(ae, Objective("bce"), Xf[nv:], val=Xf[:nv], epochs=ae_ep, batch_size=128, lr=1e-3,
-        early_stopping=3, seed=0, progress=False, handle_signals=False)
+    fit(ae, Objective("bce"), Xf[nv:], val=Xf[:nv], max_iter=ae_ep, batch_size=128,
+        learning_rate=1e-3, early_stopping=3, random_state=0, progress=False, handle_signals=False)
     timing["ae_s"] = time.time() - t0
     ae.eval()
 
@@ -90,9 +90,9 @@ def main() -> int:
     nca_model.load_state_dict(ae.state_dict())
     enc_params = [p for layer in nca_model.encoder_layers() for p in layer.parameters()]
     hist = fit(nca_model, Objective(None, [TERMS["nca"](lam=1.0)]), (Xf[nv:], yf[nv:]),
-               val=(Xf[:nv], yf[:nv]), epochs=nca_ep, batch_size=500, lr=1e-4,
-               early_stopping=3, seed=0, params=enc_params, progress=False,
-               handle_signals=False)
+               val=(Xf[:nv], yf[:nv]), max_iter=nca_ep, batch_size=500,
+               learning_rate=1e-4, early_stopping=3, random_state=0, params=enc_params,
+               progress=False, handle_signals=False)
     timing["nca_s"] = time.time() - t0
     nca_model.eval()
     Z_ref_nca, Z_t_nca = enc(nca_model, Xref), enc(nca_model, Xt)

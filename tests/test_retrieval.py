@@ -254,7 +254,7 @@ def test_nca_term_trains_through_fit_and_needs_labels():
     obj = Objective(None, [term])
     before = obj(m, __import__("aekit").data.Batch(torch.from_numpy(X), None,
                                                      torch.from_numpy(y)))[0].item()
-    h = fit(m, obj, (X, y.astype(np.int64)), epochs=15, batch_size=100, lr=1e-2,
+    h = fit(m, obj, (X, y.astype(np.int64)), max_iter=15, batch_size=100, learning_rate=1e-2,
             progress=False, handle_signals=False)
     after = h.records[-1]["train_loss"]
     assert after < before - 0.1, (before, after)

@@ -66,7 +66,7 @@ class _Shallow(torch.nn.Module):
 
 
 def _fit_kw(epochs, batch_size, lr, seed, val, early_stopping, progress):
-    return dict(epochs=epochs, batch_size=batch_size, lr=lr, seed=seed,
+    return dict(max_iter=epochs, batch_size=batch_size, learning_rate=lr, random_state=seed,
                 early_stopping=early_stopping if val is not None else None,
                 progress=progress, handle_signals=False)
 
