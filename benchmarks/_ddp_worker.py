@@ -25,11 +25,11 @@ def main() -> None:
     X = torch.rand(n, 784)
     model = DenseAE([784, 1000, 500, 250, 30], activation="relu", output="sigmoid")
     obj = make_objective("bce")
-    fit(model, obj, X[: 4 * batch], epochs=1, batch_size=batch)  # warm-up
+    fit(model, obj, X[: 4 * batch], max_iter=1, batch_size=batch)  # warm-up
     if world > 1:
         dist.barrier()
     t0 = time.perf_counter()
-    fit(model, obj, X, epochs=epochs, batch_size=batch)
+    fit(model, obj, X, max_iter=epochs, batch_size=batch)
     el = time.perf_counter() - t0
     if world == 1 or dist.get_rank() == 0:
         print(json.dumps({"world": world, "batch": batch, "threads": torch.get_num_threads(),

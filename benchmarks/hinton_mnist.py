@@ -145,7 +145,8 @@ def deep_row(name: str, Xtr: np.ndarray, Xte: np.ndarray, a: argparse.Namespace)
         layer_kwargs = {"kind": "rbm"} if spec["rbm"] else None
         pre = pretrain_layers(SIZES, Xtr, activation=act, code_activation="linear",
                               output="sigmoid", layer_kwargs=layer_kwargs,
-                              epochs=a.pretrain_epochs, batch_size=128, lr=1e-3, seed=0,
+                              max_iter=a.pretrain_epochs, batch_size=128, learning_rate=1e-3,
+                              random_state=0,
                               callbacks=[tr.deadline])
         t_pre = tr.elapsed()
         print(f"    pretraining {t_pre:.1f} s", flush=True)
@@ -157,9 +158,9 @@ def deep_row(name: str, Xtr: np.ndarray, Xte: np.ndarray, a: argparse.Namespace)
         torch.manual_seed(0)
         model = DenseAE(SIZES, activation=act, output="sigmoid", batch_norm=bn,
                         dropout=spec["dropout"])
-    hist = fit(model, make_objective("bce"), Xtr, epochs=a.epochs,
-               batch_size=spec["batch_size"], optimizer=spec["optimizer"], lr=spec["lr"],
-               weight_decay=spec["weight_decay"], schedule="cosine", seed=0,
+    hist = fit(model, make_objective("bce"), Xtr, max_iter=a.epochs,
+               batch_size=spec["batch_size"], optimizer=spec["optimizer"], learning_rate=spec["lr"],
+               optimizer_weight_decay=spec["weight_decay"], schedule="cosine", random_state=0,
                augment=augment, callbacks=[tr])
     err = float(reconstruction_errors(model, Xte).mean())
     train_err = float(reconstruction_errors(model, Xtr[:10000]).mean())

@@ -177,8 +177,9 @@ def run_variant(variant: str, data: dict, a: argparse.Namespace) -> dict:
     if layer_kwargs is not None:
         pre = pretrain_layers(sizes, data["Xtr"], activation=a.activation,
                               code_activation=a.activation, output="sigmoid",
-                              layer_kwargs=layer_kwargs, epochs=a.pretrain_epochs,
-                              batch_size=128, optimizer="adam", lr=1e-3, seed=a.seed,
+                              layer_kwargs=layer_kwargs, max_iter=a.pretrain_epochs,
+                              batch_size=128, optimizer="adam", learning_rate=1e-3,
+                              random_state=a.seed,
                               callbacks=[tr.deadline], progress=False)
         t_pre = tr.elapsed()
         for i, h in enumerate(pre.histories):
@@ -198,8 +199,9 @@ def run_variant(variant: str, data: dict, a: argparse.Namespace) -> dict:
     objective = classifier_objective(a.adversarial, a.vat)
     curve: list[dict] = []
     t_ft0 = tr.elapsed()
-    fit(model, objective, (Xtr, ytr), epochs=a.epochs, batch_size=128, optimizer="adam",
-        lr=a.lr, schedule="cosine", seed=a.seed, precision=a.precision, progress=False,
+    fit(model, objective, (Xtr, ytr), max_iter=a.epochs, batch_size=128, optimizer="adam",
+        learning_rate=a.lr, schedule="cosine", random_state=a.seed, precision=a.precision,
+        progress=False,
         callbacks=[EpochLog(tr, data, curve)], desc=variant)
     last = curve[-1]
     return {"method": variant, "pretraining": "none" if layer_kwargs is None else

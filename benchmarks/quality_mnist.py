@@ -44,8 +44,9 @@ def main() -> None:
     torch.manual_seed(0)
     model = DenseAE([784, 256, 32], activation="elu", output="sigmoid")
     t0 = time.perf_counter()
-    hist = fit(model, make_objective("bce"), Xtr[:-n_val], val=Xtr[-n_val:], epochs=a.epochs,
-               batch_size=128, lr=3e-3, schedule="cosine", early_stopping=10, seed=0)
+    hist = fit(model, make_objective("bce"), Xtr[:-n_val], val=Xtr[-n_val:], max_iter=a.epochs,
+               batch_size=128, learning_rate=3e-3, schedule="cosine", early_stopping=10,
+               random_state=0)
     t_ae = time.perf_counter() - t0
     e_ae = reconstruction_errors(model, Xte)
     rows = [

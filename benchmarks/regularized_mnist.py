@@ -127,8 +127,8 @@ def step_cost(terms: list, X: torch.Tensor, batch: int, n_steps: int, seed: int)
     Adam update) in ms, over ``n_steps`` steps after two warm-up steps."""
     model = make_model(seed)
     timer = StepTimer()
-    fit(model, Objective("bce", terms), X[:batch * (n_steps + 2)], epochs=1, batch_size=batch,
-        lr=1e-3, seed=seed, progress=False, callbacks=[timer])
+    fit(model, Objective("bce", terms), X[:batch * (n_steps + 2)], max_iter=1, batch_size=batch,
+        learning_rate=1e-3, random_state=seed, progress=False, callbacks=[timer])
     times = timer.times[2:]
     return {"ms_per_step": 1e3 * statistics.median(times), "min_ms": 1e3 * min(times),
             "steps": len(times)}
@@ -218,8 +218,9 @@ def main(argv: list[str] | None = None) -> dict:
         model = make_model(args.seed)
         obj = Objective("bce", cfg["terms"])
         t0 = time.perf_counter()
-        hist = fit(model, obj, Xtr, corruption=cfg["corruption"], epochs=epochs,
-                   batch_size=args.batch_size, lr=args.lr, seed=args.seed, progress=False)
+        hist = fit(model, obj, Xtr, corruption=cfg["corruption"], max_iter=epochs,
+                   batch_size=args.batch_size, learning_rate=args.lr, random_state=args.seed,
+                   progress=False)
         train_time = time.perf_counter() - t0
         act = unit_activity(model, Xte, threshold=args.dead_threshold)
         t1 = time.perf_counter()

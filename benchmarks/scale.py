@@ -45,9 +45,9 @@ def bench_bf16(quick: bool) -> tuple[list[dict], str]:
             torch.manual_seed(0)
             m = make()
             X = torch.rand(8 * bs if quick else 16 * bs, 784)
-            fit(m, make_objective("bce"), X[: 2 * bs], epochs=1, batch_size=bs, precision=prec)
+            fit(m, make_objective("bce"), X[: 2 * bs], max_iter=1, batch_size=bs, precision=prec)
             t0 = time.perf_counter()
-            fit(m, make_objective("bce"), X, epochs=1 if quick else 3, batch_size=bs,
+            fit(m, make_objective("bce"), X, max_iter=1 if quick else 3, batch_size=bs,
                 precision=prec)
             rates[prec] = len(X) * (1 if quick else 3) / (time.perf_counter() - t0)
         rows.append({"model": name, "batch": bs, "fp32_samples_per_s": rates["fp32"],
@@ -61,8 +61,8 @@ def bench_bf16(quick: bool) -> tuple[list[dict], str]:
     for prec in ("fp32", "bf16"):
         torch.manual_seed(0)
         m = DenseAE(SIZES, activation="relu", output="sigmoid")
-        h = fit(m, make_objective("bce"), X, epochs=3 if quick else 10, batch_size=256,
-                lr=1e-3, precision=prec)
+        h = fit(m, make_objective("bce"), X, max_iter=3 if quick else 10, batch_size=256,
+                learning_rate=1e-3, precision=prec)
         finals[prec] = h["train_loss"][-1]
     parity = {"fp32_final_loss": finals["fp32"], "bf16_final_loss": finals["bf16"],
               "relative_difference": abs(finals["bf16"] - finals["fp32"]) / finals["fp32"]}
@@ -182,12 +182,12 @@ def bench_resume(quick: bool, workdir: Path) -> tuple[list[dict], str]:
     first resume a checkpoint of another run, with a higher step, is planted in the run's
     folder: the resume must ignore it (identical weights) and leave the file as it was.
     """
-    args = ["train", "--data", "digits", "--epochs", "15", "--hidden", "64",
-            "--checkpoint-steps", "9", "--set", "train.early_stopping=none",
+    args = ["train", "--data", "digits", "--max-iter", "15", "--hidden-layer-sizes", "64",
+            "--batch-size", "64", "--checkpoint-steps", "9", "--no-early-stopping",
             "--set", "model.dropout=0.1", "--no-report", "--no-progress"]
     env = dict(os.environ, CI="true", OMP_NUM_THREADS="1")
     cmd = [PY, "-m", "aekit.cli"]
-    subprocess.run([*cmd, *args, "--out", str(workdir / "ref")], env=env, check=True,
+    subprocess.run([*cmd, *args, "--output", str(workdir / "ref")], env=env, check=True,
                    capture_output=True)
     from safetensors.torch import load_file
 
@@ -209,8 +209,8 @@ def bench_resume(quick: bool, workdir: Path) -> tuple[list[dict], str]:
                 foreign = out / "checkpoints" / "ckpt-9999999999.safetensors"
                 foreign.write_bytes(foreign_src.read_bytes())
                 before = (foreign.read_bytes(), foreign.stat().st_mtime_ns)
-            run = [*cmd, *args, "--out", str(out)] if k == 0 else \
-                [*cmd, "train", "--out", str(out), "--resume", "--no-progress"]
+            run = [*cmd, *args, "--output", str(out)] if k == 0 else \
+                [*cmd, "train", "--output", str(out), "--resume", "--no-progress"]
             p = subprocess.Popen(run, env=env, stdout=subprocess.DEVNULL,
                                  stderr=subprocess.DEVNULL)
             deadline = time.time() + 300
@@ -228,7 +228,7 @@ def bench_resume(quick: bool, workdir: Path) -> tuple[list[dict], str]:
             events.append({"target_step": target,
                            "checkpoint_step_at_kill": _newest_step(out / "checkpoints"),
                            "killed_mid_run": landed})
-        r = subprocess.run([*cmd, "train", "--out", str(out), "--resume", "--no-progress"],
+        r = subprocess.run([*cmd, "train", "--output", str(out), "--resume", "--no-progress"],
                            env=env, capture_output=True, text=True)
         if r.returncode:
             rows.append({"trial": t, "kills": events, "resumed": False,

@@ -291,7 +291,7 @@ def psd_row(X, X_test, quick, encoder="shrink"):
     torch.manual_seed(0)
     epochs = 1 if quick else PSD_EPOCHS
     (model, _hist), t_fit = _timed(lambda: fit_psd(
-        X, K, lam=ALPHA, encoder=encoder, epochs=epochs, batch_size=256, solver_max_iter=50,
+        X, K, alpha=ALPHA, encoder=encoder, max_iter=epochs, batch_size=256, solver_max_iter=50,
         generator=torch.Generator().manual_seed(0), progress=False), 1, warmup=lambda: None)
     D = model.D.detach()
     W = X_test[:200]

@@ -37,14 +37,14 @@ def aekit_rate(batch: int, seconds: float) -> float:
     model = DenseAE(SIZES, activation="relu", code_activation="linear", output="sigmoid")
     obj = make_objective("bce")
     X = torch.rand(max(8192, 8 * batch), 784)
-    fit(model, obj, X[: 10 * batch], epochs=1, batch_size=batch, lr=1e-3)  # warm-up
+    fit(model, obj, X[: 10 * batch], max_iter=1, batch_size=batch, learning_rate=1e-3)  # warm-up
     per_epoch = len(X)
     t0 = time.perf_counter()
-    fit(model, obj, X, epochs=1, batch_size=batch, lr=1e-3)
+    fit(model, obj, X, max_iter=1, batch_size=batch, learning_rate=1e-3)
     one = time.perf_counter() - t0
     epochs = max(1, round(seconds / one))
     t0 = time.perf_counter()
-    fit(model, obj, X, epochs=epochs, batch_size=batch, lr=1e-3, seed=1)
+    fit(model, obj, X, max_iter=epochs, batch_size=batch, learning_rate=1e-3, random_state=1)
     return epochs * per_epoch / (time.perf_counter() - t0)
 
 
@@ -64,7 +64,7 @@ def tiny_overhead(repeats: int, epochs: int = 10, batch: int = 16) -> dict:
 
     def run_fit():
         t0 = time.perf_counter()
-        fit(model(), make_objective("mse"), X, epochs=epochs, batch_size=batch, progress=False)
+        fit(model(), make_objective("mse"), X, max_iter=epochs, batch_size=batch, progress=False)
         return (time.perf_counter() - t0) / steps
 
     def run_hand():

@@ -54,7 +54,7 @@ def test_fit_trains_on_augmented_batches_reproducibly():
     def run(augment):
         torch.manual_seed(0)
         m = DenseAE([16, 8, 4], output="sigmoid")
-        fit(m, make_objective("bce"), X, epochs=2, batch_size=16, augment=augment, seed=5,
+        fit(m, make_objective("bce"), X, max_iter=2, batch_size=16, augment=augment, random_state=5,
             progress=False)
         return torch.cat([p.detach().flatten() for p in m.parameters()])
 

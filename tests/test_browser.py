@@ -248,7 +248,8 @@ def inspect_page(chrome: str, html: Path, profile: Path, screenshot: Path | None
 
 def test_report_renders_in_chromium(chromium, tmp_path):
     run = tmp_path / "run"
-    assert main(["train", "--data", "digits", "--epochs", "3", "--hidden", "32", "--out",
+    assert main(["train", "--data", "digits", "--max-iter", "3", "--hidden-layer-sizes", "32",
+                 "--output",
                  str(run), "--no-report", "--no-progress"]) == 0
     assert main(["report", str(run)]) == 0
     html = run / "report.html"

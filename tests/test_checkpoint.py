@@ -58,7 +58,7 @@ def test_checkpoint_is_not_a_model(tmp_path):
     from aekit import fit, make_objective
 
     m = aekit.DenseAE([4, 2], output="sigmoid")
-    fit(m, make_objective("bce"), torch.rand(8, 4), epochs=1, checkpoint_dir=tmp_path)
+    fit(m, make_objective("bce"), torch.rand(8, 4), max_iter=1, checkpoint_dir=tmp_path)
     ck = next(tmp_path.glob("ckpt-*.safetensors"))
     with pytest.raises(FileFormatError, match="holds format 'aekit-checkpoint'"):
         aekit.load(ck)

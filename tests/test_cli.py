@@ -232,3 +232,35 @@ def test_conv_model_from_the_cli(tmp_path, capsys):
                  "--n-components", "4", "--output", str(tmp_path / "bad"), "--max-iter", "3",
                  "--no-progress"]) == 2
     assert "needs image data" in capsys.readouterr().err
+
+
+def test_a_run_written_with_the_old_names_is_read_and_resumed(run, tmp_path, capsys):
+    """config.json of a run written before the renames (code_size, hidden, epochs, lr, seed,
+    early_stopping = patience, monitor = null): read with FutureWarnings, same settings."""
+    import shutil
+
+    old = tmp_path / "old"
+    shutil.copytree(run, old)
+    info = json.loads((old / "config.json").read_text())
+    c = info["config"]
+    c["model"]["code_size"] = c["model"].pop("n_components")
+    c["model"]["hidden"] = c["model"].pop("hidden_layer_sizes")
+    c["train"]["epochs"] = c["train"].pop("max_iter")
+    c["train"]["lr"] = c["train"].pop("learning_rate")
+    c["train"]["seed"] = c["train"].pop("random_state")
+    c["train"]["early_stopping"] = c["train"].pop("n_iter_no_change")
+    c["data"]["val_fraction"] = c["data"].pop("validation_fraction")
+    (old / "config.json").write_text(json.dumps(info))
+    with pytest.warns(FutureWarning) as rec:
+        assert main(["info", str(old), "--json"]) == 0
+    msgs = " ".join(str(w.message) for w in rec)
+    assert "'model.code_size' is renamed 'model.n_components'" in msgs, msgs
+    assert "early_stopping = true and n_iter_no_change = 20" in msgs, msgs
+    assert main(["info", str(old)]) == 0
+    assert "max_iter=3" in capsys.readouterr().out
+    with pytest.warns(FutureWarning):
+        assert main(["train", "--output", str(old), "--resume", "--n-components", "4"]) == 0
+    assert "already complete" in capsys.readouterr().err
+    with pytest.warns(FutureWarning):
+        assert main(["train", "--output", str(old), "--resume", "--max-iter", "9"]) == 2
+    assert "--max-iter conflicts" in capsys.readouterr().err

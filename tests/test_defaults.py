@@ -82,7 +82,8 @@ def test_monitor_part_picks_its_own_epoch():
     def run(monitor):
         m = init_linear_ae_from_pca(LinearAE(16, 3), Xtr)
         obj = make_objective("mse", weight_decay=1.0)
-        h = fit(m, obj, Xtr, val=Xva, epochs=8, batch_size=100, lr=1e-2, monitor=monitor,
+        h = fit(m, obj, Xtr, val=Xva, max_iter=8, batch_size=100, learning_rate=1e-2,
+                monitor=monitor,
                 early_stopping=8, include_start=True, progress=False)
         return h, evaluate(m, obj, Xva)
 
@@ -231,7 +232,7 @@ def test_failure_message_mentions_only_checkpoints_that_exist(tmp_path):
     def run(poison_epoch, ckpt):
         torch.manual_seed(0)
         with pytest.raises(FloatingPointError) as e:
-            fit(DenseAE([5, 2]), make_objective("mse"), X, epochs=5, batch_size=16,
+            fit(DenseAE([5, 2]), make_objective("mse"), X, max_iter=5, batch_size=16,
                 callbacks=[_PoisonAt(poison_epoch)], checkpoint_dir=ckpt, progress=False)
         return str(e.value)
 
@@ -259,7 +260,7 @@ def test_cli_val_groups_and_train_monitor(tmp_path):
     csv = tmp_path / "x.csv"
     csv.write_text("\n".join(rows) + "\n")
     cfg = load_config(None, [f"data.dataset={str(csv)!r}", "data.val_groups='person'",
-                             "data.val_fraction=0.2"])
+                             "data.validation_fraction=0.2"])
     data = load_run_data(cfg)
     assert data.train.X.shape[1] == 3 and len(data.val.X) == 12  # 2 of 10 groups of 6 rows
     col_c = np.round(data.val.X[:, 2] * 100).astype(int) // 6  # row index -> person
@@ -267,8 +268,9 @@ def test_cli_val_groups_and_train_monitor(tmp_path):
     tr_c = set(np.round(data.train.X[:, 2] * 100).astype(int) // 6)
     assert tr_c.isdisjoint(col_c)
     out = tmp_path / "run"
-    rc = main(["train", "--data", str(csv), "--val-groups", "person", "--code-size", "2",
-               "--epochs", "2", "--set", "train.monitor='val_recon'", "--out", str(out)])
+    rc = main(["train", "--data", str(csv), "--val-groups", "person", "--n-components", "2",
+               "--max-iter", "2", "--set", "train.monitor='val_recon'", "--output", str(out),
+               "--no-report"])
     assert rc == 0
     with pytest.raises(ValueError, match="no such column"):
         load_run_data(load_config(None, [f"data.dataset={str(csv)!r}",

@@ -12,18 +12,18 @@ import pytest
 import torch.distributed as dist
 from safetensors.torch import load_file
 
-ARGS = ["train", "--data", "digits", "--epochs", "4", "--hidden", "32", "--batch-size", "64",
-        "--set", "train.early_stopping=none", "--no-report", "--no-progress"]
+ARGS = ["train", "--data", "digits", "--max-iter", "4", "--hidden-layer-sizes", "32",
+        "--batch-size", "64", "--no-early-stopping", "--no-report", "--no-progress"]
 
 
 @pytest.mark.skipif(not dist.is_available(), reason="torch.distributed is not available")
 def test_two_processes_match_one(tmp_path):
     env = dict(os.environ, CI="true", OMP_NUM_THREADS="1")
     cmd = [sys.executable, "-m", "aekit.cli"]
-    one = subprocess.run([*cmd, *ARGS, "--out", str(tmp_path / "one")], env=env,
+    one = subprocess.run([*cmd, *ARGS, "--output", str(tmp_path / "one")], env=env,
                          capture_output=True, timeout=300)
     assert one.returncode == 0, one.stderr.decode()[-2000:]
-    two = subprocess.run([*cmd, *ARGS, "--nproc-per-node", "2", "--out", str(tmp_path / "two")],
+    two = subprocess.run([*cmd, *ARGS, "--nproc-per-node", "2", "--output", str(tmp_path / "two")],
                          env=env, capture_output=True, timeout=300)
     assert two.returncode == 0, two.stderr.decode()[-3000:]
     assert json.loads((tmp_path / "two" / "config.json").read_text())["processes"] == 2
@@ -51,10 +51,10 @@ def test_resume_across_process_counts(tmp_path):
     env = dict(os.environ, CI="true", OMP_NUM_THREADS="1")
     cmd = [sys.executable, "-m", "aekit.cli"]
     args = [*ARGS, "--checkpoint-steps", "10"]
-    ref = subprocess.run([*cmd, *args, "--out", str(tmp_path / "ref")], env=env,
+    ref = subprocess.run([*cmd, *args, "--output", str(tmp_path / "ref")], env=env,
                          capture_output=True, timeout=300)
     assert ref.returncode == 0, ref.stderr.decode()[-2000:]
-    p = subprocess.Popen([*cmd, *args, "--out", str(tmp_path / "run")], env=env,
+    p = subprocess.Popen([*cmd, *args, "--output", str(tmp_path / "run")], env=env,
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     deadline = time.time() + 120
     while time.time() < deadline and p.poll() is None and not find_checkpoints(
@@ -63,7 +63,7 @@ def test_resume_across_process_counts(tmp_path):
     p.send_signal(signal.SIGTERM)
     p.communicate(timeout=120)
     assert p.returncode == 128 + signal.SIGTERM
-    r = subprocess.run([*cmd, "train", "--out", str(tmp_path / "run"), "--resume",
+    r = subprocess.run([*cmd, "train", "--output", str(tmp_path / "run"), "--resume",
                         "--nproc-per-node", "2", "--no-progress"], env=env,
                        capture_output=True, timeout=300)
     assert r.returncode == 0, r.stderr.decode()[-3000:]

@@ -38,7 +38,7 @@ def test_same_seed_gives_identical_weights_and_other_seed_differs():
     runs = []
     for seed in (3, 3, 4):
         m = _model()
-        fit(m, make_objective("bce"), X, epochs=3, batch_size=32, seed=seed)
+        fit(m, make_objective("bce"), X, max_iter=3, batch_size=32, random_state=seed)
         runs.append(_weights(m))
     assert _same(runs[0], runs[1])
     assert not _same(runs[0], runs[2])
@@ -56,8 +56,8 @@ def test_every_optimizer_reduces_the_loss(optimizer, lr, epochs):
     floor = float(-(Xt * Xt.log() + (1 - Xt) * (1 - Xt).log()).sum(1).mean())
     m = _model()
     start = evaluate(m, make_objective("bce"), X)["loss"] - floor
-    h = fit(m, make_objective("bce"), X, epochs=epochs, batch_size=32, optimizer=optimizer,
-            lr=lr, seed=0)
+    h = fit(m, make_objective("bce"), X, max_iter=epochs, batch_size=32, optimizer=optimizer,
+            learning_rate=lr, random_state=0)
     end = evaluate(m, make_objective("bce"), X)["loss"] - floor
     limit = 0.005 if optimizer == "lbfgs" else 0.06
     assert end < limit * start, (f"{optimizer}: excess loss over the entropy floor {floor:.4f} "
@@ -69,7 +69,7 @@ def test_history_has_every_term_and_is_written_as_jsonl(tmp_path):
     X = _data()
     m = _model()
     path = tmp_path / "h.jsonl"
-    h = fit(m, make_objective("bce", weight_decay=1e-3), X[:150], val=X[150:], epochs=4,
+    h = fit(m, make_objective("bce", weight_decay=1e-3), X[:150], val=X[150:], max_iter=4,
             batch_size=50, history_path=path, schedule="cosine")
     lines = [json.loads(s) for s in path.read_text().splitlines()]
     assert lines == json.loads(json.dumps(h.records))
@@ -105,15 +105,16 @@ def test_early_stopping_stops_and_restores_best_weights():
 
     remember.vals = []
     # A huge learning rate makes validation loss bounce, so patience runs out.
-    h = fit(m, make_objective("bce"), X[:150], val=X[150:], epochs=200, batch_size=16,
-            lr=0.3, optimizer="sgd", early_stopping=3, callbacks=[remember], seed=0)
+    h = fit(m, make_objective("bce"), X[:150], val=X[150:], max_iter=200, batch_size=16,
+            learning_rate=0.3, optimizer="sgd", early_stopping=3, callbacks=[remember],
+            random_state=0)
     assert h.stopped_early and len(h) < 200
     assert h.best_epoch == int(np.argmin(h["val_loss"])) + 1
     assert _same(_weights(m), best["w"])
 
 
 def test_callback_can_stop_training():
-    h = fit(_model(), make_objective("bce"), _data(), epochs=50,
+    h = fit(_model(), make_objective("bce"), _data(), max_iter=50,
             callbacks=[lambda e, r, m: e >= 2])
     assert len(h) == 2
 
@@ -122,12 +123,13 @@ def test_nan_loss_stops_with_clear_error(tmp_path):
     X = _data()
     m = _model()
     with pytest.raises(FloatingPointError, match="training loss became"):
-        fit(m, make_objective("bce"), X, epochs=3, lr=1e30, optimizer="sgd",
+        fit(m, make_objective("bce"), X, max_iter=3, learning_rate=1e30, optimizer="sgd",
             checkpoint_dir=tmp_path)
 
 
 @pytest.mark.parametrize("kwargs, match", [
-    (dict(epochs=-1), "epochs"), (dict(batch_size=0), "batch_size"), (dict(lr=0.0), "lr"),
+    (dict(max_iter=-1), "max_iter"), (dict(batch_size=0), "batch_size"),
+    (dict(learning_rate=0.0), "learning_rate"),
     (dict(optimizer="rmsprop"), "unknown optimizer 'rmsprop'"),
     (dict(schedule="zigzag"), "unknown schedule 'zigzag'"),
     (dict(resume=True), "resume=True needs checkpoint_dir"),
@@ -146,7 +148,7 @@ def test_bad_arguments(kwargs, match):
 ])
 def test_bad_data(X, match):
     with pytest.raises(ValueError, match=match):
-        fit(_model(), make_objective("bce"), X, epochs=1)
+        fit(_model(), make_objective("bce"), X, max_iter=1)
 
 
 class _Boom(Exception):
@@ -159,8 +161,9 @@ def test_resume_after_crash_reaches_identical_weights(tmp_path, optimizer, check
     """Crash mid-run (an exception from a callback), resume from the checkpoint: the final
     weights and history equal an uninterrupted run's, bit for bit."""
     X = _data()
-    kw = dict(epochs=6, batch_size=32, optimizer=optimizer, lr=1e-2, schedule="cosine",
-              seed=5, checkpoint_steps=checkpoint_steps, val=X[:40], early_stopping=10)
+    kw = dict(max_iter=6, batch_size=32, optimizer=optimizer, learning_rate=1e-2,
+              schedule="cosine", random_state=5, checkpoint_steps=checkpoint_steps, val=X[:40],
+              early_stopping=10)
     ref = _model(dropout=0.1)
     h_ref = fit(ref, make_objective("bce", weight_decay=1e-4), X[40:], **kw)
 
@@ -184,7 +187,7 @@ def test_resume_after_crash_reaches_identical_weights(tmp_path, optimizer, check
 
 def test_resume_from_mid_epoch_checkpoint_is_exact(tmp_path):
     X = _data()
-    kw = dict(epochs=2, batch_size=16, seed=1, checkpoint_steps=5, keep_checkpoints=100)
+    kw = dict(max_iter=2, batch_size=16, random_state=1, checkpoint_steps=5, keep_checkpoints=100)
     ref = _model()
     fit(ref, make_objective("bce"), X, **kw)
     m = _model()
@@ -203,7 +206,7 @@ def test_resume_from_mid_epoch_checkpoint_is_exact(tmp_path):
 
 def test_corrupt_newest_checkpoint_falls_back_to_previous(tmp_path):
     X = _data()
-    kw = dict(epochs=3, batch_size=64, seed=2)
+    kw = dict(max_iter=3, batch_size=64, random_state=2)
     fit(_model(), make_objective("bce"), X, checkpoint_dir=tmp_path, **kw)
     newest = find_checkpoints(tmp_path)[0]
     data = bytearray(newest.read_bytes())
@@ -220,14 +223,15 @@ def test_lbfgs_full_batch_with_weight_decay_is_deterministic():
     ws = []
     for _ in range(2):
         m = _model()
-        fit(m, make_objective("bce", weight_decay=1e-3), X, epochs=3, optimizer="lbfgs", lr=1.0)
+        fit(m, make_objective("bce", weight_decay=1e-3), X, max_iter=3, optimizer="lbfgs",
+            learning_rate=1.0)
         ws.append(_weights(m))
     assert _same(*ws)
 
 
 def test_progress_bar_is_quiet_under_ci(capsys, monkeypatch):
     monkeypatch.setenv("CI", "true")
-    fit(_model(), make_objective("bce"), _data(), epochs=1)
+    fit(_model(), make_objective("bce"), _data(), max_iter=1)
     cap = capsys.readouterr()
     assert cap.err == "" and cap.out == ""
 
@@ -239,7 +243,7 @@ def test_memmap_input_streams_and_matches_in_memory(tmp_path):
     ws = []
     for data in (X, mm):
         m = _model()
-        fit(m, make_objective("bce"), data, epochs=2, batch_size=32, seed=0)
+        fit(m, make_objective("bce"), data, max_iter=2, batch_size=32, random_state=0)
         ws.append(_weights(m))
     assert _same(*ws)
     bad = np.lib.format.open_memmap(tmp_path / "bad.npy", mode="w+", dtype=np.float32,

@@ -80,16 +80,18 @@ def _write_counts():
 def base(tmp_path_factory):
     root = tmp_path_factory.mktemp("fuzzbase")
     run = root / "run"
-    rc = main(["train", "--data", "digits", "--out", str(run), "--epochs", "2", "--hidden", "8",
-               "--code-size", "2", "--no-progress", "--no-report"])
+    rc = main(["train", "--data", "digits", "--output", str(run), "--max-iter", "2",
+               "--hidden-layer-sizes", "8",
+               "--n-components", "2", "--no-progress", "--no-report"])
     assert rc == 0
     rng = np.random.default_rng(0)
     X = rng.random((7, 64)).astype(np.float32)
     np.save(root / "x.npy", X)
     np.savez(root / "x.npz", X=X, y=np.arange(7))
     (root / "x.csv").write_text("\n".join(",".join(f"{v:.4f}" for v in r) for r in X) + "\n")
-    (root / "cfg.toml").write_text('[model]\nhidden = [4]\ncode_size = 2\n[train]\nepochs = 1\n'
-                                   'lr = 0.01\nbatch_size = 8\n[data]\nval_fraction = 0.0\n')
+    (root / "cfg.toml").write_text('[model]\nhidden_layer_sizes = [4]\nn_components = 2\n'
+                                   '[train]\nmax_iter = 1\nlearning_rate = 0.01\n'
+                                   'batch_size = 8\n[data]\nvalidation_fraction = 0.0\n')
     np.save(root / "tiny.npy", rng.random((12, 5)).astype(np.float32))
     from PIL import Image
 
@@ -449,8 +451,9 @@ toml_text = st.one_of(
             max_size=120),
     st.builds(lambda sec, key, val: f"[{sec}]\n{key} = {val}\n",
               st.sampled_from(["model", "train", "data", "objective", "x"]),
-              st.sampled_from(["hidden", "code_size", "lr", "epochs", "name", "seed",
-                               "batch_size", "limit", "val_fraction", "dataset", "zz"]),
+              st.sampled_from(["hidden_layer_sizes", "n_components", "learning_rate",
+                               "max_iter", "name", "random_state", "batch_size", "limit",
+                               "validation_fraction", "dataset", "zz"]),
               st.sampled_from(["[4]", "1", "-1", "0", "1e400", "'x'", "true", "[[[]]]",
                                "{a = 1}", "2024-01-01", "[" * 40 + "]" * 40, "nan", "0.5",
                                "99999999999999999999"])),
@@ -465,7 +468,8 @@ def _toml(base, work, text_and_mut):
                   data.encode("utf-8", "surrogatepass"))
     out = work / "r"
     rc, _ = _cli(["train", "--config", str(p), "--data", str(base["root"] / "tiny.npy"),
-                  "--out", str(out), "--epochs", "1", "--hidden", "4", "--code-size", "2",
+                  "--output", str(out), "--max-iter", "1", "--hidden-layer-sizes", "4",
+                  "--n-components", "2",
                   "--set", "data.limit=12", "--set", "model.name=dense", "--no-report",
                   "--no-progress"],
                  root=work, names=("cfg.toml", "config", "train.", "model.", "data.",

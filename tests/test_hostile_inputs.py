@@ -27,7 +27,7 @@ from aekit.train.checkpoint import (
     read_checkpoint,
 )
 
-FAST = ["--epochs", "2", "--hidden", "8", "--code-size", "2", "--no-progress"]
+FAST = ["--max-iter", "2", "--hidden-layer-sizes", "8", "--n-components", "2", "--no-progress"]
 
 
 def _one_line_error(capsys, *needles):
@@ -43,7 +43,7 @@ def _one_line_error(capsys, *needles):
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
     out = tmp_path_factory.mktemp("runs") / "good"
-    assert main(["train", "--data", "digits", "--out", str(out), "--no-report", *FAST]) == 0
+    assert main(["train", "--data", "digits", "--output", str(out), "--no-report", *FAST]) == 0
     return out
 
 
@@ -55,9 +55,9 @@ def test_out_with_user_files_is_refused_and_force_uses_a_fresh_subdirectory(tmp_
     (d / "checkpoints").mkdir()
     (d / "checkpoints" / "ckpt-0000000800.safetensors").write_bytes(b"someone else's")
     before = {p: p.read_bytes() for p in d.rglob("*") if p.is_file()}
-    assert main(["train", "--data", "digits", "--out", str(d), *FAST]) == 2
+    assert main(["train", "--data", "digits", "--output", str(d), *FAST]) == 2
     _one_line_error(capsys, str(d), "not an aekit run", "--force")
-    assert main(["train", "--data", "digits", "--out", str(d), "--force", *FAST]) == 0
+    assert main(["train", "--data", "digits", "--output", str(d), "--force", *FAST]) == 0
     after = {p: p.read_bytes() for p in d.rglob("*") if p.is_file() and p in before}
     assert after == before, "a user file changed"
     subs = [p for p in d.iterdir() if p.name.startswith("run-")]
@@ -93,8 +93,9 @@ def test_resume_never_adopts_a_foreign_checkpoint(run, tmp_path, capsys):
     (victim / "model.safetensors").unlink()
     own = find_checkpoints(victim / "checkpoints")
     foreign_src = tmp_path / "other"
-    assert main(["train", "--data", "digits", "--out", str(foreign_src), "--no-report",
-                 "--epochs", "5", "--hidden", "8", "--code-size", "2", "--no-progress"]) == 0
+    assert main(["train", "--data", "digits", "--output", str(foreign_src), "--no-report",
+                 "--max-iter", "5", "--hidden-layer-sizes", "8", "--n-components", "2",
+                 "--no-progress"]) == 0
     planted = victim / "checkpoints" / find_checkpoints(foreign_src / "checkpoints")[0].name
     shutil.copy(find_checkpoints(foreign_src / "checkpoints")[0], planted)
     planted_bytes = planted.read_bytes()
@@ -104,9 +105,9 @@ def test_resume_never_adopts_a_foreign_checkpoint(run, tmp_path, capsys):
         p.write_bytes(bytes(b))
     m = read_marker(victim)
     (victim / "run.json").write_text(json.dumps({**m, "status": "training"}))
-    assert main(["train", "--out", str(victim), "--resume", "--no-progress"]) == 2
+    assert main(["train", "--output", str(victim), "--resume", "--no-progress"]) == 2
     _one_line_error(capsys, "no readable checkpoint", own[0].name, planted.name, "--restart")
-    assert main(["train", "--out", str(victim), "--resume", "--restart", "--no-progress",
+    assert main(["train", "--output", str(victim), "--resume", "--restart", "--no-progress",
                  "--no-report"]) == 0
     capsys.readouterr()
     metrics = json.loads((victim / "metrics.json").read_text())
@@ -218,7 +219,7 @@ def test_npy_header_claiming_huge_shape_is_truncated_not_allocated(run, tmp_path
             f, {"descr": "<f4", "fortran_order": False, "shape": (10**12, 64)})
         f.write(b"\0" * 256)
     out = tmp_path / "r"
-    assert main(["train", "--data", str(p), "--out", str(out), *FAST]) == 2
+    assert main(["train", "--data", str(p), "--output", str(out), *FAST]) == 2
     _one_line_error(capsys, "huge.npy", "truncated")
     assert not out.exists()
     npz = tmp_path / "huge.npz"
@@ -231,11 +232,11 @@ def test_npy_header_claiming_huge_shape_is_truncated_not_allocated(run, tmp_path
 
 def test_out_under_a_regular_file_and_npy_for_mnist(tmp_path, capsys):
     (tmp_path / "file").write_text("x")
-    assert main(["train", "--data", "digits", "--out", str(tmp_path / "file" / "sub"),
+    assert main(["train", "--data", "digits", "--output", str(tmp_path / "file" / "sub"),
                  *FAST]) == 2
     _one_line_error(capsys, "is a file, not a directory")
     np.save(tmp_path / "m.npy", np.zeros((3, 4)))
-    assert main(["train", "--data", "mnist", "--data-path", str(tmp_path / "m.npy"), "--out",
+    assert main(["train", "--data", "mnist", "--data-path", str(tmp_path / "m.npy"), "--output",
                  str(tmp_path / "mn"), *FAST]) == 2
     _one_line_error(capsys, "m.npy", "not an .npz archive")
 
@@ -245,15 +246,15 @@ def test_tiny_data_gives_a_complete_run_with_a_degraded_report(tmp_path, capsys)
     for n in (1, 2, 5, 25):
         np.save(tmp_path / f"t{n}.npy", np.random.default_rng(n).random((n, 6)).astype("f4"))
         out = tmp_path / f"run{n}"
-        assert main(["train", "--data", str(tmp_path / f"t{n}.npy"), "--out", str(out),
-                     "--set", "data.val_fraction=0", *FAST]) == 0, capsys.readouterr().err
+        assert main(["train", "--data", str(tmp_path / f"t{n}.npy"), "--output", str(out),
+                     "--set", "data.validation_fraction=0", *FAST]) == 0, capsys.readouterr().err
         capsys.readouterr()
         assert (out / "report.html").is_file(), n
         assert read_marker(out)["status"] == "complete", n
 
 
 def test_epochs_zero_is_refused(tmp_path, capsys):
-    assert main(["train", "--data", "digits", "--out", str(tmp_path / "e"), "--epochs", "0",
+    assert main(["train", "--data", "digits", "--output", str(tmp_path / "e"), "--max-iter", "0",
                  "--no-report"]) == 2
     _one_line_error(capsys, "train.epochs must be >= 1")
     assert not (tmp_path / "e").exists()
@@ -261,7 +262,7 @@ def test_epochs_zero_is_refused(tmp_path, capsys):
 
 def test_failed_training_is_marked_incomplete_with_the_reason(tmp_path, capsys):
     out = tmp_path / "nan"
-    assert main(["train", "--data", "digits", "--out", str(out), "--lr", "1e30",
+    assert main(["train", "--data", "digits", "--output", str(out), "--learning-rate", "1e30",
                  "--set", "train.optimizer=sgd", *FAST]) == 2
     capsys.readouterr()
     m = read_marker(out)
@@ -292,7 +293,7 @@ def test_small_integers_are_min_max_scaled_not_divided_by_255(tmp_path):
 
 def test_multi_array_npz_message_is_actionable(tmp_path, capsys):
     np.savez(tmp_path / "m.npz", a=np.zeros((3, 4)), b=np.zeros((3, 4)))
-    assert main(["train", "--data", str(tmp_path / "m.npz"), "--out", str(tmp_path / "r"),
+    assert main(["train", "--data", str(tmp_path / "m.npz"), "--output", str(tmp_path / "r"),
                  *FAST]) == 2
     err = _one_line_error(capsys, "m.npz", "rename the data array to X")
     assert "pass key=" not in err

@@ -16,8 +16,9 @@ from safetensors.torch import load_file
 
 from aekit.train import find_checkpoints
 
-ARGS = ["train", "--data", "digits", "--epochs", "25", "--hidden", "64", "--checkpoint-steps",
-        "7", "--set", "train.early_stopping=none", "--set", "model.dropout=0.1",
+ARGS = ["train", "--data", "digits", "--max-iter", "25", "--hidden-layer-sizes", "64",
+        "--batch-size", "64", "--checkpoint-steps", "7", "--no-early-stopping",
+        "--set", "model.dropout=0.1",
         "--no-report", "--no-progress"]
 
 
@@ -33,8 +34,8 @@ def _tensors(run: Path) -> dict[str, torch.Tensor]:
 
 @pytest.mark.parametrize("kill_after_step", [20, 75, 140])  # mid-epoch checkpoints, early to late
 def test_sigkill_then_resume_matches_uninterrupted(tmp_path, kill_after_step):
-    ref = _aekit(*ARGS, "--out", str(tmp_path / "ref"))
-    victim = _aekit(*ARGS, "--out", str(tmp_path / "victim"))
+    ref = _aekit(*ARGS, "--output", str(tmp_path / "ref"))
+    victim = _aekit(*ARGS, "--output", str(tmp_path / "victim"))
     ck = tmp_path / "victim" / "checkpoints"
     deadline = time.time() + 120
     killed_at = None
@@ -51,7 +52,7 @@ def test_sigkill_then_resume_matches_uninterrupted(tmp_path, kill_after_step):
     assert victim.returncode == -signal.SIGKILL
     assert not (tmp_path / "victim" / "model.safetensors").exists()
 
-    resumed = _aekit("train", "--out", str(tmp_path / "victim"), "--resume", "--no-progress")
+    resumed = _aekit("train", "--output", str(tmp_path / "victim"), "--resume", "--no-progress")
     _, err = resumed.communicate(timeout=300)
     assert resumed.returncode == 0, err.decode()
     _, err_ref = ref.communicate(timeout=300)
@@ -70,9 +71,9 @@ def test_sigkill_resume_ignores_a_foreign_checkpoint_planted_in_the_run(tmp_path
     """Issue 17: a killed run whose checkpoints/ folder gets another run's (newer, compatible)
     checkpoints before --resume: the resume continues its own checkpoint (weights identical
     to an uninterrupted run) and leaves the foreign files byte-for-byte untouched."""
-    ref = _aekit(*ARGS, "--out", str(tmp_path / "ref"))
-    other = _aekit(*ARGS, "--seed", "1", "--out", str(tmp_path / "other"))
-    victim = _aekit(*ARGS, "--out", str(tmp_path / "victim"))
+    ref = _aekit(*ARGS, "--output", str(tmp_path / "ref"))
+    other = _aekit(*ARGS, "--seed", "1", "--output", str(tmp_path / "other"))
+    victim = _aekit(*ARGS, "--output", str(tmp_path / "victim"))
     ck = tmp_path / "victim" / "checkpoints"
     deadline = time.time() + 120
     killed_at = None
@@ -92,7 +93,7 @@ def test_sigkill_resume_ignores_a_foreign_checkpoint_planted_in_the_run(tmp_path
         p.write_bytes(src.read_bytes())
     before = {p: (p.read_bytes(), p.stat().st_mtime_ns) for p in planted}
 
-    resumed = _aekit("train", "--out", str(tmp_path / "victim"), "--resume", "--no-progress")
+    resumed = _aekit("train", "--output", str(tmp_path / "victim"), "--resume", "--no-progress")
     _, err = resumed.communicate(timeout=300)
     assert resumed.returncode == 0, err.decode()
     assert ref.wait(timeout=300) == 0

@@ -93,8 +93,8 @@ def test_toy_term_corruption_and_callback_train_end_to_end():
     torch.manual_seed(0)
     model = DenseAE([12, 8, 3])
     term, corrupt, counter = CodeEnergy(0.05), FlipSign(0.1), LossCounter()
-    h = fit(model, Objective("mse", [term]), X, corruption=corrupt, epochs=4, batch_size=32,
-            lr=3e-3, callbacks=[counter], val=X[:40])
+    h = fit(model, Objective("mse", [term]), X, corruption=corrupt, max_iter=4, batch_size=32,
+            learning_rate=3e-3, callbacks=[counter], val=X[:40])
     steps = 4 * math.ceil(240 / 32)
     assert counter.steps == steps and corrupt.calls == steps, (counter.steps, corrupt.calls)
     assert term.calls >= steps  # training batches plus validation batches
@@ -139,7 +139,7 @@ def test_paired_targets_learn_a_map_not_the_identity():
     torch.manual_seed(0)
     model = LinearAE(6, 6)
     obj = make_objective("mse")
-    fit(model, obj, (X, Y), epochs=5, optimizer="lbfgs", lr=1.0, lbfgs_max_iter=50)
+    fit(model, obj, (X, Y), max_iter=5, optimizer="lbfgs", learning_rate=1.0, lbfgs_max_iter=50)
     err = evaluate(model, obj, (X, Y))["recon"]
     ident = evaluate(model, obj, X)["recon"]  # the same model scored as an identity AE
     base = float((Y ** 2).sum(1).mean())
@@ -156,7 +156,7 @@ def test_classifier_trains_with_cross_entropy_through_fit():
     torch.manual_seed(0)
     net = EncoderClassifier(DenseAE([64, 32, 16]), 10)
     h = fit(net, Objective("cross_entropy"), (X[:1400], y[:1400]), val=(X[1400:], y[1400:]),
-            epochs=15, batch_size=64, lr=3e-3, optimizer="adamw")
+            max_iter=15, batch_size=64, learning_rate=3e-3, optimizer="adamw")
     acc = float((net(torch.from_numpy(X[1400:])).argmax(1).numpy() == y[1400:]).mean())
     assert "train_ce" in h.records[-1] and "val_ce" in h.records[-1]
     assert acc > 0.85, f"held-out accuracy {acc:.3f} (chance 0.1)"
@@ -181,9 +181,9 @@ def _rbm_run(ckdir, callbacks, resume=False):
     torch.manual_seed(5)
     rbm = RBM(10, 6)
     counter = LossCounter()
-    h = fit(rbm, rbm_objective(k=1, seed=11), X, optimizer="sgd", lr=0.05, epochs=6,
+    h = fit(rbm, rbm_objective(k=1, seed=11), X, optimizer="sgd", learning_rate=0.05, max_iter=6,
             batch_size=32, early_stopping=50, checkpoint_dir=ckdir, checkpoint_steps=5,
-            callbacks=[counter, *callbacks], resume=resume, seed=2)
+            callbacks=[counter, *callbacks], resume=resume, random_state=2)
     return rbm, counter, h
 
 
@@ -288,7 +288,7 @@ def test_image_folder_source_pairs_files_by_name_and_trains(tmp_path):
     torch.manual_seed(0)
     model = LinearAE(64, 64)
     obj = make_objective("mse")
-    fit(model, obj, src, epochs=5, optimizer="lbfgs", lr=1.0, lbfgs_max_iter=100)
+    fit(model, obj, src, max_iter=5, optimizer="lbfgs", learning_rate=1.0, lbfgs_max_iter=100)
     assert evaluate(model, obj, src)["recon"] < 1e-3  # learned x -> 1 - x, an affine map
     (tmp_path / "in" / "extra.png").write_bytes(b"not an image")
     with pytest.raises(ValueError, match="has no image for"):
@@ -305,7 +305,7 @@ def test_resume_with_only_unreadable_checkpoints_is_an_error_naming_them(tmp_pat
     from aekit.io import FileFormatError
 
     X = _data()
-    fit(DenseAE([12, 3]), make_objective("mse"), X, epochs=2, checkpoint_dir=tmp_path)
+    fit(DenseAE([12, 3]), make_objective("mse"), X, max_iter=2, checkpoint_dir=tmp_path)
     files = find_checkpoints(tmp_path)
     assert files
     for f in files:  # flip a byte in the tensor data: the checksum fails
@@ -314,11 +314,11 @@ def test_resume_with_only_unreadable_checkpoints_is_an_error_naming_them(tmp_pat
         f.write_bytes(bytes(raw))
     with pytest.warns(UserWarning, match="skipping unreadable checkpoint"), \
             pytest.raises(FileFormatError, match="no checkpoint is readable") as e:
-        fit(DenseAE([12, 3]), make_objective("mse"), X, epochs=3, checkpoint_dir=tmp_path,
+        fit(DenseAE([12, 3]), make_objective("mse"), X, max_iter=3, checkpoint_dir=tmp_path,
             resume=True)
     assert all(f.name in str(e.value) for f in files), str(e.value)
     empty = tmp_path / "fresh"  # no checkpoint at all: resume starts from step 0
-    h = fit(DenseAE([12, 3]), make_objective("mse"), X, epochs=1, checkpoint_dir=empty,
+    h = fit(DenseAE([12, 3]), make_objective("mse"), X, max_iter=1, checkpoint_dir=empty,
             resume=True)
     assert h.resumed_from_step is None and len(h) == 1
 

@@ -142,5 +142,5 @@ def test_conv_ae_trains_with_fit(digits):
     train, _ = digits
     torch.manual_seed(0)
     m = ConvAE([8, 8], channels=[8, 16], code_size=8)
-    h = fit(m, make_objective("bce"), train.X[:600], epochs=8, lr=3e-3, seed=0)
+    h = fit(m, make_objective("bce"), train.X[:600], max_iter=8, learning_rate=3e-3, random_state=0)
     assert h["train_recon"][-1] < 0.8 * h["train_recon"][0], h["train_recon"]

@@ -108,8 +108,8 @@ def test_gradient_trained_linear_ae_spans_pca_subspace(optimizer, epochs, err_to
     k = 3
     torch.manual_seed(0)
     model = LinearAE(X.shape[1], k).double()
-    fit(model, make_objective("mse"), X, optimizer=optimizer, epochs=epochs, seed=0,
-        lr=1.0 if optimizer == "lbfgs" else 1e-2, lbfgs_max_iter=30, batch_size=64,
+    fit(model, make_objective("mse"), X, optimizer=optimizer, max_iter=epochs, random_state=0,
+        learning_rate=1.0 if optimizer == "lbfgs" else 1e-2, lbfgs_max_iter=30, batch_size=64,
         schedule="cosine" if optimizer == "adam" else "constant")
     sol = pca_solution(X, k)
     x = torch.from_numpy(X)

@@ -35,9 +35,9 @@ def test_bf16_falls_back_to_fp32_with_a_warning_without_native_support(monkeypat
         m = DenseAE([32, 16, 4], output="sigmoid")
         if precision == "bf16":
             with pytest.warns(RuntimeWarning, match="no native bf16"):
-                fit(m, make_objective("bce"), X, epochs=2, precision="bf16")
+                fit(m, make_objective("bce"), X, max_iter=2, precision="bf16")
         else:
-            fit(m, make_objective("bce"), X, epochs=2)
+            fit(m, make_objective("bce"), X, max_iter=2)
         ws.append(m.state_dict())
     assert all(torch.equal(ws[0][k], ws[1][k]) for k in ws[0])  # really ran in fp32
 
@@ -52,7 +52,7 @@ def test_bf16_loss_parity_with_fp32():
         dtypes = set()  # what the first layer's matmul produced during training
         hook = m.enc[0].register_forward_hook(
             lambda mod, i, o, dtypes=dtypes: dtypes.add(o.dtype) if mod.training else None)
-        h = fit(m, make_objective("bce"), X, epochs=20, lr=3e-3, precision=precision)
+        h = fit(m, make_objective("bce"), X, max_iter=20, learning_rate=3e-3, precision=precision)
         hook.remove()
         finals[precision], seen[precision] = h["train_loss"][-1], dtypes
         weights[precision] = m.enc[0].weight.detach().clone()
@@ -69,17 +69,18 @@ def test_unknown_precision():
         fit(DenseAE([32, 4]), make_objective("mse"), _data(), precision="fp8")
 
 
-ARGS = ["train", "--data", "digits", "--epochs", "40", "--hidden", "64", "--checkpoint-steps",
-        "50", "--set", "train.early_stopping=none", "--no-report", "--no-progress"]
+ARGS = ["train", "--data", "digits", "--max-iter", "40", "--hidden-layer-sizes", "64",
+        "--batch-size", "64", "--checkpoint-steps", "50", "--no-early-stopping", "--no-report",
+        "--no-progress"]
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
 def test_signal_saves_checkpoint_and_resume_matches(tmp_path, sig):
     env = dict(os.environ, CI="true", OMP_NUM_THREADS="1")
     cmd = [sys.executable, "-m", "aekit.cli"]
-    ref = subprocess.Popen([*cmd, *ARGS, "--out", str(tmp_path / "ref")], env=env,
+    ref = subprocess.Popen([*cmd, *ARGS, "--output", str(tmp_path / "ref")], env=env,
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    p = subprocess.Popen([*cmd, *ARGS, "--out", str(tmp_path / "run")], env=env,
+    p = subprocess.Popen([*cmd, *ARGS, "--output", str(tmp_path / "run")], env=env,
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     ck = tmp_path / "run" / "checkpoints"
     deadline = time.time() + 120
@@ -91,7 +92,7 @@ def test_signal_saves_checkpoint_and_resume_matches(tmp_path, sig):
     msg = err.decode()
     assert "checkpoint saved" in msg and "--resume" in msg, msg
     assert not (tmp_path / "run" / "model.safetensors").exists()
-    r = subprocess.run([*cmd, "train", "--out", str(tmp_path / "run"), "--resume",
+    r = subprocess.run([*cmd, "train", "--output", str(tmp_path / "run"), "--resume",
                         "--no-progress"], env=env, capture_output=True, timeout=300)
     assert r.returncode == 0, r.stderr.decode()
     assert ref.wait(timeout=300) == 0

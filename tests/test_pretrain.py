@@ -47,7 +47,7 @@ def _composed_codes(layers, X):
                                            ("shallow", True)])
 def test_stacked_codes_equal_shallow_encoders(X300, decoder, tied):
     pre = pretrain_layers([64, 32, 16, 4], X300, activation="elu", output="sigmoid",
-                          epochs=2, batch_size=64)
+                          max_iter=2, batch_size=64)
     deep = stack_into_deep_ae(pre.layers, decoder=decoder, tied=tied)
     assert deep.sizes == [64, 32, 16, 4] and deep.activation == "elu"
     assert deep.output == "sigmoid" and deep.code_activation == "linear" and deep.tied == tied
@@ -62,13 +62,13 @@ def test_stacked_codes_equal_shallow_encoders(X300, decoder, tied):
         torch.testing.assert_close(dec.bias, m.dec[0].bias)
     # the stack is a copy: training it leaves the pretrained layers alone
     w0 = pre.layers[0].enc[0].weight.clone()
-    fit(deep, make_objective("bce"), X300, epochs=1)
+    fit(deep, make_objective("bce"), X300, max_iter=1)
     assert torch.equal(pre.layers[0].enc[0].weight, w0)
 
 
 def test_one_layer_stack_is_the_shallow_autoencoder(X300):
     pre = pretrain_layers([64, 10], X300, code_activation="sigmoid", output="sigmoid",
-                          epochs=1)
+                          max_iter=1)
     deep = stack_into_deep_ae(pre.layers)
     x = torch.from_numpy(X300)
     with torch.no_grad():
@@ -81,7 +81,7 @@ def test_pretraining_beats_random_init_at_equal_finetuning(digits):
     initialisation (Hinton & Salakhutdinov 2006, Fig. 2's point, at small scale)."""
     tr, te = digits
     sizes = [64, 128, 64, 8]
-    kw = dict(epochs=5, batch_size=64, lr=3e-3)
+    kw = dict(max_iter=5, batch_size=64, learning_rate=3e-3)
     pre = pretrain_layers(sizes, tr.X, activation="sigmoid", output="sigmoid", **kw)
     deep = stack_into_deep_ae(pre.layers)
     fit(deep, make_objective("bce"), tr.X, **kw)
@@ -95,13 +95,13 @@ def test_pretraining_beats_random_init_at_equal_finetuning(digits):
 
 def test_per_layer_denoising_sparse_contractive(X300):
     layer_kwargs = [
-        {"corruption": Masking(0.3), "epochs": 2},
+        {"corruption": Masking(0.3), "max_iter": 2},
         {"terms": [KLSparsity(rho=0.05, beta=0.1)]},
-        {"terms": [Contractive(lam=0.1)], "optimizer": "adamw", "weight_decay": 1e-4},
+        {"terms": [Contractive(lam=0.1)], "optimizer": "adamw", "optimizer_weight_decay": 1e-4},
     ]
     pre = pretrain_layers([64, 32, 16, 8], X300, activation="sigmoid",
-                          code_activation="sigmoid", output="sigmoid", epochs=1,
-                          layer_kwargs=layer_kwargs, seed=3, val=X300[:50])
+                          code_activation="sigmoid", output="sigmoid", max_iter=1,
+                          layer_kwargs=layer_kwargs, random_state=3, val=X300[:50])
     h = pre.histories
     assert all("val_recon" in x.records[-1] for x in h)  # val codes follow the layers
     assert [len(x) for x in h] == [2, 1, 1]
@@ -115,10 +115,10 @@ def test_per_layer_denoising_sparse_contractive(X300):
 
 
 def test_same_seed_same_layers(X300):
-    kw = dict(activation="relu", epochs=1, layer_kwargs={"corruption": Masking(0.2)})
-    a = pretrain_layers([64, 16, 4], X300, seed=5, **kw).layers
-    b = pretrain_layers([64, 16, 4], X300, seed=5, **kw).layers
-    c = pretrain_layers([64, 16, 4], X300, seed=6, **kw).layers
+    kw = dict(activation="relu", max_iter=1, layer_kwargs={"corruption": Masking(0.2)})
+    a = pretrain_layers([64, 16, 4], X300, random_state=5, **kw).layers
+    b = pretrain_layers([64, 16, 4], X300, random_state=5, **kw).layers
+    c = pretrain_layers([64, 16, 4], X300, random_state=6, **kw).layers
     for ma, mb in zip(a, b):
         for (k, va), vb in zip(ma.state_dict().items(), mb.state_dict().values()):
             assert torch.equal(va, vb), k
@@ -126,7 +126,7 @@ def test_same_seed_same_layers(X300):
 
 
 def test_batch_norm_stack_computes_the_same_function(X300):
-    pre = pretrain_layers([64, 32, 16, 4], X300, activation="relu", epochs=1)
+    pre = pretrain_layers([64, 32, 16, 4], X300, activation="relu", max_iter=1)
     plain = stack_into_deep_ae(pre.layers)
     bn = stack_into_deep_ae(pre.layers, batch_norm=True, X=X300)
     x = torch.from_numpy(X300)
@@ -135,7 +135,7 @@ def test_batch_norm_stack_computes_the_same_function(X300):
                                    rtol=1e-4, atol=1e-4)
         torch.testing.assert_close(bn.encode(x), _composed_codes(pre.layers, X300),
                                    rtol=1e-4, atol=1e-4)
-    fit(bn, make_objective("mse"), X300, epochs=1)  # and it trains
+    fit(bn, make_objective("mse"), X300, max_iter=1)  # and it trains
 
 
 # --- RBMs -------------------------------------------------------------------------------------
@@ -195,7 +195,7 @@ def test_rbm_stack_trains_and_unrolls(digits):
     CD-1 through fit(); the reconstruction error falls and the unrolled AE fine-tunes."""
     X = digits[0].X[:600]
     pre = pretrain_layers([64, 32, 8], X, activation="sigmoid", code_activation="linear",
-                          output="sigmoid", epochs=4, layer_kwargs={"kind": "rbm"})
+                          output="sigmoid", max_iter=4, layer_kwargs={"kind": "rbm"})
     r0, r1 = pre.layers
     assert (r0.visible, r0.hidden, r1.visible, r1.hidden) == (
         "bernoulli", "bernoulli", "bernoulli", "gaussian")
@@ -208,7 +208,7 @@ def test_rbm_stack_trains_and_unrolls(digits):
     with torch.no_grad():
         torch.testing.assert_close(deep.encode(x), _composed_codes(pre.layers, X))
     e0 = float(reconstruction_errors(deep, X).mean())
-    fit(deep, make_objective("bce"), X, epochs=3, lr=3e-3)
+    fit(deep, make_objective("bce"), X, max_iter=3, learning_rate=3e-3)
     e1 = float(reconstruction_errors(deep, X).mean())
     assert e1 < e0, (e0, e1)
 
@@ -217,7 +217,7 @@ def test_rbm_through_fit_directly():
     torch.manual_seed(0)
     X = (torch.rand(200, 10) < torch.linspace(0.1, 0.9, 10)).float()
     rbm = RBM(10, 5)
-    h = fit(rbm, rbm_objective(k=2, eta=1e-4), X, optimizer="sgd", lr=0.1, epochs=5,
+    h = fit(rbm, rbm_objective(k=2, eta=1e-4), X, optimizer="sgd", learning_rate=0.1, max_iter=5,
             batch_size=20)
     assert len(h) == 5 and math.isfinite(h.records[-1]["train_cd"])
     with pytest.raises(ValueError, match="needs an RBM"):
@@ -237,14 +237,14 @@ def test_rbm_through_fit_directly():
     ({"layer_kwargs": {"kind": "rbm"}}, "RBM"),  # relu hidden units
     ({"layer_kwargs": {"kind": "rbm", "terms": []}, "activation": "sigmoid"}, "RBM layer"),
     ({"layer_kwargs": {"cd_k": 2}}, "cd_k"),
-    ({"epochs": -1}, "epochs"),
-    ({"lr": 0.0}, "lr"),
+    ({"max_iter": -1}, "max_iter"),
+    ({"learning_rate": 0.0}, "learning_rate"),
     ({"colour": 1}, "unknown fit"),
     ({"activation": "swishy"}, "activation"),
     ({"output": "softmax"}, "output"),
 ])
 def test_pretrain_bad_input(X300, kwargs, match):
-    kw = {"sizes": [64, 8, 4], "epochs": 1, **kwargs}
+    kw = {"sizes": [64, 8, 4], "max_iter": 1, **kwargs}
     with pytest.raises(ValueError, match=match):
         pretrain_layers(kw.pop("sizes"), X300, **kw)
 
@@ -286,12 +286,12 @@ def test_gaussian_visible_rbm_trains_at_the_defaults_and_divergence_names_the_la
     X = g.normal(size=(300, 10)) @ g.normal(size=(10, 500)) + 0.5 * g.normal(size=(300, 500))
     X = ((X - X.mean(0)) / X.std(0)).astype(np.float32)
     pre = pretrain_layers([500, 200, 30], X, activation="sigmoid", code_activation="linear",
-                          output="linear", layer_kwargs={"kind": "rbm"}, epochs=30,
+                          output="linear", layer_kwargs={"kind": "rbm"}, max_iter=30,
                           progress=False)
     recon = pre.histories[0]["train_recon"]
     assert np.isfinite(recon).all() and recon[-1] < 0.5 * recon[0], recon
     with pytest.raises(FloatingPointError, match=r"pretraining layer 1 of 2 \(RBM 500->200, "
-                                                 r"optimizer sgd, lr 0.1\)"):
+                                                 r"optimizer sgd, learning_rate 0.1\)"):
         pretrain_layers([500, 200, 30], X, activation="sigmoid", code_activation="linear",
-                        output="linear", epochs=30, progress=False,
-                        layer_kwargs=[{"kind": "rbm", "lr": 0.1}, {"kind": "rbm"}])
+                        output="linear", max_iter=30, progress=False,
+                        layer_kwargs=[{"kind": "rbm", "learning_rate": 0.1}, {"kind": "rbm"}])

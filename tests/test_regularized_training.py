@@ -37,8 +37,8 @@ def train(code_activation: str, terms=(), corruption=None, X=None, seed: int = 0
           k: int = 100) -> DenseAE:
     torch.manual_seed(seed)
     m = DenseAE([64, k], code_activation=code_activation, output="sigmoid")
-    fit(m, Objective("bce", list(terms)), X, corruption=corruption, epochs=EPOCHS,
-        batch_size=BATCH, lr=LR, seed=seed)
+    fit(m, Objective("bce", list(terms)), X, corruption=corruption, max_iter=EPOCHS,
+        batch_size=BATCH, learning_rate=LR, random_state=seed)
     return m
 
 
@@ -60,7 +60,8 @@ def test_denoising_ae_reconstructs_masked_inputs_better(data):
 
 def test_denoising_training_is_deterministic(data):
     Xtr, _ = data
-    kw = dict(epochs=2, batch_size=BATCH, lr=LR, seed=5, corruption=Masking(0.3))
+    kw = dict(max_iter=2, batch_size=BATCH, learning_rate=LR, random_state=5,
+              corruption=Masking(0.3))
     ws = []
     for _ in range(2):
         torch.manual_seed(0)
@@ -108,7 +109,7 @@ def test_lbfgs_full_batch_contractive_decreases_the_objective(data):
     obj = Objective("bce", [Contractive(0.1)])
     with torch.no_grad():
         j0, _ = obj(m, X)
-    hist = fit(m, obj, X, optimizer="lbfgs", lr=1.0, epochs=4, lbfgs_max_iter=15)
+    hist = fit(m, obj, X, optimizer="lbfgs", learning_rate=1.0, max_iter=4, lbfgs_max_iter=15)
     with torch.no_grad():
         j1, parts1 = obj(m, X)
     losses = hist["train_loss"]
@@ -134,7 +135,7 @@ def test_closed_form_and_autograd_train_the_same_model(data):
     for method in ("closed_form", "autograd"):
         torch.manual_seed(0)
         m = DenseAE([64, 16], code_activation="sigmoid", output="sigmoid").double()
-        fit(m, Objective("bce", [Contractive(0.2, method=method)]), X, epochs=3,
-            batch_size=25, lr=1e-2, seed=0)
+        fit(m, Objective("bce", [Contractive(0.2, method=method)]), X, max_iter=3,
+            batch_size=25, learning_rate=1e-2, random_state=0)
         ws[method] = m.enc[0].weight.detach()
     torch.testing.assert_close(ws["closed_form"], ws["autograd"], rtol=1e-9, atol=1e-11)

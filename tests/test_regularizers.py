@@ -286,7 +286,7 @@ def test_activity_monitor_logs_every_epoch():
     X = np.random.default_rng(0).random((200, 12)).astype(np.float32)
     torch.manual_seed(0)
     m = DenseAE([12, 16], code_activation="relu", output="sigmoid")
-    h = fit(m, make_objective("bce", l1=0.5), X, epochs=6, lr=1e-2,
+    h = fit(m, make_objective("bce", l1=0.5), X, max_iter=6, learning_rate=1e-2,
             callbacks=[ActivityMonitor(X[:100])])
     frac = h["code_fraction_active"]
     assert len(frac) == 6 and all(0.0 <= f <= 1.0 for f in frac)

@@ -28,7 +28,8 @@ def _sections(html: str) -> list[str]:
 @pytest.fixture(scope="module")
 def image_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("runs") / "digits"
-    assert main(["train", "--data", "digits", "--code-size", "4", "--out", str(out), *FAST]) == 0
+    assert main(["train", "--data", "digits", "--n-components", "4", "--output", str(out),
+                 *FAST]) == 0
     return out
 
 
@@ -44,7 +45,7 @@ def feature_run(tmp_path_factory):
     Z = rng.normal(size=(300, 3))
     np.save(d / "features.npy", np.tanh(Z @ rng.normal(size=(3, 12))).astype(np.float32))
     out = d / "run"
-    assert main(["train", "--data", str(d / "features.npy"), "--code-size", "3", "--out",
+    assert main(["train", "--data", str(d / "features.npy"), "--n-components", "3", "--output",
                  str(out), *FAST]) == 0
     return out
 

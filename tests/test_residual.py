@@ -43,7 +43,8 @@ def test_early_stopping_from_the_start_never_ends_worse_than_pca():
     m = ResidualAE(40, 5, hidden=[256]).init_pca(Xtr)
     obj = make_objective("mse")
     pca = evaluate(m, obj, Xva)["recon"]
-    h = fit(m, obj, Xtr, val=Xva, epochs=150, batch_size=16, lr=1e-2, monitor="val_recon",
+    h = fit(m, obj, Xtr, val=Xva, max_iter=150, batch_size=16, learning_rate=1e-2,
+            monitor="val_recon",
             early_stopping=200, include_start=True)
     end = evaluate(m, obj, Xva)["recon"]
     assert min(h["val_recon"]) > pca or h.best_epoch > 0  # either it overfit or it helped
@@ -65,7 +66,7 @@ def test_nonlinear_data_improves_on_pca():
     pca = evaluate(m, obj, Xva)["recon"]
     m1 = ResidualAE(10, 1, hidden=[64, 64]).init_pca(Xtr)
     pca1 = evaluate(m1, obj, Xva)["recon"]
-    fit(m1, obj, Xtr, val=Xva, epochs=60, batch_size=64, lr=3e-3, monitor="val_recon",
+    fit(m1, obj, Xtr, val=Xva, max_iter=60, batch_size=64, learning_rate=3e-3, monitor="val_recon",
         include_start=True, early_stopping=60)
     end = evaluate(m1, obj, Xva)["recon"]
     assert end < 0.5 * pca1, (f"1-D code: residual AE {end:.4f} vs PCA-1 {pca1:.4f} "

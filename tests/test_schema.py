@@ -37,7 +37,6 @@ PENDING_FLAGS = {
     ("detect fit", "--out"), ("detect fit", "--code-size"), ("detect fit", "--hidden"),
     ("detect fit", "--epochs"), ("detect fit", "--lr"), ("detect fit", "--seed"),
     ("detect score", "--out"), ("detect explain", "--out"),
-    ("sparse learn", "--epochs"), ("sparse learn", "--seed"),
     ("denoise", "--epochs"), ("denoise", "--seed"), ("inpaint", "--epochs"),
     ("inpaint", "--seed"), ("compress", "--epochs"), ("compress", "--seed"),
     ("clean-document", "--epochs"), ("clean-document", "--seed"),
@@ -282,6 +281,10 @@ def test_old_flags_warn_and_set_the_new_settings():
         with future_warnings(f"'{old}' is renamed"):
             ns = parser.parse_args(["classify", old, "3"])
         assert getattr(ns, new) in (3, [3]), old
+    for old, new in (("--epochs", "max_iter"), ("--seed", "random_state")):
+        with future_warnings(f"'{old}' is renamed"):
+            ns = parser.parse_args(["sparse", "learn", "--output", "d.safetensors", old, "3"])
+        assert getattr(ns, new) == 3, old
 
 
 def test_no_command_shows_an_old_flag():

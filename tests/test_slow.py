@@ -20,8 +20,9 @@ from aekit.train import find_checkpoints
 
 pytestmark = pytest.mark.slow
 
-ARGS = ["train", "--data", "digits", "--epochs", "20", "--hidden", "64", "--checkpoint-steps",
-        "5", "--set", "train.early_stopping=none", "--set", "model.dropout=0.1",
+ARGS = ["train", "--data", "digits", "--max-iter", "20", "--hidden-layer-sizes", "64",
+        "--batch-size", "64", "--checkpoint-steps", "5", "--no-early-stopping",
+        "--set", "model.dropout=0.1",
         "--no-report", "--no-progress"]
 
 
@@ -37,14 +38,14 @@ def _newest(ck) -> int:
 
 
 def test_five_kills_at_random_steps_resume_bit_identically(tmp_path):
-    ref = _run([*ARGS, "--out", str(tmp_path / "ref")])
+    ref = _run([*ARGS, "--output", str(tmp_path / "ref")])
     assert ref.wait(timeout=600) == 0, ref.stderr.read().decode()[-2000:]
     total = json.loads((tmp_path / "ref" / "history.jsonl").read_text().splitlines()[-1])["step"]
     rng = random.Random(7)
     out, ck = tmp_path / "run", tmp_path / "run" / "checkpoints"
     for k, target in enumerate(sorted(rng.sample(range(5, total - 5), 5))):
-        p = _run([*ARGS, "--out", str(out)] if k == 0 else
-                 ["train", "--out", str(out), "--resume", "--no-progress"])
+        p = _run([*ARGS, "--output", str(out)] if k == 0 else
+                 ["train", "--output", str(out), "--resume", "--no-progress"])
         deadline = time.time() + 300
         while p.poll() is None and time.time() < deadline and _newest(ck) < target:
             time.sleep(0.005)
@@ -52,7 +53,7 @@ def test_five_kills_at_random_steps_resume_bit_identically(tmp_path):
         p.send_signal(signal.SIGKILL)
         p.wait()
         assert not (out / "model.safetensors").exists() and _newest(ck) >= target
-    last = _run(["train", "--out", str(out), "--resume", "--no-progress"])
+    last = _run(["train", "--output", str(out), "--resume", "--no-progress"])
     assert last.wait(timeout=600) == 0, last.stderr.read().decode()[-2000:]
     a, b = load_file(tmp_path / "ref" / "model.safetensors"), load_file(out / "model.safetensors")
     diffs = {k: float((a[k] - b[k]).abs().max()) for k in a}
@@ -74,8 +75,8 @@ def test_mnist_autoencoder_beats_pca_by_2_5x(mnist_path):
     Xtr, Xte = train.X.astype(np.float32), test.X.astype(np.float32)
     torch.manual_seed(0)
     model = DenseAE([784, 256, 32], activation="relu", output="sigmoid")
-    fit(model, make_objective("bce"), Xtr, epochs=15, batch_size=256, lr=2e-3,
-        schedule="cosine", seed=0, progress=False)
+    fit(model, make_objective("bce"), Xtr, max_iter=15, batch_size=256, learning_rate=2e-3,
+        schedule="cosine", random_state=0, progress=False)
     ae = float(reconstruction_errors(model, Xte).mean())
     pca = float(pca_errors(Xtr, Xte, 32).mean())
     assert ae < pca / 2.5, f"AE {ae:.3f} vs PCA-32 {pca:.3f}"

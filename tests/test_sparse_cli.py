@@ -44,7 +44,7 @@ def test_learn_encode_round_trip(tmp_path, data, algorithm, capsys):
     path, X = data
     out = tmp_path / "dict.safetensors"
     assert _run(["learn", "--data", path, "--n-components", 8, "--alpha", 0.1,
-                 "--algorithm", algorithm, "--epochs", 3, "--batch-size", 64,
+                 "--algorithm", algorithm, "--max-iter", 3, "--batch-size", 64,
                  "--output", out]) == 0
     assert out.exists() and out.with_suffix(".png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     tensors, meta = load_tensor_file(out, "aekit-dictionary")
@@ -70,7 +70,7 @@ def test_learn_encode_round_trip(tmp_path, data, algorithm, capsys):
 def test_learn_from_photos(tmp_path):
     out = tmp_path / "photos.safetensors"
     assert _run(["learn", "--n-components", 16, "--patch-size", 6, "--n-patches", 400,
-                 "--epochs", 1, "--seed", 3, "--output", out]) == 0
+                 "--max-iter", 1, "--random-state", 3, "--output", out]) == 0
     tensors, meta = load_tensor_file(out, "aekit-dictionary")
     assert tensors["D"].shape == (36, 16) and meta["data"] == "photos"
     assert out.with_suffix(".png").exists()
@@ -83,7 +83,7 @@ def test_npz_key(tmp_path, data):
     out = tmp_path / "d.safetensors"
     with pytest.raises(ValueError, match="--key"):
         _run(["learn", "--data", npz, "--n-components", 4, "--output", out])
-    assert _run(["learn", "--data", npz, "--key", "a", "--n-components", 4, "--epochs", 1,
+    assert _run(["learn", "--data", npz, "--key", "a", "--n-components", 4, "--max-iter", 1,
                  "--no-png", "--output", out]) == 0
     assert not out.with_suffix(".png").exists()
 
@@ -101,7 +101,7 @@ def test_bad_inputs_give_clear_errors(tmp_path, data):
     with pytest.raises(ValueError, match=r"shape \(n, d\)"):
         _run(["learn", "--data", tmp_path / "cube.npy", "--output", out])
     assert not out.exists()
-    assert _run(["learn", "--data", path, "--n-components", 4, "--epochs", 1, "--no-png",
+    assert _run(["learn", "--data", path, "--n-components", 4, "--max-iter", 1, "--no-png",
                  "--output", out]) == 0
     codes = tmp_path / "codes.npy"
     np.save(tmp_path / "wide.npy", np.zeros((5, 17), np.float32))

@@ -13,7 +13,7 @@ from aekit.train.psd import fit_psd
 def trained():
     g = torch.Generator().manual_seed(0)
     X = natural_image_patches(3000, 8, generator=g)
-    model, hist = fit_psd(X[:2500], 48, lam=0.5, epochs=4, batch_size=100, generator=g)
+    model, hist = fit_psd(X[:2500], 48, alpha=0.5, max_iter=4, batch_size=100, generator=g)
     return model, hist, X[2500:]
 
 
@@ -53,7 +53,7 @@ def test_encoder_approximates_optimal_codes_fast(trained):
 def test_sigmoid_encoder_gives_nonnegative_codes():
     g = torch.Generator().manual_seed(2)
     X = natural_image_patches(400, 8, generator=g)
-    model, _ = fit_psd(X, 16, encoder="sigmoid", epochs=1, generator=g)
+    model, _ = fit_psd(X, 16, encoder="sigmoid", max_iter=1, generator=g)
     with torch.no_grad():
         assert float(model.encode(X).min()) >= 0
 
@@ -62,16 +62,16 @@ def test_bad_arguments():
     X = torch.randn(10, 4)
     with pytest.raises(ValueError, match="encoder"):
         PSD(4, 8, encoder="relu")
-    with pytest.raises(ValueError, match="alpha"):
-        fit_psd(X, 8, alpha=0.0)
-    with pytest.raises(ValueError, match="alpha"):  # λ is checked as the solvers' alpha
-        fit_psd(X, 8, lam=-1.0)
-    with pytest.raises(ValueError, match="epochs"):
-        fit_psd(X, 8, epochs=0)
-    with pytest.raises(ValueError, match="lr_encoder"):
-        fit_psd(X, 8, lr_encoder=float("nan"))
-    with pytest.raises(ValueError, match="lr_dict"):
-        fit_psd(X, 8, lr_dict=-0.1)
+    with pytest.raises(ValueError, match="prediction_weight"):
+        fit_psd(X, 8, prediction_weight=0.0)
+    with pytest.raises(ValueError, match="alpha"):  # the ℓ1 weight, as the solvers' alpha
+        fit_psd(X, 8, alpha=-1.0)
+    with pytest.raises(ValueError, match="max_iter"):
+        fit_psd(X, 8, max_iter=0)
+    with pytest.raises(ValueError, match="learning_rate"):
+        fit_psd(X, 8, learning_rate=float("nan"))
+    with pytest.raises(ValueError, match="dict_learning_rate"):
+        fit_psd(X, 8, dict_learning_rate=-0.1)
 
 
 def test_shrink_encoder_starts_at_thresholding_and_improves():
@@ -82,12 +82,12 @@ def test_shrink_encoder_starts_at_thresholding_and_improves():
     g = torch.Generator().manual_seed(3)
     X = natural_image_patches(3000, 8, generator=g)
     Xtr, Xte = X[:2500], X[2500:]
-    model0, _ = fit_psd(Xtr, 48, lam=0.5, encoder="shrink", epochs=1, lr_encoder=0.0,
-                        lr_dict=0.0, generator=torch.Generator().manual_seed(4))
+    model0, _ = fit_psd(Xtr, 48, alpha=0.5, encoder="shrink", max_iter=1, learning_rate=0.0,
+                        dict_learning_rate=0.0, generator=torch.Generator().manual_seed(4))
     with torch.no_grad():
         ref = soft_threshold(Xte @ model0.D, 0.5)
         assert torch.allclose(model0.encode(Xte), ref, atol=1e-6)
-    model, _ = fit_psd(Xtr, 48, lam=0.5, encoder="shrink", epochs=4, batch_size=100,
+    model, _ = fit_psd(Xtr, 48, alpha=0.5, encoder="shrink", max_iter=4, batch_size=100,
                        generator=torch.Generator().manual_seed(4))
     rep = psd_report(model, Xte, 0.5, repeats=1)
     with torch.no_grad():

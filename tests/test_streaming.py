@@ -52,7 +52,8 @@ def test_error_mid_stream_leaves_no_file(tmp_path, model):
 
 def test_cli_score(tmp_path, capsys):
     run = tmp_path / "run"
-    assert main(["train", "--data", "digits", "--epochs", "1", "--hidden", "16", "--out",
+    assert main(["train", "--data", "digits", "--max-iter", "1", "--hidden-layer-sizes", "16",
+                 "--output",
                  str(run), "--no-report", "--no-progress"]) == 0
     X = np.random.default_rng(0).random((300, 64)).astype(np.float32)
     np.save(tmp_path / "x.npy", X)
@@ -85,6 +86,6 @@ def test_fit_streams_from_npy_reader(tmp_path):
     for data in (X, NpyReader(tmp_path / "x.npy")):
         torch.manual_seed(0)
         m = DenseAE([20, 8, 3], output="sigmoid")
-        fit(m, make_objective("bce"), data, epochs=2, batch_size=16)
+        fit(m, make_objective("bce"), data, max_iter=2, batch_size=16)
         ws.append(m.state_dict())
     assert all(torch.equal(ws[0][k], ws[1][k]) for k in ws[0])

@@ -142,6 +142,6 @@ def test_unet_trains_with_fit_on_image_tensors():
     imgs = [torch.rand(1, 40, 40, generator=g).cumsum(2) / 40 for _ in range(2)]
     src = PatchSource(imgs, patch_size=16, n_patches=64, seed=0)
     m = UNetAE(1, features=4, depth=2, residual=True)
-    h = fit(m, make_objective("mse"), src, corruption=aekit.Gaussian(0.1), epochs=6,
-            batch_size=16, lr=3e-3, seed=0, progress=False)
+    h = fit(m, make_objective("mse"), src, corruption=aekit.Gaussian(0.1), max_iter=6,
+            batch_size=16, learning_rate=3e-3, random_state=0, progress=False)
     assert h["train_recon"][-1] < 0.5 * h["train_recon"][0], h["train_recon"]

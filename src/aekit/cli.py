@@ -305,18 +305,14 @@ def _refuse_resume_conflicts(a: argparse.Namespace, saved) -> None:
             return False, None
         return asked_d[sec][name] != saved_d[sec][name], saved_d[sec][name]
 
-    import warnings
-
     from .config import upgrade_keys
     from .schema import RENAMED_KEYS
 
     for flag, ov in _train_flag_overrides(a):
         key = ov.split("=", 1)[0].strip()
-        with warnings.catch_warnings():  # the old names warn once, when parsed for real
-            warnings.simplefilter("ignore", FutureWarning)
-            asked_d = load_config(None, [ov]).to_dict()
-            sec, name = key.split(".", 1) if "." in key else (key, "")
-            probe = upgrade_keys({sec: {name: 0}}, warn=False)
+        asked_d = load_config(None, [ov]).to_dict()  # an old --set key warns here, once
+        sec, name = key.split(".", 1) if "." in key else (key, "")
+        probe = upgrade_keys({sec: {name: 0}}, warn=False)
         # the canonical key(s) an old name sets (model.hidden: two candidates)
         keys = [f"{t}.{n}" for t, tab in probe.items() if isinstance(tab, dict) for n in tab]
         keys = [RENAMED_KEYS.get(k, k) for k in keys]

@@ -72,14 +72,19 @@ def add_sparse_parser(subparsers) -> argparse.ArgumentParser:
     lp.add_argument("--algorithm", choices=("online", "batch"), default="online",
                     help="online mini-batch (Mairal et al. 2010) or batch alternating "
                     "(default online)")
-    lp.add_argument("--epochs", type=int, default=5,
+    lp.add_argument("--max-iter", type=int, default=5,
                     help="epochs over the data (online) or outer iterations (batch); "
                     "default 5")
     lp.add_argument("--batch-size", type=int, default=256, help="mini-batch size (online)")
     lp.add_argument("--method", choices=("fista", "ista", "cd", "feature_sign"),
                     default="fista", help="code solver during learning (default fista)")
     lp.add_argument("--positive", action="store_true", help="non-negative codes")
-    lp.add_argument("--seed", type=int, default=0)
+    lp.add_argument("--random-state", type=int, default=0, help="seed (default 0)")
+    from ..schema import _Renamed
+
+    for old, new in (("--epochs", "--max-iter"), ("--seed", "--random-state")):
+        lp.add_argument(old, dest=new[2:].replace("-", "_"), type=int, action=_Renamed,
+                        new_flag=new, default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     lp.add_argument("--output", type=Path, required=True, help="dictionary .safetensors file")
     lp.add_argument("--no-png", action="store_true", help="do not write the atom grid PNG")
 
@@ -215,14 +220,14 @@ def _learn(a: argparse.Namespace) -> int:
 
     k = check_int("--n-components", a.n_components, 1)
     alpha = check_float("--alpha", a.alpha, 0)
-    epochs = check_int("--epochs", a.epochs, 1)
+    epochs = check_int("--max-iter", a.max_iter, 1)
     bs = check_int("--batch-size", a.batch_size, 1)
     out = Path(a.output)
     if out.suffix == ".png":
         raise ValueError(f"--output {out} must not be a .png (the atom grid goes next to it)")
     if out.exists() and out.is_dir():
         raise ValueError(f"--output {out} is a directory, expected a file path")
-    g = torch.Generator().manual_seed(int(a.seed))
+    g = torch.Generator().manual_seed(int(a.random_state))
     n_patches = check_int("--n-patches", a.n_patches, 1)
     if a.patch_size is not None:
         check_int("--patch-size", a.patch_size, 1)
@@ -258,7 +263,7 @@ def _learn(a: argparse.Namespace) -> int:
     seconds = time.perf_counter() - t0
     meta = {"n_features": d, "n_components": k, "alpha": alpha, "algorithm": a.algorithm,
             "method": a.method, "positive": bool(a.positive), "epochs": epochs,
-            "batch_size": bs, "seed": int(a.seed), "data": source, "n_samples": n,
+            "batch_size": bs, "seed": int(a.random_state), "data": source, "n_samples": n,
             "atom_shape": atom_shape, "preprocessing": prep,
             "objective": info.objective[-1] if info.objective else None,
             "n_iter": info.n_iter, "seconds": round(seconds, 3)}
