@@ -192,7 +192,7 @@ def test_sparse_cli_on_image_files(tmp_path, capsys):
     write_image(photo, g.random((24, 24)))
     d = tmp_path / "d.safetensors"
     assert main(["sparse", "learn", "--data", str(photo), "--patch-size", "4",
-                 "--n-components", "6", "--epochs", "1", "--output", str(d)]) == 0
+                 "--n-components", "6", "--max-iter", "1", "--output", str(d)]) == 0
     from aekit.io import load_tensor_file
 
     tensors, meta = load_tensor_file(d, "aekit-dictionary")
@@ -207,7 +207,7 @@ def test_sparse_cli_on_image_files(tmp_path, capsys):
     for i in range(5):
         write_image(folder / f"{i}.png", g.random((4, 4)))
     assert main(["sparse", "learn", "--data", str(folder), "--n-components", "3",
-                 "--epochs", "1", "--no-png", "--output", str(tmp_path / "f.safetensors")]) == 0
+                 "--max-iter", "1", "--no-png", "--output", str(tmp_path / "f.safetensors")]) == 0
     rc = main(["sparse", "encode", str(d), "--input", str(tmp_path / "z.npy"),
                "--image-size", "4", "4", "--output", str(tmp_path / "w.npy")])
     err = capsys.readouterr().err

@@ -18,6 +18,14 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from torch import nn
 
 from .corruption import Masking
+from .estimators import (
+    ESTIMATOR_CLASSES,
+    params_from_header,
+    params_to_header,
+    rebuild_model,
+    to_plain,
+)
+from .io import FileFormatError, expect, pack_tree, save_tensor_file, unpack_tree
 from .models import Autoencoder as AEModel
 from .models import DenseAE, LinearAE
 from .objectives import FGSM, VAT, Objective, make_objective
@@ -416,9 +424,6 @@ class AutoencoderClassifier(ClassifierMixin, BaseEstimator):
         """
         from pathlib import Path
 
-        from .estimators import _params_json, _plain
-        from .io import pack_tree, save_tensor_file
-
         check_is_fitted(self, "model_")
         enc = self.model_.encoder
         tensors = {f"model.{k}": v for k, v in self.model_.state_dict().items()}
@@ -428,15 +433,15 @@ class AutoencoderClassifier(ClassifierMixin, BaseEstimator):
                             for k, v in self.autoencoder_.state_dict().items()})
             auto = {"model": self.autoencoder_.name, "model_config": self.autoencoder_.config()}
         classes = self.classes_
-        fitted = {a: _plain(getattr(self, a)) for a in _FITTED}
-        fitted["classes_"] = {"values": _plain(classes), "dtype": str(classes.dtype)}
+        fitted = {a: to_plain(getattr(self, a)) for a in _FITTED}
+        fitted["classes_"] = {"values": to_plain(classes), "dtype": str(classes.dtype)}
         if hasattr(self, "feature_names_in_"):
             fitted["feature_names_in_"] = [str(n) for n in self.feature_names_in_]
         h = self.history_
         fitted["history"] = None if h is None else {
-            "records": _plain(h.records), "best_epoch": h.best_epoch,
+            "records": to_plain(h.records), "best_epoch": h.best_epoch,
             "stopped_early": bool(h.stopped_early)}
-        meta = {"estimator": type(self).__name__, "params": _params_json(self),
+        meta = {"estimator": type(self).__name__, "params": params_to_header(self),
                 "model": enc.name, "model_config": enc.config(), "autoencoder": auto,
                 "fitted": pack_tree(fitted, "fitted", {})}
         path = Path(path)
@@ -445,11 +450,9 @@ class AutoencoderClassifier(ClassifierMixin, BaseEstimator):
 
     @classmethod
     def _from_file(cls, path, tensors, doc):
-        from .estimators import _params_from, _rebuild_model
-        from .io import FileFormatError, expect, unpack_tree
         from .train import History
 
-        est = cls(**_params_from(cls, doc, path))
+        est = cls(**params_from_header(cls, doc, path))
         fitted = unpack_tree(doc.get("fitted"), {}, where="fitted", path=path)
         expect(fitted, dict, path, "fitted")
         missing = [a for a in (*_FITTED, "classes_", "history") if a not in fitted]
@@ -471,13 +474,13 @@ class AutoencoderClassifier(ClassifierMixin, BaseEstimator):
         if "feature_names_in_" in fitted:
             est.feature_names_in_ = np.asarray(fitted["feature_names_in_"], dtype=object)
         n_classes = len(est.classes_)
-        net = _rebuild_model(path, doc, tensors,
+        net = rebuild_model(path, doc, tensors,
                              wrap=lambda m: EncoderClassifier(m, n_classes))
         for p in net.parameters():
             p.requires_grad_(False)
         est.model_ = net.eval()
         auto = doc.get("autoencoder")
-        est.autoencoder_ = None if auto is None else _rebuild_model(
+        est.autoencoder_ = None if auto is None else rebuild_model(
             path, auto if isinstance(auto, dict) else {}, tensors, prefix="autoencoder.")
         hist = fitted["history"]
         est.history_ = None
@@ -490,3 +493,6 @@ class AutoencoderClassifier(ClassifierMixin, BaseEstimator):
                 raise FileFormatError(f"{path}: fitted.history is malformed: {e}", path=path,
                                       field="fitted.history") from None
         return est
+
+
+ESTIMATOR_CLASSES["AutoencoderClassifier"] = AutoencoderClassifier

@@ -30,8 +30,8 @@ from .train import evaluate as _evaluate
 from .train import fit as _fit
 from .validation import check_choice, check_float, check_int
 
-__all__ = ["DEFAULT_WEIGHT_DECAY_GRID", "ESTIMATOR_FORMAT", "ESTIMATOR_MODELS", "Autoencoder",
-           "load_estimator"]
+__all__ = ["DEFAULT_WEIGHT_DECAY_GRID", "ESTIMATOR_CLASSES", "ESTIMATOR_FORMAT",
+           "ESTIMATOR_MODELS", "Autoencoder", "load_estimator"]
 
 #: The ``format`` tag of files written by :meth:`Autoencoder.save`.
 ESTIMATOR_FORMAT = "aekit-estimator"
@@ -642,12 +642,12 @@ class Autoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimat
             tensors["validation_indices"] = torch.from_numpy(
                 np.asarray(self.validation_indices_, dtype=np.int64))
         h = self.history_
-        fitted = {a: _plain(getattr(self, a)) for a in _FITTED}
+        fitted = {a: to_plain(getattr(self, a)) for a in _FITTED}
         if hasattr(self, "feature_names_in_"):
             fitted["feature_names_in_"] = [str(n) for n in self.feature_names_in_]
-        fitted["history"] = {"records": _plain(h.records), "best_epoch": h.best_epoch,
+        fitted["history"] = {"records": to_plain(h.records), "best_epoch": h.best_epoch,
                              "stopped_early": bool(h.stopped_early)}
-        meta = {"estimator": type(self).__name__, "params": _params_json(self),
+        meta = {"estimator": type(self).__name__, "params": params_to_header(self),
                 "model": self.model_.name, "model_config": self.model_.config(),
                 "fitted": pack_tree(fitted, "fitted", {})}
         path = Path(path)
@@ -658,7 +658,7 @@ class Autoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimat
     def _from_file(cls, path: Path, tensors: dict, doc: dict) -> Autoencoder:
         from .train import History
 
-        est = cls(**_params_from(cls, doc, path))
+        est = cls(**params_from_header(cls, doc, path))
         fitted = unpack_tree(doc.get("fitted"), {}, where="fitted", path=path)
         expect(fitted, dict, path, "fitted")
         missing = [a for a in (*_FITTED, "history") if a not in fitted]
@@ -673,7 +673,7 @@ class Autoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimat
         expect(est.n_features_in_, int, path, "fitted.n_features_in_")
         if "feature_names_in_" in fitted:
             est.feature_names_in_ = np.asarray(fitted["feature_names_in_"], dtype=object)
-        est.model_ = _rebuild_model(path, doc, tensors)
+        est.model_ = rebuild_model(path, doc, tensors)
         if est.model_.n_features != est.n_features_in_:
             raise FileFormatError(f"{path}: the model takes {est.model_.n_features} features, "
                                   f"n_features_in_ is {est.n_features_in_}", path=path,
@@ -703,27 +703,30 @@ _FITTED = ("loss_", "init_", "weight_decay_", "validation_curve_", "start_score_
            "image_shape_")
 
 
-def _plain(v: Any) -> Any:
+def to_plain(v: Any) -> Any:
     """NumPy scalars/arrays and tuples as plain Python values and lists (JSON-ready)."""
     if isinstance(v, dict):
-        return {k: _plain(x) for k, x in v.items()}
+        return {k: to_plain(x) for k, x in v.items()}
     if isinstance(v, list | tuple):
-        return [_plain(x) for x in v]
+        return [to_plain(x) for x in v]
     if isinstance(v, np.ndarray):
-        return _plain(v.tolist())
+        return to_plain(v.tolist())
     if isinstance(v, np.generic):
         return v.item()
     return v
 
 
-def _params_json(est: BaseEstimator) -> dict[str, Any]:
+def params_to_header(est: BaseEstimator) -> dict[str, Any]:
+    """``est.get_params(deep=False)`` as a JSON tree for a saved file (:func:`aekit.io.pack_tree`
+    form): tuples as lists, a ``RandomState`` instance and a given ``encoder`` model as None
+    (they only act in ``fit``); any other non-plain value raises ``ValueError``."""
     params = {}
     for k, v in est.get_params(deep=False).items():
         if k == "random_state" and not (v is None or isinstance(v, int | np.integer)):
             v = None  # a RandomState instance only seeds fit; it is not a setting
         if k == "encoder":
             v = None  # a given encoder's trained weights are stored with the fitted model
-        v = _plain(v)
+        v = to_plain(v)
         if not (v is None or isinstance(v, bool | int | float | str | list | dict)):
             raise ValueError(f"cannot save {type(est).__name__}: parameter {k}={v!r} is not "
                              "a plain value (an int, float, str, bool, None or a list)")
@@ -731,7 +734,7 @@ def _params_json(est: BaseEstimator) -> dict[str, Any]:
     return pack_tree(params, "params", {})
 
 
-def _params_from(cls: type, doc: dict, path: Path) -> dict[str, Any]:
+def params_from_header(cls: type, doc: dict, path: Path) -> dict[str, Any]:
     """Constructor arguments from a saved header (lists back to tuples), checked against
     ``cls``'s signature."""
     params = unpack_tree(doc.get("params"), {}, where="params", path=path)
@@ -744,7 +747,7 @@ def _params_from(cls: type, doc: dict, path: Path) -> dict[str, Any]:
     return {k: tuple(v) if isinstance(v, list) else v for k, v in params.items()}
 
 
-def _rebuild_model(path: Path, doc: dict, tensors: dict, prefix: str = "model.",
+def rebuild_model(path: Path, doc: dict, tensors: dict, prefix: str = "model.",
                    registry: dict | None = None, wrap=None):
     """The model named in the header, built from its stored constructor arguments, with the
     stored weights (shapes compared on the meta device first, so a header claiming a huge
@@ -814,12 +817,14 @@ def load_estimator(path: str | os.PathLike):
     path = Path(path)
     tensors, doc = load_tensor_file(path, ESTIMATOR_FORMAT)
     kind = doc.get("estimator")
-    if kind == "Autoencoder":
-        return Autoencoder._from_file(path, tensors, doc)
-    if kind == "AutoencoderClassifier":
-        from .classifier import AutoencoderClassifier
+    cls = ESTIMATOR_CLASSES.get(kind) if isinstance(kind, str) else None
+    if cls is None:
+        known = " or ".join(map(repr, ESTIMATOR_CLASSES))
+        raise FileFormatError(f"{path} holds estimator {kind!r}; expected {known}", path=path,
+                              field="estimator", expected=known)
+    return cls._from_file(path, tensors, doc)
 
-        return AutoencoderClassifier._from_file(path, tensors, doc)
-    raise FileFormatError(f"{path} holds estimator {kind!r}; expected 'Autoencoder' or "
-                          "'AutoencoderClassifier'", path=path, field="estimator",
-                          expected="'Autoencoder' or 'AutoencoderClassifier'")
+
+#: Estimator classes :func:`load_estimator` rebuilds, by the name stored in the file;
+#: :mod:`aekit.classifier` adds ``AutoencoderClassifier`` (imported with :mod:`aekit`).
+ESTIMATOR_CLASSES: dict[str, type] = {"Autoencoder": Autoencoder}

@@ -21,12 +21,11 @@ from .arrays import (
     is_image_path,
     load_array,
     load_idx,
-    load_images,
     scale_unit,
     train_val_split,
 )
 from .batch import ArraySource, Batch, DataSource, as_source
-from .datasets import data_dir, load_dataset, load_digits, load_mnist
+from .datasets import data_dir, load_dataset, load_digits, load_images, load_mnist
 from .images import ImageFolder, read_image
 
 __all__ = [

@@ -13,13 +13,24 @@ from __future__ import annotations
 import io
 import os
 import re
+import struct
 from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
 
+from ..io import FileFormatError
 from .archives import iter_members, list_members, read_member
-from .arrays import Dataset, check_finite_2d, load_idx, load_npz, read_array, scale_unit
+from .arrays import (
+    PATH_READERS,
+    Dataset,
+    check_finite_2d,
+    load_idx,
+    load_npz,
+    read_array,
+    scale_unit,
+)
+from .images import IMAGE_SUFFIXES, read_image
 
 __all__ = [
     "ADBENCH_FILE",
@@ -32,6 +43,7 @@ __all__ = [
     "load_adbench",
     "load_dataset",
     "load_digits",
+    "load_images",
     "load_magnetic_tiles",
     "load_mnist",
 ]
@@ -139,7 +151,7 @@ def load_dataset(name_or_path: str, *, data_path: str | os.PathLike | None = Non
     a file stored as ``uint8`` (8-bit images) by the fixed range 0..255, anything else by the
     data's own minimum and maximum (so integers 0..16 become 0..1, not 0..0.06). ``header``
     is the CSV header choice of :func:`aekit.data.load_array`. An image file or a folder of
-    images (PNG, JPEG, TIFF, BMP; recursively) is read by :func:`aekit.data.load_images`
+    images (PNG, JPEG, TIFF, BMP; recursively) is read by :func:`load_images`
     with ``image_size``, ``patch_size``, ``patch_stride``, ``color``, ``max_patches`` and
     ``skip_other``; its pixels are already in [0, 1] and are not rescaled. Image options
     given for a built-in name or an array file raise ``ValueError`` (never ignored).
@@ -175,6 +187,226 @@ def load_dataset(name_or_path: str, *, data_path: str | os.PathLike | None = Non
         lo, hi = (0.0, 255.0) if dtype == np.uint8 else (None, None)
         X = scale_unit(X, lo=lo, hi=hi)
     return Dataset(X, ds.y, ds.image_shape), None
+
+
+# ------------------------------------------------------------------------------ images
+_GRAY_MODES = frozenset({"1", "L", "LA", "La", "I", "I;16", "I;16B", "I;16L", "I;16N", "F"})
+COLORS = ("auto", "gray", "rgb")
+
+
+def _image_suffixes() -> tuple[str, ...]:
+    return IMAGE_SUFFIXES
+
+
+def _is_image_data(p: Path) -> bool:
+    return p.is_dir() or p.suffix.lower() in IMAGE_SUFFIXES
+
+
+def _pair(v, name: str) -> tuple[int, int] | None:
+    """``None``, an int ``s`` (-> (s, s)) or a pair of ints >= 1 as ``(h, w)``."""
+    if v is None:
+        return None
+    vals = [v, v] if isinstance(v, int | np.integer) and not isinstance(v, bool) else v
+    try:
+        vals = list(vals)
+    except TypeError:
+        raise ValueError(f"{name} must be an int or (height, width), got {v!r}") from None
+    if (len(vals) != 2 or any(isinstance(a, bool) or not isinstance(a, int | np.integer)
+                              or a < 1 for a in vals)):
+        raise ValueError(f"{name} must be an int >= 1 or (height, width) of ints >= 1, got "
+                         f"{v!r}")
+    return int(vals[0]), int(vals[1])
+
+
+def _list_image_files(folder: Path, skip_other: bool) -> list[Path]:
+    """Image files under ``folder``, recursively, sorted by relative path; hidden files and
+    folders (``.name``) are skipped; any other file raises naming it unless ``skip_other``."""
+    suffixes = _image_suffixes()
+    files = []
+    for root, dirs, names in os.walk(folder):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        for name in sorted(names):
+            if name.startswith("."):
+                continue
+            q = Path(root) / name
+            if q.suffix.lower() in suffixes:
+                files.append(q)
+            elif not skip_other:
+                raise FileFormatError(
+                    f"{q} is not an image file (expected {', '.join(suffixes)}); a data folder "
+                    "must hold only images (hidden files are skipped): move it out, or pass "
+                    "skip_other=True", path=q, expected="an image file")
+    files.sort(key=lambda q: q.relative_to(folder).parts)
+    if not files:
+        raise ValueError(f"image folder {str(folder)!r} holds no images "
+                         f"({', '.join(suffixes)}), searched recursively")
+    return files
+
+
+def _header(p: Path) -> tuple[str, tuple[int, int]]:
+    """``(Pillow mode, (H, W))`` from the file's header (no pixels decoded)."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(p) as im:
+            return im.mode, (int(im.height), int(im.width))
+    except FileNotFoundError:
+        raise FileNotFoundError(f"no such image: {p}") from None
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError, EOFError,
+            struct.error, Image.DecompressionBombError) as e:
+        raise FileFormatError(f"{p} is not a readable image: {type(e).__name__}: {e}",
+                              path=p, expected="an image Pillow can decode") from None
+
+
+def _resize(a: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """(C, H, W) float32 -> (C, h, w) with Pillow's antialiased bilinear filter, channel by
+    channel in 32-bit float (no 8-bit rounding)."""
+    from PIL import Image
+
+    h, w = size
+    return np.stack([np.asarray(Image.fromarray(c, mode="F").resize(
+        (w, h), Image.Resampling.BILINEAR), dtype=np.float32) for c in a])
+
+
+def _patches(a: np.ndarray, p: tuple[int, int], s: tuple[int, int]) -> np.ndarray:
+    """All ``p``-sized windows of (C, H, W) at stride ``s`` in row-major order, flattened
+    channel-first: (n_windows, C·ph·pw)."""
+    C = a.shape[0]
+    win = np.lib.stride_tricks.sliding_window_view(a, p, axis=(1, 2))  # (C, H', W', ph, pw)
+    win = win[:, ::s[0], ::s[1]]
+    return np.ascontiguousarray(win.transpose(1, 2, 0, 3, 4)).reshape(-1, C * p[0] * p[1])
+
+
+def load_images(path: str | os.PathLike, *, image_size=None, patch_size=None,
+                patch_stride=None, color: str = "auto", max_patches: int | None = None,
+                skip_other: bool = False, seed: int = 0) -> Dataset:
+    """Image files as data rows: a folder of images (recursively) or a single image file.
+
+    Every image is read with :func:`aekit.data.images.read_image` as float32 (C, H, W) in
+    [0, 1] (8-bit files divided by 255, 16-bit grayscale by 65535) and flattened
+    channel-first, ``x = vec(I) ∈ [0, 1]^{C·H·W}``, the layout :class:`aekit.ConvAE`
+    reshapes back.
+
+    Parameters
+    ----------
+    path : path
+        A folder (searched recursively; files sorted by relative path; hidden ``.files``
+        skipped) or one ``.png``/``.jpg``/``.jpeg``/``.tif``/``.tiff``/``.bmp`` file.
+    image_size : int or (int, int), optional
+        Resize every image to ``(H, W)`` (Pillow's antialiased bilinear filter, in float).
+        Without it all images must share one size, else a ``ValueError`` names two files of
+        different sizes.
+    patch_size : int or (int, int), optional
+        Cut every image (after ``image_size``) into ``(ph, pw)`` patches at
+        ``patch_stride``; then images of different sizes are fine. Without it, each image is
+        one row (a single file gives one row).
+    patch_stride : int or (int, int), optional
+        Step between patches (default ``patch_size``: non-overlapping tiles, row-major).
+    color : {"auto", "gray", "rgb"}
+        ``"auto"``: grayscale (C = 1) when every file is grayscale, else RGB (C = 3; gray
+        files repeated to three channels, alpha dropped). ``"gray"`` converts with Pillow's
+        ITU-R 601 luma ``L = 0.299 R + 0.587 G + 0.114 B``.
+    max_patches : int, optional
+        Keep at most this many patches, a uniform random subset without replacement drawn
+        with ``seed`` (kept in their original order).
+    skip_other : bool
+        Skip non-image files in a folder instead of raising.
+    seed : int
+
+    Returns
+    -------
+    Dataset
+        ``X`` (n, C·h·w) float32; ``y``: for a folder whose images all sit in sub-folders
+        (``cats/1.png``, ``dogs/2.png``), the index of the top-level sub-folder in sorted
+        order (the torchvision ``ImageFolder`` convention), else None; ``image_shape``
+        ``(h, w)`` for grayscale, ``(C, h, w)`` for colour (h, w: image or patch size).
+
+    Raises
+    ------
+    FileNotFoundError
+        ``path`` does not exist.
+    aekit.io.FileFormatError
+        A non-image file in the folder, or a file Pillow cannot decode (naming it).
+    ValueError
+        Mixed image sizes without ``image_size``/``patch_size`` (naming two files), an image
+        smaller than ``patch_size`` (naming it), bad option values.
+
+    References
+    ----------
+    ITU-R Recommendation BT.601 (luma); Olshausen & Field, "Emergence of simple-cell receptive
+    field properties by learning a sparse code for natural images", Nature 1996 (image
+    patches as data rows).
+    """
+    p = Path(path)
+    if color not in COLORS:
+        raise ValueError(f"color must be one of {COLORS}, got {color!r}")
+    size, psize = _pair(image_size, "image_size"), _pair(patch_size, "patch_size")
+    stride = _pair(patch_stride, "patch_stride")
+    if stride is not None and psize is None:
+        raise ValueError("patch_stride needs patch_size")
+    stride = stride or psize
+    if max_patches is not None:
+        if psize is None:
+            raise ValueError("max_patches needs patch_size")
+        if isinstance(max_patches, bool) or not isinstance(max_patches, int | np.integer) \
+                or max_patches < 1:
+            raise ValueError(f"max_patches must be an int >= 1, got {max_patches!r}")
+    if not p.exists():
+        raise FileNotFoundError(f"no such image file or folder: {p}")
+    folder = p.is_dir()
+    files = _list_image_files(p, skip_other) if folder else [p]
+    if not folder and p.suffix.lower() not in _image_suffixes():
+        raise ValueError(f"{p}: unsupported image type {p.suffix!r}; expected one of "
+                         f"{', '.join(_image_suffixes())}")
+    heads = [_header(f) for f in files]
+    if color == "auto":
+        color = "gray" if all(m in _GRAY_MODES for m, _ in heads) else "rgb"
+    if size is None and psize is None:
+        first = heads[0][1]
+        for f, (_, hw) in zip(files, heads):
+            if hw != first:
+                raise ValueError(
+                    f"images differ in size: {f} is {hw[0]}x{hw[1]} (HxW) but {files[0]} is "
+                    f"{first[0]}x{first[1]}; pass image_size=(H, W) (--image-size H W) to "
+                    "resize them all, or patch_size (--patch-size) to cut patches")
+    rows, shape = [], None
+    for f, (mode, _) in zip(files, heads):
+        if color == "gray":
+            a = read_image(f, "L")
+        elif mode in _GRAY_MODES:  # keep 16-bit precision, then repeat to RGB
+            a = read_image(f, "L")
+            a = np.repeat(a[:1], 3, axis=0)
+        else:
+            a = read_image(f, "RGB")
+        if size is not None and a.shape[1:] != size:
+            a = _resize(a, size)
+        if psize is not None:
+            if a.shape[1] < psize[0] or a.shape[2] < psize[1]:
+                raise ValueError(f"{f} is {a.shape[1]}x{a.shape[2]} (HxW), smaller than "
+                                 f"patch_size {psize[0]}x{psize[1]}")
+            rows.append(_patches(a, psize, stride))
+            shape = (a.shape[0], *psize)
+        else:
+            rows.append(a.reshape(1, -1))
+            shape = a.shape
+    counts = [len(r) for r in rows]
+    X = np.concatenate(rows).astype(np.float32, copy=False)
+    y = None
+    if folder:
+        tops = [f.relative_to(p).parts for f in files]
+        if all(len(t) > 1 for t in tops):
+            names = sorted({t[0] for t in tops})
+            index = {n: i for i, n in enumerate(names)}
+            y = np.repeat(np.array([index[t[0]] for t in tops], dtype=np.int64), counts)
+    if max_patches is not None and len(X) > max_patches:
+        keep = np.sort(np.random.default_rng(seed).choice(len(X), int(max_patches),
+                                                          replace=False))
+        X, y = X[keep], (y[keep] if y is not None else None)
+    image_shape = tuple(int(s) for s in (shape[1:] if shape[0] == 1 else shape))
+    return Dataset(np.ascontiguousarray(X), y, image_shape)
+
+
+PATH_READERS.append((_is_image_data, load_images))
 
 
 # ---------------------------------------------------------------------------- archives
