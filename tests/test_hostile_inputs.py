@@ -253,10 +253,10 @@ def test_tiny_data_gives_a_complete_run_with_a_degraded_report(tmp_path, capsys)
         assert read_marker(out)["status"] == "complete", n
 
 
-def test_epochs_zero_is_refused(tmp_path, capsys):
+def test_max_iter_zero_is_refused(tmp_path, capsys):
     assert main(["train", "--data", "digits", "--output", str(tmp_path / "e"), "--max-iter", "0",
                  "--no-report"]) == 2
-    _one_line_error(capsys, "train.epochs must be >= 1")
+    _one_line_error(capsys, "train.max_iter must be an integer >= 1", "(--max-iter)")
     assert not (tmp_path / "e").exists()
 
 
