@@ -245,6 +245,14 @@ def test_dice_bce_definition():
     d = (2 * (p * t).sum() + 1) / (p.sum() + t.sum() + 1)
     got = dice_bce(t, s)
     assert got.shape == (1,) and torch.allclose(got, bce + 1 - d), (got, bce + 1 - d)
+    # batch Dice: one Dice over every pixel of the batch, the same for every sample
+    s2, t2 = torch.cat([s, -s]), torch.cat([t, torch.zeros_like(t)])
+    p2 = torch.sigmoid(s2)
+    db = (2 * (p2 * t2).sum() + 1) / (p2.sum() + t2.sum() + 1)
+    b2 = torch.nn.functional.binary_cross_entropy_with_logits(s2, t2, reduction="none")
+    want = b2.flatten(1).mean(1) + 1 - db
+    got = dice_bce(t2, s2, batch=True)
+    assert torch.allclose(got, want), (got, want)
     # an empty target predicted (nearly) empty: Dice loss ~ 0
     e = dice_bce(torch.zeros(1, 1, 2, 2), torch.full((1, 1, 2, 2), -20.0))
     assert float(e) < 1e-6, float(e)

@@ -64,21 +64,32 @@ def _pair(reference, prediction) -> tuple[np.ndarray, np.ndarray]:
     return a.astype(bool), b.astype(bool)
 
 
-def dice_bce(target: torch.Tensor, out: AEOutput | torch.Tensor, *, eps: float = 1.0
-             ) -> torch.Tensor:
-    """Per-sample segmentation loss: mean pixel BCE plus the soft Dice loss, (n,).
+def dice_bce(target: torch.Tensor, out: AEOutput | torch.Tensor, *, eps: float = 1.0,
+             batch: bool = False) -> torch.Tensor:
+    """Segmentation loss: mean pixel BCE plus the soft Dice loss, (n,).
 
     With ``p = σ(s)`` (s the logits) and target t:
-    ``ℓ = mean_j BCE(s_j, t_j) + 1 − (2 Σ_j p_j t_j + ε) / (Σ_j p_j + Σ_j t_j + ε)``
+    ``ℓ_i = mean_j BCE(s_ij, t_ij) + 1 − (2 Σ p t + ε) / (Σ p + Σ t + ε)``
     (Milletari et al. 2016, eq. 1, smoothed by ε so that an empty target predicted empty has
-    zero Dice loss). Usable as :class:`aekit.objectives.Objective`'s loss.
+    zero Dice loss). The Dice sums run over each sample's pixels (``batch=False``), or over
+    every pixel of the batch (``batch=True``: one Dice term, the same for every sample, so
+    the batch mean is ``mean BCE + 1 − Dice(batch)``; with rare defects the per-sample form
+    rewards the many empty patches for predicting nothing). Usable as
+    :class:`aekit.objectives.Objective`'s loss (``functools.partial(dice_bce, batch=True)``).
     """
     logits = out.logits if isinstance(out, AEOutput) else out
     s, t = logits.flatten(1), target.flatten(1)
     bce = F.binary_cross_entropy_with_logits(s, t, reduction="none").mean(1)
     p = torch.sigmoid(s)
+    if batch:
+        d = (2 * (p * t).sum() + eps) / (p.sum() + t.sum() + eps)
+        return bce + 1 - d.expand_as(bce)
     d = (2 * (p * t).sum(1) + eps) / (p.sum(1) + t.sum(1) + eps)
     return bce + 1 - d
+
+
+def _dice_bce_batch(target: torch.Tensor, out: AEOutput | torch.Tensor) -> torch.Tensor:
+    return dice_bce(target, out, batch=True)
 
 
 def split_by_image(labels: Sequence[str], *, fractions: tuple[float, float, float] = (0.7, 0.1,
@@ -106,9 +117,14 @@ def split_by_image(labels: Sequence[str], *, fractions: tuple[float, float, floa
 def train_segmenter(images, masks, *, skips: bool = True, features: int = 16, depth: int = 3,
                     patch_size: int = 64, n_patches: int = 2048, epochs: int = 10,
                     batch_size: int = 16, lr: float = 1e-3, val: tuple | None = None,
+                    batch_dice: bool = True, balance: bool = True,
                     time_budget_s: float | None = None, seed: int = 0,
                     progress: bool | None = None, **fit_kwargs):
     """A U-Net segmenter trained on random patches of (image, mask) pairs with :func:`dice_bce`.
+
+    With ``balance`` the images holding defect pixels are repeated in the training list so
+    that they are about half of it (patches are drawn uniformly over the list's pixels); with
+    ``batch_dice`` the Dice term is computed over the whole batch (see :func:`dice_bce`).
 
     Parameters
     ----------
@@ -144,8 +160,13 @@ def train_segmenter(images, masks, *, skips: bool = True, features: int = 16, de
             out.append(np.concatenate([x, (mm > 0.5).astype(np.float32)[None]]))
         return out
 
-    src = ChannelSplit(PatchSource(stack(images, masks, "train"), patch_size, n_patches,
-                                   seed=seed), 1)
+    train = stack(images, masks, "train")
+    if balance:
+        pos = [x for x in train if x[1].any()]
+        neg = [x for x in train if not x[1].any()]
+        if pos and neg and len(pos) < len(neg):
+            train = neg + pos * int(round(len(neg) / len(pos)))
+    src = ChannelSplit(PatchSource(train, patch_size, n_patches, seed=seed), 1)
     vsrc = None
     if val is not None:
         vsrc = ChannelSplit(PatchSource(stack(val[0], val[1], "val"), patch_size,
@@ -153,9 +174,9 @@ def train_segmenter(images, masks, *, skips: bool = True, features: int = 16, de
     torch.manual_seed(seed)
     m = UNetAE(1, out_channels=1, features=features, depth=depth, skips=skips,
                output="sigmoid")
-    h = fit_patches(m, Objective(dice_bce), src, vsrc, epochs=epochs, batch_size=batch_size,
-                    lr=lr, time_budget_s=time_budget_s, seed=seed, progress=progress,
-                    **fit_kwargs)
+    loss = _dice_bce_batch if batch_dice else dice_bce
+    h = fit_patches(m, Objective(loss), src, vsrc, epochs=epochs, batch_size=batch_size, lr=lr,
+                    time_budget_s=time_budget_s, seed=seed, progress=progress, **fit_kwargs)
     return m, h
 
 
