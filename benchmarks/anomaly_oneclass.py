@@ -7,7 +7,8 @@ The 60,000 training images are split once (seed 0) into a 55,000-image *fit part
 once.
 
 * Every detector is fitted on the fit part's images of class c only (~5,000), unsupervised.
-* aekit: ``AnomalyDetector(model="residual", n_components=30, hidden=(256,))`` (a PCA-30
+* aekit: ``AnomalyDetector(model="residual", n_components=30,
+  hidden_layer_sizes=(256,))`` (a PCA-30
   start plus ELU residual branches, Adam 1e-3, batch 128, ``--epochs`` (10) with early stopping
   (patience 5) on the reconstruction of 10 % of the class's fit images held out inside the
   detector, best epoch restored, the PCA start included). One fit per class; the *score
@@ -150,9 +151,10 @@ def run_dataset(name, a):
         if a.quick:
             Xc = Xc[:1000]
         t0 = time.perf_counter()
-        det = AnomalyDetector(model="residual", n_components=30, hidden=(256,), score="recon",
-                              residual_sigma=None, image_shape=(28, 28), epochs=a.epochs,
-                              early_stopping=5, random_state=0).fit(Xc)
+        det = AnomalyDetector(model="residual", n_components=30, hidden_layer_sizes=(256,),
+                              score="recon", residual_sigma=None, image_shape=(28, 28),
+                              max_iter=a.epochs, early_stopping=True, n_iter_no_change=5,
+                              random_state=0).fit(Xc)
         fit_s = time.perf_counter() - t0
         var = Variants(det, Xc[det.val_index_])
         val_scores = var.scores(Xv)

@@ -48,13 +48,15 @@ from aekit.models import MODELS
 def models(epochs):
     out = {
         "pca": dict(model="pca", n_components=32),
-        "dense": dict(model="residual", n_components=32, hidden=(256,), epochs=epochs),
-        "conv": dict(model="conv", n_components=64, hidden=(16, 32, 64), epochs=epochs,
+        "dense": dict(model="residual", n_components=32, hidden_layer_sizes=(256,),
+                      max_iter=epochs),
+        "conv": dict(model="conv", n_components=64, hidden_layer_sizes=(16, 32, 64),
+                     max_iter=epochs,
                      model_params={"output": "sigmoid"}),
     }
     if "unet" in MODELS:
         out["unet"] = dict(model=MODELS["unet"](1, features=8, depth=3, skips=False,
-                                                image_shape=(1, 64, 64)), epochs=epochs)
+                                                image_shape=(1, 64, 64)), max_iter=epochs)
     return out
 
 

@@ -42,8 +42,8 @@ def main(argv=None):
     Xt, yt = X[test_i], (y[test_i] != a.digit).astype(int)
     # 8x8 images: no residual low-pass (1 px is an eighth of the image); reconstruction score
     common = dict(n_components=8, score="recon", residual_sigma=None, random_state=0)
-    det = AnomalyDetector(hidden=(64,), threshold="fpr", target_fpr=0.05,
-                          validation_fraction=0.3, epochs=50, **common).fit(X[fit_i])
+    det = AnomalyDetector(hidden_layer_sizes=(64,), threshold="fpr", target_fpr=0.05,
+                          validation_fraction=0.3, max_iter=50, **common).fit(X[fit_i])
     pca = AnomalyDetector(model="pca", **common).fit(X[fit_i])
     s = det.decision_function(Xt)
     print(f"AUROC aekit {100 * auroc(yt, s):.1f} %, PCA-8 "

@@ -31,7 +31,7 @@ from aekit.anomaly import (
     top_features,
 )
 
-FAST = dict(epochs=2, hidden=(8,), random_state=0)
+FAST = dict(max_iter=2, hidden_layer_sizes=(8,), random_state=0)
 
 
 def _gauss(n, d=6, seed=0):
@@ -339,7 +339,7 @@ def test_save_load_roundtrip(tmp_path):
     det2 = AnomalyDetector.load(p)
     assert np.array_equal(det.decision_function(X[:20]), det2.decision_function(X[:20]))
     assert det2.threshold_ == det.threshold_ and det2.get_params() == {
-        **det.get_params(), "hidden": list(det.get_params()["hidden"])}
+        **det.get_params(), "hidden_layer_sizes": list(det.get_params()["hidden_layer_sizes"])}
     from aekit.io import FileFormatError
 
     (tmp_path / "bad.safetensors").write_bytes(b"\x80\x04junk")
@@ -350,8 +350,8 @@ def test_save_load_roundtrip(tmp_path):
 def test_images_conv_and_heatmaps():
     rng = np.random.default_rng(0)
     X = np.clip(0.5 + 0.1 * rng.normal(size=(80, 12, 12)), 0, 1)
-    det = AnomalyDetector(model="conv", hidden=(4, 8), n_components=8, recon="ssim",
-                          epochs=1, random_state=0).fit(X)
+    det = AnomalyDetector(model="conv", hidden_layer_sizes=(4, 8), n_components=8,
+                          recon="ssim", max_iter=1, random_state=0).fit(X)
     assert det.image_shape_ == [1, 12, 12]
     Y = X[:3].copy()
     Y[:, 3:5, 8:10] = 1.0  # defects at rows 3-4, cols 8-9
@@ -465,22 +465,22 @@ def test_cli_fit_score_explain_tabular(tmp_path, capsys):
     X = _gauss(300).astype(np.float32)
     np.save(tmp_path / "X.npy", X)
     det = tmp_path / "det.safetensors"
-    assert main(["detect", "fit", str(tmp_path / "X.npy"), "--out", str(det), "--epochs", "1",
-                 "--hidden", "8", "--code-size", "3", "--threshold", "fpr",
-                 "--target-fpr", "0.1"]) == 0
+    assert main(["detect", "fit", str(tmp_path / "X.npy"), "--output", str(det),
+                 "--max-iter", "1", "--hidden-layer-sizes", "8", "--n-components", "3",
+                 "--threshold", "fpr", "--target-fpr", "0.1"]) == 0
     info = __import__("json").loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert 0.0 <= info["heldout_fpr"] <= 0.1, info
-    assert main(["detect", "score", str(det), str(tmp_path / "X.npy"), "--out",
+    assert main(["detect", "score", str(det), str(tmp_path / "X.npy"), "--output",
                  str(tmp_path / "s.csv")]) == 0
     lines = (tmp_path / "s.csv").read_text().splitlines()
     assert lines[0] == "sample,score,anomaly,confidence" and len(lines) == 301
-    assert main(["detect", "explain", str(det), str(tmp_path / "X.npy"), "--out",
+    assert main(["detect", "explain", str(det), str(tmp_path / "X.npy"), "--output",
                  str(tmp_path / "ex"), "--top", "2"]) == 0
     head = (tmp_path / "ex" / "top_features.csv").read_text().splitlines()[0]
     assert head == "sample,score,feature_1,error_1,feature_2,error_2"
-    assert main(["detect", "fit", str(tmp_path / "X.npy"), "--out", str(det)]) == 2
+    assert main(["detect", "fit", str(tmp_path / "X.npy"), "--output", str(det)]) == 2
     assert "--force" in capsys.readouterr().err
-    assert main(["detect", "fit", str(tmp_path / "X.npy"), "--out", str(det), "--force",
+    assert main(["detect", "fit", str(tmp_path / "X.npy"), "--output", str(det), "--force",
                  "--contamination", "0.7"]) == 2
     assert "contamination must be in (0, 0.5]" in capsys.readouterr().err
     assert main(["detect", "score", str(tmp_path / "nope.safetensors"),
@@ -500,11 +500,12 @@ def test_cli_image_folder(tmp_path, capsys):
         a = (np.clip(0.5 + 0.1 * rng.normal(size=(12, 12)), 0, 1) * 255).astype(np.uint8)
         Image.fromarray(a).save(folder / f"im{i:02d}.png")
     det = tmp_path / "det.safetensors"
-    assert main(["detect", "fit", str(folder), "--out", str(det), "--epochs", "1",
-                 "--hidden", "8", "--code-size", "4", "--model", "residual"]) == 0
+    assert main(["detect", "fit", str(folder), "--output", str(det), "--max-iter", "1",
+                 "--hidden-layer-sizes", "8", "--n-components", "4", "--model",
+                 "residual"]) == 0
     capsys.readouterr()
     out = tmp_path / "maps"
-    assert main(["detect", "explain", str(det), str(folder), "--out", str(out),
+    assert main(["detect", "explain", str(det), str(folder), "--output", str(out),
                  "--sigma", "1"]) == 0
     pngs = sorted(out.glob("*_heatmap.png"))
     assert len(pngs) == 40
@@ -579,7 +580,7 @@ def test_model_instance_template_unet_without_skips(tmp_path):
     rng = np.random.default_rng(0)
     X = np.clip(0.5 + 0.1 * rng.normal(size=(40, 16, 16)), 0, 1)
     tmpl = UNet(1, features=4, depth=2, skips=False, image_shape=(1, 16, 16))
-    det = AnomalyDetector(model=tmpl, epochs=1, random_state=0).fit(X)
+    det = AnomalyDetector(model=tmpl, max_iter=1, random_state=0).fit(X)
     assert det.model_ is not tmpl and det.model_.skips is False
     assert det.error_maps(X[:2]).shape == (2, 16, 16)
     det2 = AnomalyDetector.load(det.save(tmp_path / "u.safetensors"))
@@ -599,3 +600,67 @@ def test_report_section(tmp_path):
     assert "AUROC" in sec.body and sec.body.count("<img") == 3, sec.body.count("<img")
     p = write_anomaly_report(det, Xt, None, tmp_path / "a.html")
     assert (tmp_path / "a.html").read_text().count("<img") == 2 and p.endswith("a.html")
+
+
+# ------------------------------------------------------------------- renamed settings (issue 16)
+def test_old_keywords_warn_and_map_to_the_canonical_ones():
+    """hidden/epochs/lr -> hidden_layer_sizes/max_iter/learning_rate; early_stopping=N (an
+    int patience) -> early_stopping=True + n_iter_no_change=N; None -> False."""
+    import warnings
+
+    with warnings.catch_warnings(record=True) as rec:
+        warnings.simplefilter("always")
+        det = AnomalyDetector(hidden=(8,), epochs=2, lr=0.01, early_stopping=7)
+    msgs = " | ".join(str(w.message) for w in rec if issubclass(w.category, FutureWarning))
+    for old, new in (("'hidden'", "'hidden_layer_sizes'"), ("'epochs'", "'max_iter'"),
+                     ("'lr'", "'learning_rate'"), ("'early_stopping=7'", "n_iter_no_change")):
+        assert f"{old} is renamed" in msgs and new in msgs, (old, msgs)
+    p = det.get_params()
+    assert (p["hidden_layer_sizes"], p["max_iter"], p["learning_rate"], p["early_stopping"],
+            p["n_iter_no_change"]) == ((8,), 2, 0.01, True, 7), p
+    assert not {"hidden", "epochs", "lr"} & set(p), sorted(p)
+    with pytest.warns(FutureWarning, match="early_stopping=False"):
+        assert AnomalyDetector(early_stopping=None).early_stopping is False
+    with pytest.raises(TypeError, match="pass 'max_iter' only"):
+        AnomalyDetector(epochs=2, max_iter=3)
+    with pytest.raises(TypeError, match="unexpected keyword argument 'epochz'"):
+        AnomalyDetector(epochz=2)
+    with pytest.raises(ValueError, match="n_iter_no_change must be an int >= 1"):
+        AnomalyDetector(n_iter_no_change=0).fit(_gauss(50))
+
+
+def test_old_keywords_train_the_same_detector():
+    X = _gauss(200)
+    a = AnomalyDetector(max_iter=2, hidden_layer_sizes=(8,), learning_rate=0.01,
+                        n_iter_no_change=1, random_state=0).fit(X)
+    with pytest.warns(FutureWarning):
+        b = AnomalyDetector(epochs=2, hidden=(8,), lr=0.01, early_stopping=1,
+                            random_state=0).fit(X)
+    np.testing.assert_array_equal(a.decision_scores_, b.decision_scores_)
+    c = AnomalyDetector(max_iter=2, hidden_layer_sizes=(8,), learning_rate=0.01,
+                        early_stopping=False, random_state=0).fit(X)
+    assert len(c.history_) >= len(a.history_), (len(c.history_), len(a.history_))
+
+
+def test_cli_old_flags_warn(tmp_path, capsys):
+    from aekit.cli import main
+
+    np.save(tmp_path / "X.npy", _gauss(120).astype(np.float32))
+    det = tmp_path / "det.safetensors"
+    with pytest.warns(FutureWarning) as rec:
+        assert main(["detect", "fit", str(tmp_path / "X.npy"), "--out", str(det), "--epochs",
+                     "1", "--hidden", "8", "--code-size", "3", "--lr", "0.01",
+                     "--seed", "1"]) == 0
+    msgs = " | ".join(str(w.message) for w in rec)
+    for old, new in (("--out", "--output"), ("--epochs", "--max-iter"),
+                     ("--hidden", "--hidden-layer-sizes"), ("--code-size", "--n-components"),
+                     ("--lr", "--learning-rate"), ("--seed", "--random-state")):
+        assert f"'{old}' is renamed '{new}'" in msgs, (old, msgs)
+    d = AnomalyDetector.load(det)
+    assert (d.n_components_, d.max_iter, d.hidden_layer_sizes, d.learning_rate,
+            d.random_state) == (3, 1, [8], 0.01, 1), d.get_params()
+    capsys.readouterr()
+    with pytest.warns(FutureWarning, match="'--out' is renamed '--output'"):
+        assert main(["detect", "score", str(det), str(tmp_path / "X.npy"), "--out",
+                     str(tmp_path / "s.csv")]) == 0
+    assert (tmp_path / "s.csv").exists()

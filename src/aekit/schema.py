@@ -260,6 +260,9 @@ RENAMED_KWARGS: dict[str, dict[str, str]] = {
     "aekit.make_objective": {"kl_rho": "sparsity_target", "kl_beta": "sparsity_weight"},
     "aekit.train.pretrain.pretrain_layers": {"epochs": "max_iter", "lr": "learning_rate",
                                              "seed": "random_state"},
+    # early_stopping=N (an int patience) is handled by the estimator itself
+    "aekit.anomaly.AnomalyDetector": {"hidden": "hidden_layer_sizes", "epochs": "max_iter",
+                                      "lr": "learning_rate"},
 }
 
 #: Which model options apply to which model (``aekit train --model``); a setting outside its

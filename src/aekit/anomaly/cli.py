@@ -1,12 +1,12 @@
 """``aekit detect fit|score|explain``: the anomaly detector on arrays, CSV files and image
 folders.
 
-* ``aekit detect fit DATA --out det.safetensors`` fits :class:`AnomalyDetector` on (mostly)
+* ``aekit detect fit DATA --output det.safetensors`` fits :class:`AnomalyDetector` on (mostly)
   normal data and prints the threshold (and, with ``--threshold fpr``, the realised
   false-positive rate on the held-out normal rows).
-* ``aekit detect score det.safetensors DATA --out scores.csv`` writes one row per sample:
+* ``aekit detect score det.safetensors DATA --output scores.csv`` writes one row per sample:
   ``sample,score,anomaly,confidence``.
-* ``aekit detect explain det.safetensors DATA --out DIR`` writes, for images, one heatmap
+* ``aekit detect explain det.safetensors DATA --output DIR`` writes, for images, one heatmap
   overlay PNG per sample (``--sigma`` smooths the maps) and ``maps.npy``; for rows,
   ``top_features.csv`` with the ``--top`` features of largest error per row.
 
@@ -83,17 +83,19 @@ def _cmd_fit(a: argparse.Namespace) -> int:
     from .thresholds import realised_fpr
 
     X, _, shape = load_data(a.data, header=a.header)
-    if a.out is None:
-        raise ValueError("--out is required (the detector file, e.g. det.safetensors)")
-    out = Path(a.out)
+    if a.output is None:
+        raise ValueError("--output is required (the detector file, e.g. det.safetensors)")
+    out = Path(a.output)
     if out.exists() and not a.force:
-        raise FileExistsError(f"--out {str(out)!r} exists; pass --force to overwrite it")
-    det = AnomalyDetector(model=a.model, n_components=a.code_size,
-                          hidden=tuple(a.hidden), score=a.score, recon=a.recon,
+        raise FileExistsError(f"--output {str(out)!r} exists; pass --force to overwrite it")
+    det = AnomalyDetector(model=a.model, n_components=a.n_components,
+                          hidden_layer_sizes=tuple(a.hidden_layer_sizes), score=a.score,
+                          recon=a.recon,
                           n_neighbors=a.neighbors, contamination=a.contamination,
                           threshold=a.threshold, target_fpr=a.target_fpr,
-                          validation_fraction=a.validation_fraction, epochs=a.epochs,
-                          batch_size=a.batch_size, lr=a.lr, random_state=a.seed,
+                          validation_fraction=a.validation_fraction,
+                          max_iter=a.max_iter, batch_size=a.batch_size,
+                          learning_rate=a.learning_rate, random_state=a.random_state,
                           constant_columns="ignore" if a.ignore_constant else "error")
     det.fit(X)
     det.save(out)
@@ -127,11 +129,11 @@ def _cmd_score(a: argparse.Namespace) -> int:
     w.writerow(["sample", "score", "anomaly", "confidence"])
     for n, v, lab, c in zip(names, s, labels, conf):
         w.writerow([n, repr(float(v)), int(lab), f"{float(c):.6g}"])
-    if a.out is None:
+    if a.output is None:
         print(buf.getvalue(), end="")
     else:
-        atomic_write_text(a.out, buf.getvalue())
-        print(json.dumps({"scores": a.out, "n": len(s), "anomalies": int(labels.sum()),
+        atomic_write_text(a.output, buf.getvalue())
+        print(json.dumps({"scores": a.output, "n": len(s), "anomalies": int(labels.sum()),
                           "threshold": det.threshold_}))
     return 0
 
@@ -142,11 +144,12 @@ def _cmd_explain(a: argparse.Namespace) -> int:
 
     det = _load_det(a.detector)
     X, names, _ = load_data(a.data, header=a.header)
-    if a.out is None:
-        raise ValueError("--out is required (a folder for the heatmaps or top_features.csv)")
-    out = Path(a.out)
+    if a.output is None:
+        raise ValueError("--output is required (a folder for the heatmaps or "
+                         "top_features.csv)")
+    out = Path(a.output)
     if out.exists() and not out.is_dir():
-        raise NotADirectoryError(f"--out {str(out)!r} exists and is not a folder")
+        raise NotADirectoryError(f"--output {str(out)!r} exists and is not a folder")
     out.mkdir(parents=True, exist_ok=True)
     if det.image_shape_ is not None:
         maps = det.error_maps(X, sigma=a.sigma)
@@ -186,7 +189,10 @@ def _positive_int(v: str) -> int:
 
 
 def add_parser(subparsers) -> None:
-    """Add ``aekit detect {fit,score,explain}``."""
+    """Add ``aekit detect {fit,score,explain}`` (old flags ``--out``, ``--code-size``,
+    ``--hidden``, ``--epochs``, ``--lr``, ``--seed`` still work until the next release, hidden,
+    with a FutureWarning naming the new one)."""
+    from ..cli import _add_renamed_flag
     from .detector import SCORES
     from .scores import RECON_SCORES
 
@@ -204,12 +210,17 @@ def add_parser(subparsers) -> None:
 
     f = sub.add_parser("fit", help="fit a detector on (mostly) normal data")
     data_args(f, False)
-    f.add_argument("--out", help="detector file to write (.safetensors)")
-    f.add_argument("--force", action="store_true", help="overwrite --out")
+    f.add_argument("--output", "-o", help="detector file to write (.safetensors)")
+    _add_renamed_flag(f, "--out", "--output")
+    f.add_argument("--force", action="store_true", help="overwrite --output")
     f.add_argument("--model", default="residual", help="residual (default), pca, dense, conv, "
                    "or another name in aekit.MODELS")
-    f.add_argument("--code-size", type=_positive_int, default=None, help="code size k")
-    f.add_argument("--hidden", type=_positive_int, nargs="*", default=[256])
+    f.add_argument("--n-components", type=_positive_int, default=None, help="code size k "
+                   "(default: min(32, ceil(d/2)))")
+    _add_renamed_flag(f, "--code-size", "--n-components", type=_positive_int)
+    f.add_argument("--hidden-layer-sizes", type=_positive_int, nargs="*", default=[256],
+                   help="hidden sizes (residual branches; channels for conv)")
+    _add_renamed_flag(f, "--hidden", "--hidden-layer-sizes", type=_positive_int, nargs="*")
     f.add_argument("--score", default="recon+knn", choices=SCORES)
     f.add_argument("--recon", default="mse", choices=RECON_SCORES)
     f.add_argument("--neighbors", type=_positive_int, default=5)
@@ -218,22 +229,27 @@ def add_parser(subparsers) -> None:
                    help="contamination (default), fpr, or a fixed number")
     f.add_argument("--target-fpr", type=float, default=0.05)
     f.add_argument("--validation-fraction", type=float, default=0.1)
-    f.add_argument("--epochs", type=int, default=30)
+    f.add_argument("--max-iter", type=int, default=30, help="training epochs")
+    _add_renamed_flag(f, "--epochs", "--max-iter", type=int)
     f.add_argument("--batch-size", type=_positive_int, default=128)
-    f.add_argument("--lr", type=float, default=1e-3)
-    f.add_argument("--seed", type=int, default=0)
+    f.add_argument("--learning-rate", type=float, default=1e-3)
+    _add_renamed_flag(f, "--lr", "--learning-rate", type=float)
+    f.add_argument("--random-state", type=int, default=0)
+    _add_renamed_flag(f, "--seed", "--random-state", type=int)
     f.add_argument("--ignore-constant", action="store_true",
                    help="leave constant columns unscaled instead of refusing them")
     f.set_defaults(handler=_cmd_fit)
 
     s = sub.add_parser("score", help="score data; CSV sample,score,anomaly,confidence")
     data_args(s, True)
-    s.add_argument("--out", help="CSV file to write (default: standard output)")
+    s.add_argument("--output", "-o", help="CSV file to write (default: standard output)")
+    _add_renamed_flag(s, "--out", "--output")
     s.set_defaults(handler=_cmd_score)
 
     e = sub.add_parser("explain", help="heatmap PNGs (images) or top features (rows)")
     data_args(e, True)
-    e.add_argument("--out", help="folder to write into")
+    e.add_argument("--output", "-o", help="folder to write into")
+    _add_renamed_flag(e, "--out", "--output")
     e.add_argument("--sigma", type=float, default=None, help="Gaussian smoothing of the maps "
                    "(pixels)")
     e.add_argument("--vmax", type=float, default=None, help="map value shown at full colour "

@@ -87,8 +87,9 @@ class AnomalyDetector(BaseEstimator):
         Code size k. A float in (0, 1) picks the smallest k whose PCA explains that
         fraction of the (standardised) training variance; ``None``: ``min(32, ⌈d/2⌉)``.
         Capped at ``min(d, n_train) − 1`` (at least 1).
-    hidden : sequence of int
-        Hidden sizes of the model (residual branches; channels for ``"conv"``).
+    hidden_layer_sizes : sequence of int
+        Hidden sizes of the model (residual branches; channels for ``"conv"``). Formerly
+        ``hidden`` (still accepted until the next release, with a ``FutureWarning``).
     score : {"recon", "knn", "recon+knn"}
     recon : {"mse", "bce", "ssim"}
         Reconstruction error used by the score (``"ssim"`` needs ``image_shape`` or image
@@ -122,9 +123,16 @@ class AnomalyDetector(BaseEstimator):
         input.
     loss : {"mse", "bce"}
         Training loss.
-    epochs, batch_size, lr, early_stopping : training settings of :func:`aekit.fit`
-        (Adam; early stopping patience on the held-out reconstruction, best epoch restored,
-        the untrained start included).
+    max_iter, batch_size, learning_rate : training settings of :func:`aekit.fit` (Adam):
+        epochs, rows per step, step size. Formerly ``epochs`` and ``lr``.
+    early_stopping : bool
+        Stop when the held-out reconstruction has not improved for ``n_iter_no_change``
+        epochs (best epoch restored, the untrained start included; needs
+        ``validation_fraction > 0``). An int (the old patience) still works until the next
+        release, with a ``FutureWarning``: ``early_stopping=N`` is ``True`` +
+        ``n_iter_no_change=N``, ``None`` is ``False``.
+    n_iter_no_change : int
+        Patience of early stopping, in epochs.
     model_params : dict, optional
         Extra keyword options of the model's ``from_spec`` (e.g. ``activation``).
     random_state : int or None
@@ -157,24 +165,42 @@ class AnomalyDetector(BaseEstimator):
     >>> import numpy as np
     >>> rng = np.random.default_rng(0)
     >>> X = rng.normal(size=(500, 8))
-    >>> det = AnomalyDetector(n_components=3, epochs=2, random_state=0).fit(X)
+    >>> det = AnomalyDetector(n_components=3, max_iter=2, random_state=0).fit(X)
     >>> det.predict(X).mean()  # contamination=0.1 flags 10 % of the training data
     0.1
     """
 
     def __init__(self, model: str = "residual", *, n_components: int | float | None = None,
-                 hidden: Sequence[int] = (256,), score: str = "recon+knn",
+                 hidden_layer_sizes: Sequence[int] = (256,), score: str = "recon+knn",
                  recon: str = "mse", residual_sigma: float | str | None = "auto",
                  n_neighbors: int = 5, contamination: float = 0.1,
                  threshold: str | float = "contamination", target_fpr: float = 0.05,
                  validation_fraction: float = 0.1, standardize: bool | str = "auto",
                  constant_columns: str = "error", image_shape: Sequence[int] | None = None,
-                 loss: str = "mse", epochs: int = 30, batch_size: int = 128,
-                 lr: float = 1e-3, early_stopping: int | None = 5,
-                 model_params: dict | None = None, random_state: int | None = None):
+                 loss: str = "mse", max_iter: int = 30, batch_size: int = 128,
+                 learning_rate: float = 1e-3, early_stopping: bool = True,
+                 n_iter_no_change: int = 5, model_params: dict | None = None,
+                 random_state: int | None = None, **old: Any):
+        if old or not isinstance(early_stopping, bool):
+            from ..schema import pop_renamed, warn_renamed
+
+            if not isinstance(early_stopping, bool):  # the old integer patience (None: off)
+                warn_renamed(f"early_stopping={early_stopping!r}",
+                             "early_stopping=True, n_iter_no_change=N" if early_stopping
+                             is not None else "early_stopping=False", "AnomalyDetector")
+                if early_stopping is not None:
+                    n_iter_no_change = int(early_stopping)
+                early_stopping = early_stopping is not None
+            v = pop_renamed("aekit.anomaly.AnomalyDetector", old,
+                            {"hidden_layer_sizes": hidden_layer_sizes, "max_iter": max_iter,
+                             "learning_rate": learning_rate},
+                            {"hidden_layer_sizes": (256,), "max_iter": 30,
+                             "learning_rate": 1e-3})
+            hidden_layer_sizes, max_iter, learning_rate = (
+                v["hidden_layer_sizes"], v["max_iter"], v["learning_rate"])
         self.model = model
         self.n_components = n_components
-        self.hidden = hidden
+        self.hidden_layer_sizes = hidden_layer_sizes
         self.score = score
         self.recon = recon
         self.residual_sigma = residual_sigma
@@ -187,10 +213,11 @@ class AnomalyDetector(BaseEstimator):
         self.constant_columns = constant_columns
         self.image_shape = image_shape
         self.loss = loss
-        self.epochs = epochs
+        self.max_iter = max_iter
         self.batch_size = batch_size
-        self.lr = lr
+        self.learning_rate = learning_rate
         self.early_stopping = early_stopping
+        self.n_iter_no_change = n_iter_no_change
         self.model_params = model_params
         self.random_state = random_state
 
@@ -249,9 +276,16 @@ class AnomalyDetector(BaseEstimator):
                              f"{self.constant_columns!r}")
         if self.loss not in ("mse", "bce"):
             raise ValueError(f"loss must be 'mse' or 'bce', got {self.loss!r}")
-        if isinstance(self.epochs, bool) or not isinstance(self.epochs, (int, np.integer)) \
-                or self.epochs < 0:
-            raise ValueError(f"epochs must be an int >= 0, got {self.epochs!r}")
+        if isinstance(self.max_iter, bool) or not isinstance(self.max_iter, (int, np.integer)) \
+                or self.max_iter < 0:
+            raise ValueError(f"max_iter must be an int >= 0, got {self.max_iter!r}")
+        if not isinstance(self.early_stopping, (bool, np.bool_)):
+            raise ValueError(f"early_stopping must be True or False, got "
+                             f"{self.early_stopping!r}")
+        if isinstance(self.n_iter_no_change, bool) or not isinstance(
+                self.n_iter_no_change, (int, np.integer)) or self.n_iter_no_change < 1:
+            raise ValueError(f"n_iter_no_change must be an int >= 1, got "
+                             f"{self.n_iter_no_change!r}")
 
     def _images_in(self, A: np.ndarray, name: str) -> tuple[np.ndarray, tuple[int, ...] | None]:
         """Rows (n, d) and the image shape (c, H, W) or None."""
@@ -418,7 +452,7 @@ class AnomalyDetector(BaseEstimator):
             if hasattr(m, "init_pca"):
                 m.init_pca(torch.as_tensor(Xtr))
             return m
-        name, hidden = self.model, list(self.hidden)
+        name, hidden = self.model, list(self.hidden_layer_sizes)
         if name == "pca":
             name, hidden = "residual", []
         opts = dict(self.model_params or {})
@@ -436,7 +470,7 @@ class AnomalyDetector(BaseEstimator):
         from ..objectives import make_objective
         from ..train import fit as fit_model
 
-        if (isinstance(self.model, str) and self.model == "pca") or int(self.epochs) == 0:
+        if (isinstance(self.model, str) and self.model == "pca") or int(self.max_iter) == 0:
             self.model_.eval()
             return []
         if self.loss == "bce" and (Xtr.min() < 0 or Xtr.max() > 1):
@@ -444,18 +478,12 @@ class AnomalyDetector(BaseEstimator):
                              "loss='mse' or standardize=False")
         val = Xval if len(Xval) else None
         has_start = hasattr(self.model_, "init_pca") and val is not None
-        import inspect
-
-        # aekit.fit's scikit-learn-style names (max_iter, learning_rate, random_state) where
-        # this version has them, the older ones otherwise
-        names = inspect.signature(fit_model).parameters
-        kw = {("max_iter" if "max_iter" in names else "epochs"): int(self.epochs),
-              ("learning_rate" if "learning_rate" in names else "lr"): float(self.lr),
-              ("random_state" if "random_state" in names else "seed"):
-                  0 if self.random_state is None else int(self.random_state)}
+        kw = {"max_iter": int(self.max_iter), "learning_rate": float(self.learning_rate),
+              "random_state": 0 if self.random_state is None else int(self.random_state)}
         hist = fit_model(self.model_, make_objective(self.loss), Xtr, val=val,
                          batch_size=int(self.batch_size),
-                         early_stopping=self.early_stopping if val is not None else None,
+                         early_stopping=int(self.n_iter_no_change)
+                         if val is not None and self.early_stopping else None,
                          monitor="val_loss" if val is not None else "train_loss",
                          include_start=has_start, restore_best=True,
                          progress=False, handle_signals=False, **kw)
@@ -672,7 +700,7 @@ class AnomalyDetector(BaseEstimator):
                      "decision_scores_", "val_scores_"):
             tensors[name] = torch.as_tensor(np.ascontiguousarray(getattr(self, name)))
         params = self.get_params()
-        params["hidden"] = list(params["hidden"])
+        params["hidden_layer_sizes"] = list(params["hidden_layer_sizes"])
         if not isinstance(params["model"], str):  # a template instance: stored by its name
             params["model"] = self.model_.name
         meta = {"params": params, "model_name": self.model_.name,
