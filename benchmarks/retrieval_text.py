@@ -157,14 +157,14 @@ def main() -> int:
            scores=lambda a, b, _A=A_te: (_A[a:b] @ _A.T).toarray())
         # document autoencoders
         t1 = time.time()
-        layers = pretrain_document_layers(C[tr], val=C[va], epochs=pre_epochs)
+        layers = pretrain_document_layers(C[tr], val=C[va], max_iter=pre_epochs)
         timing["pretrain_s"] = time.time() - t1
         ae_codes = {}
         for k in (2, 10, 32, 128):
             t1 = time.time()
             m, h = fit_document_ae(C[tr], k, val=C[va], pretrained=layers,
-                                   pretrain_epochs=pre_epochs,
-                                   epochs=max(1, epochs // 2) if k == 2 else epochs,
+                                   pretrain_max_iter=pre_epochs,
+                                   max_iter=max(1, epochs // 2) if k == 2 else epochs,
                                    early_stopping=3)
             timing[f"AE-{k}_s"] = time.time() - t1
             timing[f"AE-{k}_epochs"] = len(h)
@@ -179,7 +179,7 @@ def main() -> int:
             t1 = time.time()
             m, h = fit_document_ae(C[tr], 32, val=C[va], pretrained=layers,
                                    code_activation="sigmoid", binarize=method,
-                                   pretrain_epochs=pre_epochs, epochs=epochs,
+                                   pretrain_max_iter=pre_epochs, max_iter=epochs,
                                    early_stopping=3)
             timing[f"hash32-{method}_s"] = time.time() - t1
             hash_models[method] = m

@@ -298,7 +298,7 @@ def _tiny_index(tmp_path):
     bow = BagOfWords(20, strip_headers=False).fit(texts)
     C = bow.transform(texts)
     model, _ = fit_document_ae(C, 8, hidden=(16,), code_activation="sigmoid",
-                               binarize="noise", epochs=3, early_stopping=None)
+                               binarize="noise", max_iter=3, early_stopping=None)
     idx = SemanticIndex.build(bow, model, C, labels, [t[:20] for t in texts])
     idx.save(tmp_path / "idx")
     return idx, tmp_path / "idx"
@@ -362,3 +362,43 @@ def test_cli_index_errors(tiny_index, tmp_path, capsys):
     assert main(["index", "info", str(tmp_path / "nope")]) == 2
     assert main(["index", "build", d, "--corpus", "reuters"]) == 2
     assert "not empty" in capsys.readouterr().err
+
+
+def test_document_ae_old_keywords_warn_and_train_the_same():
+    """issue 16: epochs/lr/seed/pretrain_epochs -> max_iter/learning_rate/random_state/
+    pretrain_max_iter, with a FutureWarning naming the new name; the same weights."""
+    import warnings
+
+    from aekit.retrieval.semantic import fit_document_ae, pretrain_document_layers
+
+    rng = np.random.default_rng(0)
+    C = rng.poisson(1.0, (40, 12)).astype(np.float32) + 1
+    a = pretrain_document_layers(C, (6, 4), max_iter=1, learning_rate=1e-2, random_state=2)
+    with warnings.catch_warnings(record=True) as rec:
+        warnings.simplefilter("always")
+        b = pretrain_document_layers(C, (6, 4), epochs=1, lr=1e-2, seed=2)
+    msgs = " | ".join(str(w.message) for w in rec if issubclass(w.category, FutureWarning))
+    for old, new in (("epochs", "max_iter"), ("lr", "learning_rate"), ("seed", "random_state")):
+        assert f"'{old}' is renamed '{new}'" in msgs, (old, msgs)
+    for (ea, _), (eb, _) in zip(a, b):
+        assert torch.equal(ea.weight, eb.weight)
+    m1, _ = fit_document_ae(C, 3, hidden=(6,), max_iter=1, pretrain_max_iter=1, random_state=1)
+    with warnings.catch_warnings(record=True) as rec:
+        warnings.simplefilter("always")
+        m2, _ = fit_document_ae(C, 3, hidden=(6,), epochs=1, pretrain_epochs=1, seed=1)
+    msgs = " | ".join(str(w.message) for w in rec if issubclass(w.category, FutureWarning))
+    assert "'pretrain_epochs' is renamed 'pretrain_max_iter'" in msgs, msgs
+    for p, q in zip(m1.parameters(), m2.parameters()):
+        assert torch.equal(p, q)
+    with pytest.raises(TypeError, match="pass 'max_iter' only"):
+        fit_document_ae(C, 3, epochs=1, max_iter=2)
+
+
+def test_index_build_old_flags_warn():
+    from aekit.cli import _parser
+
+    for old, dest in (("--epochs", "max_iter"), ("--pretrain-epochs", "pretrain_max_iter"),
+                      ("--seed", "random_state")):
+        with pytest.warns(FutureWarning, match=f"'{old}' is renamed"):
+            ns = _parser().parse_args(["index", "build", "d", "--corpus", "20news", old, "5"])
+        assert getattr(ns, dest) == 5, (old, vars(ns))

@@ -39,8 +39,6 @@ PENDING_FLAGS = {
     ("clean-document", "--epochs"), ("clean-document", "--seed"),
     ("colourise", "--epochs"), ("colourise", "--seed"),
     ("segment", "--epochs"), ("segment", "--seed"),
-    ("index build", "--epochs"), ("index build", "--pretrain-epochs"),
-    ("index build", "--seed"),
 }
 #: Estimator parameters that still carry an old name or a drifting default, owned by the
 #: estimator/anomaly engineers: (surface, parameter) -> what must change.

@@ -263,6 +263,11 @@ RENAMED_KWARGS: dict[str, dict[str, str]] = {
     # early_stopping=N (an int patience) is handled by the estimator itself
     "aekit.anomaly.AnomalyDetector": {"hidden": "hidden_layer_sizes", "epochs": "max_iter",
                                       "lr": "learning_rate"},
+    "aekit.retrieval.semantic.pretrain_document_layers": {
+        "epochs": "max_iter", "lr": "learning_rate", "seed": "random_state"},
+    "aekit.retrieval.semantic.fit_document_ae": {
+        "epochs": "max_iter", "lr": "learning_rate", "seed": "random_state",
+        "pretrain_epochs": "pretrain_max_iter"},
 }
 
 #: Which model options apply to which model (``aekit train --model``); a setting outside its

@@ -20,7 +20,11 @@ __all__ = ["add_parser"]
 
 
 def add_parser(subparsers) -> None:
-    """Add ``index`` with its ``build``, ``query`` and ``info`` subcommands."""
+    """Add ``index`` with its ``build``, ``query`` and ``info`` subcommands (the old flags
+    ``--epochs``, ``--pretrain-epochs``, ``--seed`` of ``build`` still work until the next
+    release, hidden, with a FutureWarning naming the new one)."""
+    from ..cli import _add_renamed_flag
+
     p = subparsers.add_parser("index", help="semantic-hashing index of a text corpus",
                               description="Build, query and describe semantic-hashing "
                                           "indexes (binary document codes as memory "
@@ -35,11 +39,16 @@ def add_parser(subparsers) -> None:
                    help="code length; <= 24 uses a direct address table, longer codes "
                         "multi-index hashing (default 20)")
     b.add_argument("--binarize", default="noise", choices=("noise", "ste"))
-    b.add_argument("--epochs", type=int, default=8)
-    b.add_argument("--pretrain-epochs", type=int, default=3)
+    b.add_argument("--max-iter", type=int, default=8, help="fine-tuning epochs (default 8)")
+    _add_renamed_flag(b, "--epochs", "--max-iter", type=int)
+    b.add_argument("--pretrain-max-iter", type=int, default=3,
+                   help="epochs of layer-wise pretraining per layer (default 3; 0: none)")
+    _add_renamed_flag(b, "--pretrain-epochs", "--pretrain-max-iter", type=int)
     b.add_argument("--limit", type=int, default=None,
                    help="index only the first N documents (quick runs)")
-    b.add_argument("--seed", type=int, default=0)
+    b.add_argument("--random-state", type=int, default=0,
+                   help="seed of the validation split and of training (default 0)")
+    _add_renamed_flag(b, "--seed", "--random-state", type=int)
     b.add_argument("--force", action="store_true", help="overwrite an existing index")
     b.set_defaults(handler=_build)
     q = sub.add_parser("query", help="neighbours of a text, a file or an indexed document")
@@ -74,8 +83,8 @@ def _build(a: argparse.Namespace) -> int:
         raise FileExistsError(f"index directory {out} is not empty (pass --force to "
                               "overwrite)")
     _positive("bits", a.bits)
-    _positive("epochs", a.epochs)
-    _positive("pretrain-epochs", a.pretrain_epochs, 0)
+    _positive("max-iter", a.max_iter)
+    _positive("pretrain-max-iter", a.pretrain_max_iter, 0)
     texts, y, names = load_corpus(a.corpus, a.subset, a.data)
     if a.limit is not None:
         _positive("limit", a.limit, 2)
@@ -92,12 +101,12 @@ def _build(a: argparse.Namespace) -> int:
     titles = [_title(t) for t in texts]
     import numpy as np
 
-    perm = np.random.default_rng(a.seed).permutation(C.shape[0])
+    perm = np.random.default_rng(a.random_state).permutation(C.shape[0])
     nv = max(1, C.shape[0] // 10)
     model, hist = fit_document_ae(C[np.sort(perm[nv:])], a.bits, val=C[np.sort(perm[:nv])],
                                   code_activation="sigmoid", binarize=a.binarize,
-                                  epochs=a.epochs, pretrain_epochs=a.pretrain_epochs,
-                                  early_stopping=3, seed=a.seed)
+                                  max_iter=a.max_iter, pretrain_max_iter=a.pretrain_max_iter,
+                                  early_stopping=3, random_state=a.random_state)
     idx = SemanticIndex.build(bow, model, C, labels, titles)
     idx.save(out)
     info = idx.info()

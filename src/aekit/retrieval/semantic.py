@@ -65,16 +65,17 @@ class _Shallow(torch.nn.Module):
         return self.forward(x).code
 
 
-def _fit_kw(epochs, batch_size, lr, seed, val, early_stopping, progress):
-    return dict(max_iter=epochs, batch_size=batch_size, learning_rate=lr, random_state=seed,
+def _fit_kw(max_iter, batch_size, learning_rate, random_state, val, early_stopping, progress):
+    return dict(max_iter=max_iter, batch_size=batch_size, learning_rate=learning_rate,
+                random_state=random_state,
                 early_stopping=early_stopping if val is not None else None,
                 progress=progress, handle_signals=False)
 
 
-def pretrain_document_layers(C, hidden=(500, 250, 125), *, val=None, epochs: int = 4,
-                             batch_size: int = 128, lr: float = 1e-3, seed: int = 0,
-                             progress: bool = False) -> list[tuple[torch.nn.Linear,
-                                                                   torch.nn.Linear]]:
+def pretrain_document_layers(C, hidden=(500, 250, 125), *, val=None, max_iter: int = 4,
+                             batch_size: int = 128, learning_rate: float = 1e-3,
+                             random_state: int = 0, progress: bool = False,
+                             **old) -> list[tuple[torch.nn.Linear, torch.nn.Linear]]:
     """Greedy layer-wise pretraining of the hidden layers of a document autoencoder.
 
     Layer 1 is a one-hidden-layer :class:`DocumentAE` ``V → k_1`` (logistic units, softmax
@@ -82,6 +83,11 @@ def pretrain_document_layers(C, hidden=(500, 250, 125), *, val=None, epochs: int
     ``k_{l−1} → k_l`` trained with cross-entropy on the layer-(l−1) activities. Autoencoder
     layers stand in for the paper's RBMs (constrained-Poisson / replicated-softmax bottom
     layer), trained with :func:`aekit.fit`.
+
+    Each layer trains for ``max_iter`` epochs of Adam (``learning_rate``, ``batch_size``,
+    seed ``random_state``; early stopping with patience 3 when ``val`` is given). The old
+    keywords ``epochs``, ``lr``, ``seed`` still work until the next release, with a
+    ``FutureWarning``.
 
     Returns ``[(encoder Linear, decoder Linear), ...]``, bottom layer first.
 
@@ -94,11 +100,20 @@ def pretrain_document_layers(C, hidden=(500, 250, 125), *, val=None, epochs: int
     from ..objectives.multinomial import multinomial_nll
     from ..train import fit
 
+    if old:
+        from ..schema import pop_renamed
+
+        v = pop_renamed("aekit.retrieval.semantic.pretrain_document_layers", old,
+                        {"max_iter": max_iter, "learning_rate": learning_rate,
+                         "random_state": random_state},
+                        {"max_iter": 4, "learning_rate": 1e-3, "random_state": 0})
+        max_iter, learning_rate, random_state = (v["max_iter"], v["learning_rate"],
+                                                 v["random_state"])
     X, V = _dense(C), None if val is None else _dense(val)
-    torch.manual_seed(seed)
+    torch.manual_seed(random_state)
     first = DocumentAE([X.shape[1], hidden[0]], code_activation="sigmoid")
     fit(first, Objective(multinomial_nll), X, val=V,
-        **_fit_kw(epochs, batch_size, lr, seed, V, 3, progress))
+        **_fit_kw(max_iter, batch_size, learning_rate, random_state, V, 3, progress))
     first.eval()
     layers = [(first.encoder[0], first.decoder[0])]
     H = encode_documents(first, X)
@@ -106,7 +121,7 @@ def pretrain_document_layers(C, hidden=(500, 250, 125), *, val=None, epochs: int
     for a, b in zip(hidden[:-1], hidden[1:]):
         sh = _Shallow(a, b)
         fit(sh, Objective("bce"), H, val=Hv,
-            **_fit_kw(epochs, batch_size, lr, seed, Hv, 3, progress))
+            **_fit_kw(max_iter, batch_size, learning_rate, random_state, Hv, 3, progress))
         sh.eval()
         layers.append((sh.enc, sh.dec))
         H = sh.encode(torch.from_numpy(H)).numpy()
@@ -116,10 +131,10 @@ def pretrain_document_layers(C, hidden=(500, 250, 125), *, val=None, epochs: int
 
 def fit_document_ae(C, k: int, *, hidden=(500, 250, 125), code_activation: str = "linear",
                     binarize: str = "none", code_noise: float = 4.0, val=None,
-                    epochs: int = 30, batch_size: int = 128, lr: float = 1e-3,
-                    early_stopping: int | None = 5, seed: int = 0, progress: bool = False,
-                    pretrained=None, pretrain_epochs: int = 0,
-                    ) -> tuple[DocumentAE, list[dict]]:
+                    max_iter: int = 30, batch_size: int = 128, learning_rate: float = 1e-3,
+                    early_stopping: int | None = 5, random_state: int = 0,
+                    progress: bool = False, pretrained=None, pretrain_max_iter: int = 0,
+                    **old) -> tuple[DocumentAE, list[dict]]:
     """Train a ``V-500-250-125-k`` :class:`DocumentAE` on word counts with the multinomial
     loss through :func:`aekit.fit` (Adam), optionally from pretrained hidden layers.
 
@@ -132,10 +147,17 @@ def fit_document_ae(C, k: int, *, hidden=(500, 250, 125), code_activation: str =
         epoch).
     pretrained : list of (Linear, Linear), optional
         Hidden layers from :func:`pretrain_document_layers` (shared between code sizes);
-        the top layer ``k_L → k`` is then pretrained alone for ``max(pretrain_epochs, 3)``
+        the top layer ``k_L → k`` is then pretrained alone for ``max(pretrain_max_iter, 3)``
         epochs before fine-tuning the whole network.
-    pretrain_epochs : int
+    pretrain_max_iter : int
         Without ``pretrained``: > 0 runs :func:`pretrain_document_layers` first.
+    max_iter, batch_size, learning_rate, random_state : fine-tuning settings of
+        :func:`aekit.fit` (epochs, rows per step, Adam's step size, seed).
+    early_stopping : int or None
+        Patience in epochs on the validation loss (``None``: off), as in :func:`aekit.fit`.
+
+    The old keywords ``epochs``, ``lr``, ``seed``, ``pretrain_epochs`` still work until the
+    next release, with a ``FutureWarning``.
 
     Returns
     -------
@@ -145,13 +167,24 @@ def fit_document_ae(C, k: int, *, hidden=(500, 250, 125), code_activation: str =
     from ..objectives.multinomial import multinomial_nll
     from ..train import fit
 
+    if old:
+        from ..schema import pop_renamed
+
+        v = pop_renamed("aekit.retrieval.semantic.fit_document_ae", old,
+                        {"max_iter": max_iter, "learning_rate": learning_rate,
+                         "random_state": random_state, "pretrain_max_iter": pretrain_max_iter},
+                        {"max_iter": 30, "learning_rate": 1e-3, "random_state": 0,
+                         "pretrain_max_iter": 0})
+        max_iter, learning_rate, random_state, pretrain_max_iter = (
+            v["max_iter"], v["learning_rate"], v["random_state"], v["pretrain_max_iter"])
     X = _dense(C)
     V = None if val is None else _dense(val)
-    if pretrained is None and pretrain_epochs > 0:
-        pretrained = pretrain_document_layers(X, hidden, val=V, epochs=pretrain_epochs,
-                                              batch_size=batch_size, lr=lr, seed=seed,
-                                              progress=progress)
-    torch.manual_seed(seed)
+    if pretrained is None and pretrain_max_iter > 0:
+        pretrained = pretrain_document_layers(X, hidden, val=V, max_iter=pretrain_max_iter,
+                                              batch_size=batch_size,
+                                              learning_rate=learning_rate,
+                                              random_state=random_state, progress=progress)
+    torch.manual_seed(random_state)
     model = DocumentAE([X.shape[1], *hidden, k], code_activation=code_activation,
                        binarize=binarize, code_noise=code_noise)
     if pretrained is not None:
@@ -173,12 +206,14 @@ def fit_document_ae(C, k: int, *, hidden=(500, 250, 125), code_activation: str =
         top = _Shallow(hidden[-1], k, code="sigmoid" if code_activation == "sigmoid"
                        else "linear")
         fit(top, Objective("bce"), H, val=Hv,
-            **_fit_kw(max(pretrain_epochs, 3), batch_size, lr, seed, Hv, 3, progress))
+            **_fit_kw(max(pretrain_max_iter, 3), batch_size, learning_rate, random_state, Hv,
+                      3, progress))
         with torch.no_grad():
             model.encoder[L - 1].load_state_dict(top.enc.state_dict())
             model.decoder[0].load_state_dict(top.dec.state_dict())
     hist = fit(model, Objective(multinomial_nll), X, val=V,
-               **_fit_kw(epochs, batch_size, lr, seed, V, early_stopping, progress))
+               **_fit_kw(max_iter, batch_size, learning_rate, random_state, V,
+                         early_stopping, progress))
     model.eval()
     return model, hist.records
 
