@@ -88,6 +88,15 @@ def _classification_runs(prefix: str) -> str:
         "| test error % |", "|---|---|---|---|---|---|---|---|", *rows, ""])
 
 
+#: Notes shown above a results file whose claims were later found wanting (the file itself is
+#: never edited: it stays what its run wrote).
+NOTES = {
+    "scale": "**Note:** the resume part of this run is withdrawn: every kill landed after "
+             "training had finished (`killed_mid_run: false` in all 10 trials). The kill "
+             "benchmark that lands mid-run is `scale_resume` below.",
+}
+
+
 def main() -> None:
     sys.path.insert(0, str(ROOT / "src"))
     from aekit.io import atomic_write_text
@@ -105,6 +114,8 @@ def main() -> None:
         if isinstance(cpu, str):
             cpu = {"model": cpu, "flags": env.get("cpu_flags", [])}
         parts.append(f"## {path.stem}\n")
+        if path.stem in NOTES:
+            parts.append(NOTES[path.stem] + "\n")
         cmd = env.get("command", "?")
         parts.append(f"- command: `{' '.join(cmd) if isinstance(cmd, list) else cmd}`")
         parts.append(f"- date: {env.get('date', '?')}, commit {env.get('git_commit', '?')}")
