@@ -105,8 +105,8 @@ def mnist_point(quick):
         torch.manual_seed(0)
         m = DenseAE([784, 256, k], activation="relu", code_activation="sigmoid",
                     output="sigmoid")
-        fit(m, make_objective("bce"), Xtr, epochs=2 if quick else 10, lr=2e-3, seed=0,
-            progress=False)
+        fit(m, make_objective("bce"), Xtr, max_iter=2 if quick else 10, learning_rate=2e-3,
+            random_state=0, progress=False)
         with torch.no_grad():
             z = torch.round(m.encode(Xte) * 255) / 255  # 8-bit codes
             rec = m.decode(z).numpy()

@@ -101,8 +101,8 @@ def train(model, images, damage, budget_s, *, patch=48, batch=32, lr=1e-3, seed=
     spent = time.perf_counter() - t0
     epochs = max(1, int((budget_s - spent) / (per_step * 1.1 * EPOCH / batch)))
     t1 = time.perf_counter()
-    h = fit(model, obj, src, val=vsrc, epochs=epochs, batch_size=batch, lr=lr,
-            schedule="cosine", seed=seed, progress=False, early_stopping=10 ** 6,
+    h = fit(model, obj, src, val=vsrc, max_iter=epochs, batch_size=batch, learning_rate=lr,
+            schedule="cosine", random_state=seed, progress=False, early_stopping=10 ** 6,
             precision=prec,
             callbacks=[TimeBudget(budget_s * 1.1)])
     model.eval()

@@ -207,7 +207,7 @@ def test_cli_denoise_inpaint_compress_on_real_files(tmp_path, capsys):
     folder = tmp_path / "train"
     folder.mkdir()
     write_image(folder / "a.png", load_photo("coins")[:, :96, :96])
-    common = ["--train", "--train-images", str(folder), "--epochs", "1", "--patches", "8"]
+    common = ["--train", "--train-images", str(folder), "--max-iter", "1", "--patches", "8"]
     rc = main(["denoise", str(tmp_path / "noisy.png"), "-o", str(tmp_path / "out.png"),
                "--model", str(tmp_path / "d.safetensors"), "--reference",
                str(tmp_path / "clean.png"), *common])
@@ -236,3 +236,38 @@ def test_cli_denoise_inpaint_compress_on_real_files(tmp_path, capsys):
     assert main(["denoise", str(tmp_path / "missing.png"), "-o", str(tmp_path / "k.png"),
                  "--model", str(tmp_path / "d.safetensors")]) == 2
     assert not (tmp_path / "j.png").exists() and not (tmp_path / "k.png").exists()
+
+
+def test_train_image_model_old_keywords_warn_and_train_the_same():
+    """issue 16: epochs/lr/seed -> max_iter/learning_rate/random_state (FutureWarning); the
+    same weights either way (also through train_denoiser's keywords)."""
+    import warnings
+
+    from aekit.images import train_denoiser
+
+    rng = np.random.default_rng(0)
+    imgs = [rng.random((1, 24, 24)).astype(np.float32) for _ in range(2)]
+    kw = dict(model="conv", patch_size=16, n_patches=8, batch_size=4, progress=False)
+    torch.manual_seed(0)
+    a, _ = train_denoiser(imgs, max_iter=1, learning_rate=1e-2, random_state=3, **kw)
+    torch.manual_seed(0)
+    with warnings.catch_warnings(record=True) as rec:
+        warnings.simplefilter("always")
+        b, _ = train_denoiser(imgs, epochs=1, lr=1e-2, seed=3, **kw)
+    msgs = " | ".join(str(w.message) for w in rec if issubclass(w.category, FutureWarning))
+    for old, new in (("epochs", "max_iter"), ("lr", "learning_rate"), ("seed", "random_state")):
+        assert f"'{old}' is renamed '{new}'" in msgs, (old, msgs)
+    for p, q in zip(a.parameters(), b.parameters()):
+        assert torch.equal(p, q)
+    with pytest.raises(TypeError, match="pass 'max_iter' only"):
+        train_denoiser(imgs, epochs=1, max_iter=2, **kw)
+
+
+@pytest.mark.parametrize("cmd", ["denoise", "inpaint", "compress"])
+def test_image_commands_old_flags_warn(cmd):
+    from aekit.cli import _parser
+
+    for old, dest in (("--epochs", "max_iter"), ("--seed", "random_state")):
+        with pytest.warns(FutureWarning, match=f"'{old}' is renamed"):
+            ns = _parser().parse_args([cmd, "x.png", "-o", "y.png", old, "4"])
+        assert getattr(ns, dest) == 4, (cmd, old)

@@ -268,6 +268,9 @@ RENAMED_KWARGS: dict[str, dict[str, str]] = {
     "aekit.retrieval.semantic.fit_document_ae": {
         "epochs": "max_iter", "lr": "learning_rate", "seed": "random_state",
         "pretrain_epochs": "pretrain_max_iter"},
+    # also train_denoiser, train_inpainter, train_compressor (they pass it their keywords)
+    "aekit.images.train_image_model": {"epochs": "max_iter", "lr": "learning_rate",
+                                       "seed": "random_state"},
 }
 
 #: Which model options apply to which model (``aekit train --model``); a setting outside its

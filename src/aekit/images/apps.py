@@ -60,15 +60,19 @@ def estimate_noise(image) -> float:
 
 
 def train_image_model(model: nn.Module, images: Sequence, damage, *, patch_size: int = 48,
-                      n_patches: int = 4096, epochs: int = 10, batch_size: int = 32,
-                      lr: float = 1e-3, val_images: Sequence | None = None,
-                      time_budget_s: float | None = None, seed: int = 0,
+                      n_patches: int = 4096, max_iter: int = 10, batch_size: int = 32,
+                      learning_rate: float = 1e-3, val_images: Sequence | None = None,
+                      time_budget_s: float | None = None, random_state: int = 0,
                       progress: bool | None = None, loss: str = "mse", **fit_kwargs: Any):
     """Train an image-to-image ``model`` on random patches of ``images`` damaged by ``damage``.
 
     ``min_θ E ‖m_θ(damage(x)) − x‖²`` over random ``patch_size``² patches with flips and
     rotations (fresh ones every epoch), Adam with a cosine learning-rate schedule; with
     ``val_images`` the best epoch on a fixed set of damaged validation patches is kept.
+    ``max_iter`` epochs of ``n_patches`` patches, ``batch_size`` patches per step, Adam step
+    ``learning_rate``, seed ``random_state`` (patches, initialisation order, shuffling); other
+    keywords go to :func:`aekit.fit`. The old keywords ``epochs``, ``lr``, ``seed`` still work
+    until the next release, with a ``FutureWarning``.
 
     Returns
     -------
@@ -78,17 +82,27 @@ def train_image_model(model: nn.Module, images: Sequence, damage, *, patch_size:
     from ..train import fit
     from ..train.callbacks import TimeBudget
 
-    src = PatchSource(images, patch_size, n_patches, damage=damage, seed=seed)
+    old = {k: fit_kwargs.pop(k) for k in ("epochs", "lr", "seed") if k in fit_kwargs}
+    if old:
+        from ..schema import pop_renamed
+
+        v = pop_renamed("aekit.images.train_image_model", old,
+                        {"max_iter": max_iter, "learning_rate": learning_rate,
+                         "random_state": random_state},
+                        {"max_iter": 10, "learning_rate": 1e-3, "random_state": 0})
+        max_iter, learning_rate, random_state = (v["max_iter"], v["learning_rate"],
+                                                 v["random_state"])
+    src = PatchSource(images, patch_size, n_patches, damage=damage, seed=random_state)
     val = None
     if val_images:
         val = PatchSource(val_images, patch_size, max(256, n_patches // 8), damage=damage,
-                          fresh=False, seed=seed + 1)
+                          fresh=False, seed=random_state + 1)
     cbs = list(fit_kwargs.pop("callbacks", ()))
     if time_budget_s is not None:
         cbs.append(TimeBudget(time_budget_s))
-    h = fit(model, Objective(loss), src, val=val, epochs=epochs, batch_size=batch_size, lr=lr,
-            schedule=fit_kwargs.pop("schedule", "cosine"), seed=seed, callbacks=cbs,
-            progress=progress, **fit_kwargs)
+    h = fit(model, Objective(loss), src, val=val, max_iter=max_iter, batch_size=batch_size,
+            learning_rate=learning_rate, schedule=fit_kwargs.pop("schedule", "cosine"),
+            random_state=random_state, callbacks=cbs, progress=progress, **fit_kwargs)
     return model, h
 
 

@@ -51,7 +51,8 @@ def run_denoise(args) -> int:
         level = (0.05, 0.35)  # blind training range
     m = _model(args, lambda: train_denoiser(
         _photos(args, _mode(args)), noise=args.noise, level=level or 0.1,
-        epochs=args.epochs, n_patches=args.patches, seed=args.seed, progress=False)[0])
+        max_iter=args.max_iter, n_patches=args.patches, random_state=args.random_state,
+        progress=False)[0])
     out = denoise(m, x)
     write_image(args.output, out)
     report = {"input": str(args.input), "output": str(args.output),
@@ -79,7 +80,8 @@ def run_inpaint(args) -> int:
                              f"is {x.shape[1]}x{x.shape[2]}")
     m = _model(args, lambda: train_inpainter(
         _photos(args, _mode(args)), damage=args.damage, given_mask=mask is not None,
-        epochs=args.epochs, n_patches=args.patches, seed=args.seed, progress=False)[0])
+        max_iter=args.max_iter, n_patches=args.patches, random_state=args.random_state,
+        progress=False)[0])
     out = inpaint(m, x, None if mask is None else mask.astype(np.float32))
     write_image(args.output, out)
     print(json.dumps({"input": str(args.input), "output": str(args.output),
@@ -95,7 +97,8 @@ def run_compress(args) -> int:
     x = read_image(args.input, _mode(args))
     m = _model(args, lambda: train_compressor(
         _photos(args, _mode(args)), bits=args.bits, code_channels=args.code_channels,
-        epochs=args.epochs, n_patches=args.patches, seed=args.seed, progress=False))
+        max_iter=args.max_iter, n_patches=args.patches, random_state=args.random_state,
+        progress=False))
     data = compress_image(m, x, bits=args.bits, path=args.output)
     out = decompress_image(m, args.output)
     if args.decoded:
@@ -115,9 +118,15 @@ def _common(p, default_epochs=20):
                    help="train a model first (on the built-in photos or --train-images)")
     p.add_argument("--train-images", help="folder of training images (default: built-in photos)")
     p.add_argument("--color", action="store_true", help="RGB instead of grayscale")
-    p.add_argument("--epochs", type=int, default=default_epochs)
+    from ..cli import _add_renamed_flag
+
+    p.add_argument("--max-iter", type=int, default=default_epochs,
+                   help=f"training epochs (default {default_epochs})")
+    _add_renamed_flag(p, "--epochs", "--max-iter", type=int)
     p.add_argument("--patches", type=int, default=2048, help="random patches per epoch")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--random-state", type=int, default=0, help="seed of the training patches "
+                   "and initialisation (default 0)")
+    _add_renamed_flag(p, "--seed", "--random-state", type=int)
 
 
 def add_parser(subparsers) -> None:
