@@ -212,3 +212,24 @@ def test_sparse_cli_on_image_files(tmp_path, capsys):
                "--image-size", "4", "4", "--output", str(tmp_path / "w.npy")])
     err = capsys.readouterr().err
     assert rc == 2 and "--image-size applies to image files" in err, (rc, err)
+
+
+def test_train_and_encode_a_folder_of_mixed_size_images_with_image_size(tmp_path):
+    """The [data] image options reach `aekit train` as flags (mixed sizes need --image-size)
+    and `aekit encode` reads an image folder the way the run's training images were read."""
+    from aekit.cli import main
+    from aekit.images import write_image
+
+    rng = np.random.default_rng(0)
+    folder = tmp_path / "imgs"
+    folder.mkdir()
+    for i, (h, w) in enumerate([(12, 12), (16, 10), (9, 14)] * 4):
+        write_image(folder / f"{i:02d}.png", rng.random((1, h, w)).astype(np.float32))
+    assert main(["train", "--data", str(folder), "--output", str(tmp_path / "bad"),
+                 "--max-iter", "1", "--no-progress", "--no-report"]) == 2
+    assert main(["train", "--data", str(folder), "--image-size", "8", "8", "--n-components",
+                 "3", "--hidden-layer-sizes", "16", "--max-iter", "1", "--output",
+                 str(tmp_path / "run"), "--no-progress", "--no-report"]) == 0
+    assert main(["encode", str(tmp_path / "run"), "--input", str(folder), "--output",
+                 str(tmp_path / "z.npy")]) == 0
+    assert np.load(tmp_path / "z.npy").shape == (12, 3)

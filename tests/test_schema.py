@@ -69,6 +69,8 @@ ANOMALY_REASON = ("AnomalyDetector scores anomalies with a PCA-started residual 
 # Settings of a run that the estimator does not take, and why.
 RUN_ONLY = {
     "dataset", "path", "header", "val_groups", "limit",  # data loading: fit(X, groups=)
+    # reading image files: the estimator takes arrays (images as (n, H, W) / (n, C, H, W))
+    "image_size", "patch_size", "patch_stride", "color", "max_patches",
     "output", "channels", "name",  # output: from the loss; channels/name: conv models
     "batch_norm", "dropout",  # model options the estimator may add (issue 16 item 3)
     "momentum", "optimizer_weight_decay", "warmup_steps", "max_grad_norm",

@@ -397,6 +397,18 @@ def _train(a: argparse.Namespace) -> int:
     return 0
 
 
+def _run_image_options(run_dir: Path, spec: str) -> dict:
+    """A run's ``[data]`` image options (resize, patches, colour) for an image file or folder
+    given as ``--input``, so it is read as the run's training images were; none otherwise."""
+    from .data.images import IMAGE_SUFFIXES
+    from .runs import image_options, read_run
+
+    p = Path(spec)
+    if not (p.is_dir() or p.suffix.lower() in IMAGE_SUFFIXES) or not Path(run_dir).is_dir():
+        return {}
+    return image_options(read_run(run_dir)["config"])
+
+
 def _load_input(run_dir: Path, spec: str, header: bool | None = None) -> np.ndarray:
     from .data import load_array
     from .runs import load_run_data, read_run
@@ -407,7 +419,7 @@ def _load_input(run_dir: Path, spec: str, header: bool | None = None) -> np.ndar
         if data.test is None:
             raise ValueError(f"{run_dir} has no test split (dataset is a single file)")
         return data.test.X
-    return load_array(spec, header=header).X
+    return load_array(spec, header=header, **_run_image_options(run_dir, spec)).X
 
 
 def _save_array(path: Path, A: np.ndarray) -> None:
@@ -433,8 +445,8 @@ def _cmd_encode(a: argparse.Namespace, what: str) -> int:
     if a.output.suffix.lower() not in (".npy", ".csv"):
         raise ValueError(f"--output must end in .npy or .csv, got {a.output.name!r}")
     model = load(a.run)
-    X = _load_input(a.run, a.input) if a.input == "test" else open_rows(a.input,
-                                                                         header=a.header)
+    X = _load_input(a.run, a.input) if a.input == "test" else open_rows(
+        a.input, header=a.header, **_run_image_options(a.run, a.input))
     if X.ndim != 2 or X.shape[1] != model.n_features:
         raise ValueError(f"--input {a.input} has {X.shape[1] if X.ndim == 2 else X.shape} "
                          f"features, expected {model.n_features}")

@@ -36,6 +36,13 @@ class DataConfig:
     #: column is not a feature.
     val_groups: str | None = None
     limit: int | None = None
+    #: image files and folders (``aekit.data.load_images``): resize to (H, W), cut into
+    #: patches, channels, at most this many patches
+    image_size: list[int] | None = None
+    patch_size: int | None = None
+    patch_stride: int | None = None
+    color: str = "auto"
+    max_patches: int | None = None
     random_state: int = 0
 
 

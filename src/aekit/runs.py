@@ -240,7 +240,7 @@ def load_run_data(cfg: RunConfig) -> RunData:
         y, train, test = None, Dataset(X, None, None), None
     else:
         train, test = load_dataset(cfg.data.dataset, data_path=cfg.data.path,
-                                   header=cfg.data.header)
+                                   header=cfg.data.header, **image_options(cfg))
         X, y = train.X, train.y
     if cfg.data.limit is not None:
         if cfg.data.limit < 1:
@@ -258,6 +258,20 @@ def load_run_data(cfg: RunConfig) -> RunData:
     return RunData(Dataset(Xtr, ytr, shape),
                    Dataset(Xva, yva, shape) if Xva is not None else None,
                    test)
+
+
+def image_options(cfg: RunConfig) -> dict:
+    """The ``[data]`` options for image files and folders, as keywords of
+    :func:`aekit.data.load_dataset` / :func:`aekit.data.load_array` (only those set, so
+    array files and built-in names never see them)."""
+    d = cfg.data
+    opts = {"image_size": tuple(d.image_size) if d.image_size else None,
+            "patch_size": d.patch_size, "patch_stride": d.patch_stride,
+            "max_patches": d.max_patches}
+    opts = {k: v for k, v in opts.items() if v is not None}
+    if d.color != "auto":
+        opts["color"] = d.color
+    return opts
 
 
 def csv_groups(path: str | Path, column: str, *, header: bool | None = None

@@ -114,6 +114,8 @@ class Setting:
         if self.auto and value == AUTO:
             return value
         if self.type is list:
+            if value is None and self.optional:
+                return None
             if not isinstance(value, list) or not value:
                 raise ValueError(f"{self.key} must be a non-empty list of integers, got "
                                  f"{value!r}")
@@ -148,6 +150,16 @@ RUN_SETTINGS: tuple[Setting, ...] = (
     _S("data.val_groups", str, None, "CSV only: a column (header name or 1-based number) of "
        "group labels; validation holds out whole groups", optional=True),
     _S("data.limit", int, None, "use only the first N training rows", lo=1, optional=True),
+    _S("data.image_size", list, None, "image files/folders: resize every image to H W "
+       "(mixed sizes are refused without it)", lo=1, optional=True),
+    _S("data.patch_size", int, None, "image files/folders: cut each image into square "
+       "patches of this side", lo=1, optional=True),
+    _S("data.patch_stride", int, None, "image files/folders: step between patches (default: "
+       "the patch size)", lo=1, optional=True),
+    _S("data.color", str, "auto", "image files/folders: channels (auto keeps the files')",
+       choices=("auto", "gray", "rgb")),
+    _S("data.max_patches", int, None, "image files/folders: at most this many patches "
+       "(seeded sample)", lo=1, optional=True),
     _S("data.random_state", int, 0, "seed of the training/validation split", lo=0,
        flag="--split-random-state", old_keys=("seed",)),
     # [model]
@@ -271,6 +283,8 @@ RENAMED_KWARGS: dict[str, dict[str, str]] = {
     # also train_denoiser, train_inpainter, train_compressor (they pass it their keywords)
     "aekit.images.train_image_model": {"epochs": "max_iter", "lr": "learning_rate",
                                        "seed": "random_state"},
+    # its weight_decay was AdamW's decay (the optimiser's), not the objective term
+    "aekit.AutoencoderClassifier": {"weight_decay": "optimizer_weight_decay"},
 }
 
 #: Which model options apply to which model (``aekit train --model``); a setting outside its

@@ -28,14 +28,15 @@ __all__ = ["OPERATIONS", "map_rows", "open_rows"]
 OPERATIONS = ("encode", "reconstruct", "score")
 
 
-def open_rows(path: str | os.PathLike, *, header: bool | None = None):
+def open_rows(path: str | os.PathLike, *, header: bool | None = None, **image_options):
     """Open a ``.npy`` file for chunked reading (:class:`aekit.data.NpyReader`, nothing read
     yet); other formats are loaded into memory with :func:`aekit.data.load_array` (``header``:
-    its CSV header choice)."""
+    its CSV header choice; ``image_options``: ``image_size``, ``patch_size``, ... for image
+    files and folders)."""
     p = Path(path)
     if p.suffix.lower() == ".npy":
         return NpyReader(p)
-    return load_array(p, header=header).X
+    return load_array(p, header=header, **image_options).X
 
 
 def _apply(model: Autoencoder, x: torch.Tensor, op: str) -> torch.Tensor:
