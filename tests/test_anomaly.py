@@ -604,29 +604,38 @@ def test_report_section(tmp_path):
 
 # ------------------------------------------------------------------- renamed settings (issue 16)
 def test_old_keywords_warn_and_map_to_the_canonical_ones():
-    """hidden/epochs/lr -> hidden_layer_sizes/max_iter/learning_rate; early_stopping=N (an
-    int patience) -> early_stopping=True + n_iter_no_change=N; None -> False."""
+    """hidden/epochs/lr -> hidden_layer_sizes/max_iter/learning_rate (FutureWarning in
+    __init__); early_stopping=N (the old int patience) -> early_stopping=True +
+    n_iter_no_change=N, None -> False (FutureWarning at fit: __init__ only stores, as
+    scikit-learn requires)."""
+    import inspect
     import warnings
 
     with warnings.catch_warnings(record=True) as rec:
         warnings.simplefilter("always")
-        det = AnomalyDetector(hidden=(8,), epochs=2, lr=0.01, early_stopping=7)
+        det = AnomalyDetector(hidden=(8,), epochs=2, lr=0.01)
     msgs = " | ".join(str(w.message) for w in rec if issubclass(w.category, FutureWarning))
     for old, new in (("'hidden'", "'hidden_layer_sizes'"), ("'epochs'", "'max_iter'"),
-                     ("'lr'", "'learning_rate'"), ("'early_stopping=7'", "n_iter_no_change")):
-        assert f"{old} is renamed" in msgs and new in msgs, (old, msgs)
+                     ("'lr'", "'learning_rate'")):
+        assert f"{old} is renamed {new}" in msgs, (old, msgs)
     p = det.get_params()
-    assert (p["hidden_layer_sizes"], p["max_iter"], p["learning_rate"], p["early_stopping"],
-            p["n_iter_no_change"]) == ((8,), 2, 0.01, True, 7), p
-    assert not {"hidden", "epochs", "lr"} & set(p), sorted(p)
+    assert (p["hidden_layer_sizes"], p["max_iter"], p["learning_rate"]) == ((8,), 2, 0.01), p
+    assert not {"hidden", "epochs", "lr", "old"} & set(p), sorted(p)
+    assert "old" not in inspect.signature(AnomalyDetector).parameters
+    with pytest.warns(FutureWarning, match="early_stopping=True, n_iter_no_change=7"):
+        assert AnomalyDetector(early_stopping=7)._patience() == 7
     with pytest.warns(FutureWarning, match="early_stopping=False"):
-        assert AnomalyDetector(early_stopping=None).early_stopping is False
+        assert AnomalyDetector(early_stopping=None)._patience() is None
+    assert AnomalyDetector(n_iter_no_change=4)._patience() == 4
+    assert AnomalyDetector(early_stopping=False)._patience() is None
     with pytest.raises(TypeError, match="pass 'max_iter' only"):
         AnomalyDetector(epochs=2, max_iter=3)
     with pytest.raises(TypeError, match="unexpected keyword argument 'epochz'"):
         AnomalyDetector(epochz=2)
     with pytest.raises(ValueError, match="n_iter_no_change must be an int >= 1"):
         AnomalyDetector(n_iter_no_change=0).fit(_gauss(50))
+    with pytest.raises(ValueError, match="early_stopping must be True or False"):
+        AnomalyDetector(early_stopping="yes").fit(_gauss(50))
 
 
 def test_old_keywords_train_the_same_detector():

@@ -40,7 +40,7 @@ def test_sklearn_api(estimator, check):
 def test_beats_90_percent_on_digits(digits):
     tr, te = digits
     clf = AutoencoderClassifier(random_state=0, pretrain_max_iter=10, max_iter=50,
-                                dropout=0.2, weight_decay=1e-2).fit(tr.X, tr.y)
+                                dropout=0.2, optimizer_weight_decay=1e-2).fit(tr.X, tr.y)
     acc = clf.score(te.X, te.y)
     assert acc > 0.90, f"accuracy {acc:.4f} on the 297 digits test images"
     proba = clf.predict_proba(te.X)
@@ -62,7 +62,8 @@ def test_same_random_state_same_predictions(digits):
 def _pretrained_encoder(X, seed=0, epochs=15):
     torch.manual_seed(seed)
     ae = DenseAE([X.shape[1], 64, 16], activation="elu", output="sigmoid")
-    fit(ae, make_objective("bce"), X, epochs=epochs, batch_size=64, lr=3e-3, seed=seed)
+    fit(ae, make_objective("bce"), X, max_iter=epochs, batch_size=64, learning_rate=3e-3,
+        random_state=seed)
     return ae
 
 
@@ -219,3 +220,27 @@ def test_bad_targets(digits):
     tr, _ = digits
     with pytest.raises(ValueError, match="Unknown label type"):
         AutoencoderClassifier(max_iter=1).fit(tr.X[:20], np.linspace(0, 1, 20))
+
+
+def test_weight_decay_is_renamed_optimizer_weight_decay(digits, tmp_path):
+    """issue 16: the classifier's weight_decay was AdamW's decay, the optimiser's; it is
+    optimizer_weight_decay now (weight_decay is the objective term elsewhere). The old keyword
+    warns and trains the same model."""
+    import warnings
+
+    tr, _ = digits
+    kw = dict(n_components=8, hidden_layer_sizes=(16,), pretrain_max_iter=1, max_iter=2,
+              random_state=0)
+    a = AutoencoderClassifier(optimizer_weight_decay=0.5, **kw).fit(tr.X[:200], tr.y[:200])
+    with warnings.catch_warnings(record=True) as rec:
+        warnings.simplefilter("always")
+        b = AutoencoderClassifier(weight_decay=0.5, **kw)
+    msgs = [str(w.message) for w in rec if issubclass(w.category, FutureWarning)]
+    assert any("'weight_decay' is renamed 'optimizer_weight_decay'" in m for m in msgs), msgs
+    assert "weight_decay" not in b.get_params() and b.optimizer_weight_decay == 0.5
+    b.fit(tr.X[:200], tr.y[:200])
+    np.testing.assert_array_equal(a.predict_proba(tr.X[:50]), b.predict_proba(tr.X[:50]))
+    with pytest.raises(TypeError, match="pass 'optimizer_weight_decay' only"):
+        AutoencoderClassifier(weight_decay=0.1, optimizer_weight_decay=0.2)
+    with pytest.raises(ValueError, match="optimizer_weight_decay"):
+        AutoencoderClassifier(optimizer_weight_decay=-1.0, **kw).fit(tr.X[:50], tr.y[:50])

@@ -8,6 +8,7 @@ train the whole network (or only the softmax layer, ``freeze_encoder=True``) wit
 from __future__ import annotations
 
 import copy
+import inspect
 
 import numpy as np
 import torch
@@ -146,8 +147,12 @@ class AutoencoderClassifier(ClassifierMixin, BaseEstimator):
     learning_rate : float, default=1e-3
         Adam(W) step size for pretraining and fine-tuning.
     batch_size : int, default=64
-    weight_decay : float, default=0.0
-        AdamW's decoupled weight decay during fine-tuning.
+    optimizer_weight_decay : float, default=0.0
+        AdamW's decoupled weight decay during fine-tuning (Loshchilov & Hutter, ICLR 2019):
+        the optimiser's decay, ``optimizer_weight_decay`` everywhere in aekit (``weight_decay``
+        is the logged objective term of :class:`aekit.Autoencoder` and
+        :func:`aekit.make_objective`). Formerly ``weight_decay``; the old keyword still works
+        until the next release, with a ``FutureWarning``.
     adversarial_eps : float, default=0.0
         > 0: fine-tune with FGSM adversarial training (:func:`fgsm_loss`, α = 0.5), steps of
         this size in X's units, clipped to [0, 1] when X lies there. Needs
@@ -206,10 +211,17 @@ class AutoencoderClassifier(ClassifierMixin, BaseEstimator):
     def __init__(self, n_components=32, *, hidden_layer_sizes=(128,), activation="elu",
                  code_activation="linear", encoder=None, pretrain="ae", pretrain_max_iter=20,
                  pretrain_noise=0.0, freeze_encoder=False, dropout=0.0, max_iter=50,
-                 learning_rate=1e-3, batch_size=64, weight_decay=0.0, adversarial_eps=0.0,
-                 vat_eps=0.0, early_stopping=False,
+                 learning_rate=1e-3, batch_size=64, optimizer_weight_decay=0.0,
+                 adversarial_eps=0.0, vat_eps=0.0, early_stopping=False,
                  validation_fraction=0.1, n_iter_no_change=10, random_state=None,
-                 verbose=False):
+                 verbose=False, **old):
+        if old:
+            from .schema import pop_renamed
+
+            optimizer_weight_decay = pop_renamed(
+                "aekit.AutoencoderClassifier", old,
+                {"optimizer_weight_decay": optimizer_weight_decay},
+                {"optimizer_weight_decay": 0.0})["optimizer_weight_decay"]
         self.n_components = n_components
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
@@ -223,7 +235,7 @@ class AutoencoderClassifier(ClassifierMixin, BaseEstimator):
         self.max_iter = max_iter
         self.learning_rate = learning_rate
         self.batch_size = batch_size
-        self.weight_decay = weight_decay
+        self.optimizer_weight_decay = optimizer_weight_decay
         self.adversarial_eps = adversarial_eps
         self.vat_eps = vat_eps
         self.early_stopping = early_stopping
@@ -231,6 +243,12 @@ class AutoencoderClassifier(ClassifierMixin, BaseEstimator):
         self.n_iter_no_change = n_iter_no_change
         self.random_state = random_state
         self.verbose = verbose
+
+    # scikit-learn reads the parameters from the signature: the old name (``**old``) is
+    # accepted by __init__ but is not a parameter
+    __init__.__signature__ = inspect.signature(__init__).replace(parameters=[
+        p for p in inspect.signature(__init__).parameters.values()
+        if p.kind is not inspect.Parameter.VAR_KEYWORD])
 
     # --- validation -------------------------------------------------------------------------
     def _given_encoder(self, n_features: int) -> AEModel | None:
@@ -263,7 +281,7 @@ class AutoencoderClassifier(ClassifierMixin, BaseEstimator):
         check_choice("pretrain", self.pretrain, PRETRAIN)
         check_float("pretrain_noise", self.pretrain_noise, 0, 1, hi_open=True)
         check_float("learning_rate", self.learning_rate, 0, lo_open=True)
-        check_float("weight_decay", self.weight_decay, 0)
+        check_float("optimizer_weight_decay", self.optimizer_weight_decay, 0)
         for name in ("adversarial_eps", "vat_eps"):
             eps = check_float(name, getattr(self, name), 0)
             if eps > 0 and self.freeze_encoder:
@@ -286,12 +304,12 @@ class AutoencoderClassifier(ClassifierMixin, BaseEstimator):
         output, loss = ("sigmoid", "bce") if unit else ("linear", "mse")
         corruption = Masking(self.pretrain_noise) if self.pretrain_noise > 0 else None
         torch.manual_seed(seed)
-        kw = {"batch_size": int(self.batch_size), "lr": float(self.learning_rate),
-              "seed": seed, "progress": bool(self.verbose) and None}
+        kw = {"batch_size": int(self.batch_size), "learning_rate": float(self.learning_rate),
+              "random_state": seed, "progress": bool(self.verbose) and None}
         if self.pretrain == "layerwise" and self.pretrain_max_iter > 0:
             pre = pretrain_layers(sizes, X, activation=self.activation,
                                   code_activation=self.code_activation, output=output,
-                                  epochs=int(self.pretrain_max_iter),
+                                  max_iter=int(self.pretrain_max_iter),
                                   layer_kwargs={"corruption": corruption}, **kw)
             return stack_into_deep_ae(pre.layers, dropout=float(self.dropout))
         ae = DenseAE(sizes, activation=self.activation, code_activation=self.code_activation,
@@ -300,7 +318,7 @@ class AutoencoderClassifier(ClassifierMixin, BaseEstimator):
             return ae
         if self.pretrain_max_iter > 0:
             _fit(ae, make_objective(loss), X, corruption=corruption,
-                 epochs=int(self.pretrain_max_iter), desc="pretrain", **kw)
+                 max_iter=int(self.pretrain_max_iter), desc="pretrain", **kw)
         return ae
 
     # --- scikit-learn API -------------------------------------------------------------------
@@ -357,9 +375,10 @@ class AutoencoderClassifier(ClassifierMixin, BaseEstimator):
 
         if int(self.max_iter) > 0:
             hist = _fit(model, objective, (feats[tr], yt[tr]), val=val,
-                        epochs=int(self.max_iter), batch_size=int(self.batch_size),
-                        optimizer="adamw", lr=float(self.learning_rate),
-                        weight_decay=float(self.weight_decay), seed=seed,
+                        max_iter=int(self.max_iter), batch_size=int(self.batch_size),
+                        optimizer="adamw", learning_rate=float(self.learning_rate),
+                        optimizer_weight_decay=float(self.optimizer_weight_decay),
+                        random_state=seed,
                         early_stopping=int(self.n_iter_no_change) if val is not None else None,
                         monitor="val_ce" if val is not None else None,
                         callbacks=[accuracy], progress=bool(self.verbose) and None,
@@ -452,6 +471,14 @@ class AutoencoderClassifier(ClassifierMixin, BaseEstimator):
     def _from_file(cls, path, tensors, doc):
         from .train import History
 
+        p = doc.get("params")
+        if isinstance(p, dict) and "weight_decay" in p:  # a file written before issue 16
+            from .schema import warn_renamed
+
+            warn_renamed("weight_decay", "optimizer_weight_decay",
+                         f"{path}: AutoencoderClassifier")
+            doc = {**doc, "params": {("optimizer_weight_decay" if k == "weight_decay" else k): v
+                                     for k, v in p.items()}}
         est = cls(**params_from_header(cls, doc, path))
         fitted = unpack_tree(doc.get("fitted"), {}, where="fitted", path=path)
         expect(fitted, dict, path, "fitted")

@@ -38,6 +38,14 @@ THRESHOLDS = ("contamination", "fpr")
 DETECTOR_FORMAT = "aekit-anomaly-detector"
 
 
+def _signature_without_var_keyword(f):
+    import inspect
+
+    sig = inspect.signature(f)
+    return sig.replace(parameters=[p for p in sig.parameters.values()
+                                   if p.kind is not inspect.Parameter.VAR_KEYWORD])
+
+
 def _as_2d_float(X: Any, name: str = "X") -> np.ndarray:
     """Rows (n, d) through scikit-learn's ``check_array`` (its messages for sparse, complex,
     1-D, empty and non-numeric input); image batches (n, H, W) / (n, c, H, W) as they are.
@@ -181,16 +189,9 @@ class AnomalyDetector(BaseEstimator):
                  learning_rate: float = 1e-3, early_stopping: bool = True,
                  n_iter_no_change: int = 5, model_params: dict | None = None,
                  random_state: int | None = None, **old: Any):
-        if old or not isinstance(early_stopping, bool):
-            from ..schema import pop_renamed, warn_renamed
+        if old:  # names before issue 16 (not in the signature scikit-learn sees)
+            from ..schema import pop_renamed
 
-            if not isinstance(early_stopping, bool):  # the old integer patience (None: off)
-                warn_renamed(f"early_stopping={early_stopping!r}",
-                             "early_stopping=True, n_iter_no_change=N" if early_stopping
-                             is not None else "early_stopping=False", "AnomalyDetector")
-                if early_stopping is not None:
-                    n_iter_no_change = int(early_stopping)
-                early_stopping = early_stopping is not None
             v = pop_renamed("aekit.anomaly.AnomalyDetector", old,
                             {"hidden_layer_sizes": hidden_layer_sizes, "max_iter": max_iter,
                              "learning_rate": learning_rate},
@@ -220,6 +221,10 @@ class AnomalyDetector(BaseEstimator):
         self.n_iter_no_change = n_iter_no_change
         self.model_params = model_params
         self.random_state = random_state
+
+    # scikit-learn reads the parameters from the signature: the old names (``**old``) are
+    # accepted by __init__ but are not parameters
+    __init__.__signature__ = _signature_without_var_keyword(__init__)
 
     # ------------------------------------------------------------------ validation
     def _check_params(self) -> None:
@@ -279,13 +284,30 @@ class AnomalyDetector(BaseEstimator):
         if isinstance(self.max_iter, bool) or not isinstance(self.max_iter, (int, np.integer)) \
                 or self.max_iter < 0:
             raise ValueError(f"max_iter must be an int >= 0, got {self.max_iter!r}")
-        if not isinstance(self.early_stopping, (bool, np.bool_)):
-            raise ValueError(f"early_stopping must be True or False, got "
-                             f"{self.early_stopping!r}")
+        self._patience()
         if isinstance(self.n_iter_no_change, bool) or not isinstance(
                 self.n_iter_no_change, (int, np.integer)) or self.n_iter_no_change < 1:
             raise ValueError(f"n_iter_no_change must be an int >= 1, got "
                              f"{self.n_iter_no_change!r}")
+
+    def _patience(self) -> int | None:
+        """Early-stopping patience in epochs (None: off). ``early_stopping`` given as an int
+        (the patience, before issue 16) or None still works, with a FutureWarning."""
+        es = self.early_stopping
+        if isinstance(es, (bool, np.bool_)):
+            return int(self.n_iter_no_change) if es else None
+        if es is None or isinstance(es, (int, np.integer)):
+            from ..schema import warn_renamed
+
+            new = "early_stopping=False" if es is None else \
+                f"early_stopping=True, n_iter_no_change={int(es)}"
+            warn_renamed(f"early_stopping={es!r}", new, "AnomalyDetector", stacklevel=4)
+            if es is None:
+                return None
+            if es < 1:
+                raise ValueError(f"early_stopping (the old patience) must be >= 1, got {es!r}")
+            return int(es)
+        raise ValueError(f"early_stopping must be True or False, got {es!r}")
 
     def _images_in(self, A: np.ndarray, name: str) -> tuple[np.ndarray, tuple[int, ...] | None]:
         """Rows (n, d) and the image shape (c, H, W) or None."""
@@ -482,8 +504,7 @@ class AnomalyDetector(BaseEstimator):
               "random_state": 0 if self.random_state is None else int(self.random_state)}
         hist = fit_model(self.model_, make_objective(self.loss), Xtr, val=val,
                          batch_size=int(self.batch_size),
-                         early_stopping=int(self.n_iter_no_change)
-                         if val is not None and self.early_stopping else None,
+                         early_stopping=self._patience() if val is not None else None,
                          monitor="val_loss" if val is not None else "train_loss",
                          include_start=has_start, restore_best=True,
                          progress=False, handle_signals=False, **kw)
