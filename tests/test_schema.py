@@ -40,10 +40,7 @@ PENDING_FLAGS = {
 }
 #: Estimator parameters that still carry an old name or a drifting default, owned by the
 #: estimator/anomaly engineers: (surface, parameter) -> what must change.
-PENDING_PARAMS = {
-    ("Autoencoder", "noise_level"): "default 0.0 -> None (the corruption's documented level; "
-    "make_corruption refuses 0)",
-}
+PENDING_PARAMS: dict[tuple[str, str], str] = {}
 OLD_FLAGS = ("--out", "--seed", "--epochs", "--lr", "--code-size", "--hidden",
              "--pretrain-epochs")
 OLD_PARAM_NAMES = {"epochs", "lr", "seed", "code_size", "hidden", "kl_rho", "kl_beta",
@@ -530,3 +527,16 @@ def test_model_constructors_use_the_schema_names_and_defaults(cls_name):
                 and _plain(p.default) != by[name].default:
             bad.append(f"{name}: default {p.default!r}, schema {by[name].default!r}")
     assert not bad, f"{cls_name}: {bad}"
+
+
+def test_autoencoder_noise_without_a_level_uses_the_documented_default():
+    """noise_level=None (the default): the corruption's own level (masking ν = 0.25), not a
+    silent plain AE; 0 with a noise is an error."""
+    from aekit.corruption import Masking, make_corruption
+
+    assert inspect.signature(aekit.Autoencoder).parameters["noise_level"].default is None
+    c = make_corruption("masking", aekit.Autoencoder(noise="masking").noise_level)
+    assert isinstance(c, Masking) and c.params[0].default == 0.25 and c.level == 0.25, c
+    X = np.random.default_rng(0).random((60, 5))
+    with pytest.raises(ValueError, match="noise_level is 0"):
+        aekit.Autoencoder(n_components=2, noise="masking", noise_level=0.0, max_iter=1).fit(X)

@@ -175,8 +175,11 @@ class Autoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimat
     noise : {None, "masking", "gaussian", "salt_pepper"}, default=None
         Corrupt training inputs (denoising AE); the loss is against the clean input and
         ``transform`` never corrupts.
-    noise_level : float, default=0.0
-        ν for masking, σ for Gaussian noise, p for salt-and-pepper.
+    noise_level : float or None, default=None
+        ν for masking, σ for Gaussian noise, p for salt-and-pepper. ``None``: the corruption's
+        documented default (ν = 0.25 masking, σ = 0.1 Gaussian, p = 0.1 salt-and-pepper;
+        :func:`aekit.corruption.make_corruption`); 0 with a ``noise`` is an error (it would
+        train a plain autoencoder). Ignored without ``noise``.
     l1 : float, default=0.0
         λ of the L1 activity penalty ``λ Σ_j |h_j|`` (sparse AE).
     sparsity_target : float or None, default=None
@@ -244,7 +247,7 @@ class Autoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimat
                  optimizer="adam",
                  learning_rate=3e-3, batch_size=256, max_iter="auto", max_steps=5000,
                  schedule="cosine", early_stopping=True, validation_fraction=0.1,
-                 n_iter_no_change=20, monitor="val_recon", noise=None, noise_level=0.0,
+                 n_iter_no_change=20, monitor="val_recon", noise=None, noise_level=None,
                  l1=0.0, sparsity_target=None, sparsity_weight=1.0, contractive=0.0,
                  dead_unit=0.0, random_state=None, verbose=False):
         self.n_components = n_components
