@@ -127,14 +127,14 @@ def test_scale_and_split():
         scale_unit(np.ones((2, 2)))
     X = np.arange(100).reshape(50, 2)
     y = np.arange(50)
-    a = train_val_split(X, y, val_fraction=0.2, seed=1)
-    b = train_val_split(X, y, val_fraction=0.2, seed=1)
+    a = train_val_split(X, y, validation_fraction=0.2, random_state=1)
+    b = train_val_split(X, y, validation_fraction=0.2, random_state=1)
     assert all(np.array_equal(u, v) for u, v in zip(a, b))
     Xtr, Xva, ytr, yva = a
     assert len(Xva) == 10 and len(Xtr) == 40 and set(ytr) | set(yva) == set(range(50))
-    assert train_val_split(X, val_fraction=0.0)[1] is None
-    with pytest.raises(ValueError, match="val_fraction"):
-        train_val_split(X, val_fraction=1.0)
+    assert train_val_split(X, validation_fraction=0.0)[1] is None
+    with pytest.raises(ValueError, match="validation_fraction"):
+        train_val_split(X, validation_fraction=1.0)
 
 
 def test_digits_builtin():

@@ -105,18 +105,21 @@ def test_monitor_part_picks_its_own_epoch():
 
 def test_grouped_split_keeps_groups_whole():
     groups = np.repeat(np.arange(23), np.arange(1, 24))  # 23 groups of sizes 1..23
-    tr, va = split_indices(len(groups), val_fraction=0.2, groups=groups, seed=3)
+    tr, va = split_indices(len(groups), validation_fraction=0.2, groups=groups,
+                           random_state=3)
     assert set(groups[tr]).isdisjoint(groups[va])
     assert len(set(groups[va])) == int(np.ceil(0.2 * 23))
     assert np.array_equal(np.sort(np.r_[tr, va]), np.arange(len(groups)))
-    _, va2 = split_indices(len(groups), val_fraction=0.2, groups=groups, seed=3)
+    _, va2 = split_indices(len(groups), validation_fraction=0.2, groups=groups,
+                           random_state=3)
     assert np.array_equal(va, va2)
-    _, va3 = split_indices(len(groups), val_fraction=0.2, groups=groups, seed=4)
+    _, va3 = split_indices(len(groups), validation_fraction=0.2, groups=groups,
+                           random_state=4)
     assert not np.array_equal(va, va3)
     with pytest.raises(ValueError, match="at least 2"):
-        split_indices(10, groups=np.zeros(10), seed=0)
+        split_indices(10, groups=np.zeros(10), random_state=0)
     with pytest.raises(ValueError, match=r"groups must have shape \(10,\)"):
-        split_indices(10, groups=np.zeros(9), seed=0)
+        split_indices(10, groups=np.zeros(9), random_state=0)
 
 
 def test_estimator_groups_reach_the_split():

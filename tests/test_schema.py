@@ -540,3 +540,27 @@ def test_autoencoder_noise_without_a_level_uses_the_documented_default():
     X = np.random.default_rng(0).random((60, 5))
     with pytest.raises(ValueError, match="noise_level is 0"):
         aekit.Autoencoder(n_components=2, noise="masking", noise_level=0.0, max_iter=1).fit(X)
+
+
+def test_data_split_old_names_warn_and_give_the_same_split():
+    """train_val_split / split_indices: val_fraction, seed -> validation_fraction,
+    random_state (FutureWarning), the same rows."""
+    from aekit.data import train_val_split
+    from aekit.data.arrays import split_indices
+
+    X, y = np.arange(60).reshape(30, 2), np.arange(30)
+    a = train_val_split(X, y, validation_fraction=0.2, random_state=4)
+    with future_warnings("'val_fraction' is renamed 'validation_fraction'",
+                         "'seed' is renamed 'random_state'"):
+        b = train_val_split(X, y, val_fraction=0.2, seed=4)
+    assert all(np.array_equal(u, v) for u, v in zip(a, b))
+    g = np.repeat(np.arange(6), 5)
+    c = split_indices(30, validation_fraction=0.3, groups=g, random_state=2)
+    with future_warnings("'val_fraction' is renamed 'validation_fraction'",
+                         "'seed' is renamed 'random_state'"):
+        d = split_indices(30, val_fraction=0.3, groups=g, seed=2)
+    assert all(np.array_equal(u, v) for u, v in zip(c, d))
+    with pytest.raises(TypeError, match="pass 'random_state' only"):
+        split_indices(30, seed=1, random_state=2)
+    for f in (train_val_split, split_indices):
+        assert not OLD_PARAM_NAMES & set(inspect.signature(f).parameters), f

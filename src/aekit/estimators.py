@@ -498,8 +498,9 @@ class Autoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimat
         Xtr, Xval = X32, None
         self.validation_indices_ = None
         if self.early_stopping:
-            tr, va = split_indices(len(X), val_fraction=float(self.validation_fraction),
-                                   groups=groups, seed=seed, min_val=MIN_VAL_SAMPLES,
+            tr, va = split_indices(len(X),
+                                   validation_fraction=float(self.validation_fraction),
+                                   groups=groups, random_state=seed, min_val=MIN_VAL_SAMPLES,
                                    min_train=MIN_TRAIN_SAMPLES)
             Xtr, Xval = X32[tr], X32[va]
             self.validation_indices_ = va

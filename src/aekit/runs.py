@@ -248,12 +248,13 @@ def load_run_data(cfg: RunConfig) -> RunData:
         X, y = X[:cfg.data.limit], (y[:cfg.data.limit] if y is not None else None)
         groups = groups[:cfg.data.limit] if groups is not None else None
     if groups is not None:
-        tr, va = split_indices(len(X), val_fraction=cfg.data.validation_fraction,
-                               groups=groups, seed=cfg.data.random_state)
+        tr, va = split_indices(len(X), validation_fraction=cfg.data.validation_fraction,
+                               groups=groups, random_state=cfg.data.random_state)
         Xtr, Xva, ytr, yva = X[tr], X[va], None, None
     else:
-        Xtr, Xva, ytr, yva = train_val_split(X, y, val_fraction=cfg.data.validation_fraction,
-                                             seed=cfg.data.random_state)
+        Xtr, Xva, ytr, yva = train_val_split(
+            X, y, validation_fraction=cfg.data.validation_fraction,
+            random_state=cfg.data.random_state)
     shape = train.image_shape
     return RunData(Dataset(Xtr, ytr, shape),
                    Dataset(Xva, yva, shape) if Xva is not None else None,

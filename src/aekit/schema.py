@@ -285,6 +285,10 @@ RENAMED_KWARGS: dict[str, dict[str, str]] = {
                                        "seed": "random_state"},
     # its weight_decay was AdamW's decay (the optimiser's), not the objective term
     "aekit.AutoencoderClassifier": {"weight_decay": "optimizer_weight_decay"},
+    "aekit.data.train_val_split": {"val_fraction": "validation_fraction",
+                                   "seed": "random_state"},
+    "aekit.data.arrays.split_indices": {"val_fraction": "validation_fraction",
+                                        "seed": "random_state"},
 }
 
 #: Which model options apply to which model (``aekit train --model``); a setting outside its

@@ -81,33 +81,50 @@ def scale_unit(X: np.ndarray, *, lo: float | None = None, hi: float | None = Non
     return (X - lo) / (hi - lo)
 
 
-def train_val_split(X: np.ndarray, y: np.ndarray | None = None, *, val_fraction: float = 0.1,
-                    seed: int = 0):
+def train_val_split(X: np.ndarray, y: np.ndarray | None = None, *,
+                    validation_fraction: float = 0.1, random_state: int = 0, **old):
     """Seeded random split: returns ``(X_train, X_val, y_train, y_val)`` (labels None if none).
 
-    ``val_fraction`` in [0, 1); 0 gives an empty validation set (``X_val`` is None).
+    ``n_val = round(validation_fraction · n)`` rows drawn by the permutation
+    ``numpy.random.default_rng(random_state)``; ``validation_fraction`` in [0, 1), 0 gives an
+    empty validation set (``X_val`` is None). The old keywords ``val_fraction`` and ``seed``
+    still work until the next release, with a ``FutureWarning``.
+
+    Reference: Hastie, Tibshirani & Friedman, *The Elements of Statistical Learning*, 2nd ed.,
+    sect. 7.2 (a validation set for model selection, held out from training).
     """
-    if not 0.0 <= val_fraction < 1.0:
-        raise ValueError(f"val_fraction must be in [0, 1), got {val_fraction}")
+    if old:
+        from ..schema import pop_renamed
+
+        v = pop_renamed("aekit.data.train_val_split", old,
+                        {"validation_fraction": validation_fraction,
+                         "random_state": random_state},
+                        {"validation_fraction": 0.1, "random_state": 0})
+        validation_fraction, random_state = v["validation_fraction"], v["random_state"]
+    if not 0.0 <= validation_fraction < 1.0:
+        raise ValueError(f"validation_fraction must be in [0, 1), got {validation_fraction}")
     n = len(X)
-    n_val = int(round(n * val_fraction))
+    n_val = int(round(n * validation_fraction))
     if n_val == 0:
         return X, None, y, None
     if n - n_val < 1:
-        raise ValueError(f"val_fraction={val_fraction} leaves no training samples out of {n}")
-    perm = np.random.default_rng(seed).permutation(n)
+        raise ValueError(f"validation_fraction={validation_fraction} leaves no training "
+                         f"samples out of {n}")
+    perm = np.random.default_rng(random_state).permutation(n)
     tr, va = np.sort(perm[n_val:]), np.sort(perm[:n_val])
     return X[tr], X[va], (y[tr] if y is not None else None), (y[va] if y is not None else None)
 
 
-def split_indices(n: int, *, val_fraction: float = 0.1, groups=None, seed: int = 0,
-                  min_val: int = 2, min_train: int = 2) -> tuple[np.ndarray, np.ndarray]:
+def split_indices(n: int, *, validation_fraction: float = 0.1, groups=None,
+                  random_state: int = 0, min_val: int = 2, min_train: int = 2,
+                  **old) -> tuple[np.ndarray, np.ndarray]:
     """Seeded train/validation row indices, random or grouped; ``(train_idx, val_idx)``.
 
-    Without ``groups``: ``n_val = max(ceil(val_fraction · n), min_val)`` rows drawn by a
-    seeded permutation, so tiny data still gets a usable validation set. With ``groups``
+    Without ``groups``: ``n_val = max(ceil(validation_fraction · n), min_val)`` rows drawn by
+    a seeded permutation, so tiny data still gets a usable validation set. With ``groups``
     (n,) (e.g. a person or a document source per row): like scikit-learn's
-    ``GroupShuffleSplit(n_splits=1, test_size=val_fraction)``, ``ceil(val_fraction · G)`` of
+    ``GroupShuffleSplit(n_splits=1, test_size=validation_fraction)``,
+    ``ceil(validation_fraction · G)`` of
     the G distinct groups (at least one, at most G − 1), drawn by a seeded permutation, go
     to validation whole, so no group is on both sides.
 
@@ -118,19 +135,32 @@ def split_indices(n: int, *, val_fraction: float = 0.1, groups=None, seed: int =
     ----------
     n : int
         Number of rows.
-    val_fraction : float in (0, 1)
+    validation_fraction : float in (0, 1)
     groups : array-like (n,), optional
-    seed : int
+    random_state : int
+        Seed of the permutation (``numpy.random.default_rng``).
     min_val, min_train : int
+
+    The old keywords ``val_fraction`` and ``seed`` still work until the next release, with a
+    ``FutureWarning``.
 
     References
     ----------
     Hastie, Tibshirani & Friedman, *The Elements of Statistical Learning*, 2nd ed., sect. 7.10
     (validation sets must not share units with the training set: group-wise splitting).
     """
+    if old:
+        from ..schema import pop_renamed
+
+        v = pop_renamed("aekit.data.arrays.split_indices", old,
+                        {"validation_fraction": validation_fraction,
+                         "random_state": random_state},
+                        {"validation_fraction": 0.1, "random_state": 0})
+        validation_fraction, random_state = v["validation_fraction"], v["random_state"]
+    val_fraction = validation_fraction
     if not 0.0 < val_fraction < 1.0:
         raise ValueError(f"validation_fraction must be in (0, 1), got {val_fraction}")
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(random_state)
     if groups is None:
         n_val = max(int(np.ceil(val_fraction * n)), int(min_val))
         if n - n_val < min_train:
