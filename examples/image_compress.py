@@ -30,7 +30,7 @@ ap.add_argument("--minutes", type=float, default=2.0)
 args = ap.parse_args()
 torch.set_num_threads(1)
 model = train_compressor(list(load_photos("train").values()), code_channels=8, bits=4,
-                         epochs=1000, n_patches=512, time_budget_s=60 * args.minutes,
+                         max_iter=1000, n_patches=512, time_budget_s=60 * args.minutes,
                          precision="bf16")
 x = load_photo("camera")
 data = compress_image(model, x, bits=4, path="camera.aekc")

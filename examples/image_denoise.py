@@ -35,7 +35,7 @@ clean = load_photo("camera")
 noisy = GaussianNoise(0.2)(torch.from_numpy(clean)[None], torch.Generator().manual_seed(0))[0]
 noisy = noisy.numpy()
 model, hist = train_denoiser(list(load_photos("train").values()), level=(0.05, 0.35),
-                             epochs=1000, n_patches=512, batch_size=32, precision="bf16",
+                             max_iter=1000, n_patches=512, batch_size=32, precision="bf16",
                              time_budget_s=60 * args.minutes,
                              val_images=list(load_photos("val").values()), progress=True)
 out = denoise(model, noisy)

@@ -26,7 +26,7 @@ clean = load_photo("camera")
 y, m = TextOverlay(lines=3).with_mask(torch.from_numpy(clean)[None],
                                       torch.Generator().manual_seed(1))
 y, m = y[0].numpy(), m[0, 0].numpy()
-kw = dict(epochs=1000, n_patches=512, time_budget_s=30 * args.minutes, precision="bf16")
+kw = dict(max_iter=1000, n_patches=512, time_budget_s=30 * args.minutes, precision="bf16")
 given, _ = train_inpainter(train, damage="text", given_mask=True, **kw)
 blind, _ = train_inpainter(train, damage="text", given_mask=False, **kw)
 bih = inpaint_biharmonic(y[0], m.astype(bool))[None]
