@@ -52,8 +52,8 @@ def main(argv=None):
                                       train.values()], 1), 1)
     t0 = time.perf_counter()
     model, hist = train_colouriser(list(train.values()), val_images=list(val.values()),
-                                   epochs=epochs, n_patches=n_patches, batch_size=16,
-                                   patch_size=64, seed=0, progress=False)
+                                   max_iter=epochs, n_patches=n_patches, batch_size=16,
+                                   patch_size=64, random_state=0, progress=False)
     train_s = time.perf_counter() - t0
     print(f"trained {len(hist.records)} epochs in {train_s:.0f} s", flush=True)
     methods = ["grayscale input (ab = 0)", "constant chroma (training mean ab)",

@@ -76,9 +76,9 @@ def main(argv=None):
 
     t0 = time.perf_counter()
     model, hist = train_document_cleaner([p.image for p in train],
-                                         val_images=[p.image for p in val], epochs=epochs,
+                                         val_images=[p.image for p in val], max_iter=epochs,
                                          n_patches=n_patches, batch_size=16, patch_size=64,
-                                         seed=0, progress=False)
+                                         random_state=0, progress=False)
     train_s = time.perf_counter() - t0
     print(f"trained {len(hist.records)} epochs in {train_s:.0f} s", flush=True)
 

@@ -80,7 +80,8 @@ def main(argv=None):
         t0 = time.perf_counter()
         model, hist = train_segmenter(ims[tr], ms[tr], val=(ims[va], ms[va]), skips=skips,
                                       features=16, depth=3, patch_size=64, n_patches=n_patches,
-                                      epochs=epochs, batch_size=16, seed=0, progress=False)
+                                      max_iter=epochs, batch_size=16, random_state=0,
+                                      progress=False)
         train_s = time.perf_counter() - t0
         vprob = [segment(model, ims[i], threshold=None) for i in va]
         vm = np.concatenate([ms[i].ravel() for i in va])

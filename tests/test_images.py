@@ -271,3 +271,35 @@ def test_image_commands_old_flags_warn(cmd):
         with pytest.warns(FutureWarning, match=f"'{old}' is renamed"):
             ns = _parser().parse_args([cmd, "x.png", "-o", "y.png", old, "4"])
         assert getattr(ns, dest) == 4, (cmd, old)
+
+
+@pytest.mark.parametrize("cmd", ["clean-document", "colourise", "segment"])
+def test_image_app_commands_old_flags_warn(cmd):
+    from aekit.cli import _parser
+
+    for old, dest in (("--epochs", "max_iter"), ("--seed", "random_state")):
+        with pytest.warns(FutureWarning, match=f"'{old}' is renamed"):
+            ns = _parser().parse_args([cmd, "x.png", "-o", "y.png", old, "4"])
+        assert getattr(ns, dest) == 4, (cmd, old)
+
+
+def test_image_app_trainers_old_keywords_warn_and_train_the_same():
+    """train_colouriser (and fit_patches under it): epochs/lr/seed -> max_iter/learning_rate/
+    random_state with a FutureWarning; the same weights."""
+    import warnings
+
+    from aekit.images.colour import train_colouriser
+
+    rng = np.random.default_rng(0)
+    base = rng.uniform(0.2, 0.8, (1, 24, 24)).astype(np.float32)
+    imgs = [np.concatenate([base, base * 0.5, base * 0.2])]
+    kw = dict(features=4, depth=1, patch_size=16, n_patches=8, batch_size=4, progress=False)
+    a, _ = train_colouriser(imgs, max_iter=1, learning_rate=1e-2, random_state=2, **kw)
+    with warnings.catch_warnings(record=True) as rec:
+        warnings.simplefilter("always")
+        b, _ = train_colouriser(imgs, epochs=1, lr=1e-2, seed=2, **kw)
+    msgs = " | ".join(str(w.message) for w in rec if issubclass(w.category, FutureWarning))
+    for old, new in (("epochs", "max_iter"), ("lr", "learning_rate"), ("seed", "random_state")):
+        assert f"train_colouriser: '{old}' is renamed '{new}'" in msgs, (old, msgs)
+    for p, q in zip(a.parameters(), b.parameters()):
+        assert torch.equal(p, q)

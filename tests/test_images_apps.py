@@ -193,7 +193,7 @@ def test_colouriser_trains_and_colourises_any_size():
     base = rng.uniform(0.2, 0.8, (1, 40, 40)).astype(np.float32)
     imgs = [np.concatenate([base, base * 0.5, base * 0.2])]  # orange-ish photo
     m, h = train_colouriser(imgs, features=4, depth=1, patch_size=16, n_patches=32,
-                            epochs=2, batch_size=16, progress=False)
+                            max_iter=2, batch_size=16, progress=False)
     assert len(h.records) == 2
     out = colourise(m, base[:, :27, :33])
     assert out.shape == (3, 27, 33) and out.min() >= 0 and out.max() <= 1
@@ -283,7 +283,7 @@ def test_segmenter_learns_bright_squares_and_errors():
         ims.append(im)
         ms.append(m)
     model, _ = train_segmenter(ims, ms, features=4, depth=1, patch_size=16, n_patches=128,
-                               epochs=8, batch_size=16, lr=1e-2, progress=False)
+                               max_iter=8, batch_size=16, learning_rate=1e-2, progress=False)
     pred = segment(model, ims[0])
     assert pred.shape == (32, 32) and pred.dtype == bool
     assert dice(ms[0], pred) > 0.8, dice(ms[0], pred)
@@ -291,9 +291,9 @@ def test_segmenter_learns_bright_squares_and_errors():
     assert prob.dtype == np.float32 and 0 <= prob.min() and prob.max() <= 1
     assert np.array_equal(otsu_segment(ims[0], dark=False), ims[0] > 0.7)
     with pytest.raises(ValueError, match=r"train masks\[1\] has shape"):
-        train_segmenter(ims[:2], [ms[0], ms[1][:5]], epochs=1)
+        train_segmenter(ims[:2], [ms[0], ms[1][:5]], max_iter=1)
     with pytest.raises(ValueError, match="2 images but 1 masks"):
-        train_segmenter(ims[:2], ms[:1], epochs=1)
+        train_segmenter(ims[:2], ms[:1], max_iter=1)
     with pytest.raises(ValueError, match="image has 3 channels"):
         segment(model, np.zeros((3, 32, 32), np.float32))
 

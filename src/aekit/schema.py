@@ -289,6 +289,9 @@ RENAMED_KWARGS: dict[str, dict[str, str]] = {
                                    "seed": "random_state"},
     "aekit.data.arrays.split_indices": {"val_fraction": "validation_fraction",
                                         "seed": "random_state"},
+    **{f"aekit.images.{f}": {"epochs": "max_iter", "lr": "learning_rate", "seed": "random_state"}
+       for f in ("colour.fit_patches", "train_colouriser", "train_segmenter",
+                 "train_document_cleaner")},
 }
 
 #: Which model options apply to which model (``aekit train --model``); a setting outside its

@@ -45,8 +45,8 @@ def run_clean_document(args) -> int:
     x = read_image(args.input, "L")
     pages = load_folder(args.train_images, "L", skip_other=True) if args.train_images else None
     m = _model(args, lambda: train_document_cleaner(
-        pages, n_pages=args.pages, epochs=args.epochs, n_patches=args.patches, seed=args.seed,
-        progress=False)[0])
+        pages, n_pages=args.pages, max_iter=args.max_iter, n_patches=args.patches,
+        random_state=args.random_state, progress=False)[0])
     _check_model(m, 1, 1, "document", args.model)
     out = clean_document(m, x)
     if args.binarise:
@@ -76,8 +76,9 @@ def run_colourise(args) -> int:
         else:
             imgs = list(load_photos("train", "RGB").values())
             val = list(load_photos("val", "RGB").values())
-        return train_colouriser(imgs, val_images=val, epochs=args.epochs,
-                                n_patches=args.patches, seed=args.seed, progress=False)[0]
+        return train_colouriser(imgs, val_images=val, max_iter=args.max_iter,
+                                n_patches=args.patches, random_state=args.random_state,
+                                progress=False)[0]
 
     m = _model(args, trainer)
     _check_model(m, 1, 2, "colourisation", args.model)
@@ -99,9 +100,10 @@ def run_segment(args) -> int:
     def trainer():
         from ..data.datasets import load_magnetic_tiles
         ims, ms, labels = load_magnetic_tiles(args.data, size=(args.size, args.size))
-        tr, va, _ = split_by_image(labels, seed=args.seed)
-        return train_segmenter(ims[tr], ms[tr], val=(ims[va], ms[va]), epochs=args.epochs,
-                               n_patches=args.patches, seed=args.seed, progress=False)[0]
+        tr, va, _ = split_by_image(labels, seed=args.random_state)
+        return train_segmenter(ims[tr], ms[tr], val=(ims[va], ms[va]), max_iter=args.max_iter,
+                               n_patches=args.patches, random_state=args.random_state,
+                               progress=False)[0]
 
     m = _model(args, trainer)
     _check_model(m, 1, 1, "segmentation", args.model)
@@ -124,9 +126,15 @@ def _common(p, epochs: int, patches: int):
     p.add_argument("--model", help="saved model (.safetensors): applied, or written after "
                    "--train")
     p.add_argument("--train", action="store_true", help="train a model first")
-    p.add_argument("--epochs", type=int, default=epochs)
+    from ..cli import _add_renamed_flag
+
+    p.add_argument("--max-iter", type=int, default=epochs,
+                   help=f"training epochs (default {epochs})")
+    _add_renamed_flag(p, "--epochs", "--max-iter", type=int)
     p.add_argument("--patches", type=int, default=patches, help="random patches per epoch")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--random-state", type=int, default=0,
+                   help="seed of the split, patches and initialisation (default 0)")
+    _add_renamed_flag(p, "--seed", "--random-state", type=int)
 
 
 def add_parser(subparsers) -> None:

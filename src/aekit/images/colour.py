@@ -112,18 +112,37 @@ class ChannelSplit:
         self.source.load_state_dict(state)
 
 
+def _renamed_training(where: str, fit_kwargs: dict, max_iter: int, learning_rate: float,
+                      random_state: int, defaults: tuple[int, float, int]
+                      ) -> tuple[int, float, int]:
+    """``(max_iter, learning_rate, random_state)`` with the old keywords ``epochs``, ``lr``,
+    ``seed`` (popped from ``fit_kwargs``) mapped onto them with a FutureWarning (issue 16)."""
+    old = {k: fit_kwargs.pop(k) for k in ("epochs", "lr", "seed") if k in fit_kwargs}
+    if not old:
+        return max_iter, learning_rate, random_state
+    from ..schema import pop_renamed
+
+    names = ("max_iter", "learning_rate", "random_state")
+    v = pop_renamed(where, old, dict(zip(names, (max_iter, learning_rate, random_state))),
+                    dict(zip(names, defaults)))
+    return v["max_iter"], v["learning_rate"], v["random_state"]
+
+
 def train_colouriser(images: Sequence, *, features: int = 16, depth: int = 3,
-                     patch_size: int = 64, n_patches: int = 2048, epochs: int = 10,
-                     batch_size: int = 16, lr: float = 1e-3, val_images: Sequence | None = None,
-                     time_budget_s: float | None = None, seed: int = 0,
-                     progress: bool | None = None, **fit_kwargs):
+                     patch_size: int = 64, n_patches: int = 2048, max_iter: int = 10,
+                     batch_size: int = 16, learning_rate: float = 1e-3,
+                     val_images: Sequence | None = None, time_budget_s: float | None = None,
+                     random_state: int = 0, progress: bool | None = None, **fit_kwargs):
     """A U-Net mapping ``L/100`` (1 channel) to ``(a, b)/100`` (2 channels), trained on photo
     patches.
 
     ``min_θ E ‖f_θ(L) − ab‖²`` over random ``patch_size``² patches (flips / rotations) of the
     Lab-converted RGB ``images``; Adam, cosine schedule; with ``val_images`` the best epoch on
     fixed validation patches is kept (Zhang et al. 2016, section 2, with the plain L2 loss of
-    their regression baseline).
+    their regression baseline). ``max_iter`` epochs of ``n_patches`` patches, Adam step
+    ``learning_rate``, seed ``random_state``.
+    The old keywords ``epochs``, ``lr``, ``seed`` still work until the
+    next release, with a ``FutureWarning``.
 
     Returns
     -------
@@ -132,6 +151,10 @@ def train_colouriser(images: Sequence, *, features: int = 16, depth: int = 3,
     from ..models import UNetAE
     from ..objectives import Objective
 
+    max_iter, learning_rate, random_state = _renamed_training(
+        "aekit.images.train_colouriser", fit_kwargs, max_iter, learning_rate, random_state,
+        (10, 1e-3, 0))
+    seed = random_state
     labs = [rgb_to_lab(_rgb(im, f"images[{i}]")) for i, im in enumerate(images)]
     if not labs:
         raise ValueError("images is empty")
@@ -143,17 +166,21 @@ def train_colouriser(images: Sequence, *, features: int = 16, depth: int = 3,
                                        seed=seed + 1), 1)
     torch.manual_seed(seed)
     m = UNetAE(1, out_channels=2, features=features, depth=depth, output="linear")
-    h = fit_patches(m, Objective("mse"), src, val, epochs=epochs, batch_size=batch_size, lr=lr,
-                    time_budget_s=time_budget_s, seed=seed, progress=progress, **fit_kwargs)
+    h = fit_patches(m, Objective("mse"), src, val, max_iter=max_iter, batch_size=batch_size,
+                    learning_rate=learning_rate, time_budget_s=time_budget_s,
+                    random_state=random_state, progress=progress, **fit_kwargs)
     return m, h
 
 
-def fit_patches(model: nn.Module, objective, source, val=None, *, epochs: int = 10,
-                batch_size: int = 16, lr: float = 1e-3, time_budget_s: float | None = None,
-                seed: int = 0, progress: bool | None = None, **fit_kwargs):
-    """:func:`aekit.fit` on a patch source: Adam, cosine schedule, ``epochs`` passes of the
-    source's patches, the best validation epoch kept, an optional wall-clock budget
-    (:class:`aekit.train.callbacks.TimeBudget`); the model is left in eval mode.
+def fit_patches(model: nn.Module, objective, source, val=None, *, max_iter: int = 10,
+                batch_size: int = 16, learning_rate: float = 1e-3,
+                time_budget_s: float | None = None, random_state: int = 0,
+                progress: bool | None = None, **fit_kwargs):
+    """:func:`aekit.fit` on a patch source: Adam (step ``learning_rate``), cosine schedule,
+    ``max_iter`` passes of the source's patches, the best validation epoch kept, an optional
+    wall-clock budget (:class:`aekit.train.callbacks.TimeBudget`); the model is left in eval
+    mode. The old keywords ``epochs``, ``lr``, ``seed`` still work until the
+    next release, with a ``FutureWarning``.
 
     Returns
     -------
@@ -162,12 +189,15 @@ def fit_patches(model: nn.Module, objective, source, val=None, *, epochs: int = 
     from ..train import fit
     from ..train.callbacks import TimeBudget
 
+    max_iter, learning_rate, random_state = _renamed_training(
+        "aekit.images.colour.fit_patches", fit_kwargs, max_iter, learning_rate, random_state,
+        (10, 1e-3, 0))
     cbs = list(fit_kwargs.pop("callbacks", ()))
     if time_budget_s is not None:
         cbs.append(TimeBudget(time_budget_s))
-    h = fit(model, objective, source, val=val, max_iter=epochs, batch_size=batch_size,
-            learning_rate=lr, schedule=fit_kwargs.pop("schedule", "cosine"), random_state=seed,
-            callbacks=cbs, progress=progress, **fit_kwargs)
+    h = fit(model, objective, source, val=val, max_iter=max_iter, batch_size=batch_size,
+            learning_rate=learning_rate, schedule=fit_kwargs.pop("schedule", "cosine"),
+            random_state=random_state, callbacks=cbs, progress=progress, **fit_kwargs)
     model.eval()
     return h
 

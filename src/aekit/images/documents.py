@@ -364,18 +364,21 @@ def char_agreement(reference_ink, ink, boxes, *, min_iou: float = 0.75
 # --- model -------------------------------------------------------------------------------------
 def train_document_cleaner(pages: Sequence | None = None, *, n_pages: int = 24,
                            features: int = 16, depth: int = 3, patch_size: int = 64,
-                           n_patches: int = 2048, epochs: int = 8, batch_size: int = 16,
-                           lr: float = 1e-3, damage: Damage | None = None,
+                           n_patches: int = 2048, max_iter: int = 8, batch_size: int = 16,
+                           learning_rate: float = 1e-3, damage: Damage | None = None,
                            val_images: Sequence | None = None,
-                           time_budget_s: float | None = None, seed: int = 0,
+                           time_budget_s: float | None = None, random_state: int = 0,
                            progress: bool | None = None, **fit_kwargs):
     """A page-cleaning U-Net trained on (scan-damaged, clean) patches made on the fly.
 
     ``min_θ E ‖f_θ(D(x)) − x‖²`` over random ``patch_size``² patches of clean pages x (with
     flips/rotations) and fresh :class:`ScanDamage` draws D; U-Net with skips, ``features``
     channels, ``depth`` levels, sigmoid output. Pages default to ``n_pages`` rendered pages
-    (seeds ``seed·10⁶ + 0..n_pages−1``, 256×256); a validation set of 4 more pages keeps the
-    best epoch (or pass ``val_images``). Other keywords go to :func:`aekit.fit`.
+    (seeds ``random_state·10⁶ + 0..n_pages−1``, 256×256); a validation set of 4 more pages
+    keeps the best epoch (or pass ``val_images``). ``max_iter`` epochs of ``n_patches``
+    patches, Adam step ``learning_rate``. Other keywords go to :func:`aekit.fit`.
+    The old keywords ``epochs``, ``lr``, ``seed`` still work until the
+    next release, with a ``FutureWarning``.
 
     Returns
     -------
@@ -383,8 +386,13 @@ def train_document_cleaner(pages: Sequence | None = None, *, n_pages: int = 24,
     """
     from ..models import UNetAE
     from ..objectives import Objective
-    from .colour import fit_patches
+    from .colour import _renamed_training, fit_patches
     from .patches import PatchSource
+
+    max_iter, learning_rate, random_state = _renamed_training(
+        "aekit.images.train_document_cleaner", fit_kwargs, max_iter, learning_rate,
+        random_state, (8, 1e-3, 0))
+    seed = random_state
 
     val = val_images
     if pages is None:
@@ -406,8 +414,9 @@ def train_document_cleaner(pages: Sequence | None = None, *, n_pages: int = 24,
         vsrc = PatchSource([as_chw(v, f"val_images[{i}]") for i, v in enumerate(val)],
                            patch_size, max(64, n_patches // 8), damage=dmg, fresh=False,
                            seed=seed + 1)
-    h = fit_patches(m, Objective("mse"), src, vsrc, epochs=epochs, batch_size=batch_size, lr=lr,
-                    time_budget_s=time_budget_s, seed=seed, progress=progress, **fit_kwargs)
+    h = fit_patches(m, Objective("mse"), src, vsrc, max_iter=max_iter, batch_size=batch_size,
+                    learning_rate=learning_rate, time_budget_s=time_budget_s,
+                    random_state=random_state, progress=progress, **fit_kwargs)
     return m, h
 
 

@@ -115,10 +115,10 @@ def split_by_image(labels: Sequence[str], *, fractions: tuple[float, float, floa
 
 
 def train_segmenter(images, masks, *, skips: bool = True, features: int = 16, depth: int = 3,
-                    patch_size: int = 64, n_patches: int = 2048, epochs: int = 10,
-                    batch_size: int = 16, lr: float = 1e-3, val: tuple | None = None,
+                    patch_size: int = 64, n_patches: int = 2048, max_iter: int = 10,
+                    batch_size: int = 16, learning_rate: float = 1e-3, val: tuple | None = None,
                     batch_dice: bool = True, balance: bool = True,
-                    time_budget_s: float | None = None, seed: int = 0,
+                    time_budget_s: float | None = None, random_state: int = 0,
                     progress: bool | None = None, **fit_kwargs):
     """A U-Net segmenter trained on random patches of (image, mask) pairs with :func:`dice_bce`.
 
@@ -134,6 +134,10 @@ def train_segmenter(images, masks, *, skips: bool = True, features: int = 16, de
         U-Net skip connections (False: the same net as a plain encoder–decoder).
     val : (images, masks), optional
         Fixed validation patches; the best epoch is kept.
+    max_iter, batch_size, learning_rate, random_state : training settings
+        Epochs of ``n_patches`` patches, patches per step, Adam's step, seed.
+        The old keywords ``epochs``, ``lr``, ``seed`` still work until the
+        next release, with a ``FutureWarning``.
 
     Returns
     -------
@@ -141,7 +145,12 @@ def train_segmenter(images, masks, *, skips: bool = True, features: int = 16, de
     """
     from ..models import UNetAE
     from ..objectives import Objective
-    from .colour import ChannelSplit, fit_patches
+    from .colour import ChannelSplit, _renamed_training, fit_patches
+
+    max_iter, learning_rate, random_state = _renamed_training(
+        "aekit.images.train_segmenter", fit_kwargs, max_iter, learning_rate, random_state,
+        (10, 1e-3, 0))
+    seed = random_state
 
     def stack(ims, ms, what):
         if len(ims) != len(ms):
@@ -175,8 +184,9 @@ def train_segmenter(images, masks, *, skips: bool = True, features: int = 16, de
     m = UNetAE(1, out_channels=1, features=features, depth=depth, skips=skips,
                output="sigmoid")
     loss = _dice_bce_batch if batch_dice else dice_bce
-    h = fit_patches(m, Objective(loss), src, vsrc, epochs=epochs, batch_size=batch_size, lr=lr,
-                    time_budget_s=time_budget_s, seed=seed, progress=progress, **fit_kwargs)
+    h = fit_patches(m, Objective(loss), src, vsrc, max_iter=max_iter, batch_size=batch_size,
+                    learning_rate=learning_rate, time_budget_s=time_budget_s,
+                    random_state=random_state, progress=progress, **fit_kwargs)
     return m, h
 
 
