@@ -189,7 +189,9 @@ def test_out_of_range_values_name_the_key_and_flag():
 
 
 def test_registry_hyperparameters_match_the_settings_that_set_them():
-    reg = schema.registry_params()
+    from aekit.runs import registry_params
+
+    reg = registry_params()
     for s in RUN_SETTINGS:
         if not s.param:
             continue

@@ -60,7 +60,7 @@ def _parser() -> argparse.ArgumentParser:
                    "under torchrun; batch_size is the global batch)")
     t.add_argument("--output", "-o", type=Path, help="run directory (default "
                    "runs/<dataset>); must be new, empty, or an aekit run (it holds run.json)")
-    _add_renamed_flag(t, "--out", "--output", type=Path)
+    add_renamed_flag(t, "--out", "--output", type=Path)
     t.add_argument("--force", action="store_true", help="when --output holds other files, "
                    "write the run into a new subdirectory --output/run-<time>-<id> (nothing "
                    "of yours is moved or overwritten)")
@@ -117,15 +117,15 @@ def _parser() -> argparse.ArgumentParser:
                    help="how the encoder is pretrained when no --encoder is given")
     c.add_argument("--n-components", type=int, default=32, help="code size (default 32, "
                    "AutoencoderClassifier's n_components)")
-    _add_renamed_flag(c, "--code-size", "--n-components", type=int)
+    add_renamed_flag(c, "--code-size", "--n-components", type=int)
     c.add_argument("--hidden-layer-sizes", type=int, nargs="+", default=[128], metavar="N",
                    help="hidden sizes (default 128)")
-    _add_renamed_flag(c, "--hidden", "--hidden-layer-sizes", type=int, nargs="+")
+    add_renamed_flag(c, "--hidden", "--hidden-layer-sizes", type=int, nargs="+")
     c.add_argument("--max-iter", type=int, default=50, help="fine-tuning epochs (default 50)")
-    _add_renamed_flag(c, "--epochs", "--max-iter", type=int)
+    add_renamed_flag(c, "--epochs", "--max-iter", type=int)
     c.add_argument("--pretrain-max-iter", type=int, default=20, help="pretraining epochs "
                    "(default 20)")
-    _add_renamed_flag(c, "--pretrain-epochs", "--pretrain-max-iter", type=int)
+    add_renamed_flag(c, "--pretrain-epochs", "--pretrain-max-iter", type=int)
     c.add_argument("--adversarial", type=float, default=0.0, metavar="EPS",
                    help="fine-tune with FGSM adversarial training of step EPS (0 = off)")
     c.add_argument("--vat", type=float, default=0.0, metavar="EPS",
@@ -133,7 +133,7 @@ def _parser() -> argparse.ArgumentParser:
                         "norm EPS (0 = off; exclusive with --adversarial)")
     c.add_argument("--limit", type=int, help="use only the first N training samples")
     c.add_argument("--random-state", type=int, default=0, help="seed (default 0)")
-    _add_renamed_flag(c, "--seed", "--random-state", type=int)
+    add_renamed_flag(c, "--seed", "--random-state", type=int)
     c.add_argument("--output", "-o", type=Path, help="write the metrics as JSON here "
                    "(atomically)")
 
@@ -176,12 +176,12 @@ COMMAND_MODULES: tuple[str, ...] = ("aekit.anomaly.cli", "aekit.images.cli",
                                      "aekit.images.apps_cli", "aekit.retrieval.cli")
 
 
-def _add_renamed_flag(parser: argparse.ArgumentParser, old: str, new: str, **kwargs) -> None:
+def add_renamed_flag(parser: argparse.ArgumentParser, old: str, new: str, **kwargs) -> None:
     """An old flag that stores into ``new``'s destination with a FutureWarning (hidden from
     --help)."""
-    from .schema import _Renamed
+    from .schema import RenamedFlag
 
-    parser.add_argument(old, dest=new.lstrip("-").replace("-", "_"), action=_Renamed,
+    parser.add_argument(old, dest=new.lstrip("-").replace("-", "_"), action=RenamedFlag,
                         new_flag=new, default=argparse.SUPPRESS, help=argparse.SUPPRESS,
                         **kwargs)
 

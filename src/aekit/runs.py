@@ -33,6 +33,7 @@ import numpy as np
 import torch
 
 from .config import RunConfig
+from .corruption import CORRUPTIONS
 from .data import Dataset, load_dataset, train_val_split
 from .data.arrays import split_indices
 from .io import (
@@ -45,7 +46,7 @@ from .io import (
     read_text_file,
 )
 from .models import MODELS, Autoencoder
-from .objectives import make_objective
+from .objectives import TERMS, make_objective
 from .train import fit, load, save_model
 from .train.checkpoint import checkpoint_owner, find_checkpoints, read_checkpoint
 from .train.distributed import world_and_rank
@@ -564,3 +565,13 @@ def read_run(run_dir: str | Path) -> dict[str, Any]:
     model = load(d / "model.safetensors")
     return {"dir": d, "info": info, "metrics": metrics, "history": history, "model": model,
             "config": RunConfig.from_dict(info["config"]), "marker": marker}
+
+
+def registry_params() -> dict[str, dict[str, tuple]]:
+    """The declared hyperparameters of every registry entry:
+    ``{"terms": {name: params}, "corruptions": {...}, "models": {...}}`` (models declare
+    ``params`` where they have them; an empty tuple otherwise). Here, not in
+    :mod:`aekit.schema`, which the data layer imports and so must not import the registries."""
+    return {"terms": {k: tuple(c.params) for k, c in TERMS.items()},
+            "corruptions": {k: tuple(c.params) for k, c in CORRUPTIONS.items()},
+            "models": {k: tuple(getattr(c, "params", ())) for k, c in MODELS.items()}}

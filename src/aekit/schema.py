@@ -15,7 +15,7 @@ one-line doc, the table it lives in and its flag. From it come
 
 The hyperparameters of the registries (``MODELS``, ``TERMS``, ``CORRUPTIONS``) are declared
 next to their classes as :class:`aekit.validation.Param` and gathered by
-:func:`registry_params`; a run setting that sets one of them names it in ``param``.
+:func:`aekit.runs.registry_params`; a run setting that sets one of them names it in ``param``.
 
 Canonical names are scikit-learn's where scikit-learn has the concept (``n_components``,
 ``max_iter``, ``learning_rate``, ``batch_size``, ``random_state``, ``validation_fraction``,
@@ -40,7 +40,7 @@ from .validation import Param
 __all__ = ["AUTO", "MODEL_OPTIONS", "RENAMED_FLAGS", "RENAMED_KEYS", "RENAMED_KWARGS",
            "RUN_SETTINGS", "SURFACE_EXCEPTIONS", "Setting", "add_train_flags",
            "check_model_options", "check_run_config", "flag_of", "overrides_from_args",
-           "pop_renamed", "registry_params", "resolve_max_iter", "setting", "warn_renamed"]
+           "pop_renamed", "resolve_max_iter", "setting", "warn_renamed"]
 
 #: The value of ``max_iter`` that means "from the step budget ``max_steps``".
 AUTO = "auto"
@@ -360,19 +360,6 @@ SURFACE_EXCEPTIONS: dict[tuple[str, str], str] = {
 }
 
 
-def registry_params() -> dict[str, dict[str, tuple[Param, ...]]]:
-    """The declared hyperparameters of every registry entry:
-    ``{"terms": {name: params}, "corruptions": {...}, "models": {...}}`` (models declare
-    ``params`` where they have them; an empty tuple otherwise)."""
-    from .corruption import CORRUPTIONS
-    from .models import MODELS
-    from .objectives import TERMS
-
-    return {"terms": {k: tuple(c.params) for k, c in TERMS.items()},
-            "corruptions": {k: tuple(c.params) for k, c in CORRUPTIONS.items()},
-            "models": {k: tuple(getattr(c, "params", ())) for k, c in MODELS.items()}}
-
-
 def warn_renamed(old: str, new: str, where: str = "", stacklevel: int = 3) -> None:
     """``FutureWarning: <where>: 'old' is renamed 'new'; the old name is accepted until the
     next release``."""
@@ -471,7 +458,7 @@ def _cli_type(s: Setting):
     return parse
 
 
-class _Renamed(argparse.Action):
+class RenamedFlag(argparse.Action):
     """An old flag: stores into the new one's destination with a FutureWarning."""
 
     def __init__(self, option_strings, dest, new_flag: str = "", **kwargs):
@@ -514,7 +501,7 @@ def add_train_flags(parser: argparse.ArgumentParser) -> None:
         g.add_argument(s.cli_flag, **kw)
         for old in s.old_flags:
             g.add_argument(old, dest=_dest(s) if s.name != "hidden_layer_sizes"
-                           else "cfg__model__hidden", action=_Renamed,
+                           else "cfg__model__hidden", action=RenamedFlag,
                            new_flag=s.cli_flag if s.name != "hidden_layer_sizes"
                            else "--hidden-layer-sizes (dense) / --channels (conv)",
                            type=kw["type"], nargs=kw.get("nargs"), default=None,

@@ -192,7 +192,7 @@ def add_parser(subparsers) -> None:
     """Add ``aekit detect {fit,score,explain}`` (old flags ``--out``, ``--code-size``,
     ``--hidden``, ``--epochs``, ``--lr``, ``--seed`` still work until the next release, hidden,
     with a FutureWarning naming the new one)."""
-    from ..cli import _add_renamed_flag
+    from ..cli import add_renamed_flag
     from .detector import SCORES
     from .scores import RECON_SCORES
 
@@ -211,16 +211,16 @@ def add_parser(subparsers) -> None:
     f = sub.add_parser("fit", help="fit a detector on (mostly) normal data")
     data_args(f, False)
     f.add_argument("--output", "-o", help="detector file to write (.safetensors)")
-    _add_renamed_flag(f, "--out", "--output")
+    add_renamed_flag(f, "--out", "--output")
     f.add_argument("--force", action="store_true", help="overwrite --output")
     f.add_argument("--model", default="residual", help="residual (default), pca, dense, conv, "
                    "or another name in aekit.MODELS")
     f.add_argument("--n-components", type=_positive_int, default=None, help="code size k "
                    "(default: min(32, ceil(d/2)))")
-    _add_renamed_flag(f, "--code-size", "--n-components", type=_positive_int)
+    add_renamed_flag(f, "--code-size", "--n-components", type=_positive_int)
     f.add_argument("--hidden-layer-sizes", type=_positive_int, nargs="*", default=[256],
                    help="hidden sizes (residual branches; channels for conv)")
-    _add_renamed_flag(f, "--hidden", "--hidden-layer-sizes", type=_positive_int, nargs="*")
+    add_renamed_flag(f, "--hidden", "--hidden-layer-sizes", type=_positive_int, nargs="*")
     f.add_argument("--score", default="recon+knn", choices=SCORES)
     f.add_argument("--recon", default="mse", choices=RECON_SCORES)
     f.add_argument("--neighbors", type=_positive_int, default=5)
@@ -230,12 +230,12 @@ def add_parser(subparsers) -> None:
     f.add_argument("--target-fpr", type=float, default=0.05)
     f.add_argument("--validation-fraction", type=float, default=0.1)
     f.add_argument("--max-iter", type=int, default=30, help="training epochs")
-    _add_renamed_flag(f, "--epochs", "--max-iter", type=int)
+    add_renamed_flag(f, "--epochs", "--max-iter", type=int)
     f.add_argument("--batch-size", type=_positive_int, default=128)
     f.add_argument("--learning-rate", type=float, default=1e-3)
-    _add_renamed_flag(f, "--lr", "--learning-rate", type=float)
+    add_renamed_flag(f, "--lr", "--learning-rate", type=float)
     f.add_argument("--random-state", type=int, default=0)
-    _add_renamed_flag(f, "--seed", "--random-state", type=int)
+    add_renamed_flag(f, "--seed", "--random-state", type=int)
     f.add_argument("--ignore-constant", action="store_true",
                    help="leave constant columns unscaled instead of refusing them")
     f.set_defaults(handler=_cmd_fit)
@@ -243,13 +243,13 @@ def add_parser(subparsers) -> None:
     s = sub.add_parser("score", help="score data; CSV sample,score,anomaly,confidence")
     data_args(s, True)
     s.add_argument("--output", "-o", help="CSV file to write (default: standard output)")
-    _add_renamed_flag(s, "--out", "--output")
+    add_renamed_flag(s, "--out", "--output")
     s.set_defaults(handler=_cmd_score)
 
     e = sub.add_parser("explain", help="heatmap PNGs (images) or top features (rows)")
     data_args(e, True)
     e.add_argument("--output", "-o", help="folder to write into")
-    _add_renamed_flag(e, "--out", "--output")
+    add_renamed_flag(e, "--out", "--output")
     e.add_argument("--sigma", type=float, default=None, help="Gaussian smoothing of the maps "
                    "(pixels)")
     e.add_argument("--vmax", type=float, default=None, help="map value shown at full colour "

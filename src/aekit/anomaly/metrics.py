@@ -16,7 +16,7 @@ __all__ = ["auroc", "average_precision", "f1_at_threshold", "pixel_auroc", "pro_
            "pro_score", "roc_curve_points"]
 
 
-def _labels_scores(y: Any, scores: Any, *, y_name: str = "y", s_name: str = "scores"
+def labels_scores(y: Any, scores: Any, *, y_name: str = "y", s_name: str = "scores"
                    ) -> tuple[np.ndarray, np.ndarray]:
     y = np.asarray(y)
     s = np.asarray(scores, dtype=np.float64)
@@ -54,7 +54,7 @@ def auroc(y: Any, scores: Any) -> float:
     """
     from sklearn.metrics import roc_auc_score
 
-    y, s = _labels_scores(y, scores)
+    y, s = labels_scores(y, scores)
     return float(roc_auc_score(y, s))
 
 
@@ -68,7 +68,7 @@ def average_precision(y: Any, scores: Any) -> float:
     """
     from sklearn.metrics import average_precision_score
 
-    y, s = _labels_scores(y, scores)
+    y, s = labels_scores(y, scores)
     return float(average_precision_score(y, s))
 
 
@@ -82,7 +82,7 @@ def f1_at_threshold(y: Any, scores: Any, threshold: float) -> float:
     """
     from sklearn.metrics import f1_score
 
-    y, s = _labels_scores(y, scores)
+    y, s = labels_scores(y, scores)
     t = float(threshold)
     if not np.isfinite(t):
         raise ValueError(f"threshold must be finite, got {threshold}")
@@ -93,7 +93,7 @@ def roc_curve_points(y: Any, scores: Any) -> tuple[np.ndarray, np.ndarray]:
     """``(fpr, tpr)`` of the ROC curve (scikit-learn's ``roc_curve``), for plotting."""
     from sklearn.metrics import roc_curve
 
-    y, s = _labels_scores(y, scores)
+    y, s = labels_scores(y, scores)
     fpr, tpr, _ = roc_curve(y, s)
     return fpr, tpr
 

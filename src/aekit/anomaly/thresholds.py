@@ -111,9 +111,9 @@ def best_f1_threshold(y: Any, scores: Any) -> tuple[float, float]:
     ----------
     C. J. van Rijsbergen, *Information Retrieval* (1979), ch. 7 (F-measure).
     """
-    from .metrics import _labels_scores
+    from .metrics import labels_scores
 
-    y, s = _labels_scores(y, scores)
+    y, s = labels_scores(y, scores)
     order = np.argsort(-s, kind="stable")
     ys, ss = y[order], s[order]
     tp = np.cumsum(ys)

@@ -410,7 +410,7 @@ PATH_READERS.append((_is_image_data, load_images))
 
 
 # ---------------------------------------------------------------------------- archives
-def _archive_path(path: str | os.PathLike | None, filename: str) -> Path:
+def archive_path(path: str | os.PathLike | None, filename: str) -> Path:
     """``path`` (a file, or a folder holding ``filename``), else ``data_dir() / filename``."""
     p = data_dir() / filename if path is None else Path(path)
     if p.is_dir():
@@ -435,7 +435,7 @@ def _set_number(stem: str) -> int:
 
 def list_adbench(path: str | os.PathLike | None = None) -> list[str]:
     """Names of the ADBench sets in the archive (e.g. ``"6_cardio"``), by ADBench number."""
-    p = _archive_path(path, ADBENCH_FILE)
+    p = archive_path(path, ADBENCH_FILE)
     return sorted((n[:-4] for n in _adbench_members(p)), key=lambda s: (_set_number(s), s))
 
 
@@ -465,7 +465,7 @@ def load_adbench(name: str, path: str | os.PathLike | None = None) -> tuple[np.n
     S. Han, X. Hu, H. Huang, M. Jiang, Y. Zhao, "ADBench: Anomaly Detection Benchmark",
     NeurIPS 2022 Datasets and Benchmarks.
     """
-    p = _archive_path(path, ADBENCH_FILE)
+    p = archive_path(path, ADBENCH_FILE)
     members = _adbench_members(p)
     want = name.strip().lower().removesuffix(".npz")
     hits = [m for m in members if m[:-4].lower() == want]
@@ -518,7 +518,7 @@ def load_20newsgroups(subset: str = "train", path: str | os.PathLike | None = No
     """
     if subset not in ("train", "test", "all"):
         raise ValueError(f"subset must be 'train', 'test' or 'all', got {subset!r}")
-    p = _archive_path(path, NEWS20_FILE)
+    p = archive_path(path, NEWS20_FILE)
     splits = ("train", "test") if subset == "all" else (subset,)
     tops = {f"20news-bydate-{s}": i for i, s in enumerate(splits)}
     prefix = "20news-bydate-" if subset == "all" else f"20news-bydate-{subset}/"
@@ -615,7 +615,7 @@ def load_magnetic_tiles(path: str | os.PathLike | None = None, size: tuple[int, 
         unknown = wanted_classes - set(TILE_CLASSES)
         if unknown:
             raise ValueError(f"unknown tile classes {sorted(unknown)}; known: {TILE_CLASSES}")
-    p = _archive_path(path, TILES_FILE)
+    p = archive_path(path, TILES_FILE)
     names = list_members(p)
     imgs = sorted(n for n in names if (m := _TILE.match(n))
                   and (wanted_classes is None or m.group(1) in wanted_classes))

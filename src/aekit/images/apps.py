@@ -219,8 +219,8 @@ class _NoisyCode(nn.Module):
 
 
 def _sizes_for(model: ConvAE, x: torch.Tensor):
-    from ..models.conv import _sizes
-    return _sizes(tuple(x.shape[2:]), model._ks, model._ss)
+    from ..models.conv import conv_output_sizes
+    return conv_output_sizes(tuple(x.shape[2:]), model._ks, model._ss)
 
 
 def train_compressor(images: Sequence, *, code_channels: int = 8, bits: int = 4,

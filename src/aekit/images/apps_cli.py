@@ -126,15 +126,15 @@ def _common(p, epochs: int, patches: int):
     p.add_argument("--model", help="saved model (.safetensors): applied, or written after "
                    "--train")
     p.add_argument("--train", action="store_true", help="train a model first")
-    from ..cli import _add_renamed_flag
+    from ..cli import add_renamed_flag
 
     p.add_argument("--max-iter", type=int, default=epochs,
                    help=f"training epochs (default {epochs})")
-    _add_renamed_flag(p, "--epochs", "--max-iter", type=int)
+    add_renamed_flag(p, "--epochs", "--max-iter", type=int)
     p.add_argument("--patches", type=int, default=patches, help="random patches per epoch")
     p.add_argument("--random-state", type=int, default=0,
                    help="seed of the split, patches and initialisation (default 0)")
-    _add_renamed_flag(p, "--seed", "--random-state", type=int)
+    add_renamed_flag(p, "--seed", "--random-state", type=int)
 
 
 def add_parser(subparsers) -> None:

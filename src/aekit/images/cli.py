@@ -118,15 +118,15 @@ def _common(p, default_epochs=20):
                    help="train a model first (on the built-in photos or --train-images)")
     p.add_argument("--train-images", help="folder of training images (default: built-in photos)")
     p.add_argument("--color", action="store_true", help="RGB instead of grayscale")
-    from ..cli import _add_renamed_flag
+    from ..cli import add_renamed_flag
 
     p.add_argument("--max-iter", type=int, default=default_epochs,
                    help=f"training epochs (default {default_epochs})")
-    _add_renamed_flag(p, "--epochs", "--max-iter", type=int)
+    add_renamed_flag(p, "--epochs", "--max-iter", type=int)
     p.add_argument("--patches", type=int, default=2048, help="random patches per epoch")
     p.add_argument("--random-state", type=int, default=0, help="seed of the training patches "
                    "and initialisation (default 0)")
-    _add_renamed_flag(p, "--seed", "--random-state", type=int)
+    add_renamed_flag(p, "--seed", "--random-state", type=int)
 
 
 def add_parser(subparsers) -> None:

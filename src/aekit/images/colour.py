@@ -112,9 +112,9 @@ class ChannelSplit:
         self.source.load_state_dict(state)
 
 
-def _renamed_training(where: str, fit_kwargs: dict, max_iter: int, learning_rate: float,
-                      random_state: int, defaults: tuple[int, float, int]
-                      ) -> tuple[int, float, int]:
+def resolve_renamed_training(where: str, fit_kwargs: dict, max_iter: int,
+                             learning_rate: float, random_state: int,
+                             defaults: tuple[int, float, int]) -> tuple[int, float, int]:
     """``(max_iter, learning_rate, random_state)`` with the old keywords ``epochs``, ``lr``,
     ``seed`` (popped from ``fit_kwargs``) mapped onto them with a FutureWarning (issue 16)."""
     old = {k: fit_kwargs.pop(k) for k in ("epochs", "lr", "seed") if k in fit_kwargs}
@@ -151,7 +151,7 @@ def train_colouriser(images: Sequence, *, features: int = 16, depth: int = 3,
     from ..models import UNetAE
     from ..objectives import Objective
 
-    max_iter, learning_rate, random_state = _renamed_training(
+    max_iter, learning_rate, random_state = resolve_renamed_training(
         "aekit.images.train_colouriser", fit_kwargs, max_iter, learning_rate, random_state,
         (10, 1e-3, 0))
     seed = random_state
@@ -189,7 +189,7 @@ def fit_patches(model: nn.Module, objective, source, val=None, *, max_iter: int 
     from ..train import fit
     from ..train.callbacks import TimeBudget
 
-    max_iter, learning_rate, random_state = _renamed_training(
+    max_iter, learning_rate, random_state = resolve_renamed_training(
         "aekit.images.colour.fit_patches", fit_kwargs, max_iter, learning_rate, random_state,
         (10, 1e-3, 0))
     cbs = list(fit_kwargs.pop("callbacks", ()))

@@ -22,12 +22,12 @@ __all__ = ["DAMAGES", "Blocks", "Damage", "GaussianNoise", "PixelMask", "SaltPep
            "TextOverlay", "make_damage"]
 
 
-def _check4(x: torch.Tensor) -> None:
+def check_image_batch(x: torch.Tensor) -> None:
     if x.ndim != 4:
         raise ValueError(f"damage expects images (n, C, H, W), got shape {tuple(x.shape)}")
 
 
-def _rand(shape, g, dtype=torch.float32) -> torch.Tensor:
+def uniform_noise(shape, g, dtype=torch.float32) -> torch.Tensor:
     return torch.rand(shape, generator=g, dtype=dtype)
 
 
@@ -65,8 +65,8 @@ class GaussianNoise(Damage):
         self.lo, self.hi, self.clip = float(lo), float(hi), bool(clip)
 
     def with_mask(self, x, generator=None):
-        _check4(x)
-        s = self.lo + (self.hi - self.lo) * _rand((x.shape[0], 1, 1, 1), generator, x.dtype)
+        check_image_batch(x)
+        s = self.lo + (self.hi - self.lo) * uniform_noise((x.shape[0], 1, 1, 1), generator, x.dtype)
         y = x + s * torch.randn(x.shape, generator=generator, dtype=x.dtype)
         if self.clip:
             y = y.clamp(0, 1)
@@ -88,10 +88,10 @@ class SaltPepperNoise(Damage):
         self.p = float(p)
 
     def with_mask(self, x, generator=None):
-        _check4(x)
+        check_image_batch(x)
         n, _, H, W = x.shape
-        hit = _rand((n, 1, H, W), generator) < self.p
-        salt = (_rand((n, 1, H, W), generator) < 0.5).to(x.dtype)
+        hit = uniform_noise((n, 1, H, W), generator) < self.p
+        salt = (uniform_noise((n, 1, H, W), generator) < 0.5).to(x.dtype)
         return torch.where(hit, salt, x), hit.to(x.dtype)
 
 
@@ -106,9 +106,9 @@ class PixelMask(Damage):
         self.nu, self.fill = float(nu), float(fill)
 
     def with_mask(self, x, generator=None):
-        _check4(x)
+        check_image_batch(x)
         n, _, H, W = x.shape
-        hit = _rand((n, 1, H, W), generator) < self.nu
+        hit = uniform_noise((n, 1, H, W), generator) < self.nu
         return torch.where(hit, torch.full_like(x, self.fill), x), hit.to(x.dtype)
 
 
@@ -124,13 +124,13 @@ class Blocks(Damage):
         self.count, self.size, self.fill = int(count), float(size), float(fill)
 
     def with_mask(self, x, generator=None):
-        _check4(x)
+        check_image_batch(x)
         n, _, H, W = x.shape
         side = int(round(self.size * min(H, W))) if self.size < 1 else int(self.size)
         side = max(1, min(side, H, W))
         mask = torch.zeros(n, 1, H, W, dtype=x.dtype)
-        ys = (_rand((n, self.count), generator) * (H - side + 1)).long()
-        xs = (_rand((n, self.count), generator) * (W - side + 1)).long()
+        ys = (uniform_noise((n, self.count), generator) * (H - side + 1)).long()
+        xs = (uniform_noise((n, self.count), generator) * (W - side + 1)).long()
         for i in range(n):
             for j in range(self.count):
                 mask[i, 0, ys[i, j]:ys[i, j] + side, xs[i, j]:xs[i, j] + side] = 1
@@ -170,10 +170,10 @@ class TextOverlay(Damage):
     def with_mask(self, x, generator=None):
         from PIL import Image, ImageDraw
 
-        _check4(x)
+        check_image_batch(x)
         n, _, H, W = x.shape
         out, masks = x.clone(), torch.zeros(n, 1, H, W, dtype=x.dtype)
-        u = _rand((n, self.lines, 7), generator).numpy()
+        u = uniform_noise((n, self.lines, 7), generator).numpy()
         for i in range(n):
             alpha = np.zeros((H, W), np.float32)
             colour = np.zeros((H, W), np.float32)

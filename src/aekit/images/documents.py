@@ -26,7 +26,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .damage import Damage, _check4, _rand
+from .damage import Damage, check_image_batch, uniform_noise
 from .io import as_chw
 
 __all__ = ["FONT_DIRS", "Page", "ScanDamage", "binarise", "char_agreement", "clean_document",
@@ -267,19 +267,19 @@ class ScanDamage(Damage):
 
     def with_mask(self, x: torch.Tensor, generator: torch.Generator | None = None
                   ) -> tuple[torch.Tensor, torch.Tensor]:
-        _check4(x)
+        check_image_batch(x)
         n, _, H, W = x.shape
         P = max(self.page, H, W)
         out = torch.empty_like(x)
         for i in range(n):
-            u = _rand((40,), generator).double().numpy()
+            u = uniform_noise((40,), generator).double().numpy()
             oy, ox = u[0] * (P - H), u[1] * (P - W)  # patch offset on the virtual page
             xi = x[i].detach().cpu().numpy().astype(np.float32)
             y = _blur(xi, u[2] * self.blur) if u[3] < 0.7 else xi.copy()
             f = illumination_field(H, W, 0.75 + 0.25 * u[4], (u[5] - 0.5) * 0.8 / P,
                                    (u[6] - 0.5) * 0.8 / P, oy, ox)
             for k in range(self.stains):
-                a = u[7 + 5 * k: 12 + 5 * k] if 12 + 5 * k <= 27 else _rand(
+                a = u[7 + 5 * k: 12 + 5 * k] if 12 + 5 * k <= 27 else uniform_noise(
                     (5,), generator).double().numpy()
                 if a[0] < 0.6:
                     f = f * stain_field(H, W, a[1] * P - oy, a[2] * P - ox, 8 + 52 * a[3],
@@ -292,11 +292,11 @@ class ScanDamage(Damage):
                                      0.2 + 0.4 * u[37], 0.1 * u[38])
             y = y * f
             if u[39] < 0.8:
-                s = float(_rand((1,), generator)) * 0.04
+                s = float(uniform_noise((1,), generator)) * 0.04
                 y = y + s * torch.randn(y.shape, generator=generator).numpy()
-                p = float(_rand((1,), generator)) * self.speckle
-                hit = _rand((1, H, W), generator).numpy() < p
-                y = np.where(hit, 0.5 * _rand((1, H, W), generator).numpy(), y)
+                p = float(uniform_noise((1,), generator)) * self.speckle
+                hit = uniform_noise((1, H, W), generator).numpy() < p
+                y = np.where(hit, 0.5 * uniform_noise((1, H, W), generator).numpy(), y)
             out[i] = torch.from_numpy(np.clip(y, 0, 1).astype(np.float32))
         return out, ((out - x).abs().amax(1, keepdim=True) > 0.02).to(x.dtype)
 
@@ -386,10 +386,10 @@ def train_document_cleaner(pages: Sequence | None = None, *, n_pages: int = 24,
     """
     from ..models import UNetAE
     from ..objectives import Objective
-    from .colour import _renamed_training, fit_patches
+    from .colour import fit_patches, resolve_renamed_training
     from .patches import PatchSource
 
-    max_iter, learning_rate, random_state = _renamed_training(
+    max_iter, learning_rate, random_state = resolve_renamed_training(
         "aekit.images.train_document_cleaner", fit_kwargs, max_iter, learning_rate,
         random_state, (8, 1e-3, 0))
     seed = random_state

@@ -145,9 +145,9 @@ def train_segmenter(images, masks, *, skips: bool = True, features: int = 16, de
     """
     from ..models import UNetAE
     from ..objectives import Objective
-    from .colour import ChannelSplit, _renamed_training, fit_patches
+    from .colour import ChannelSplit, fit_patches, resolve_renamed_training
 
-    max_iter, learning_rate, random_state = _renamed_training(
+    max_iter, learning_rate, random_state = resolve_renamed_training(
         "aekit.images.train_segmenter", fit_kwargs, max_iter, learning_rate, random_state,
         (10, 1e-3, 0))
     seed = random_state

@@ -99,7 +99,7 @@ class ConvAE(Autoencoder):
             raise ValueError(f"output must be one of {OUTPUTS}, got {output!r}")
         make_activation(activation)
         make_activation(code_activation)
-        sizes = _sizes((shape[1], shape[2]), ks, ss)
+        sizes = conv_output_sizes((shape[1], shape[2]), ks, ss)
         if min(sizes[-1]) < 1:
             raise ValueError(f"image {shape[1]}x{shape[2]} is too small for {len(channels)} "
                              f"blocks with strides {ss}")
@@ -150,7 +150,7 @@ class ConvAE(Autoencoder):
         if x.ndim == 4 and list(x.shape[1:]) == self.image_shape:
             return x
         if x.ndim == 4 and self.code == "map" and x.shape[1] == self.image_shape[0]:
-            sizes = _sizes(tuple(x.shape[2:]), self._ks, self._ss)
+            sizes = conv_output_sizes(tuple(x.shape[2:]), self._ks, self._ss)
             if min(sizes[-1]) < 1:
                 raise ValueError(f"image {x.shape[2]}x{x.shape[3]} is too small for this "
                                  f"model's {len(self.channels)} blocks (strides {self._ss})")
@@ -203,7 +203,7 @@ class ConvAE(Autoencoder):
     def forward(self, x: torch.Tensor):
         code, pre = self.encode_full(x)
         if self.code == "map" and x.ndim == 4:
-            sizes = _sizes(tuple(x.shape[2:]), self._ks, self._ss)
+            sizes = conv_output_sizes(tuple(x.shape[2:]), self._ks, self._ss)
             logits = self._decode(code, sizes)
             return AEOutput(code, self._squash(logits), logits, pre)
         logits = self.decode_logits(code)
@@ -244,7 +244,7 @@ def _per_block(v: int | Sequence[int], n: int, name: str) -> list[int]:
     return vals
 
 
-def _sizes(hw: tuple[int, int], ks: list[int], ss: list[int]) -> list[tuple[int, int]]:
+def conv_output_sizes(hw: tuple[int, int], ks: list[int], ss: list[int]) -> list[tuple[int, int]]:
     sizes = [(int(hw[0]), int(hw[1]))]
     for k, s in zip(ks, ss):
         h, w = sizes[-1]

@@ -23,7 +23,7 @@ def add_parser(subparsers) -> None:
     """Add ``index`` with its ``build``, ``query`` and ``info`` subcommands (the old flags
     ``--epochs``, ``--pretrain-epochs``, ``--seed`` of ``build`` still work until the next
     release, hidden, with a FutureWarning naming the new one)."""
-    from ..cli import _add_renamed_flag
+    from ..cli import add_renamed_flag
 
     p = subparsers.add_parser("index", help="semantic-hashing index of a text corpus",
                               description="Build, query and describe semantic-hashing "
@@ -40,15 +40,15 @@ def add_parser(subparsers) -> None:
                         "multi-index hashing (default 20)")
     b.add_argument("--binarize", default="noise", choices=("noise", "ste"))
     b.add_argument("--max-iter", type=int, default=8, help="fine-tuning epochs (default 8)")
-    _add_renamed_flag(b, "--epochs", "--max-iter", type=int)
+    add_renamed_flag(b, "--epochs", "--max-iter", type=int)
     b.add_argument("--pretrain-max-iter", type=int, default=3,
                    help="epochs of layer-wise pretraining per layer (default 3; 0: none)")
-    _add_renamed_flag(b, "--pretrain-epochs", "--pretrain-max-iter", type=int)
+    add_renamed_flag(b, "--pretrain-epochs", "--pretrain-max-iter", type=int)
     b.add_argument("--limit", type=int, default=None,
                    help="index only the first N documents (quick runs)")
     b.add_argument("--random-state", type=int, default=0,
                    help="seed of the validation split and of training (default 0)")
-    _add_renamed_flag(b, "--seed", "--random-state", type=int)
+    add_renamed_flag(b, "--seed", "--random-state", type=int)
     b.add_argument("--force", action="store_true", help="overwrite an existing index")
     b.set_defaults(handler=_build)
     q = sub.add_parser("query", help="neighbours of a text, a file or an indexed document")

@@ -20,7 +20,7 @@ import numpy as np
 from scipy import sparse
 
 from ..data.archives import iter_members
-from ..data.datasets import _archive_path, load_20newsgroups
+from ..data.datasets import archive_path, load_20newsgroups
 
 __all__ = ["REUTERS_FILE", "BagOfWords", "load_corpus", "load_reuters", "log_counts",
            "nonempty", "tfidf", "word_distribution"]
@@ -68,7 +68,7 @@ def load_reuters(subset: str = "train", path: str | os.PathLike | None = None, *
         raise ValueError(f"subset must be 'train' or 'test', got {subset!r}")
     if isinstance(min_topics, bool) or not isinstance(min_topics, int) or min_topics < 0:
         raise ValueError(f"min_topics must be an integer >= 0, got {min_topics!r}")
-    p = _archive_path(path, REUTERS_FILE)
+    p = archive_path(path, REUTERS_FILE)
     want = subset.upper()
     texts, tops, every = [], [], set()
     n_files = 0

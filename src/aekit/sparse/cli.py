@@ -80,10 +80,10 @@ def add_sparse_parser(subparsers) -> argparse.ArgumentParser:
                     default="fista", help="code solver during learning (default fista)")
     lp.add_argument("--positive", action="store_true", help="non-negative codes")
     lp.add_argument("--random-state", type=int, default=0, help="seed (default 0)")
-    from ..schema import _Renamed
+    from ..schema import RenamedFlag
 
     for old, new in (("--epochs", "--max-iter"), ("--seed", "--random-state")):
-        lp.add_argument(old, dest=new[2:].replace("-", "_"), type=int, action=_Renamed,
+        lp.add_argument(old, dest=new[2:].replace("-", "_"), type=int, action=RenamedFlag,
                         new_flag=new, default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     lp.add_argument("--output", type=Path, required=True, help="dictionary .safetensors file")
     lp.add_argument("--no-png", action="store_true", help="do not write the atom grid PNG")
