@@ -415,7 +415,7 @@ def _load_input(run_dir: Path, spec: str, header: bool | None = None) -> np.ndar
 
     if spec == "test":
         run = read_run(run_dir)
-        data = load_run_data(run["config"])
+        data = load_run_data(run["config"], where=Path(run["dir"]) / "config.json")
         if data.test is None:
             raise ValueError(f"{run_dir} has no test split (dataset is a single file)")
         return data.test.X
@@ -469,7 +469,7 @@ def _cmd_evaluate(a: argparse.Namespace) -> int:
     from .runs import evaluate_against_pca, load_run_data, read_run
 
     run = read_run(a.run)
-    data = load_run_data(run["config"])
+    data = load_run_data(run["config"], where=Path(run["dir"]) / "config.json")
     if a.input:
         X = check_finite_2d(_load_input(a.run, a.input, a.header), f"--input {a.input}",
                             run["model"].n_features)

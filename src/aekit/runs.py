@@ -233,8 +233,21 @@ class RunData:
     test: Dataset | None
 
 
-def load_run_data(cfg: RunConfig) -> RunData:
-    """Load and split the data a config describes (deterministic in ``data.seed``)."""
+def load_run_data(cfg: RunConfig, where: str | Path | None = None) -> RunData:
+    """Load and split the data a config describes (deterministic in ``data.random_state``).
+
+    ``where``: the file the config came from (a run's ``config.json``); a dataset that cannot
+    be loaded is then reported against that file, since that is what the user must fix.
+    """
+    if where is None:
+        return _load_run_data(cfg)
+    try:
+        return _load_run_data(cfg)
+    except (ValueError, FileNotFoundError) as e:
+        raise type(e)(f"{where}: its data cannot be loaded: {e}") from e
+
+
+def _load_run_data(cfg: RunConfig) -> RunData:
     groups = None
     if cfg.data.val_groups is not None:  # a CSV with a column of group labels
         X, groups = csv_groups(cfg.data.dataset, cfg.data.val_groups, header=cfg.data.header)

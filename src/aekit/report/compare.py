@@ -66,7 +66,7 @@ def _shared_data(runs: list[dict[str, Any]]):
         return None, "the runs use different data settings, so their errors are not measured " \
             "on the same samples"
     try:
-        data = load_run_data(runs[0]["config"])
+        data = load_run_data(runs[0]["config"], where=Path(runs[0]["dir"]) / "config.json")
     except (FileNotFoundError, ValueError, OSError) as e:
         return None, f"the runs' data could not be loaded ({e})"
     if any(r["model"].n_features != data.train.X.shape[1] for r in runs):

@@ -42,7 +42,7 @@ def _load_data(ctx: _Ctx) -> None:
     from ..runs import load_run_data
 
     try:
-        data = load_run_data(ctx.run["config"])
+        data = load_run_data(ctx.run["config"], where=Path(ctx.run["dir"]) / "config.json")
     except (FileNotFoundError, ValueError, OSError) as e:
         ctx.note = f"The run's data could not be loaded, so only the saved numbers are shown: {e}"
         return
