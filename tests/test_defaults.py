@@ -59,6 +59,48 @@ def test_default_fit_never_loses_to_pca_on_validation():
     assert err < 1e-5 * np.abs(X).max(), f"max |AE - PCA(all rows)| = {err:.3g}"
 
 
+def _curved(seed, n=80):
+    g = np.random.default_rng(seed)
+    Z = g.normal(size=(n, 2))
+    return np.c_[Z, np.tanh(Z[:, :1] * Z[:, 1:]) * 0.3, 0.5 * g.normal(size=(n, 5))]
+
+
+def _row_errors(X, Xhat):
+    return ((X - Xhat) ** 2).sum(1)
+
+
+@pytest.mark.parametrize("seed, kept", [(0, False), (7, True)])
+def test_one_standard_error_rule_for_leaving_pca(seed, kept):
+    """The trained model is kept only if its validation gain over the PCA start exceeds one
+    standard error of the paired per-row differences; recomputed here from its definition
+    (PCA on the training rows vs the returned model, per validation row), and when the gain
+    is within the noise the result is PCA refitted on all rows."""
+    X = _curved(seed)
+    ae = Autoencoder(n_components=2, random_state=0, max_iter=40, learning_rate=3e-3).fit(X)
+    gate = ae.start_gate_
+    assert ae.history_.best_epoch > 0 and gate is not None, (ae.history_.best_epoch, gate)
+    va = ae.validation_indices_
+    tr = np.setdiff1d(np.arange(len(X)), va)
+    pca_tr = PCA(2).fit(X[tr])
+    e_start = _row_errors(X[va], pca_tr.inverse_transform(pca_tr.transform(X[va])))
+    assert abs(e_start.mean() - ae.start_score_) < 1e-4 * e_start.mean(), \
+        (e_start.mean(), ae.start_score_)
+    pca_all = PCA(2).fit(X)
+    want_all = pca_all.inverse_transform(pca_all.transform(X))
+    if kept:
+        e_model = _row_errors(X[va], ae.reconstruct(X[va]))
+        d = e_start - e_model
+        se = d.std(ddof=1) / np.sqrt(len(d))
+        assert abs(d.mean() - gate["improvement"]) < 1e-4 * abs(e_start.mean()), (d.mean(), gate)
+        assert abs(se - gate["standard_error"]) < 1e-3 * se, (se, gate)
+        assert gate["kept"] and d.mean() > se, (d.mean(), se)
+        assert np.abs(ae.reconstruct(X) - want_all).max() > 1e-3  # not PCA
+    else:
+        assert not gate["kept"] and gate["improvement"] <= gate["standard_error"], gate
+        err = np.abs(ae.reconstruct(X) - want_all).max()
+        assert err < 1e-5 * np.abs(X).max(), f"max |AE - PCA(all rows)| = {err:.3g}"
+
+
 def test_random_init_and_pca_start_resolution():
     X = np.random.default_rng(0).random((50, 6))
     assert Autoencoder(n_components=2, init="random", max_iter=1).fit(X).init_ == "random"

@@ -77,7 +77,11 @@ class Autoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimat
     reconstruction error (``monitor="val_recon"``, penalties excluded: what a user compares
     with PCA), scores the starting point too, and restores the best epoch, so on the
     validation rows the fitted model is never worse than PCA of the same code size; training
-    only moves away from PCA as far as held-out data rewards it. Squared error is the loss
+    only moves away from PCA as far as held-out data rewards it. Because the best epoch is
+    the minimum of a noisy validation curve, its score flatters it on a small validation
+    set; so the trained model is kept only when its validation gain over PCA exceeds one
+    standard error of the per-row paired differences (the one-standard-error rule;
+    ``start_gate_`` records it), else the result is PCA-k. Squared error is the loss
     (the metric PCA minimises) and the output is linear. ``max_iter="auto"`` bounds the
     number of optimiser steps rather than epochs, so fit time on 60,000 rows stays in
     minutes, and early stopping (``n_iter_no_change``) usually ends it sooner. Weight decay
@@ -213,6 +217,10 @@ class Autoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimat
         Validation ``monitor`` of the untrained model (PCA-k's with ``init="pca"``).
     best_score_ : float or None
         Validation ``monitor`` of the returned model.
+    start_gate_ : dict or None
+        With a PCA start and a trained epoch better than it: ``{"improvement": m,
+        "standard_error": se, "n_val": n, "kept": m > se}``, the one-standard-error rule
+        that decided whether to keep the trained model or return PCA (see above).
     validation_indices_ : ndarray of int or None
         Rows of X held out for early stopping (sorted).
     n_features_in_ : int
@@ -523,8 +531,8 @@ class Autoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimat
         else:
             i = 0
             self.validation_curve_ = None
-        self.model_, self.history_, self.objective_, self.best_score_, self.start_score_ = \
-            fits[i]
+        (self.model_, self.history_, self.objective_, self.best_score_, self.start_score_,
+         self.start_gate_) = fits[i]
         self.weight_decay_ = grid[i]
         self.n_iter_ = len(self.history_)
         return self
@@ -540,13 +548,15 @@ class Autoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimat
         model = self._build(init, loss, Xtr, seed)
         objective = self._objective(loss, wd, X.shape[1])
         objective.check_model(model)
-        start = best = None
+        start = best = start_rows = None
         if Xval is not None:
             start = _evaluate(model, objective, Xval, prefix="val_")[self.monitor]
+            if init == "pca":
+                start_rows = self._val_rows(model, objective, Xval)
         if epochs == 0:
             from .train import History
 
-            return model.eval(), History(), objective, start, start
+            return model.eval(), History(), objective, start, start, None
         try:
             history = _fit(
                 model, objective, Xtr, val=Xval, corruption=corruption, max_iter=epochs,
@@ -563,13 +573,49 @@ class Autoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimat
             amax = float(np.abs(X).max())
             raise ValueError(f"X: training diverged (largest |x| is {amax:.3g}; standardise or "
                              f"rescale X, or lower learning_rate): {e}") from e
-        if init == "pca" and Xval is not None and history.best_epoch == 0:
-            # No epoch beat the start: the result is PCA, so fit that PCA on every row
-            # (training and validation), as PCA itself would be, instead of 90 % of them.
+        gate = None
+        keep = True
+        if init == "pca" and Xval is not None and history.best_epoch != 0:
+            trained = _evaluate(model, objective, Xval, prefix="val_")[self.monitor]
+            gate = self._start_gate(start_rows, model, objective, Xval, start, trained)
+            keep = gate["kept"]
+        if init == "pca" and Xval is not None and (history.best_epoch == 0 or not keep):
+            # The trained model did not beat the start by more than the noise of the
+            # validation estimate: the result is PCA, fitted on every row (training and
+            # validation), as PCA itself would be, instead of 90 % of them.
             self._set_pca(model, X)
         if Xval is not None:
             best = _evaluate(model, objective, Xval, prefix="val_")[self.monitor]
-        return model.eval(), history, objective, best, start
+        return model.eval(), history, objective, best, start, gate
+
+    @staticmethod
+    @torch.no_grad()
+    def _val_rows(model, objective, Xval: np.ndarray) -> np.ndarray:
+        """Per-row validation reconstruction loss (n_val,), float64, in eval mode."""
+        model.eval()
+        x = torch.from_numpy(np.ascontiguousarray(Xval))
+        out = [objective.per_sample(x[i:i + 1024], model(x[i:i + 1024]))
+               for i in range(0, len(x), 1024)]
+        return torch.cat(out).double().numpy()
+
+    def _start_gate(self, start_rows, model, objective, Xval, start, trained) -> dict:
+        """One-standard-error rule for leaving the PCA start.
+
+        The trained model is kept only if its validation improvement over the start,
+        ``m = monitor(start) - monitor(trained)``, exceeds the standard error of the paired
+        per-row differences ``d_i = e_start(x_i) - e_trained(x_i)``:
+        ``SE = std(d, ddof=1) / sqrt(n_val)``. The best epoch is picked as the minimum of a
+        noisy validation curve, so its score is optimistically biased, most on small
+        validation sets (a few rows); requiring the gain to clear one SE is the
+        "one-standard-error rule" of Breiman et al. (*Classification and Regression Trees*,
+        1984, sect. 3.4.3; Hastie, Tibshirani & Friedman, *ESL*, 2nd ed., sect. 7.10).
+        """
+        rows = self._val_rows(model, objective, Xval)
+        d = start_rows - rows
+        n = len(d)
+        se = float(d.std(ddof=1) / math.sqrt(n)) if n > 1 else float("inf")
+        m = float(start - trained)
+        return {"improvement": m, "standard_error": se, "n_val": int(n), "kept": bool(m > se)}
 
     def _prepare(self, X) -> tuple[torch.nn.Module, torch.Tensor, tuple[int, ...]]:
         """The model in X's dtype (a float64 copy for float64 X), X as rows (n, d) in a
