@@ -19,6 +19,8 @@ EXAMPLES = {
     "unet": dict(in_channels=2, features=3, depth=2, skips=False, image_shape=[2, 7, 6]),
     "dncnn": dict(channels=2, features=4, depth=3, image_shape=[2, 7, 6]),
     "document": dict(sizes=[12, 9, 4], code_activation="sigmoid"),
+    "vae": dict(sizes=[12, 9, 3], activation="tanh"),
+    "conv_vae": dict(image_shape=[2, 7, 6], channels=[3, 4], code_size=3),
 }
 
 

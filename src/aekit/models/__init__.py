@@ -12,14 +12,17 @@ from .linear import PCASolution, init_linear_ae_from_pca, linear_ae_from_pca, pc
 from .rbm import RBM
 from .residual import ResidualAE
 from .unet import DnCNN, UNetAE
+from .vae import VAE, ConvVAE
 
 __all__ = [
     "MODELS",
     "OUTPUTS",
     "RBM",
+    "VAE",
     "AEOutput",
     "Autoencoder",
     "ConvAE",
+    "ConvVAE",
     "DenseAE",
     "DnCNN",
     "DocumentAE",
@@ -43,6 +46,8 @@ MODELS: dict[str, type[Autoencoder]] = {
     "unet": UNetAE,
     "dncnn": DnCNN,
     "document": DocumentAE,
+    "vae": VAE,
+    "conv_vae": ConvVAE,
 }
 
 

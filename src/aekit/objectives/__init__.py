@@ -32,9 +32,21 @@ from .terms import (
     vat_direction,
     vat_loss,
 )
+from .variational import (
+    GaussianKL,
+    IWAEBound,
+    gaussian_kl,
+    iwae_log_weights,
+    kl_weight,
+    log_mean_exp,
+    log_normal,
+    variational_objective,
+)
 
 __all__ = ["CONTRACTIVE_METHODS", "FGSM", "LOSSES", "TERMS", "VAT", "Contractive",
-           "ContrastiveDivergence", "DeadUnitEntropy", "GaussianNLL", "KLSparsity", "L1Activity",
-           "Objective", "PSDPrediction", "Term", "WeightDecay", "bce", "cross_entropy",
-           "fgsm_loss", "kl_bernoulli", "make_objective", "make_term", "mse", "output_float",
-           "prediction", "rbm_objective", "vat_direction", "vat_loss"]
+           "ContrastiveDivergence", "DeadUnitEntropy", "GaussianKL", "GaussianNLL", "IWAEBound",
+           "KLSparsity", "L1Activity", "Objective", "PSDPrediction", "Term", "WeightDecay", "bce",
+           "cross_entropy", "fgsm_loss", "gaussian_kl", "iwae_log_weights", "kl_bernoulli",
+           "kl_weight", "log_mean_exp", "log_normal", "make_objective", "make_term", "mse",
+           "output_float", "prediction", "rbm_objective", "variational_objective",
+           "vat_direction", "vat_loss"]

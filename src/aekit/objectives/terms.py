@@ -32,6 +32,7 @@ from ..sparse.ista import fista
 from ..validation import Param, check_int
 from .core import Objective, Term, mse, output_float
 from .nca import NCA
+from .variational import GaussianKL, IWAEBound
 
 __all__ = [
     "CONTRACTIVE_METHODS",
@@ -777,7 +778,7 @@ def vat_loss(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, *,
 #: Terms by name. Each class declares its hyperparameters in ``params``.
 TERMS: dict[str, type[Term]] = {cls.name: cls for cls in (
     WeightDecay, L1Activity, KLSparsity, DeadUnitEntropy, Contractive, ContrastiveDivergence,
-    PSDPrediction, FGSM, VAT, NCA)}
+    PSDPrediction, FGSM, VAT, NCA, GaussianKL, IWAEBound)}
 
 
 def make_term(name: str, **params) -> Term:

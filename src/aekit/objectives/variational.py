@@ -1,0 +1,241 @@
+"""Variational objectives: the ELBO's KL term (β-VAE, KL warm-up, free bits) and the IWAE
+bound, as :class:`~aekit.objectives.core.Term` objects trained by :func:`aekit.fit`.
+
+The negative ELBO of a :mod:`aekit.models.vae` model is ``Objective(model.reconstruction_nll,
+[GaussianKL(beta)])`` (parts ``recon`` = E_q[−log p(x|z)] estimated with one sample and
+``kl``), built by :func:`variational_objective`; for binary data and a Bernoulli decoder
+``Objective("bce", [GaussianKL()])`` is the same function. The IWAE objective is
+``Objective(None, [IWAEBound(k)])`` (part ``iwae``).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+from ..data.batch import Batch
+from ..models.base import AEOutput
+from ..validation import Param, check_float, check_int
+from .core import Objective, Term
+
+__all__ = ["GaussianKL", "IWAEBound", "gaussian_kl", "iwae_log_weights", "kl_weight",
+           "log_mean_exp", "log_normal", "variational_objective"]
+
+_LOG_2PI = math.log(2 * math.pi)
+
+
+def log_mean_exp(a: torch.Tensor, dim: int = 0) -> torch.Tensor:
+    """``log (1/k) Σ_s exp(a_s)`` along ``dim``, computed stably as
+    ``m + log (1/k) Σ_s exp(a_s − m)`` with ``m = max_s a_s``.
+
+    Exact for huge (1e4) or very negative (−1e4) inputs where ``exp`` overflows or
+    underflows; an all ``−inf`` slice gives ``−inf``. Shape: ``a`` with ``dim`` removed.
+
+    References: Burda, Grosse & Salakhutdinov, "Importance weighted autoencoders", ICLR 2016,
+    eq. (8) (the bound is a log-mean-exp of log weights).
+    """
+    m = a.amax(dim=dim, keepdim=True)
+    m = torch.where(torch.isfinite(m), m, torch.zeros_like(m)).detach()
+    k = a.shape[dim]
+    return (m + torch.log(torch.exp(a - m).sum(dim=dim, keepdim=True)) - math.log(k)
+            ).squeeze(dim)
+
+
+def gaussian_kl(mu: torch.Tensor, log_var: torch.Tensor) -> torch.Tensor:
+    """Closed-form ``KL(N(μ, diag σ²) ‖ N(0, I))`` per latent unit:
+    ``½ (μ² + σ² − 1 − log σ²)``. (n, k) -> (n, k); sum over the last axis for the KL.
+
+    References: Kingma & Welling, "Auto-encoding variational Bayes", ICLR 2014, appendix B.
+    """
+    return 0.5 * (mu.pow(2) + torch.exp(log_var) - 1.0 - log_var)
+
+
+def log_normal(z: torch.Tensor, mu: torch.Tensor | None = None,
+               log_var: torch.Tensor | None = None) -> torch.Tensor:
+    """``log N(z; μ, diag σ²) = −½ Σ_j [log 2π + log σ_j² + (z_j − μ_j)²/σ_j²]``, summed over
+    the last axis (μ = 0, σ = 1 when omitted). (..., k) -> (...)."""
+    if mu is None:
+        return -0.5 * (_LOG_2PI + z.pow(2)).sum(-1)
+    return -0.5 * (_LOG_2PI + log_var + (z - mu).pow(2) * torch.exp(-log_var)).sum(-1)
+
+
+def iwae_log_weights(model: nn.Module, x: torch.Tensor, k: int, *,
+                     posterior: tuple[torch.Tensor, torch.Tensor] | None = None,
+                     first: AEOutput | None = None,
+                     generator: torch.Generator | None = None) -> torch.Tensor:
+    """Log importance weights ``log w_s = log p(x|z_s) + log p(z_s) − log q(z_s|x)``,
+    ``z_s ~ q(z|x)`` by reparameterisation, s = 1..k. Returns (k, n).
+
+    ``posterior`` reuses (μ, log σ²) already computed; ``first`` a training-mode output of a
+    variational model (``preactivations[2]`` a sample z of q, ``logits`` decoded from it),
+    used as sample 1.
+
+    References: Burda, Grosse & Salakhutdinov, ICLR 2016, section 3, eq. (8).
+    """
+    mu, log_var = model.posterior(x) if posterior is None else posterior
+    need = k - (first is not None)
+    zs, logits = [], []
+    if first is not None:
+        zs.append(first.preactivations[2].unsqueeze(0))
+        logits.append(first.logits.reshape(1, x.shape[0], -1))
+    if need > 0:
+        z = model.reparameterize(mu, log_var, need, generator=generator)  # (s, n, k)
+        zs.append(z)
+        logits.append(model.decode_logits(z))
+    z = torch.cat(zs) if len(zs) > 1 else zs[0]
+    lg = torch.cat(logits) if len(logits) > 1 else logits[0]
+    return model.log_px(x, lg) + log_normal(z) - log_normal(z, mu, log_var)
+
+
+def kl_weight(step: int, beta: float, warmup_steps: int) -> float:
+    """The KL weight after ``step`` optimiser steps: ``β min(1, (step + 1) / T)`` with a
+    linear warm-up over T = ``warmup_steps`` (β when T = 0).
+
+    References: Bowman et al., "Generating sentences from a continuous space", CoNLL 2016,
+    section 3.1 (KL annealing); Sønderby et al., "Ladder variational autoencoders", NIPS 2016,
+    section 2.3 (warm-up).
+    """
+    if warmup_steps <= 0:
+        return float(beta)
+    return float(beta) * min(1.0, (int(step) + 1) / int(warmup_steps))
+
+
+def _check_variational(model: nn.Module, who: str) -> None:
+    if not getattr(model, "variational", False):
+        raise ValueError(f"{who} needs a variational model (models 'vae' or 'conv_vae', whose "
+                         f"output carries the posterior); got {type(model).__name__}")
+
+
+class GaussianKL(Term):
+    """The ELBO's KL term, weighted: ``R = w_t Σ_j max(λ, KL_j)`` with
+    ``KL_j = (1/n) Σ_i ½ (μ_ij² + σ_ij² − 1 − log σ_ij²)`` the batch-mean KL of latent unit j
+    (closed form, :func:`gaussian_kl`), ``λ`` the free bits per unit (0: plain KL) and
+    ``w_t = β min(1, (t + 1)/T)`` the weight after t training steps (:func:`kl_weight`).
+
+    β = 1 and λ = 0 give the negative ELBO with the reconstruction loss; β > 1 is the β-VAE.
+    The step counter is a buffer, so a checkpoint resumes the warm-up exactly; it advances
+    only in training mode, and evaluation uses the current weight.
+
+    Parameters
+    ----------
+    beta : float
+        β >= 0 (β < 0 is refused: the objective would reward a large KL).
+    warmup_steps : int
+        T, steps of linear KL warm-up from ~0 to β (0: none).
+    free_bits : float
+        λ >= 0, nats per latent unit below which the KL is not penalised.
+
+    References
+    ----------
+    Kingma & Welling, ICLR 2014, eq. (10); Higgins et al., "β-VAE", ICLR 2017, eq. (4);
+    Kingma et al., "Improved variational inference with inverse autoregressive flow",
+    NIPS 2016, appendix C.8 (free bits); Sønderby et al., NIPS 2016 (warm-up).
+    """
+
+    name = "kl"
+    params = (Param("beta", float, 1.0, "weight β of the KL term (β-VAE)", lo=0),
+              Param("warmup_steps", int, 0, "steps of linear KL warm-up (0: none)", lo=0),
+              Param("free_bits", float, 0.0, "free bits λ per latent unit, in nats", lo=0))
+
+    def __init__(self, beta: float = 1.0, warmup_steps: int = 0, free_bits: float = 0.0):
+        super().__init__()
+        self.beta = self.check("beta", beta)
+        self.warmup_steps = self.check("warmup_steps", warmup_steps)
+        self.free_bits = self.check("free_bits", free_bits)
+        self.register_buffer("step", torch.zeros((), dtype=torch.int64))
+        self._kl_sum = 0.0
+        self._n = 0
+
+    def check_model(self, model: nn.Module) -> None:
+        _check_variational(model, "GaussianKL")
+
+    def weight(self) -> float:
+        """The current weight ``w_t``."""
+        return kl_weight(int(self.step), self.beta, self.warmup_steps)
+
+    def forward(self, model: nn.Module, batch: Batch, out: AEOutput) -> torch.Tensor:
+        mu, log_var = out.preactivations[:2]
+        per_unit = gaussian_kl(mu, log_var).mean(0)  # (n, k) -> (k,)
+        kl = per_unit.clamp(min=self.free_bits).sum() if self.free_bits > 0 else per_unit.sum()
+        w = self.weight()
+        if self.training:
+            self.step += 1
+            self._kl_sum += float(per_unit.detach().sum()) * mu.shape[0]
+            self._n += mu.shape[0]
+        return w * kl
+
+    def metrics(self) -> dict[str, float]:
+        """``weight`` (the current w_t) and ``nats`` (the unweighted KL, mean over the epoch's
+        training samples, without free bits); resets the epoch sums."""
+        out = {"weight": self.weight()}
+        if self._n:
+            out["nats"] = self._kl_sum / self._n
+        self._kl_sum, self._n = 0.0, 0
+        return out
+
+
+class IWAEBound(Term):
+    """The negative importance-weighted bound with k samples:
+    ``R = −(1/n) Σ_i log (1/k) Σ_s w_is``, ``w_is = p(x_i, z_is) / q(z_is|x_i)``,
+    ``z_is ~ q(z|x_i)`` (reparameterised). ``L_1`` is the ELBO; ``L_k ≤ L_{k+1} ≤ log p(x)``
+    (Burda et al., theorem 1). Use as the whole objective: ``Objective(None, [IWAEBound(k)])``.
+
+    In training mode the model's own forward pass supplies sample 1 (its z and logits), so
+    only k − 1 further decoder passes are made; in eval mode all k are drawn.
+
+    Parameters
+    ----------
+    k : int
+        Number of importance samples, >= 1.
+
+    References
+    ----------
+    Burda, Grosse & Salakhutdinov, "Importance weighted autoencoders", ICLR 2016, eq. (8).
+    """
+
+    name = "iwae"
+    params = (Param("k", int, 5, "importance samples per input", lo=1),)
+
+    def __init__(self, k: int = 5):
+        super().__init__()
+        self.k = self.check("k", k)
+
+    def check_model(self, model: nn.Module) -> None:
+        _check_variational(model, "IWAEBound")
+
+    def forward(self, model: nn.Module, batch: Batch, out: AEOutput) -> torch.Tensor:
+        x = batch.target
+        log_w = iwae_log_weights(model, x, self.k, posterior=tuple(out.preactivations[:2]),
+                                 first=out if model.training else None)
+        return -log_mean_exp(log_w, 0).mean()
+
+
+def variational_objective(model: nn.Module, *, beta: float = 1.0, iw_samples: int = 1,
+                          warmup_steps: int = 0, free_bits: float = 0.0,
+                          terms: Sequence[Term] = ()) -> Objective:
+    """The training objective of a variational model.
+
+    ``iw_samples == 1``: the negative (β-)ELBO ``E_q[−log p(x|z)] + w_t Σ_j max(λ, KL_j)``,
+    ``Objective(model.reconstruction_nll, [GaussianKL(beta, warmup_steps, free_bits)])``,
+    parts ``recon`` and ``kl``. ``iw_samples = k > 1``: the negative IWAE bound
+    ``Objective(None, [IWAEBound(k)])``, part ``iwae`` (β must then be 1 and there is no
+    warm-up or free bits: the IWAE bound has no separate KL). Extra ``terms`` are appended.
+
+    References: Kingma & Welling, ICLR 2014; Burda et al., ICLR 2016; Higgins et al., ICLR 2017.
+    """
+    _check_variational(model, "variational_objective")
+    beta = check_float("beta", beta, 0)
+    iw_samples = check_int("iw_samples", iw_samples, 1)
+    warmup_steps = check_int("warmup_steps", warmup_steps, 0)
+    free_bits = check_float("free_bits", free_bits, 0)
+    if iw_samples > 1:
+        if beta != 1.0 or warmup_steps or free_bits:
+            raise ValueError(f"iw_samples={iw_samples} (IWAE) takes no beta/warmup_steps/"
+                             f"free_bits (the bound has no separate KL term); got beta={beta}, "
+                             f"warmup_steps={warmup_steps}, free_bits={free_bits}")
+        return Objective(None, [IWAEBound(iw_samples), *terms])
+    return Objective(model.reconstruction_nll,
+                     [GaussianKL(beta, warmup_steps, free_bits), *terms])
