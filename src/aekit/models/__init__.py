@@ -11,6 +11,7 @@ from .document import DocumentAE
 from .linear import PCASolution, init_linear_ae_from_pca, linear_ae_from_pca, pca_solution
 from .rbm import RBM
 from .residual import ResidualAE
+from .sae import TopKSAE
 from .unet import DnCNN, UNetAE
 from .vae import VAE, ConvVAE
 
@@ -29,6 +30,7 @@ __all__ = [
     "LinearAE",
     "PCASolution",
     "ResidualAE",
+    "TopKSAE",
     "UNetAE",
     "init_linear_ae_from_pca",
     "linear_ae_from_pca",
@@ -48,6 +50,7 @@ MODELS: dict[str, type[Autoencoder]] = {
     "document": DocumentAE,
     "vae": VAE,
     "conv_vae": ConvVAE,
+    "topk_sae": TopKSAE,
 }
 
 

@@ -1,6 +1,7 @@
 """Objectives: per-sample losses (:mod:`.core`) plus weighted terms (:mod:`.terms`, all of
 them, registered in :data:`TERMS`)."""
 
+from .auxk import AuxK
 from .core import (
     LOSSES,
     GaussianNLL,
@@ -43,10 +44,12 @@ from .variational import (
     variational_objective,
 )
 
-__all__ = ["CONTRACTIVE_METHODS", "FGSM", "LOSSES", "TERMS", "VAT", "Contractive",
+__all__ = ["CONTRACTIVE_METHODS", "FGSM", "LOSSES", "TERMS", "VAT", "AuxK", "Contractive",
            "ContrastiveDivergence", "DeadUnitEntropy", "GaussianKL", "GaussianNLL", "IWAEBound",
            "KLSparsity", "L1Activity", "Objective", "PSDPrediction", "Term", "WeightDecay", "bce",
            "cross_entropy", "fgsm_loss", "gaussian_kl", "iwae_log_weights", "kl_bernoulli",
            "kl_weight", "log_mean_exp", "log_normal", "make_objective", "make_term", "mse",
            "output_float", "prediction", "rbm_objective", "variational_objective",
            "vat_direction", "vat_loss"]
+
+TERMS[AuxK.name] = AuxK  # top-k SAE term (aekit.sae)
