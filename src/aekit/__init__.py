@@ -51,6 +51,7 @@ from .train import (
     save_model,
     stack_into_deep_ae,
 )
+from .variational import VariationalAutoencoder
 from .version import __version__
 
 __all__ = [
@@ -87,6 +88,7 @@ __all__ = [
     "Term",
     "TiedLinear",
     "TopK",
+    "VariationalAutoencoder",
     "WeightDecay",
     "__version__",
     "activity_stats",
