@@ -145,3 +145,39 @@ def test_unet_trains_with_fit_on_image_tensors():
     h = fit(m, make_objective("mse"), src, corruption=aekit.Gaussian(0.1), max_iter=6,
             batch_size=16, learning_rate=3e-3, random_state=0, progress=False)
     assert h["train_recon"][-1] < 0.5 * h["train_recon"][0], h["train_recon"]
+
+
+def test_dncnn_downscale_is_ffdnet_layout_and_round_trips(tmp_path):
+    import torch.nn.functional as F
+
+    torch.manual_seed(0)
+    m = DnCNN(1, features=6, depth=4, batch_norm=False, downscale=2).eval()
+    x = torch.rand(2, 1, 12, 10)
+    with torch.no_grad():  # x̂ = x − PixelShuffle(R(PixelUnshuffle(x)))
+        ref = x - F.pixel_shuffle(m.head(m.body(F.pixel_unshuffle(x, 2))), 2)
+        torch.testing.assert_close(m(x).reconstruction, ref)
+        assert m.encode(x).shape == (2, 6, 6, 5)
+        # odd sides: reflect-padded then cropped back
+        xo = torch.rand(1, 1, 13, 9)
+        assert m(xo).reconstruction.shape == xo.shape
+        # receptive field: about s(2D + 1); a change at one pixel moves outputs at most
+        # s·D + s − 1 pixels away
+        y = x.clone()
+        y[0, 0, 6, 5] += 1.0
+        diff = (m(y).reconstruction - m(x).reconstruction)[0, 0].abs() > 0
+    rows, cols = torch.nonzero(diff, as_tuple=True)
+    assert (rows - 6).abs().max() <= 9 and (cols - 5).abs().max() <= 9, (rows, cols)
+    assert (rows - 6).abs().max() > 4, "the unshuffled stack should see further than D = 4"
+    # He init without BN keeps the hidden activations' scale (not vanishing through ReLUs)
+    big = DnCNN(1, features=32, depth=12, batch_norm=False, downscale=2)
+    with torch.no_grad():
+        h = big.body(F.pixel_unshuffle(torch.randn(4, 1, 32, 32), 2))
+    assert 0.2 < float(h.pow(2).mean().sqrt()) < 20, float(h.pow(2).mean().sqrt())
+    path = aekit.save_model(m, tmp_path / "f.safetensors")
+    m2 = aekit.load(path)
+    assert m2.config()["downscale"] == 2
+    with torch.no_grad():
+        torch.testing.assert_close(m2(x).reconstruction, m(x).reconstruction)
+    for bad in (0, 2.5, True, 9):
+        with pytest.raises(ValueError, match="downscale must be an integer in 1..8"):
+            DnCNN(1, downscale=bad)

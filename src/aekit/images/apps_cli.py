@@ -52,6 +52,7 @@ def run_clean_document(args) -> int:
     if args.binarise:
         out = (~binarise(out, 0.5)).astype("float32")[None]
     write_image(args.output, out)
+    _report(args, "clean-document", input=x, output=out)
     print(json.dumps({"input": str(args.input), "output": str(args.output),
                       "size": list(x.shape[1:]), "binarised": bool(args.binarise)}))
     return 0
@@ -84,6 +85,17 @@ def run_colourise(args) -> int:
     _check_model(m, 1, 2, "colourisation", args.model)
     out = colourise(m, x)
     write_image(args.output, out)
+    if x.shape[0] == 3:  # recoloured from its lightness: the original colours are the target
+        import numpy as np
+
+        from .colour import lab_to_rgb, rgb_to_lab
+
+        lab = rgb_to_lab(x)  # the lightness the model saw, with zero chroma
+        gray = lab_to_rgb(np.concatenate([lab[:1], np.zeros_like(lab[1:])]))
+        _report(args, "colourise", input=x, damaged=gray, output=out, target=x,
+                note="recoloured from its lightness")
+    else:
+        _report(args, "colourise", input=x, output=out)
     print(json.dumps({"input": str(args.input), "output": str(args.output),
                       "colourfulness": round(colourfulness(out), 3)}))
     return 0
@@ -114,9 +126,16 @@ def run_segment(args) -> int:
     else:
         out = segment(m, x, threshold=args.threshold).astype(np.float32)
     write_image(args.output, out)
+    _report(args, "segment", input=x, output=out)
     print(json.dumps({"input": str(args.input), "output": str(args.output),
                       "defect_fraction": round(float((out >= args.threshold).mean()), 5)}))
     return 0
+
+
+def _report(args, command: str, **images) -> None:
+    from .cli import _report as report
+
+    report(args, command, **images)
 
 
 def _common(p, epochs: int, patches: int):
@@ -135,6 +154,9 @@ def _common(p, epochs: int, patches: int):
     p.add_argument("--random-state", type=int, default=0,
                    help="seed of the split, patches and initialisation (default 0)")
     add_renamed_flag(p, "--seed", "--random-state", type=int)
+    from .cli import add_report_flag
+
+    add_report_flag(p)
 
 
 def add_parser(subparsers) -> None:

@@ -53,14 +53,19 @@ def run_denoise(args) -> int:
         _photos(args, _mode(args)), noise=args.noise, level=level or 0.1,
         max_iter=args.max_iter, n_patches=args.patches, random_state=args.random_state,
         progress=False)[0])
+    ref = read_image(args.reference, _mode(args)) if args.reference else None
+    if ref is not None and ref.shape != x.shape:
+        raise ValueError(f"--reference {args.reference} is {ref.shape[1]}x{ref.shape[2]}x"
+                         f"{ref.shape[0]}, the input is {x.shape[1]}x{x.shape[2]}x{x.shape[0]}")
     out = denoise(m, x)
     write_image(args.output, out)
     report = {"input": str(args.input), "output": str(args.output),
               "estimated_sigma": round(estimate_noise(x), 4)}
-    if args.reference:
-        ref = read_image(args.reference, _mode(args))
+    if ref is not None:
         report.update(psnr_in=round(psnr(ref, x), 3), psnr_out=round(psnr(ref, out), 3),
                       ssim_out=round(ssim(ref, out), 4))
+    _report(args, "denoise", input=x, output=out, target=ref,
+            note=f"estimated σ = {report['estimated_sigma']}")
     print(json.dumps(report))
     return 0
 
@@ -84,6 +89,8 @@ def run_inpaint(args) -> int:
         progress=False)[0])
     out = inpaint(m, x, None if mask is None else mask.astype(np.float32))
     write_image(args.output, out)
+    _report(args, "inpaint", input=x, output=out,
+            note="mask given" if mask is not None else "blind")
     print(json.dumps({"input": str(args.input), "output": str(args.output),
                       "mask": args.mask}))
     return 0
@@ -104,10 +111,30 @@ def run_compress(args) -> int:
     if args.decoded:
         write_image(args.decoded, out)
     H, W = x.shape[1:]
+    _report(args, "compress", output=out, target=x,
+            note=f"{8 * len(data) / (H * W):.3f} bits per pixel")
     print(json.dumps({"output": str(args.output), "bytes": len(data),
                       "bpp": round(8 * len(data) / (H * W), 4),
                       "psnr": round(psnr(x, out), 3), "ssim": round(ssim(x, out), 4)}))
     return 0
+
+
+def _report(args, command: str, **images) -> None:
+    """``--report FILE.html``: a page with the before/after thumbnails and PSNR/SSIM."""
+    if not getattr(args, "report", None):
+        return
+    from ..report.images import ImageExample, write_image_report
+
+    ex = ImageExample(Path(args.input).name, **images)
+    write_image_report(args.report, [ex], title=f"aekit {command}: {Path(args.input).name}",
+                       intro=f"<p><code>aekit {command}</code> on <code>{args.input}</code>, "
+                       f"output written to <code>{args.output}</code>.</p>")
+
+
+def add_report_flag(p) -> None:
+    """Add ``--report FILE.html`` to an image command's parser."""
+    p.add_argument("--report", help="also write a self-contained HTML page with input / "
+                   "output (/ reference) thumbnails and PSNR / SSIM")
 
 
 def _common(p, default_epochs=20):
@@ -127,6 +154,7 @@ def _common(p, default_epochs=20):
     p.add_argument("--random-state", type=int, default=0, help="seed of the training patches "
                    "and initialisation (default 0)")
     add_renamed_flag(p, "--seed", "--random-state", type=int)
+    add_report_flag(p)
 
 
 def add_parser(subparsers) -> None:

@@ -271,6 +271,14 @@ class DnCNN(_Images, Autoencoder):
     residual ``x̃ − x`` (Zhang et al. 2017, eq. 1: ``ℓ = ½‖R(x̃) − (x̃ − x)‖²``, the same as
     ``½‖x̃ − R(x̃) − x‖²``).
 
+    With ``downscale = s > 1`` the stack runs on the ``s × s`` pixel-unshuffled image, as
+    FFDNet (Zhang, Zuo & Zhang 2018, section III-A):
+    ``x̂ = x − PixelShuffle_s(R(PixelUnshuffle_s(x)))``, where ``PixelUnshuffle_s`` maps
+    (C, H, W) to (s²C, H/s, W/s) without loss (each output channel is one of the s² sub-images)
+    and ``PixelShuffle_s`` is its inverse. Every convolution then costs ``1/s²`` as much per
+    input pixel and the receptive field grows to about ``s(2D + 1)`` pixels. Sides that are not
+    multiples of ``s`` are reflect-padded and the output cropped back.
+
     Parameters
     ----------
     channels : int
@@ -280,17 +288,23 @@ class DnCNN(_Images, Autoencoder):
     depth : int
         D >= 2, the number of convolutions (17 in the paper).
     batch_norm : bool
+        BN after the hidden convolutions (the paper's; without it the hidden convolutions are
+        He-initialised and a step is about 1.7× faster in bf16 on CPU).
     image_shape : sequence of int, optional
         Nominal (C, H, W) so flat rows (n, C·H·W) are accepted.
+    downscale : int
+        s >= 1, the pixel-unshuffle factor (1: the plain DnCNN, 2: FFDNet's layout).
 
-    The "code" is the last hidden feature map (n, features, H, W) (flattened for flat
+    The "code" is the last hidden feature map (n, features, H/s, W/s) (flattened for flat
     input); decoding needs the input too, so :meth:`decode` raises (``decodes_from_code`` is
     False).
 
     References
     ----------
     Zhang, Zuo, Chen, Meng & Zhang, "Beyond a Gaussian denoiser: residual learning of deep CNN
-    for image denoising", IEEE TIP 26(7), 2017, section III.
+    for image denoising", IEEE TIP 26(7), 2017, section III; Zhang, Zuo & Zhang, "FFDNet:
+    toward a fast and flexible solution for CNN-based image denoising", IEEE TIP 27(9), 2018,
+    section III-A (the pixel-unshuffled input).
     """
 
     name = "dncnn"
@@ -298,33 +312,61 @@ class DnCNN(_Images, Autoencoder):
     decodes_from_code = False
 
     def __init__(self, channels: int = 1, features: int = 64, depth: int = 17,
-                 batch_norm: bool = True, image_shape: Sequence[int] | None = None):
+                 batch_norm: bool = True, image_shape: Sequence[int] | None = None,
+                 downscale: int = 1):
         super().__init__()
         if int(channels) < 1 or int(features) < 1:
             raise ValueError(f"channels and features must be >= 1, got {channels}, {features}")
         if int(depth) < 2:
             raise ValueError(f"depth must be >= 2, got {depth}")
+        if isinstance(downscale, bool) or int(downscale) != downscale or not 1 <= downscale <= 8:
+            raise ValueError(f"downscale must be an integer in 1..8, got {downscale!r}")
         self.in_channels = self.channels = int(channels)
         self.features, self.depth, self.batch_norm = int(features), int(depth), bool(batch_norm)
+        self.downscale = s = int(downscale)
         self.image_shape = _shape(image_shape, self.channels)
         c, f = self.channels, self.features
-        mods: list[nn.Module] = [nn.Conv2d(c, f, 3, padding=1), nn.ReLU()]
+        mods: list[nn.Module] = [nn.Conv2d(c * s * s, f, 3, padding=1), nn.ReLU()]
         for _ in range(self.depth - 2):
             mods += [nn.Conv2d(f, f, 3, padding=1, bias=not batch_norm)]
             mods += [nn.BatchNorm2d(f)] if batch_norm else []
             mods += [nn.ReLU()]
         self.body = nn.Sequential(*mods)
-        self.head = nn.Conv2d(f, c, 3, padding=1)
+        self.head = nn.Conv2d(f, c * s * s, 3, padding=1)
+        if not batch_norm:  # He init keeps the activations' scale through the ReLU stack
+            for mod in self.body:
+                if isinstance(mod, nn.Conv2d):
+                    nn.init.kaiming_normal_(mod.weight, nonlinearity="relu")
+                    nn.init.zeros_(mod.bias)
         if self.image_shape is not None:
-            self.n_features = c * self.image_shape[1] * self.image_shape[2]
-            self.n_components = f * self.image_shape[1] * self.image_shape[2]
+            _, H, W = self.image_shape
+            self.n_features = c * H * W
+            self.n_components = f * (-(-H // s)) * (-(-W // s))
         else:
             self.n_features = None  # type: ignore[assignment]
             self.n_components = f
 
+    def _body(self, img: torch.Tensor) -> tuple[torch.Tensor, tuple[int, int]]:
+        """Hidden features of the (padded, unshuffled) image and the original size."""
+        H, W = img.shape[-2:]
+        s = self.downscale
+        if s > 1:
+            ph, pw = (-H) % s, (-W) % s
+            if ph or pw:
+                mode = "reflect" if min(H, W) > max(ph, pw) else "replicate"
+                img = F.pad(img, (0, pw, 0, ph), mode=mode)
+            img = F.pixel_unshuffle(img, s)
+        return self.body(img), (H, W)
+
+    def _noise(self, h: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+        r = self.head(h)
+        if self.downscale > 1:
+            r = F.pixel_shuffle(r, self.downscale)[..., :size[0], :size[1]]
+        return r
+
     def encode_full(self, x: torch.Tensor) -> tuple[torch.Tensor, tuple[torch.Tensor, ...]]:
         img, flat = self._as_images(x)
-        h = self.body(img)
+        h, _ = self._body(img)
         return (h.flatten(1) if flat else h), (h.flatten(1),)
 
     def decode_logits(self, h: torch.Tensor) -> torch.Tensor:
@@ -333,12 +375,13 @@ class DnCNN(_Images, Autoencoder):
 
     def forward(self, x: torch.Tensor) -> AEOutput:
         img, flat = self._as_images(x)
-        h = self.body(img)
-        rec = img - self.head(h)
+        h, size = self._body(img)
+        rec = img - self._noise(h, size)
         if flat:
             return AEOutput(h.flatten(1), rec.flatten(1), rec.flatten(1), (h.flatten(1),))
         return AEOutput(h, rec, rec, (h.flatten(1),))
 
     def config(self) -> dict[str, Any]:
         return {"channels": self.channels, "features": self.features, "depth": self.depth,
-                "batch_norm": self.batch_norm, "image_shape": self.image_shape}
+                "batch_norm": self.batch_norm, "image_shape": self.image_shape,
+                "downscale": self.downscale}

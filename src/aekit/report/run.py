@@ -443,6 +443,7 @@ def write_report(run_dir: str | Path, out: str | Path | None = None, *,
     from ..analysis.rate_distortion import pca_error_curve
     from ..analysis.reconstruction import reconstruct, sample_errors
     from ..runs import read_run
+    from .images import run_image_outputs_section
 
     run = read_run(run_dir)
     ctx = _Ctx(run=run, model=run["model"])
@@ -465,6 +466,7 @@ def write_report(run_dir: str | Path, out: str | Path | None = None, *,
                 ("interpolation", lambda: _interpolation(ctx)),
                 ("filters", lambda: _filters(ctx)), ("unit activity", lambda: _activity(ctx)),
                 ("Jacobian spectrum", lambda: _jacobian(ctx)),
+                ("image outputs", lambda: run_image_outputs_section(run["dir"])),
                 ("configuration", lambda: _config(ctx))]
     sections: list[Section] = []
     for name, b in builders:

@@ -1,0 +1,99 @@
+"""Model selection for the blind gray denoiser of ``image_denoise.py``, on validation only.
+
+Short runs (``--budget`` seconds of training each, 150 by default) of candidate residual
+denoisers on patches of ``aekit.images.TRAIN_PHOTOS`` with σ ~ U[0, 0.35] (DnCNN-B style),
+scored by PSNR on the validation photo (``VAL_PHOTOS``: coins, whole, gray) at σ = 0.1 / 0.2 /
+0.3. No test photo is read. The candidate with the best mean validation PSNR at σ = 0.2 is the
+one ``image_denoise.py`` trains for 30 minutes.
+
+Command: ``OMP_NUM_THREADS=1 python benchmarks/image_denoise_select.py [--quick]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import torch
+
+import _common
+import image_denoise as bench
+from aekit.images import GaussianNoise, load_photos, psnr
+from aekit.models import DnCNN, UNetAE
+
+CANDIDATES = {
+    # name: (constructor, patch, batch, learning rate)
+    "U-Net f32 d3 BN (residual)": (lambda: UNetAE(1, features=32, depth=3, residual=True), 48,
+                                   32, 1e-3),
+    "FFDNet-style 64x12 no BN": (lambda: DnCNN(1, 64, 12, batch_norm=False, downscale=2), 64,
+                                 32, 1e-3),
+    "FFDNet-style 64x12 no BN, lr 3e-4": (lambda: DnCNN(1, 64, 12, batch_norm=False,
+                                                        downscale=2), 64, 32, 3e-4),
+    "FFDNet-style 64x15 no BN": (lambda: DnCNN(1, 64, 15, batch_norm=False, downscale=2), 64,
+                                 32, 1e-3),
+    "FFDNet-style 64x12 BN": (lambda: DnCNN(1, 64, 12, batch_norm=True, downscale=2), 64, 32,
+                              1e-3),
+}
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--budget", type=float, default=None, help="training seconds per candidate")
+    args = ap.parse_args(argv)
+    q = args.quick
+    budget = args.budget or (15.0 if q else 150.0)
+    bench.EPOCH = 256 if q else 1024
+    torch.set_num_threads(1)
+    tr = list(load_photos("train", "L").values())
+    val = list(load_photos("val", "L").values())
+    rows = []
+    for name, (make, patch, batch, lr) in CANDIDATES.items():
+        torch.manual_seed(0)
+        m = make()
+        info = bench.train(m, tr, GaussianNoise((0.0, 0.35)), budget, patch=patch, batch=batch,
+                           lr=lr, val=[v[:, :128, :128] for v in val])
+        row = {"candidate": name, "patch": patch, "batch": batch, "learning_rate": lr,
+               "parameters": sum(p.numel() for p in m.parameters()), **info}
+        for s in (0.1, 0.2, 0.3):
+            ps = []
+            for i, c in enumerate(val):
+                y = bench.noisy_of(c, "gaussian", s, 10_000 + i)
+                ps.append(psnr(c, bench.run_model(m, y)))
+            row[f"val_psnr_{s}"] = round(float(np.mean(ps)), 3)
+        row["patches_per_s"] = round(info["steps"] * batch / max(info["fit_s"], 1e-9), 1)
+        rows.append(row)
+        print(row, flush=True)
+    best = max(rows, key=lambda r: r["val_psnr_0.2"])
+    table = _common.md_table(
+        ["candidate", "params", "patch", "batch", "lr", "steps", "patches/s", "val PSNR σ=0.1",
+         "σ=0.2", "σ=0.3"],
+        [[r["candidate"], r["parameters"], r["patch"], r["batch"], r["learning_rate"],
+          r["steps"], r["patches_per_s"], r["val_psnr_0.1"], r["val_psnr_0.2"],
+          r["val_psnr_0.3"]] for r in rows])
+    _common.write_results("image_denoise_select_quick" if q else "image_denoise_select", {
+        "settings": {"quick": q, "threads": torch.get_num_threads(),
+                     "omp_num_threads": os.environ.get("OMP_NUM_THREADS"),
+                     "budget_s_per_candidate": budget, "bf16": bench.BF16},
+        "protocol": {
+            "training": "random patches of aekit.images.TRAIN_PHOTOS (gray) with the 8 "
+                        "flips/rotations, Gaussian σ ~ U[0, 0.35] per patch (blind); Adam, "
+                        "cosine schedule over the epochs that fit the budget (step time "
+                        "calibrated first), best epoch on 128x128 validation crops",
+            "selection": "PSNR on the whole validation photo (coins, gray) with fixed noise at "
+                         "σ = 0.1 / 0.2 / 0.3, tiled inference; the best at σ = 0.2 is chosen; "
+                         "no test photo is read",
+        },
+        "rows": rows, "chosen": best["candidate"],
+    }, table)
+    print("chosen:", best["candidate"], time.strftime("%H:%M:%S"))
+
+
+if __name__ == "__main__":
+    main()
