@@ -41,6 +41,7 @@ from .objectives import (
     make_objective,
     make_term,
 )
+from .sae import SparseAutoencoder, TopKSAE
 from .train import (
     Callback,
     History,
@@ -85,9 +86,11 @@ __all__ = [
     "NpyReader",
     "Objective",
     "SaltPepper",
+    "SparseAutoencoder",
     "Term",
     "TiedLinear",
     "TopK",
+    "TopKSAE",
     "VariationalAutoencoder",
     "WeightDecay",
     "__version__",

@@ -173,7 +173,8 @@ def _parser() -> argparse.ArgumentParser:
 #: Modules that add application commands: each has ``add_parser(subparsers)``, and every parser
 #: it adds sets ``handler`` (``args -> exit code``) with ``set_defaults(handler=...)``.
 COMMAND_MODULES: tuple[str, ...] = ("aekit.anomaly.cli", "aekit.images.cli",
-                                     "aekit.images.apps_cli", "aekit.retrieval.cli")
+                                     "aekit.images.apps_cli", "aekit.retrieval.cli",
+                                     "aekit.sae.cli")
 
 
 def add_renamed_flag(parser: argparse.ArgumentParser, old: str, new: str, **kwargs) -> None:
