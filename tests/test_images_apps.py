@@ -363,3 +363,29 @@ def test_unreadable_file_is_named(tmp_path):
     bad.write_bytes(b"\x00" * 20)
     with pytest.raises(FileFormatError, match="page.tif"):
         read_image(bad)
+
+
+def test_self_ensemble_is_the_average_over_the_eight_symmetries():
+    import torch
+
+    from aekit.images import SelfEnsemble, denoise, dihedral, dihedral_inverse
+
+    x = torch.rand(2, 1, 6, 6)
+    for k in range(8):
+        assert torch.equal(dihedral_inverse(dihedral(x, k), k), x), k
+    # a model that is not equivariant: a fixed 3x3 filter with an asymmetric kernel
+    conv = torch.nn.Conv2d(1, 1, 3, padding=1, bias=False)
+    with torch.no_grad():
+        conv.weight.copy_(torch.arange(9.0).reshape(1, 1, 3, 3) / 36)
+    naive = sum(dihedral_inverse(conv(dihedral(x, k)), k) for k in range(8)) / 8
+    got = SelfEnsemble(conv)(x)
+    torch.testing.assert_close(got, naive)
+    # the ensemble of a filter is the filter with the symmetrised kernel (a D4-invariant one)
+    ks = sum(dihedral(conv.weight, k) for k in range(8)) / 8
+    sym = torch.nn.functional.conv2d(x, ks, padding=1)
+    torch.testing.assert_close(got, sym, atol=1e-6, rtol=1e-5)
+    assert not torch.allclose(conv(x), got)
+    # through denoise on a whole image (tiled): identity stays the identity
+    img = np.random.default_rng(0).random((1, 40, 33)).astype(np.float32)
+    out = denoise(torch.nn.Identity(), img, tile=16, overlap=4, self_ensemble=True)
+    np.testing.assert_allclose(out, img, atol=1e-6)
