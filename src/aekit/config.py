@@ -81,6 +81,9 @@ class ObjectiveConfig:
     sparsity_weight: float = 1.0
     dead_unit: float = 0.0
     contractive: float = 0.0
+    #: vae only: KL weight β and importance samples k (1: ELBO, > 1: IWAE)
+    beta: float = 1.0
+    iw_samples: int = 1
     noise: str = "none"
     noise_level: float | None = None
 

@@ -392,6 +392,12 @@ def build(cfg: RunConfig, n_features: int, X: np.ndarray,
                                code_activation=m.code_activation, output=output,
                                batch_norm=m.batch_norm)
     o = cfg.objective
+    if getattr(model, "variational", False) or (o.beta, o.iw_samples) != (1.0, 1):
+        from .variational import variational_run_objective
+
+        objective = variational_run_objective(cfg, model, X, loss)
+        if objective is not None:
+            return model, objective
     # η per unit of the training data's total variance S = Σ_j Var(x_j), as in
     # aekit.Autoencoder: one value means the same on every dataset
     objective = make_objective(loss, n_features=n_features,

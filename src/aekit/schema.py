@@ -129,7 +129,7 @@ class Setting:
 
 
 _S = Setting
-_MODELS = ("dense", "linear", "conv", "residual", "unet")
+_MODELS = ("dense", "linear", "conv", "residual", "unet", "vae")
 _LOSSES = ("auto", "mse", "bce", "gaussian_nll")
 _NOISES = ("none", "masking", "gaussian", "salt_pepper")
 _OPTIMIZERS = ("adam", "adamw", "sgd", "lbfgs")
@@ -199,6 +199,10 @@ RUN_SETTINGS: tuple[Setting, ...] = (
        param="terms:dead_unit_entropy.lam"),
     _S("objective.contractive", float, 0.0, "λ of the contractive penalty λ‖J_f(x)‖² "
        "(0: off)", lo=0, param="terms:contractive.lam"),
+    _S("objective.beta", float, 1.0, "vae only: weight β of the KL term of the ELBO "
+       "(1: VAE, > 1: β-VAE)", lo=0, param="terms:kl.beta"),
+    _S("objective.iw_samples", int, 1, "vae only: importance samples k of the training bound "
+       "(1: ELBO, > 1: IWAE)", lo=1, param="terms:iwae.k"),
     _S("objective.noise", str, "none", "denoising: corrupt training inputs",
        choices=_NOISES),
     _S("objective.noise_level", float, None, "ν, σ or p of the noise (unset: 0.25 masking, "
@@ -305,6 +309,7 @@ MODEL_OPTIONS: dict[str, frozenset[str]] = {
                        "code_activation", "output", "batch_norm"}),
     "residual": frozenset({"n_components", "hidden_layer_sizes", "activation", "dropout"}),
     "unet": frozenset({"channels", "activation", "output", "batch_norm"}),
+    "vae": frozenset({"n_components", "hidden_layer_sizes", "activation", "output"}),
 }
 
 #: Where a surface legitimately has another name, default or no such setting, and why.

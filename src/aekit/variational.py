@@ -31,7 +31,8 @@ from .objectives.variational import (
 from .validation import check_choice, check_float, check_int
 
 __all__ = ["VariationalAutoencoder", "check_bernoulli_data", "dynamic_binarization",
-           "elbo", "interpolate", "latent_traversal", "log_likelihood"]
+           "elbo", "interpolate", "latent_traversal", "log_likelihood",
+           "variational_run_objective"]
 
 
 def _check_model(model: Any) -> VariationalModel:
@@ -229,6 +230,33 @@ def interpolate(model: VariationalModel, x0: Any, x1: Any, *, steps: int = 8,
         model.train(was)
 
 
+def variational_run_objective(cfg: Any, model: torch.nn.Module, X: np.ndarray, loss: str):
+    """The objective of an ``aekit train --model vae`` run (``cfg`` a
+    :class:`aekit.config.RunConfig`): :func:`~aekit.objectives.variational_objective` with
+    ``objective.beta`` and ``objective.iw_samples``. Errors name the flag: β/k on a model that
+    is not variational, a penalty that does not apply, training data outside [0, 1] for the
+    Bernoulli decoder (grey levels in [0, 1] are taken as Bernoulli means), and the default
+    early-stopping monitor ``val_recon`` with the IWAE bound (which has no such part)."""
+    o = cfg.objective
+    if not getattr(model, "variational", False):
+        raise ValueError("objective.beta (--beta) and objective.iw_samples (--iw-samples) "
+                         f"apply to --model vae only (got --model {cfg.model.name})")
+    for key, flag, default in (("weight_decay", "--weight-decay", 0.0), ("l1", "--l1", 0.0),
+                               ("sparsity_target", "--sparsity-target", None),
+                               ("dead_unit", "--dead-unit", 0.0),
+                               ("contractive", "--contractive", 0.0)):
+        if getattr(o, key) != default:
+            raise ValueError(f"objective.{key} ({flag}) does not apply to --model vae")
+    if model.likelihood == "bernoulli":
+        check_bernoulli_data(X, f"the training data (loss {loss!r}: Bernoulli decoder)",
+                             binary=False)
+    if o.iw_samples > 1 and cfg.train.monitor == "val_recon":
+        raise ValueError(f"objective.iw_samples={o.iw_samples} (--iw-samples) trains the IWAE "
+                         "bound, which has no 'recon' part: early stopping needs --monitor "
+                         "val_iwae (or val_loss)")
+    return variational_objective(model, beta=o.beta, iw_samples=o.iw_samples)
+
+
 _FORMAT_KEY = "variational_estimator"
 
 
@@ -253,8 +281,8 @@ class VariationalAutoencoder(TransformerMixin, BaseEstimator):
         KL weight β >= 0 (1: VAE; > 1: β-VAE).
     iw_samples : int
         k >= 1 importance samples of the training bound (1: ELBO).
-    warmup_steps : int
-        Linear KL warm-up steps (ELBO only).
+    kl_warmup_steps : int
+        Linear KL warm-up steps (ELBO only; not the learning-rate ``warmup_steps`` of a run).
     free_bits : float
         Free bits per latent unit, nats (ELBO only).
     binarize : {"dynamic", "none"} or float
@@ -291,7 +319,7 @@ class VariationalAutoencoder(TransformerMixin, BaseEstimator):
 
     def __init__(self, n_components: int = 8, *, hidden_layer_sizes: tuple = (200, 200),
                  activation: str = "tanh", likelihood: str = "bernoulli", beta: float = 1.0,
-                 iw_samples: int = 1, warmup_steps: int = 0, free_bits: float = 0.0,
+                 iw_samples: int = 1, kl_warmup_steps: int = 0, free_bits: float = 0.0,
                  binarize: Any = "dynamic", max_iter: int = 50, batch_size: int = 100,
                  learning_rate: float = 1e-3, validation_fraction: float = 0.1,
                  n_iter_no_change: int = 10, n_eval_samples: int = 1000,
@@ -302,7 +330,7 @@ class VariationalAutoencoder(TransformerMixin, BaseEstimator):
         self.likelihood = likelihood
         self.beta = beta
         self.iw_samples = iw_samples
-        self.warmup_steps = warmup_steps
+        self.kl_warmup_steps = kl_warmup_steps
         self.free_bits = free_bits
         self.binarize = binarize
         self.max_iter = max_iter
@@ -319,7 +347,7 @@ class VariationalAutoencoder(TransformerMixin, BaseEstimator):
         check_choice("likelihood", self.likelihood, LIKELIHOODS)
         check_float("beta", self.beta, 0)
         check_int("iw_samples", self.iw_samples, 1)
-        check_int("warmup_steps", self.warmup_steps, 0)
+        check_int("kl_warmup_steps", self.kl_warmup_steps, 0)
         check_float("free_bits", self.free_bits, 0)
         check_int("max_iter", self.max_iter, 1)
         check_int("batch_size", self.batch_size, 1)
@@ -381,7 +409,7 @@ class VariationalAutoencoder(TransformerMixin, BaseEstimator):
         model = VAE([d, *[int(h) for h in self.hidden_layer_sizes], int(self.n_components)],
                     activation=self.activation, likelihood=self.likelihood)
         objective = variational_objective(model, beta=self.beta, iw_samples=self.iw_samples,
-                                          warmup_steps=self.warmup_steps,
+                                          kl_warmup_steps=self.kl_warmup_steps,
                                           free_bits=self.free_bits)
         hist = _fit(model, objective, Xtr, val=Xval, augment=augment, max_iter=self.max_iter,
                     batch_size=self.batch_size, learning_rate=self.learning_rate,

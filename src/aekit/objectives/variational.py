@@ -214,12 +214,12 @@ class IWAEBound(Term):
 
 
 def variational_objective(model: nn.Module, *, beta: float = 1.0, iw_samples: int = 1,
-                          warmup_steps: int = 0, free_bits: float = 0.0,
+                          kl_warmup_steps: int = 0, free_bits: float = 0.0,
                           terms: Sequence[Term] = ()) -> Objective:
     """The training objective of a variational model.
 
     ``iw_samples == 1``: the negative (β-)ELBO ``E_q[−log p(x|z)] + w_t Σ_j max(λ, KL_j)``,
-    ``Objective(model.reconstruction_nll, [GaussianKL(beta, warmup_steps, free_bits)])``,
+    ``Objective(model.reconstruction_nll, [GaussianKL(beta, kl_warmup_steps, free_bits)])``,
     parts ``recon`` and ``kl``. ``iw_samples = k > 1``: the negative IWAE bound
     ``Objective(None, [IWAEBound(k)])``, part ``iwae`` (β must then be 1 and there is no
     warm-up or free bits: the IWAE bound has no separate KL). Extra ``terms`` are appended.
@@ -229,13 +229,13 @@ def variational_objective(model: nn.Module, *, beta: float = 1.0, iw_samples: in
     _check_variational(model, "variational_objective")
     beta = check_float("beta", beta, 0)
     iw_samples = check_int("iw_samples", iw_samples, 1)
-    warmup_steps = check_int("warmup_steps", warmup_steps, 0)
+    kl_warmup_steps = check_int("kl_warmup_steps", kl_warmup_steps, 0)
     free_bits = check_float("free_bits", free_bits, 0)
     if iw_samples > 1:
-        if beta != 1.0 or warmup_steps or free_bits:
-            raise ValueError(f"iw_samples={iw_samples} (IWAE) takes no beta/warmup_steps/"
+        if beta != 1.0 or kl_warmup_steps or free_bits:
+            raise ValueError(f"iw_samples={iw_samples} (IWAE) takes no beta/kl_warmup_steps/"
                              f"free_bits (the bound has no separate KL term); got beta={beta}, "
-                             f"warmup_steps={warmup_steps}, free_bits={free_bits}")
+                             f"kl_warmup_steps={kl_warmup_steps}, free_bits={free_bits}")
         return Objective(None, [IWAEBound(iw_samples), *terms])
     return Objective(model.reconstruction_nll,
-                     [GaussianKL(beta, warmup_steps, free_bits), *terms])
+                     [GaussianKL(beta, kl_warmup_steps, free_bits), *terms])
