@@ -402,3 +402,126 @@ def test_index_build_old_flags_warn():
         with pytest.warns(FutureWarning, match=f"'{old}' is renamed"):
             ns = _parser().parse_args(["index", "build", "d", "--corpus", "20news", old, "5"])
         assert getattr(ns, dest) == 5, (old, vars(ns))
+
+
+# ------------------------------------------------------------------ binary-code AE (ITQ start)
+def _blobs(n, d=20, k=4, seed=0):
+    r = np.random.default_rng(seed)
+    centres = r.random((k, d))
+    y = r.integers(0, k, n)
+    X = np.clip(centres[y] + 0.15 * r.standard_normal((n, d)), 0, 1).astype(np.float32)
+    return X, y
+
+
+def test_binary_code_ae_starts_at_the_itq_codes():
+    from aekit.retrieval.binary_ae import BinaryCodeAE
+
+    X, _ = _blobs(400)
+    itq = ITQ(8).fit(X)
+    m = BinaryCodeAE(20, 8, hidden=16).init_from_itq(itq, X)
+    B = m.codes(X)
+    mism = int((B != itq.transform(X)).sum())
+    assert mism == 0, f"{mism} bits differ from ITQ's codes at the start"
+    # encode is σ(a/τ): thresholding at 0.5 gives the same code
+    with torch.no_grad():
+        soft = m.encode(torch.from_numpy(X)).numpy()
+    assert np.array_equal(soft > 0.5, B)
+    P = itq.project(X) @ itq.R_
+    assert np.allclose(m.tau.numpy(), P.std(0), rtol=1e-5), (m.tau, P.std(0))
+
+
+def test_binary_code_ae_straight_through_gradient():
+    from aekit.retrieval.binary_ae import BinaryCodeAE
+
+    m = BinaryCodeAE(5, 3, hidden=4)
+    with torch.no_grad():
+        m.tau.copy_(torch.tensor([0.5, 1.0, 2.0]))
+    x = torch.rand(6, 5)
+    a = m.preactivation(x).detach().requires_grad_(True)
+    # forward: hard 0/1 code
+    out = m(x)
+    assert set(torch.unique(out.code).tolist()) <= {0.0, 1.0}, out.code
+    assert torch.equal(out.code, (out.preactivations[0] > 0).float())
+    # backward: d code / d a = σ'(a/τ)/τ (straight-through surrogate)
+    s = torch.sigmoid(a / m.tau)
+    z = s + ((a > 0).float() - s).detach()
+    g, = torch.autograd.grad(z.sum(), a)
+    want = (s * (1 - s) / m.tau).detach()
+    assert torch.allclose(g, want), (g, want)
+
+
+def test_fit_binary_code_ae_never_worse_than_itq_on_validation():
+    from aekit.retrieval.binary_ae import fit_binary_code_ae
+    from aekit.retrieval.metrics import evaluate_retrieval
+
+    X, y = _blobs(600, seed=1)
+    Xv, yv = _blobs(100, seed=2)
+    m, info = fit_binary_code_ae(X, 8, X_val=Xv, y_val=yv, y_train=y, hidden=16, k=20,
+                                 decoder_max_iter=1, max_iter=3, patience=2, batch_size=64,
+                                 learning_rate=1e-2)
+    sc = info["val_p_at_k"]
+    assert len(sc) >= 2 and info["best_epoch"] == int(np.argmax(sc)), info
+    assert sc[info["best_epoch"]] >= sc[0], sc
+    # the returned model is the best epoch's: recomputed score equals the recorded one
+    s = evaluate_retrieval(m.codes(Xv), m.codes(X), yv, y, metric="hamming", ks=(20,))
+    assert s.precision_at_k[20] == pytest.approx(sc[info["best_epoch"]]), (s, sc)
+    # epoch 0 is the ITQ code itself
+    itq = info["itq"]
+    s0 = evaluate_retrieval(itq.transform(Xv), itq.transform(X), yv, y, metric="hamming",
+                            ks=(20,))
+    assert s0.precision_at_k[20] == pytest.approx(sc[0]), (s0, sc)
+
+
+def test_binary_code_ae_errors():
+    from aekit.retrieval.binary_ae import BinaryCodeAE, fit_binary_code_ae
+
+    with pytest.raises(ValueError, match="n_bits"):
+        BinaryCodeAE(10, 0)
+    with pytest.raises(ValueError, match="hidden"):
+        BinaryCodeAE(10, 4, hidden=True)
+    X, y = _blobs(50)
+    with pytest.raises(ValueError, match="ITQ model maps"):
+        BinaryCodeAE(20, 6).init_from_itq(ITQ(4).fit(X), X)
+    with pytest.raises(ValueError, match="X_val"):
+        fit_binary_code_ae(X, 4, X_val=X[:, :5], y_val=y, y_train=y)
+    with pytest.raises(ValueError, match="y_train"):
+        fit_binary_code_ae(X, 4, X_val=X[:10], y_val=y[:10], y_train=y[:5])
+
+
+# ----------------------------------------------------------------------------- examples
+def _example(name):
+    import importlib.util
+    from pathlib import Path
+
+    p = Path(__file__).resolve().parents[1] / "examples" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(f"example_{name}", p)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_example_retrieval_hashing_runs(tmp_path, capsys):
+    out = tmp_path / "codes64.safetensors"
+    assert _example("retrieval_hashing").main(
+        ["--n", "20000", "--queries", "100", "--out", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "identical result sets: True" in text, text
+    assert "equal brute force: True" in text, text
+    assert "MultiIndexHash" in text and out.exists(), text
+
+
+def test_example_retrieval_text_skips_without_data(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("AEKIT_DATA", str(tmp_path))
+    assert _example("retrieval_text").main([]) == 0
+    text = capsys.readouterr().out
+    assert text.startswith("skipped:") and str(tmp_path) in text, text
+
+
+@pytest.mark.slow
+def test_example_retrieval_text_runs(capsys):
+    if not (data_dir() / "20news-bydate.tar.gz").exists():
+        pytest.skip(f"20news-bydate.tar.gz not in {data_dir()} (set AEKIT_DATA)")
+    assert _example("retrieval_text").main(["--n-train", "1500", "--n-test", "500",
+                                            "--max-iter", "2"]) == 0
+    text = capsys.readouterr().out
+    assert "AE-10" in text and "LSA-10" in text and "query:" in text, text
