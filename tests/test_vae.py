@@ -1,0 +1,442 @@
+"""Variational autoencoders: the ELBO terms against their definitions, the IWAE bound's
+properties, the importance-sampled log-likelihood against an exact marginal, training through
+fit, save/load, the estimator, the CLI and the error cases (issue 23)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+import aekit
+from aekit.cli import main
+from aekit.models import VAE, ConvVAE, DenseAE
+from aekit.objectives import (
+    GaussianKL,
+    IWAEBound,
+    Objective,
+    gaussian_kl,
+    iwae_log_weights,
+    kl_weight,
+    log_mean_exp,
+    log_normal,
+    make_term,
+    variational_objective,
+)
+from aekit.variational import (
+    VariationalAutoencoder,
+    check_bernoulli_data,
+    elbo,
+    interpolate,
+    latent_traversal,
+    log_likelihood,
+)
+
+
+def _binary(n, d, seed=0):
+    g = np.random.default_rng(seed)
+    return (g.random((n, d)) < 0.3).astype(np.float32)
+
+
+# --- definitions ---------------------------------------------------------------------------
+
+def test_closed_form_kl_matches_monte_carlo():
+    g = torch.Generator().manual_seed(0)
+    mu = torch.tensor([[0.5, -1.2, 2.0]], dtype=torch.float64)
+    lv = torch.tensor([[-0.7, 0.4, -2.0]], dtype=torch.float64)
+    closed = float(gaussian_kl(mu, lv).sum())
+    z = mu + torch.exp(0.5 * lv) * torch.randn((200_000, 3), generator=g, dtype=torch.float64)
+    d = log_normal(z, mu, lv) - log_normal(z)  # log q(z) − log p(z), z ~ q
+    mc, se = float(d.mean()), float(d.std() / math.sqrt(len(d)))
+    assert abs(mc - closed) < 4 * se, f"KL closed {closed:.5f} vs MC {mc:.5f} ± {se:.5f}"
+    assert float(gaussian_kl(torch.zeros(2, 3), torch.zeros(2, 3)).abs().max()) == 0.0
+
+
+def test_log_normal_matches_torch_distributions():
+    z, mu, lv = torch.randn(4, 3), torch.randn(4, 3), torch.randn(4, 3)
+    ref = torch.distributions.Normal(mu, torch.exp(0.5 * lv)).log_prob(z).sum(-1)
+    assert torch.allclose(log_normal(z, mu, lv), ref, atol=1e-5)
+    ref0 = torch.distributions.Normal(0.0, 1.0).log_prob(z).sum(-1)
+    assert torch.allclose(log_normal(z), ref0, atol=1e-5)
+
+
+def test_reparameterisation_gradient_matches_finite_differences():
+    # a tiny VAE's one-sample ELBO with ε held fixed (same generator seed every call) is a
+    # deterministic function of the parameters: autograd vs central differences in float64
+    torch.manual_seed(0)
+    m = VAE([5, 4, 2], activation="tanh").double().train()
+    x = torch.tensor(_binary(6, 5, 1), dtype=torch.float64)
+
+    def f():
+        lw = iwae_log_weights(m, x, 1, generator=torch.Generator().manual_seed(3))
+        return lw.mean()
+
+    m.zero_grad()
+    f().backward()
+    h = 1e-6
+    worst = 0.0
+    for name in ("to_log_var.bias", "to_mu.weight", "enc.0.weight", "dec.1.bias"):
+        p = dict(m.named_parameters())[name]
+        for idx in [(0,), (1,)] if p.ndim == 1 else [(0, 0), (1, 2)]:
+            with torch.no_grad():
+                old = p[idx].item()
+                p[idx] = old + h
+                fp = f().item()
+                p[idx] = old - h
+                fm = f().item()
+                p[idx] = old
+            fd = (fp - fm) / (2 * h)
+            worst = max(worst, abs(fd - p.grad[idx].item()))
+            assert abs(fd - p.grad[idx].item()) < 1e-6 * max(1.0, abs(fd)), \
+                f"{name}{idx}: autograd {p.grad[idx].item():.8f} vs FD {fd:.8f}"
+
+
+def test_reparameterisation_gradient_is_unbiased_for_a_closed_form():
+    # E_q[z²] = μ² + σ²: d/dμ = 2μ, d/d(log σ²) = σ²; the reparameterised estimate's mean
+    mu = torch.tensor([0.7], dtype=torch.float64, requires_grad=True)
+    lv = torch.tensor([-0.4], dtype=torch.float64, requires_grad=True)
+    z = VAE.reparameterize(mu, lv, 100_000, generator=torch.Generator().manual_seed(0))
+    z.pow(2).mean().backward()
+    assert abs(mu.grad.item() - 1.4) < 0.02, mu.grad
+    assert abs(lv.grad.item() - math.exp(-0.4)) < 0.02, lv.grad
+
+
+def test_log_mean_exp_is_stable_and_exact():
+    a = torch.tensor([[1e4, 1e4 + math.log(3)], [-1e4, -1e4], [0.0, -math.inf]],
+                     dtype=torch.float64)
+    got = log_mean_exp(a, 1)
+    want = torch.tensor([1e4 + math.log(2), -1e4, math.log(0.5)], dtype=torch.float64)
+    assert torch.allclose(got, want, rtol=0, atol=1e-9), got
+    assert log_mean_exp(torch.full((3,), -math.inf), 0).item() == -math.inf
+    x = torch.randn(7, 5, dtype=torch.float64)
+    assert torch.allclose(log_mean_exp(x, 0), torch.log(torch.exp(x).mean(0)))
+    y = (torch.randn(5) * 1e3).requires_grad_()
+    log_mean_exp(y, 0).backward()
+    assert torch.isfinite(y.grad).all() and abs(y.grad.sum().item() - 1) < 1e-5  # softmax / 1
+
+
+def test_kl_warmup_schedule_and_free_bits():
+    assert [kl_weight(s, 2.0, 4) for s in range(6)] == [0.5, 1.0, 1.5, 2.0, 2.0, 2.0]
+    assert kl_weight(0, 0.5, 0) == 0.5
+    m = VAE([6, 2])
+    t = GaussianKL(beta=2.0, warmup_steps=4).train()
+    x = torch.rand(3, 6)
+    out = m.train()(x)
+    kl = float(gaussian_kl(*out.preactivations[:2]).mean(0).sum().detach())
+    vals = [float(t(m, aekit.Batch(x), out)) for _ in range(5)]
+    assert np.allclose(vals, [kl * w for w in (0.5, 1.0, 1.5, 2.0, 2.0)], rtol=1e-6), vals
+    assert int(t.step) == 5 and "step" in t.state_dict()
+    t.eval()
+    t(m, aekit.Batch(x), out)
+    assert int(t.step) == 5  # evaluation does not advance the warm-up
+    # free bits: units below λ contribute exactly λ and no gradient
+    mu = torch.zeros(4, 3, requires_grad=True)
+    lv = torch.zeros(4, 3, requires_grad=True)
+    fb = GaussianKL(free_bits=0.25).train()
+    from aekit.models.base import AEOutput
+    o = AEOutput(mu, mu, mu, (mu, lv, mu))
+    r = fb(m, aekit.Batch(x), o)
+    assert abs(float(r) - 0.75) < 1e-7
+    r.backward()
+    assert float(mu.grad.abs().sum() + lv.grad.abs().sum()) == 0.0
+
+
+# --- the IWAE bound ------------------------------------------------------------------------
+
+def test_iwae_bound_is_above_the_elbo_and_increasing_in_k():
+    torch.manual_seed(0)
+    m = VAE([8, 6, 2], activation="tanh").double().eval()
+    x = torch.tensor(_binary(10, 8, 2), dtype=torch.float64)
+    g = torch.Generator().manual_seed(0)
+    R = 400  # independent estimates of each L_k
+    lw = iwae_log_weights(m, x, R * 100, generator=g).reshape(R, 100, -1)  # (R, 100, n)
+    means, ses = {}, {}
+    for k in (1, 2, 5, 20, 100):
+        est = log_mean_exp(lw[:, :k], 1).mean(1)  # (R,) mean over the n inputs
+        means[k], ses[k] = float(est.mean()), float(est.std() / math.sqrt(R))
+    ks = sorted(means)
+    for a, b in zip(ks[:-1], ks[1:]):
+        tol = 3 * math.hypot(ses[a], ses[b])
+        assert means[b] >= means[a] - tol, f"L_{b}={means[b]:.4f} < L_{a}={means[a]:.4f}"
+    assert means[100] > means[1] + 10 * ses[1], means  # strictly better, by a margin
+    # L_1 is the ELBO: its mean equals the closed-form-KL ELBO's
+    el = float(torch.tensor(elbo(m, x.numpy(), n_samples=2000)).mean())
+    assert abs(el - means[1]) < 4 * ses[1] + 0.02, (el, means[1], ses[1])
+
+
+def test_iwae_term_reuses_the_training_sample():
+    torch.manual_seed(0)
+    m = VAE([6, 3]).train()
+    x = torch.tensor(_binary(5, 6))
+    out = m(x)
+    lw = iwae_log_weights(m, x, 1, posterior=out.preactivations[:2], first=out)
+    # one weight from the forward pass alone: log p(x|z) + log p(z) − log q(z|x)
+    mu, lv, z = out.preactivations
+    ref = m.log_px(x, out.logits) + log_normal(z) - log_normal(z, mu, lv)
+    assert torch.allclose(lw[0], ref)
+    assert float(IWAEBound(k=1)(m, aekit.Batch(x), out)) == pytest.approx(float(-ref.mean()))
+
+
+# --- the log-likelihood estimator against an exact marginal ---------------------------------
+
+def _linear_gaussian(d=5, k=2, sigma2=0.3, seed=0):
+    """A linear-Gaussian VAE: p(z) = N(0, I), p(x|z) = N(Wz + b, σ²I) with orthogonal W
+    columns, so p(x) = N(b, WWᵀ + σ²I) and the exact posterior is diagonal:
+    q*(z|x) = N(M⁻¹Wᵀ(x − b)/σ², M⁻¹), M = I + WᵀW/σ²."""
+    torch.manual_seed(seed)
+    m = VAE([d, k], likelihood="gaussian").double()
+    Q, _ = torch.linalg.qr(torch.randn(d, k, dtype=torch.float64))
+    W = Q * torch.tensor([2.0, 0.8], dtype=torch.float64)[:k]
+    b = torch.randn(d, dtype=torch.float64)
+    M = torch.eye(k, dtype=torch.float64) + W.T @ W / sigma2  # diagonal
+    Minv = torch.linalg.inv(M)
+    with torch.no_grad():
+        m.dec[0].weight.copy_(W)
+        m.dec[0].bias.copy_(b)
+        m.x_log_var.fill_(math.log(sigma2))
+        m.to_mu.weight.copy_(Minv @ W.T / sigma2)
+        m.to_mu.bias.copy_(-(Minv @ W.T / sigma2) @ b)
+        m.to_log_var.weight.zero_()
+        m.to_log_var.bias.copy_(torch.log(torch.diagonal(Minv)))
+    cov = W @ W.T + sigma2 * torch.eye(d, dtype=torch.float64)
+    exact = torch.distributions.MultivariateNormal(b, covariance_matrix=cov)
+    return m.eval(), exact
+
+
+def _is_se(m, x, k, seed=7):
+    """Delta-method standard error of log p̂ = log mean(w) per row: sd(w) / (mean(w) √k)."""
+    with torch.no_grad():
+        lw = iwae_log_weights(m, torch.as_tensor(x), k,
+                              generator=torch.Generator().manual_seed(seed))
+    w = torch.exp(lw - lw.amax(0))
+    return (w.std(0) / (w.mean(0) * math.sqrt(k))).numpy()
+
+
+def test_log_likelihood_matches_the_exact_marginal_of_a_linear_gaussian_vae():
+    m, exact = _linear_gaussian()
+    x = exact.sample((20,))
+    truth = exact.log_prob(x).numpy()
+    # with the exact posterior every importance weight equals p(x): exact for any k
+    ll1 = log_likelihood(m, x, n_samples=3)
+    assert np.abs(ll1 - truth).max() < 1e-9, np.abs(ll1 - truth).max()
+    # with a mismatched q the k = 5000 estimate converges to it (within its own SE)
+    with torch.no_grad():
+        m.to_log_var.bias.add_(0.7)
+        m.to_mu.bias.add_(0.3)
+    k = 5000
+    ll = log_likelihood(m, x, n_samples=k, sample_chunk=1000)
+    se = _is_se(m, x, k)
+    err = ll - truth
+    assert np.all(np.abs(err) < 4 * se + 1e-3), \
+        f"|log p̂ − log p| {np.abs(err).max():.4f}, 4 SE {4 * se[np.abs(err).argmax()]:.4f}"
+    assert abs(err.mean()) < 4 * np.sqrt((se ** 2).sum()) / len(se) + 1e-3, (err.mean(), se)
+    el = elbo(m, x, n_samples=200)
+    assert (truth - el).mean() > 0.1, "the ELBO of the mismatched q is much looser"
+
+
+def test_log_likelihood_is_batched_consistently():
+    m, exact = _linear_gaussian()
+    with torch.no_grad():
+        m.to_log_var.bias.add_(0.5)
+    x = exact.sample((7,))
+    a = log_likelihood(m, x, n_samples=300, batch_size=7, sample_chunk=300, random_state=0)
+    b = log_likelihood(m, x, n_samples=300, batch_size=3, sample_chunk=64, random_state=0)
+    se = _is_se(m, x, 300)
+    assert np.all(np.abs(a - b) < 4 * math.sqrt(2) * se + 1e-6), (np.abs(a - b), se)
+    c = log_likelihood(m, x, n_samples=300, batch_size=7, sample_chunk=300, random_state=0)
+    assert np.array_equal(a, c)  # same seed, same result
+
+
+# --- models, training, files ---------------------------------------------------------------
+
+def test_vae_forward_contract():
+    m = VAE([10, 6, 3])
+    x = torch.rand(4, 10)
+    m.train()
+    out = m(x)
+    mu, _lv, z = out.preactivations
+    assert torch.equal(out.code, mu) and torch.equal(m.encode(x), mu)
+    assert not torch.equal(z, mu) and z.shape == (4, 3)
+    assert torch.allclose(out.logits, m.decode_logits(z))
+    m.eval()
+    out = m(x)
+    assert torch.equal(out.preactivations[2], out.code)
+    assert torch.allclose(m.decode(out.code), out.reconstruction)
+
+
+def test_elbo_objective_equals_bce_plus_kl_and_trains_on_digits():
+    X = aekit.load_digits()[0].X[:600].astype(np.float32)
+    Xb = (X > 0.5).astype(np.float32)
+    torch.manual_seed(0)
+    m = VAE([64, 32, 4])
+    obj = variational_objective(m)
+    torch.manual_seed(1)
+    t1, p1 = obj(m.train(), torch.from_numpy(Xb[:50]))
+    torch.manual_seed(1)
+    t2, _p2 = Objective("bce", [GaussianKL()])(m, torch.from_numpy(Xb[:50]))
+    assert torch.allclose(t1, t2) and set(p1) == {"recon", "kl"}
+    before = -elbo(m, Xb[:200], n_samples=10).mean()
+    h = aekit.fit(m, obj, Xb[200:], max_iter=15, batch_size=50, learning_rate=3e-3,
+                  progress=False)
+    after = -elbo(m, Xb[:200], n_samples=10).mean()
+    assert after < before - 8, f"held-out −ELBO {before:.2f} -> {after:.2f}"
+    assert h.records[-1]["kl_nats"] > 0.5, h.records[-1]
+
+
+def test_iwae_and_conv_vae_train_and_resume(tmp_path):
+    X = (aekit.load_digits()[0].X[:200] > 0.5).astype(np.float32)
+    torch.manual_seed(0)
+    m = ConvVAE([1, 8, 8], channels=[4, 8], code_size=3)
+    obj = variational_objective(m, iw_samples=4)
+    h = aekit.fit(m, obj, X, max_iter=3, batch_size=50, progress=False)
+    assert h.records[-1]["train_iwae"] < h.records[0]["train_iwae"], h.records
+    # the KL warm-up step is part of the checkpointed objective: resume is exact
+    torch.manual_seed(0)
+    a = VAE([64, 3])
+    fa = aekit.fit(a, variational_objective(a, kl_warmup_steps=20), X, max_iter=2,
+                   batch_size=50, progress=False, checkpoint_dir=tmp_path / "ck")
+    torch.manual_seed(0)
+    b = VAE([64, 3])
+    ob = variational_objective(b, kl_warmup_steps=20)
+    aekit.fit(b, ob, X, max_iter=1, batch_size=50, progress=False,
+              checkpoint_dir=tmp_path / "ck2")
+    torch.manual_seed(0)
+    c = VAE([64, 3])
+    oc = variational_objective(c, kl_warmup_steps=20)
+    aekit.fit(c, oc, X, max_iter=2, batch_size=50, progress=False,
+              checkpoint_dir=tmp_path / "ck2", resume=True)
+    assert int(oc.terms[0].step) == 8 and fa.records[-1]["kl_weight"] == 9 / 20  # for step 9
+    for p, q in zip(a.parameters(), c.parameters()):
+        assert torch.equal(p, q)
+
+
+def test_save_load_round_trip(tmp_path):
+    m = VAE([12, 5, 3], likelihood="gaussian")
+    with torch.no_grad():
+        m.x_log_var.fill_(-1.3)
+    m2 = aekit.load(aekit.save_model(m, tmp_path / "v.safetensors"))
+    x = torch.rand(6, 12)
+    assert isinstance(m2, VAE) and m2.likelihood == "gaussian"
+    assert torch.equal(m.eval()(x).reconstruction, m2(x).reconstruction)
+    a = log_likelihood(m, x, n_samples=50)
+    assert np.array_equal(a, log_likelihood(m2, x, n_samples=50))
+
+
+def test_sampling_traversal_interpolation():
+    m = VAE([10, 4, 3]).eval()
+    s = m.sample(5, generator=torch.Generator().manual_seed(0))
+    assert s.shape == (5, 10) and float(s.min()) >= 0 and float(s.max()) <= 1
+    x = torch.rand(2, 10)
+    tr = latent_traversal(m, x[0], dims=[0, 2], values=[-1, 0, 1])
+    assert tr.shape == (2, 3, 10)
+    with torch.no_grad():
+        mu = m.encode(x[:1])
+        z = mu.clone()
+        z[0, 2] = 1.0
+        assert np.allclose(tr[1, 2], m.decode(z)[0].numpy(), atol=1e-6)
+    path = interpolate(m, x[0], x[1], steps=5)
+    with torch.no_grad():
+        ends = m.decode(m.encode(x)).numpy()
+    assert path.shape == (5, 10) and np.allclose(path[[0, -1]], ends, atol=1e-6)
+    sp = interpolate(m, x[0], x[1], steps=5, spherical=True)
+    assert np.allclose(sp[[0, -1]], ends, atol=1e-5)
+
+
+def test_estimator_fit_score_sample_save(tmp_path):
+    X = aekit.load_digits()[0].X[:500].astype(np.float32)
+    est = VariationalAutoencoder(4, hidden_layer_sizes=(32,), max_iter=8, batch_size=50,
+                                 learning_rate=3e-3, n_eval_samples=50).fit(X)
+    Xb = est.binarize_(X[:40], random_state=5)
+    assert set(np.unique(Xb)) <= {0.0, 1.0}
+    Z = est.transform(X[:40])
+    assert Z.shape == (40, 4) and est.inverse_transform(Z).shape == (40, 64)
+    ll = est.score_samples(Xb)
+    assert ll.shape == (40,) and np.all(ll < 0) and np.all(np.isfinite(ll))
+    assert est.sample(3, random_state=1).shape == (3, 64)
+    est2 = VariationalAutoencoder.load(est.save(tmp_path / "vae.safetensors"))
+    assert est2.get_params() == est.get_params()
+    assert np.array_equal(est2.transform(X[:40]), Z)
+    assert np.array_equal(est2.score_samples(Xb), ll)
+    with pytest.raises(aekit.FileFormatError, match="not a VariationalAutoencoder"):
+        VariationalAutoencoder.load(aekit.save_model(DenseAE([4, 2]), tmp_path / "d.st"))
+
+
+def test_cli_train_vae_end_to_end(tmp_path, capsys):
+    out = tmp_path / "run"
+    rc = main(["train", "--data", "digits", "--model", "vae", "--n-components", "4",
+               "--hidden-layer-sizes", "32", "--beta", "1.5", "--max-iter", "3",
+               "--output", str(out), "--no-progress"])
+    assert rc == 0, capsys.readouterr().err
+    m = aekit.load(out)
+    assert isinstance(m, VAE) and m.sizes == [64, 32, 4] and m.likelihood == "bernoulli"
+    import json
+    cfg = json.loads((out / "config.json").read_text())
+    assert cfg["objective"]["terms"] == ["kl"] and cfg["config"]["objective"]["beta"] == 1.5
+    hist = [json.loads(line) for line in (out / "history.jsonl").read_text().splitlines()]
+    assert hist[-1]["kl_weight"] == 1.5 and "val_recon" in hist[-1]
+    rc = main(["train", "--data", "digits", "--model", "vae", "--iw-samples", "3",
+               "--monitor", "val_iwae", "--max-iter", "1", "--output", str(tmp_path / "r2"),
+               "--no-progress"])
+    assert rc == 0, capsys.readouterr().err
+
+
+@pytest.mark.parametrize("argv, msg", [
+    (["--model", "vae", "--beta", "-1"], "--beta"),
+    (["--model", "vae", "--iw-samples", "0"], "--iw-samples"),
+    (["--model", "dense", "--beta", "2"], "apply to --model vae only"),
+    (["--model", "vae", "--iw-samples", "3"], "--monitor val_iwae"),
+    (["--model", "vae", "--l1", "0.1"], "--l1"),
+    (["--model", "vae", "--code-activation", "relu"], "--code-activation"),
+])
+def test_cli_errors_name_the_flag(tmp_path, capsys, argv, msg):
+    rc = main(["train", "--data", "digits", "--max-iter", "1", "--output",
+               str(tmp_path / "r"), "--no-progress", *argv])
+    assert rc == 2
+    assert msg in capsys.readouterr().err
+
+
+# --- bad input -----------------------------------------------------------------------------
+
+def test_errors_name_the_argument():
+    m = VAE([6, 2])
+    with pytest.raises(ValueError, match="beta"):
+        GaussianKL(beta=-0.5)
+    with pytest.raises(ValueError, match="beta"):
+        make_term("kl", beta=-1.0)
+    with pytest.raises(ValueError, match="beta"):
+        variational_objective(m, beta=-1)
+    with pytest.raises(ValueError, match="iw_samples"):
+        variational_objective(m, iw_samples=0)
+    with pytest.raises(ValueError, match="iw_samples=5 .*beta"):
+        variational_objective(m, iw_samples=5, beta=2.0)
+    with pytest.raises(ValueError, match="k must be"):
+        IWAEBound(k=0)
+    with pytest.raises(ValueError, match="likelihood"):
+        VAE([6, 2], likelihood="poisson")
+    with pytest.raises(ValueError, match="variational model"):
+        aekit.fit(DenseAE([6, 2]), Objective("mse", [GaussianKL()]), np.zeros((4, 6)),
+                  max_iter=1, progress=False)
+    with pytest.raises(ValueError, match="variational model"):
+        log_likelihood(DenseAE([6, 2]), np.zeros((2, 6)))
+    with pytest.raises(ValueError, match="X is not binary"):
+        log_likelihood(m, np.full((2, 6), 0.5))
+    with pytest.raises(ValueError, match=r"X has values in \[-1, 2\]"):
+        check_bernoulli_data(np.array([[-1.0, 2.0]]), binary=False)
+    with pytest.raises(ValueError, match="NaN"):
+        check_bernoulli_data(np.array([[np.nan, 1.0]]))
+    with pytest.raises(ValueError, match=r"X must have shape \(n, 6\)"):
+        log_likelihood(m, np.zeros((2, 5)))
+    with pytest.raises(ValueError, match="n_samples"):
+        log_likelihood(m, np.zeros((2, 6)), n_samples=0)
+    with pytest.raises(ValueError, match="dims"):
+        latent_traversal(m, np.zeros(6), dims=[2])
+    X = np.full((20, 6), 0.5, dtype=np.float32)
+    for kw, msg in [({"beta": -1.0}, "beta"), ({"binarize": "none"}, "X is not binary"),
+                    ({"binarize": 1.5}, "binarize"), ({"likelihood": "x"}, "likelihood"),
+                    ({"iw_samples": 0}, "iw_samples")]:
+        with pytest.raises(ValueError, match=msg):
+            VariationalAutoencoder(2, max_iter=1, **kw).fit(X)
+    with pytest.raises(ValueError, match="Bernoulli decoder needs data in"):
+        VariationalAutoencoder(2, max_iter=1).fit(X * 3)
