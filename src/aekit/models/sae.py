@@ -144,7 +144,7 @@ class TopKSAE(Autoencoder):
         fewer than k non-zeros when some of its k largest pre-activations are negative.
     project_decoder_grad : bool
         Remove from each atom's gradient its component along the atom,
-        ``g_l ← g_l − ⟨g_l, w_l⟩ w_l``, so Adam's steps stay near the unit sphere.
+        ``g_l ← g_l − ⟨g_l, w_l⟩ w_l / ‖w_l‖²``, so Adam's steps stay near the unit sphere.
 
     Attributes
     ----------
@@ -205,8 +205,9 @@ class TopKSAE(Autoencoder):
 
     # --- the decoder constraint --------------------------------------------------------------
     def _project_grad(self, g: torch.Tensor) -> torch.Tensor:
-        w = self.W_dec.detach()  # (L, d), unit rows
-        return g - (g * w).sum(1, keepdim=True) * w
+        w = self.W_dec.detach()  # (L, d), unit rows up to rounding: divide by ‖w‖² anyway
+        return g - ((g * w).sum(1, keepdim=True) / (w * w).sum(1, keepdim=True).clamp_min(
+            1e-30)) * w
 
     @torch.no_grad()
     def normalize_decoder_(self) -> None:

@@ -1,0 +1,381 @@
+"""Top-k sparse autoencoders (aekit.sae, TopKSAE, AuxK): definitions against brute force,
+the decoder constraint after every step, AuxK reviving dead latents, metrics on hand-made
+cases, streaming = in-memory, save/load, CLI, errors."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+import aekit
+from aekit.cli import main
+from aekit.models import MODELS, make_model
+from aekit.models.sae import TopKSAE, geometric_median
+from aekit.objectives import TERMS, AuxK, make_term
+from aekit.sae import (
+    ActivationSource,
+    SparseAutoencoder,
+    UnitNormDecoder,
+    dead_fraction,
+    evaluate_sae,
+    fvu,
+    l0,
+    sae_objective,
+    top_activating_examples,
+    train_sae,
+)
+from aekit.train.callbacks import Callback
+
+
+def _toy(n=4096, d=16, n_true=256, kt=3, seed=0):
+    """Rows that are sums of kt random unit atoms (of n_true) with weights in [0.5, 1.5)."""
+    g = torch.Generator().manual_seed(seed)
+    A = torch.randn(n_true, d, generator=g)
+    A /= A.norm(dim=1, keepdim=True)
+    idx = torch.randint(0, n_true, (n, kt), generator=g)
+    c = torch.rand(n, kt, generator=g) + 0.5
+    return (c[:, :, None] * A[idx]).sum(1).numpy()
+
+
+def test_registered():
+    assert MODELS["topk_sae"] is TopKSAE and TERMS["auxk"] is AuxK
+    assert aekit.SparseAutoencoder is SparseAutoencoder and aekit.TopKSAE is TopKSAE
+    assert isinstance(make_term("auxk", alpha=0.5), AuxK)
+
+
+# --- top-k exactness ---------------------------------------------------------------------------
+
+def test_topk_keeps_exactly_the_k_largest_preactivations():
+    torch.manual_seed(0)
+    m = TopKSAE(12, 40, 5, relu=False).double()
+    x = torch.randn(64, 12, dtype=torch.float64)
+    out = m(x)
+    z, a = out.code, out.preactivations[0]
+    nnz = (z != 0).sum(1)
+    assert (nnz == 5).all(), f"non-zeros per row: {nnz.tolist()}"
+    a_ref = (x - m.b_pre) @ m.W_enc.T + m.b_enc
+    torch.testing.assert_close(a, a_ref.detach())
+    top = a_ref.detach().topk(5, dim=1)
+    kept = z.gather(1, top.indices)
+    torch.testing.assert_close(kept, top.values)  # the k largest, with their values
+    # with the ReLU (default): same support, values clamped at 0
+    m.relu = True
+    z2 = m(x).code
+    torch.testing.assert_close(z2.gather(1, top.indices), top.values.clamp_min(0))
+    assert int((z2 != 0).sum()) == int((top.values > 0).sum())
+
+
+def test_batch_topk_keeps_k_times_batch_over_the_batch_and_thresholds_at_eval():
+    torch.manual_seed(1)
+    m = TopKSAE(10, 30, 4, batch_topk=True, relu=False).double()
+    x = torch.randn(25, 10, dtype=torch.float64)
+    out = m.train()(x)
+    z, a = out.code, out.preactivations[0]
+    assert int((z != 0).sum()) == 4 * 25
+    thr = a.flatten().topk(4 * 25).values.min()
+    assert torch.equal(z != 0, a >= thr), "kept entries are not the k·B largest of the batch"
+    assert (z.sum(1) != z.sum(1).mean()).any()  # rows differ in their counts
+    assert float(m.threshold) == pytest.approx(float(thr))  # θ: first batch's smallest kept
+    m.eval()
+    out = m(x)
+    assert torch.equal(out.code != 0, out.preactivations[0] > m.threshold)
+
+
+def test_sparse_backward_equals_dense_autograd():
+    torch.manual_seed(2)
+    m = TopKSAE(9, 33, 4, project_decoder_grad=False).double()
+    x = torch.randn(20, 9, dtype=torch.float64)
+    out = m(x)
+    loss = (out.reconstruction - x).pow(2).sum() + out.code.pow(2).sum()
+    g = dict(zip([n for n, _ in m.named_parameters()],
+                 torch.autograd.grad(loss, list(m.parameters()))))
+    P = {n: p.detach().clone().requires_grad_() for n, p in m.named_parameters()}
+    a = (x - P["b_pre"]) @ P["W_enc"].T + P["b_enc"]
+    mask = torch.zeros_like(a, dtype=torch.bool).scatter(1, a.topk(4, dim=1).indices, True)
+    z = torch.where(mask, a, torch.zeros_like(a)).relu()
+    r = z @ P["W_dec"] + P["b_pre"]
+    ref = torch.autograd.grad((r - x).pow(2).sum() + z.pow(2).sum(), list(P.values()))
+    torch.testing.assert_close(r, out.reconstruction.detach())
+    for (name, _), gr in zip(P.items(), ref):
+        err = float((g[name] - gr).abs().max())
+        assert err < 1e-10, f"gradient of {name} differs from the dense reference by {err}"
+    assert torch.allclose(m.decode(out.code), out.reconstruction)
+
+
+def test_decoder_gradient_is_orthogonal_to_each_atom():
+    torch.manual_seed(3)
+    m = TopKSAE(8, 24, 3).double()
+    x = torch.randn(30, 8, dtype=torch.float64)
+    (g,) = torch.autograd.grad((m(x).reconstruction - x).pow(2).sum(), [m.W_dec])
+    par = (g * m.W_dec.detach()).sum(1).abs().max()
+    assert float(par) < 1e-12, f"largest component along an atom: {float(par)}"
+    assert float(g.abs().max()) > 1e-3
+
+
+def test_geometric_median_minimises_the_sum_of_distances():
+    g = torch.Generator().manual_seed(0)
+    X = torch.randn(200, 3, generator=g, dtype=torch.float64)
+    X[:20] += 30  # outliers pull the mean, not the median
+    m = geometric_median(X, tol=1e-12, max_iter=1000)
+
+    def f(p):
+        return float((X - p).norm(dim=1).sum())
+
+    for _ in range(50):
+        d = torch.randn(3, generator=g, dtype=torch.float64) * 1e-3
+        assert f(m) <= f(m + d) + 1e-9
+    assert f(m) < f(X.mean(0)) - 1.0
+
+
+# --- training: the decoder constraint and AuxK ---------------------------------------------
+
+class _Norms(Callback):
+    def __init__(self):
+        self.devs = []
+
+    def on_batch_end(self, loop):
+        self.devs.append(float((loop.model.W_dec.detach().norm(dim=1) - 1).abs().max()))
+
+
+def test_decoder_columns_have_unit_norm_after_every_step():
+    X = _toy(n=1024)
+    torch.manual_seed(0)
+    m = TopKSAE(16, 64, 4)
+    rec = _Norms()
+    train_sae(m, X, max_iter=2, batch_size=128, learning_rate=1e-2, callbacks=[rec],
+              progress=False)
+    assert len(rec.devs) == 16
+    assert max(rec.devs) < 1e-6, f"max |‖w‖ − 1| after a step: {max(rec.devs)}"
+    # without the callback, one Adam step of this size leaves the sphere (the test can fail)
+    torch.manual_seed(0)
+    m2 = TopKSAE(16, 64, 4)
+    rec2 = _Norms()
+    aekit.fit(m2, sae_objective(), X, max_iter=1, batch_size=128, learning_rate=1e-2,
+              callbacks=[rec2], progress=False)
+    assert max(rec2.devs) > 1e-5, f"drift without normalisation: {max(rec2.devs)}"
+
+
+def test_auxk_revives_dead_latents():
+    X = _toy(n=4096)
+    res = {}
+    for alpha in (0.0, 1 / 32):
+        torch.manual_seed(0)
+        m = TopKSAE(16, 64, 4)
+        with torch.no_grad():  # half of the latents start far below the others: dead
+            m.b_enc[:32] = -1.5
+        h = train_sae(m, X, auxk_alpha=alpha, k_aux=16, dead_tokens=512, max_iter=4,
+                      batch_size=256, learning_rate=3e-3, b_pre_init="zeros", progress=False)
+        res[alpha] = evaluate_sae(m, X).dead_fraction
+        if alpha:
+            assert h.records[0]["auxk_dead_fraction"] > 0.3, h.records[0]
+    assert res[0.0] >= 0.1, f"the toy problem has too few dead latents without AuxK: {res}"
+    assert res[1 / 32] <= 0.5 * res[0.0], f"dead fraction without / with AuxK: {res}"
+
+
+def test_auxk_equals_its_formula():
+    torch.manual_seed(4)
+    m = TopKSAE(6, 20, 2).double()
+    with torch.no_grad():
+        m.tokens_since_fired[:] = 0
+        m.tokens_since_fired[[1, 4, 7, 9]] = 100  # four dead latents
+    term = AuxK(alpha=0.5, k_aux=3, dead_tokens=50)
+    x = torch.randn(7, 6, dtype=torch.float64)
+    m.eval()
+    term.eval()
+    out = m(x)
+    v = term(m, aekit.Batch(x), out)
+    a = out.preactivations[0].clone()
+    dead = torch.tensor([1, 4, 7, 9])
+    ad = a[:, dead]
+    top = ad.topk(3, dim=1)
+    zaux = torch.zeros_like(a)
+    zaux.scatter_(1, dead[top.indices], top.values.relu())
+    e = x - out.reconstruction
+    ref = 0.5 * (e - zaux @ m.W_dec).pow(2).sum(1).mean()
+    assert float(v.detach()) == pytest.approx(float(ref.detach()), rel=1e-12)
+    assert term.dead_fraction == -1.0  # eval mode does not record
+    m.tokens_since_fired[:] = 0
+    assert float(term(m, aekit.Batch(x), out)) == 0.0  # nothing dead: no term
+
+
+# --- metrics -----------------------------------------------------------------------------------
+
+def test_metrics_on_hand_made_cases():
+    X = np.array([[0.0, 0.0], [2.0, 0.0]])
+    assert fvu(X, [[0.0, 0.0], [1.0, 0.0]]) == pytest.approx(0.5)  # 1 / Σ‖x − x̄‖² = 1/2
+    assert fvu(X, X) == 0.0
+    assert fvu(X, [[1.0, 0.0], [1.0, 0.0]]) == pytest.approx(1.0)  # the mean: FVU 1
+    Z = np.array([[1.0, 0, 2, 0], [0, 0, 0, 0], [0, 0, 3, 0]])
+    assert l0(Z) == pytest.approx(1.0)
+    assert dead_fraction(Z) == pytest.approx(0.5)  # latents 1 and 3
+    assert dead_fraction(Z, window=1) == pytest.approx(0.5)
+    assert dead_fraction(Z[1:], window=1) == pytest.approx(1.0)
+    with pytest.raises(ValueError, match="zero variance"):
+        fvu(np.ones((3, 2)), np.ones((3, 2)))
+    with pytest.raises(ValueError, match="window"):
+        dead_fraction(Z, window=0)
+
+
+def test_evaluate_sae_streams_to_the_dense_values(tmp_path):
+    X = _toy(n=700)
+    torch.manual_seed(0)
+    m = TopKSAE(16, 48, 3).eval()
+    with torch.no_grad():
+        out = m(torch.from_numpy(X))
+    Z, R = out.code.numpy(), out.reconstruction.numpy()
+    np.save(tmp_path / "x.npy", X)
+    for data in (X, str(tmp_path / "x.npy")):
+        r = evaluate_sae(m, data, batch_size=128)
+        assert r.fvu == pytest.approx(fvu(X, R), rel=1e-6)
+        assert r.l0 == pytest.approx(l0(Z))
+        assert r.dead_fraction == pytest.approx(dead_fraction(Z))
+        np.testing.assert_array_equal(r.fire_counts, (Z != 0).sum(0))
+    w = evaluate_sae(m, X, window=100, batch_size=64)
+    assert w.n_tokens == 100 and w.dead_fraction == pytest.approx(dead_fraction(Z, 100))
+
+
+def test_top_activating_examples_match_brute_force():
+    X = _toy(n=900)
+    torch.manual_seed(0)
+    m = TopKSAE(16, 40, 3).eval()
+    with torch.no_grad():
+        Z = m.encode(torch.from_numpy(X)).numpy()
+    ex = top_activating_examples(m, X, n_top=5, latents=[0, 7, 39], batch_size=100)
+    for j, lat in enumerate([0, 7, 39]):
+        col = Z[:, lat]
+        order = np.argsort(-col, kind="stable")[:5]
+        order = order[col[order] > 0]
+        np.testing.assert_array_equal(ex.rows[j, :len(order)], order)
+        np.testing.assert_allclose(ex.values[j, :len(order)], col[order], rtol=1e-6)
+        assert (ex.rows[j, len(order):] == -1).all()
+        assert ex.frequency[j] == pytest.approx((col > 0).mean())
+
+
+# --- streaming, save/load ------------------------------------------------------------------
+
+def test_streaming_from_a_file_equals_training_in_memory(tmp_path):
+    X = _toy(n=600)
+    np.save(tmp_path / "acts.npy", X)
+    ws = []
+    for data in (X, str(tmp_path / "acts.npy")):
+        torch.manual_seed(0)
+        m = TopKSAE(16, 32, 3)
+        train_sae(m, data, max_iter=2, batch_size=64, dead_tokens=100, k_aux=8,
+                  progress=False)
+        ws.append({k: v.clone() for k, v in m.state_dict().items()})
+    for k in ws[0]:
+        assert torch.equal(ws[0][k], ws[1][k]), f"{k} differs between file and memory"
+    src = ActivationSource(tmp_path / "acts.npy")
+    assert src.lazy and len(src) == 600
+
+
+def test_save_load_round_trip(tmp_path):
+    X = _toy(n=512)
+    sae = SparseAutoencoder(n_components=32, k=3, max_iter=2, batch_size=128,
+                            dead_tokens=200).fit(X)
+    assert sae.components_.shape == (32, 16)
+    np.testing.assert_allclose(np.linalg.norm(sae.components_, axis=1), 1, atol=1e-6)
+    p = sae.save(tmp_path / "sae.safetensors")
+    sae2 = SparseAutoencoder.load(p)
+    np.testing.assert_array_equal(sae.transform(X), sae2.transform(X))
+    assert sae2.get_params() == sae.get_params()
+    assert len(sae2.history_) == 2
+    m = aekit.load(p)
+    assert isinstance(m, TopKSAE) and m.config() == sae.model_.config()
+    assert torch.equal(m.tokens_since_fired, sae.model_.tokens_since_fired)
+    Z = sae.transform(X)
+    assert ((Z != 0).sum(1) <= 3).all()
+    np.testing.assert_allclose(sae.inverse_transform(Z), sae.reconstruct(X), atol=1e-5)
+    assert 0 < sae.score(X) < 1
+
+
+def test_registry_contract_for_topk_sae(tmp_path):
+    m = make_model("topk_sae", n_features=12, n_latents=16, k=4).double()
+    x = torch.rand(7, 12, dtype=torch.float64)
+    out = m(x)
+    assert out.code.shape == (7, 16) and out.reconstruction.shape == x.shape
+    out.reconstruction.pow(2).sum().backward()
+    for name, p in m.named_parameters():
+        assert p.grad is not None and p.grad.abs().sum() > 0, f"no gradient for {name}"
+    path = aekit.save_model(m.float(), tmp_path / "m.safetensors")
+    m2 = aekit.load(path)
+    with torch.no_grad():
+        assert torch.equal(m.eval()(x.float()).reconstruction, m2(x.float()).reconstruction)
+
+
+# --- CLI -----------------------------------------------------------------------------------------
+
+def test_cli_end_to_end(tmp_path, capsys):
+    X = _toy(n=800)
+    np.save(tmp_path / "tr.npy", X[:600])
+    np.save(tmp_path / "va.npy", X[600:])
+    run = tmp_path / "run"
+    rc = main(["sae", "train", str(tmp_path / "tr.npy"), "--expansion", "2", "-k", "3",
+               "--max-iter", "2", "--batch-size", "100", "--dead-tokens", "200",
+               "--val", str(tmp_path / "va.npy"), "-o", str(run), "--no-progress"])
+    info = json.loads(capsys.readouterr().out)
+    assert rc == 0 and info["n_latents"] == 32 and 0 < info["val"]["fvu"] < 1
+    assert (run / "model.safetensors").exists() and (run / "history.jsonl").exists()
+    assert main(["sae", "evaluate", str(run), str(tmp_path / "va.npy")]) == 0
+    ev = json.loads(capsys.readouterr().out)
+    assert ev["fvu"] == pytest.approx(info["val"]["fvu"]) and ev["l0"] <= 3
+    assert main(["sae", "top-examples", str(run), str(tmp_path / "va.npy"), "--latents", "0",
+                 "1", "--n-top", "4", "-o", str(tmp_path / "top.json")]) == 0
+    capsys.readouterr()
+    top = json.loads((tmp_path / "top.json").read_text())
+    assert [e["latent"] for e in top["latents"]] == [0, 1]
+    assert all(len(e["rows"]) <= 4 for e in top["latents"])
+    rc = main(["sae", "report", str(run), str(tmp_path / "va.npy"), "-o",
+               str(tmp_path / "r.html"), "--n-latents", "3", "--n-top", "3"])
+    assert rc == 0 and "FVU" in (tmp_path / "r.html").read_text()
+    capsys.readouterr()
+    # an existing model is not overwritten without --force; errors exit 2 and name the flag
+    assert main(["sae", "train", str(tmp_path / "tr.npy"), "--n-latents", "8", "-k", "9",
+                 "-o", str(tmp_path / "r2")]) == 2
+    assert "larger than the dictionary" in capsys.readouterr().err
+    assert main(["sae", "train", str(tmp_path / "tr.npy"), "--n-latents", "8", "-o",
+                 str(run), "-k", "2"]) == 2
+    assert "--force" in capsys.readouterr().err
+
+
+# --- errors ------------------------------------------------------------------------------------
+
+def test_errors_name_the_argument(tmp_path):
+    with pytest.raises(ValueError, match=r"k=9 is larger than the dictionary \(n_latents=8\)"):
+        TopKSAE(4, 8, 9)
+    with pytest.raises(ValueError, match="k=9 is larger than the dictionary"):
+        SparseAutoencoder(n_components=8, k=9).fit(np.zeros((10, 4), np.float32))
+    with pytest.raises(ValueError, match="n_latents must be"):
+        TopKSAE(4, 0, 1)
+    X = _toy(n=300)
+    X[137, 5] = np.nan
+    np.save(tmp_path / "bad.npy", X)
+    with pytest.raises(ValueError, match=r"bad\.npy has a non-finite value .* in row 137"):
+        train_sae(TopKSAE(16, 32, 2), str(tmp_path / "bad.npy"), progress=False)
+    with pytest.raises(ValueError, match=r"in row 137"):
+        SparseAutoencoder(n_components=32, k=2).fit(X)
+    np.save(tmp_path / "narrow.npy", _toy(n=50)[:, :5])
+    with pytest.raises(ValueError, match="width 5, the model expects 16 features"):
+        train_sae(TopKSAE(16, 32, 2), str(tmp_path / "narrow.npy"))
+    with pytest.raises(ValueError, match="the model expects 16"):
+        evaluate_sae(TopKSAE(16, 32, 2), np.zeros((4, 3), np.float32))
+    with pytest.raises(ValueError, match="term 'auxk' needs a TopKSAE"):
+        aekit.fit(aekit.DenseAE([4, 2]), aekit.Objective("mse", [AuxK()]),
+                  np.zeros((8, 4), np.float32), progress=False)
+    with pytest.raises(ValueError, match="alpha"):
+        AuxK(alpha=-1.0)
+    with pytest.raises(ValueError, match="latents must be indices"):
+        top_activating_examples(TopKSAE(16, 32, 2), _toy(n=20), latents=[32])
+    with pytest.raises(ValueError, match="b_pre_init"):
+        SparseAutoencoder(n_components=8, k=2, b_pre_init="median").fit(_toy(n=20))
+    with pytest.raises(FileNotFoundError):
+        ActivationSource(tmp_path / "missing.npy")
+    with pytest.raises(ValueError, match=r"\.npy file"):
+        ActivationSource(tmp_path / "acts.csv")
+
+
+def test_unit_norm_callback_is_stateless():
+    assert UnitNormDecoder().state_dict() == {}
