@@ -440,3 +440,20 @@ def test_errors_name_the_argument():
             VariationalAutoencoder(2, max_iter=1, **kw).fit(X)
     with pytest.raises(ValueError, match="Bernoulli decoder needs data in"):
         VariationalAutoencoder(2, max_iter=1).fit(X * 3)
+
+
+def test_report_section(tmp_path):
+    from aekit.report.vae import vae_section, write_vae_report
+
+    X = (aekit.load_digits()[0].X[:120] > 0.5).astype(np.float32)
+    m = VAE([64, 16, 3])
+    sec = vae_section(m, X, (8, 8), ll_samples=20, ll_rows=50, n_samples=8)
+    ll = float(log_likelihood(m, X[:50], n_samples=20, random_state=0).mean())
+    assert sec.id == "variational" and sec.body.count("<figure>") == 3
+    assert f"{ll:.5g}" in sec.body, (ll, sec.body[:400])
+    grey = vae_section(m, aekit.load_digits()[0].X[:50], None)
+    assert "not computed: X is not binary" in grey.body and "<figure>" not in grey.body
+    p = write_vae_report(m, X, tmp_path / "r.html", image_shape=(8, 8), ll_samples=5)
+    assert p.read_text().startswith("<!DOCTYPE html>")
+    with pytest.raises(ValueError, match="variational model"):
+        vae_section(DenseAE([64, 3]), X)
