@@ -9,9 +9,12 @@ once.
 * Every detector is fitted on the fit part's images of class c only (~5,000), unsupervised.
 * aekit: ``AnomalyDetector(model="residual", n_components=30,
   hidden_layer_sizes=(256,))`` (a PCA-30
-  start plus ELU residual branches, Adam 1e-3, batch 128, ``--epochs`` (10) with early stopping
-  (patience 5) on the reconstruction of 10 % of the class's fit images held out inside the
-  detector, best epoch restored, the PCA start included). One fit per class; the *score
+  start plus ELU residual branches, Adam 1e-3, batch 128, at most ``--epochs`` (100) epochs
+  with early stopping (patience 5) on the reconstruction of 10 % of the class's fit images
+  held out inside the detector, best epoch restored, the PCA start included; the cap of 100
+  was set from two MNIST classes' held-out reconstruction (class 8 stopped at 115 epochs,
+  class 1 at 58; a 10-epoch cap, the previous run, stopped every class while its held-out
+  reconstruction was still improving). One fit per class; the *score
   variant* is chosen on the validation part: residual low-pass σ ∈ {none, 0.5, 1, 1.5, 2}
   pixels × {reconstruction, reconstruction + kNN(5) in code space rank-normalised on the
   held-out normal images}; the variant with the best mean validation AUROC over the 10 classes
@@ -243,7 +246,7 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--dataset", choices=("mnist", "fashion-mnist", "both"), default="both")
-    ap.add_argument("--epochs", type=int, default=10)
+    ap.add_argument("--epochs", type=int, default=100)
     ap.add_argument("--pyod-epochs", type=int, default=5)
     ap.add_argument("--ocsvm-n", type=int, default=2000)
     ap.add_argument("--n-val", type=int, default=5000)
