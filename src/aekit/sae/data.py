@@ -87,6 +87,23 @@ class ActivationSource:
                                      f"{i + _first_bad_row(a)}")
         if not self.lazy:
             self.X = torch.from_numpy(np.ascontiguousarray(X)).to(dtype)
+        self.index: torch.Tensor | None = None  # rows of X this source covers (subset)
+
+    def subset(self, rows: Any) -> ActivationSource:
+        """The rows ``rows`` (1-D ints, in that order) of this source as a source of its own,
+        sharing the matrix (no copy, no second scan): e.g. a token budget out of a large file."""
+        r = torch.as_tensor(np.asarray(rows, dtype=np.int64))
+        if r.ndim != 1 or len(r) == 0:
+            raise ValueError(f"rows must be a non-empty 1-D index array, got shape "
+                             f"{tuple(r.shape)}")
+        if int(r.min()) < 0 or int(r.max()) >= len(self):
+            raise ValueError(f"rows must be in [0, {len(self)}), got {int(r.min())}.."
+                             f"{int(r.max())}")
+        sub = object.__new__(ActivationSource)
+        sub.__dict__.update(self.__dict__)
+        sub.index = r if self.index is None else self.index[r]
+        sub.shape = (len(r), self.shape[1])
+        return sub
 
     def __len__(self) -> int:
         return self.shape[0]
@@ -98,6 +115,8 @@ class ActivationSource:
 
     def rows(self, start: int, stop: int) -> torch.Tensor:
         """Contiguous rows ``start:stop`` as a (m, d) tensor."""
+        if self.index is not None:
+            return self.take(torch.arange(start, stop)).x
         if not self.lazy:
             return self.X[start:stop]
         return self._checked(np.asarray(self.X[start:stop]), np.arange(start, stop))
@@ -111,6 +130,8 @@ class ActivationSource:
 
     def take(self, idx: torch.Tensor) -> Batch:
         """Rows ``idx`` (int64, any order) as a :class:`Batch`."""
+        if self.index is not None:
+            idx = self.index[idx]
         if not self.lazy:
             return Batch(self.X.index_select(0, idx))
         i = idx.numpy()

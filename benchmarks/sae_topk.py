@@ -1,0 +1,338 @@
+"""Top-k sparse autoencoders (issue 23, part B) on 512-wide activations of an aekit model:
+FVU vs k, dead latents with and without AuxK, and training throughput against a plain PyTorch
+loop of the same model on the same data, all in one run.
+
+Protocol.
+* Activations: a DenseAE 784-512-32 (ReLU hidden layer, linear code, MSE, Adam 1e-3, batch
+  256, 3 epochs, seed 0) is trained with ``aekit.fit`` on 54,000 MNIST training images
+  (pixels / 255); the other 6,000 training images are the validation pool and the 10,000
+  test images the test pool. The activations are its 512 ReLU hidden units on images shifted
+  by a random (dx, dy) in [-2, 2]² (zero fill, seed 0): 10⁶ rows from the training pool
+  (float32 .npy, 2 GB, streamed from disk by ``aekit.sae.ActivationSource``), 32,768 from the
+  validation pool, 65,536 from the test pool. Generation is part of the script and cached under
+  ``--cache`` (default /tmp/aekit_sae_bench).
+* SAEs: ``aekit.TopKSAE`` with L = 4·512 and 16·512 latents, k ∈ {16, 32, 64}, with AuxK
+  (α = 1/32, k_aux = 256, dead after 65,536 tokens without firing) and without (α = 0).
+  Adam, batch 1024 (more steps per token than Gao et al.'s large batches: the budget here is
+  tokens), ``b_pre`` = geometric median of 4096 training rows, encoder = decoderᵀ at
+  initialisation, unit-norm atoms after every step (Gao et al. 2024). Every configuration
+  trains on the same ``--tokens`` rows (a seeded random subset of the 10⁶, streamed from the
+  file; 2¹⁸ = 262,144 in the full run, one pass, to fit the ~25 min CPU budget of the
+  twelve SAEs: Gao et al. train on billions of tokens, so the FVUs here are those of short
+  runs, and the dead-latent window is scaled down with them).
+* Learning rate: Gao et al.'s rule lr = c · 2·10⁻⁴ / sqrt(L / 2¹⁴); the factor c is chosen
+  among {1, 4, 16} by the validation FVU of the (4×, k = 32, AuxK) SAE trained on a quarter of
+  the tokens, then used for every configuration. The test rows are used once, at the end of
+  each configuration.
+* Metrics on the 65,536 test rows: FVU = Σ‖x − x̂‖² / Σ‖x − x̄‖², L0, the fraction of latents
+  that never fire on them (dead, "over a token window" of 65,536 tokens); also the training
+  dead fraction (latents idle for the last 65,536 training tokens at the end). Baseline: PCA
+  with k components fitted on 131,072 rows of the same training subset (dense codes, L0 = k).
+* Throughput: samples/s of ``aekit.sae.train_sae`` (through ``aekit.fit``) against a
+  hand-written loop of the same model (same TopKSAE forward, MSE + the same AuxK, fused Adam,
+  normalisation after each step, rows by a seeded permutation of an in-memory tensor), 4× and
+  16×, k = 32, batch 1024, measured alternately (hand, aekit, hand, aekit, ...), median of
+  the repeats.
+  aekit is measured on the in-memory matrix (same data as the loop) and streaming from the
+  .npy file.
+
+Command: ``OMP_NUM_THREADS=1 python benchmarks/sae_topk.py [--quick]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from _common import md_table, write_results
+from aekit import DenseAE, Objective, fit, load, load_mnist, save_model
+from aekit.models.sae import SparseSelection, TopKSAE
+from aekit.sae import ActivationSource, evaluate_sae, train_sae
+from aekit.sae.train import default_learning_rate
+
+D = 512
+
+
+def shifted(X: np.ndarray, rng: np.random.Generator, n: int, max_shift: int = 2) -> np.ndarray:
+    """``n`` images drawn from X (m, 784) with replacement, each shifted by a random
+    (dx, dy) in [-s, s]² with zero fill: (n, 784)."""
+    imgs = X.reshape(-1, 28, 28)
+    idx = rng.integers(0, len(imgs), n)
+    dx = rng.integers(-max_shift, max_shift + 1, n)
+    dy = rng.integers(-max_shift, max_shift + 1, n)
+    p = max_shift
+    pad = np.zeros((n, 28 + 2 * p, 28 + 2 * p), np.float32)
+    pad[:, p:p + 28, p:p + 28] = imgs[idx]
+    out = np.empty((n, 28, 28), np.float32)
+    for sx in range(-p, p + 1):
+        for sy in range(-p, p + 1):
+            sel = (dx == sx) & (dy == sy)
+            out[sel] = pad[sel, p + sy:p + sy + 28, p + sx:p + sx + 28]
+    return out.reshape(n, 784)
+
+
+@torch.no_grad()
+def write_activations(model: DenseAE, X: np.ndarray, n: int, path: Path, seed: int) -> None:
+    """Hidden ReLU activations of ``model`` on ``n`` shifted images, to ``path`` (.npy),
+    chunk by chunk (header first, then rows)."""
+    rng = np.random.default_rng(seed)
+    tmp = path.with_suffix(".tmp")
+    with open(tmp, "wb") as f:
+        np.lib.format.write_array_header_1_0(f, {"descr": "<f4", "fortran_order": False,
+                                                 "shape": (n, D)})
+        for i in range(0, n, 16384):
+            m = min(16384, n - i)
+            x = torch.from_numpy(shifted(X, rng, m))
+            h = torch.relu(model.enc[0](x))
+            f.write(h.numpy().astype("<f4").tobytes())
+    tmp.replace(path)
+
+
+def prepare(cache: Path, n_train: int, n_val: int, n_test: int, quick: bool) -> dict:
+    cache.mkdir(parents=True, exist_ok=True)
+    meta_path = cache / "meta.json"
+    want = {"n_train": n_train, "n_val": n_val, "n_test": n_test, "version": 1, "quick": quick}
+    paths = {k: cache / f"{k}.npy" for k in ("train", "val", "test")}
+    if meta_path.exists() and json.loads(meta_path.read_text()) == want and \
+            all(p.exists() for p in paths.values()):
+        return {"paths": paths, "cached": True, "model_s": None, "gen_s": None}
+    tr, te = load_mnist()
+    perm = np.random.default_rng(0).permutation(len(tr.X))
+    Xtr, Xval = tr.X[perm[:54000]], tr.X[perm[54000:]]
+    mpath = cache / "act_model.safetensors"
+    t0 = time.perf_counter()
+    torch.manual_seed(0)
+    ae = DenseAE([784, D, 32])
+    # quick: one epoch on 10,000 images (smoke test of the pipeline only)
+    fit(ae, Objective("mse"), Xtr[:10000] if quick else Xtr, max_iter=1 if quick else 3,
+        batch_size=256, learning_rate=1e-3, random_state=0, progress=False)
+    save_model(ae, mpath)
+    model_s = time.perf_counter() - t0
+    ae = load(mpath)
+    t0 = time.perf_counter()
+    write_activations(ae, Xtr, n_train, paths["train"], 1)
+    write_activations(ae, Xval, n_val, paths["val"], 2)
+    write_activations(ae, te.X, n_test, paths["test"], 3)
+    meta_path.write_text(json.dumps(want))
+    return {"paths": paths, "cached": False, "model_s": model_s,
+            "gen_s": time.perf_counter() - t0}
+
+
+def hand_loop_rate(X: torch.Tensor, L: int, k: int, lr: float, steps: int, batch: int,
+                   alpha: float, k_aux: int, dead_tokens: int, warm: int = 3) -> float:
+    """Samples/s of the plainest loop over the same TopKSAE: MSE + AuxK, fused Adam,
+    normalisation after every step, rows from a seeded permutation of X in memory."""
+    torch.manual_seed(0)
+    m = TopKSAE(D, L, k)
+    opt = torch.optim.Adam(m.parameters(), lr=lr, fused=True)
+    g = torch.Generator().manual_seed(0)
+    perm = torch.randperm(len(X), generator=g)
+    m.train()
+
+    def step(i):
+        x = X.index_select(0, perm[(i * batch) % (len(X) - batch):][:batch])
+        sel, vals, a = m.encode_sparse(x)
+        r = m.decode_sparse(sel, vals)
+        loss = (r - x).pow(2).sum(1).mean()
+        dead = m.tokens_since_fired >= dead_tokens
+        nd = int(dead.sum())
+        if nd:
+            idx = a.masked_fill(~dead, float("-inf")).topk(min(k_aux, nd), dim=1,
+                                                          sorted=False).indices
+            s2 = SparseSelection.from_topk(idx)
+            e_hat = m.decode_sparse(s2, torch.relu(m.select(x, s2, a)), bias=False)
+            loss = loss + alpha * ((x - r).detach() - e_hat).pow(2).sum(1).mean()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        m.normalize_decoder_()
+
+    for i in range(warm):
+        step(i)
+    t0 = time.perf_counter()
+    for i in range(warm, warm + steps):
+        step(i)
+    return steps * batch / (time.perf_counter() - t0)
+
+
+def aekit_rate(data, L: int, k: int, lr: float, steps: int, batch: int, alpha: float,
+               k_aux: int, dead_tokens: int, warm: int = 3) -> float:
+    """Samples/s of train_sae (aekit.fit) over ``steps`` steps after ``warm`` (timed by a
+    callback between the end of step ``warm`` and the last)."""
+    from aekit.train.callbacks import Callback
+
+    class Clock(Callback):
+        def __init__(self):
+            self.t = {}
+
+        def on_batch_end(self, loop):
+            if loop.step in (warm, warm + steps):
+                self.t[loop.step] = time.perf_counter()
+
+    n = (warm + steps) * batch
+    rows = np.arange(n) if not isinstance(data, ActivationSource) else \
+        np.random.default_rng(0).permutation(len(data))[:n]
+    src = (data if isinstance(data, ActivationSource) else ActivationSource(data)).subset(rows)
+    torch.manual_seed(0)
+    m = TopKSAE(D, L, k)
+    clock = Clock()
+    train_sae(m, src, auxk_alpha=alpha, k_aux=k_aux, dead_tokens=dead_tokens, max_iter=1,
+              batch_size=batch, learning_rate=lr, b_pre_init="zeros", callbacks=[clock],
+              progress=False, init_rows=1)
+    return steps * batch / (clock.t[warm + steps] - clock.t[warm])
+
+
+def pca_fvu(train_rows: np.ndarray, test: np.ndarray, k: int) -> float:
+    mu = train_rows.mean(0, dtype=np.float64)
+    C = np.cov((train_rows - mu).T.astype(np.float64), bias=True)
+    _, V = np.linalg.eigh(C)
+    P = V[:, ::-1][:, :k]
+    T = test.astype(np.float64)
+    R = (T - mu) @ P @ P.T + mu
+    return float(((T - R) ** 2).sum() / ((T - T.mean(0)) ** 2).sum())
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--tokens", type=int, default=None, help="training rows per config")
+    ap.add_argument("--cache", default="/tmp/aekit_sae_bench")
+    ap.add_argument("--name", default=None)
+    args = ap.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    q = args.quick
+    n_train, n_val, n_test = (2 ** 15, 4096, 8192) if q else (10 ** 6, 32768, 65536)
+    T = args.tokens or (2 ** 14 if q else 2 ** 18)
+    batch, k_aux, dead_tokens, alpha = 1024, 256, 2 ** 16, 1 / 32
+    if q:
+        dead_tokens = 2 ** 13
+    expansions = (4,) if q else (4, 16)
+    ks = (16, 32) if q else (16, 32, 64)
+    cache = Path(args.cache) / ("quick" if q else "full")
+    t_all = time.perf_counter()
+    prep = prepare(cache, n_train, n_val, n_test, q)
+    paths = prep["paths"]
+    src = ActivationSource(paths["train"])
+    val = np.load(paths["val"])
+    test = np.load(paths["test"])
+    rows = np.sort(np.random.default_rng(0).permutation(len(src))[:T])
+    print(f"activations ready ({'cached' if prep['cached'] else 'generated'}); "
+          f"{len(src)} train rows, training on {T} per config", flush=True)
+
+    # --- learning-rate factor on the validation slice ------------------------------------
+    sel_rows = rows[: max(T // 4, batch)]
+    sel = []
+    for c in ((1.0, 4.0) if q else (1.0, 4.0, 16.0)):
+        torch.manual_seed(0)
+        m = TopKSAE(D, 4 * D, 32)
+        t0 = time.perf_counter()
+        train_sae(m, src.subset(sel_rows), auxk_alpha=alpha, k_aux=k_aux,
+                  dead_tokens=dead_tokens, max_iter=1, batch_size=batch,
+                  learning_rate=c * default_learning_rate(4 * D), progress=False)
+        v = evaluate_sae(m, val).fvu
+        sel.append({"factor": c, "val_fvu": v, "seconds": time.perf_counter() - t0})
+        print("lr factor", c, "val FVU", round(v, 4), flush=True)
+    c_best = min(sel, key=lambda r: r["val_fvu"])["factor"]
+
+    # --- FVU vs k, dead latents with / without AuxK ---------------------------------------
+    train_rows_mem = np.asarray(src.X[rows[: min(T, 2 ** 17)]])  # PCA fit sample
+    res = []
+    for e in expansions:
+        L = e * D
+        lr = c_best * default_learning_rate(L)
+        for k in ks:
+            for a in (alpha, 0.0):
+                torch.manual_seed(0)
+                m = TopKSAE(D, L, k)
+                t0 = time.perf_counter()
+                h = train_sae(m, src.subset(rows), auxk_alpha=a, k_aux=k_aux,
+                              dead_tokens=dead_tokens, max_iter=1, batch_size=batch,
+                              learning_rate=lr, progress=False)
+                secs = time.perf_counter() - t0
+                r = evaluate_sae(m, test)
+                train_dead = float(m.dead_mask(dead_tokens).float().mean())
+                row = {"expansion": e, "n_latents": L, "k": k, "auxk_alpha": a,
+                       "learning_rate": lr, "tokens": T, "train_seconds": secs,
+                       "samples_per_s": T / secs, "test_fvu": r.fvu, "test_l0": r.l0,
+                       "test_dead_fraction": r.dead_fraction,
+                       "train_dead_fraction": train_dead,
+                       "final_train_recon": h.records[-1]["train_recon"]}
+                res.append(row)
+                print(json.dumps(row), flush=True)
+    pca = {k: pca_fvu(train_rows_mem, test, k) for k in ks}
+
+    # --- throughput vs the hand-written loop -----------------------------------------------
+    steps, reps = (3, 1) if q else (24, 3)
+    Xmem = torch.from_numpy(np.asarray(src.X[0:(steps + 3) * batch * 2]))
+    thr = []
+    for e in expansions:
+        L = e * D
+        lr = c_best * default_learning_rate(L)
+        hand, mem, stream = [], [], []
+        for _ in range(reps):
+            hand.append(hand_loop_rate(Xmem, L, 32, lr, steps, batch, alpha, k_aux, 2 ** 12))
+            mem.append(aekit_rate(Xmem.numpy(), L, 32, lr, steps, batch, alpha, k_aux,
+                                  2 ** 12))
+            stream.append(aekit_rate(src, L, 32, lr, steps, batch, alpha, k_aux, 2 ** 12))
+        row = {"expansion": e, "n_latents": L, "k": 32, "batch": batch, "steps": steps,
+               "repeats": reps, "hand_loop": statistics.median(hand),
+               "aekit_in_memory": statistics.median(mem),
+               "aekit_streamed": statistics.median(stream),
+               "raw": {"hand": hand, "aekit_in_memory": mem, "aekit_streamed": stream}}
+        row["ratio_in_memory"] = row["aekit_in_memory"] / row["hand_loop"]
+        row["ratio_streamed"] = row["aekit_streamed"] / row["hand_loop"]
+        thr.append(row)
+        print(json.dumps(row), flush=True)
+
+    # --- tables ---------------------------------------------------------------------------
+    by = {(r["expansion"], r["k"], r["auxk_alpha"] > 0): r for r in res}
+    fvu_rows = []
+    for e in expansions:
+        for k in ks:
+            w, wo = by[(e, k, True)], by[(e, k, False)]
+            fvu_rows.append([f"{e}× ({e * D})", k, w["test_fvu"], wo["test_fvu"], pca[k],
+                             f"{100 * w['test_dead_fraction']:.2f} %",
+                             f"{100 * wo['test_dead_fraction']:.2f} %",
+                             f"{100 * w['train_dead_fraction']:.2f} %",
+                             f"{100 * wo['train_dead_fraction']:.2f} %",
+                             round(w["samples_per_s"])])
+    md = (f"Test FVU and dead latents ({len(test):,} held-out rows; {T:,} training rows per "
+          f"SAE, lr factor {c_best:g} chosen on validation)\n\n" + md_table(
+              ["dictionary", "k", "FVU AuxK", "FVU no AuxK", "FVU PCA-k", "dead AuxK (test)",
+               "dead no AuxK (test)", "dead AuxK (train)", "dead no AuxK (train)",
+               "samples/s"], fvu_rows))
+    md += "\n\nTraining throughput, k = 32, batch 1024 (samples/s, median)\n\n" + md_table(
+        ["dictionary", "hand loop", "aekit (memory)", "ratio", "aekit (streamed .npy)",
+         "ratio"], [[f"{r['expansion']}×", round(r["hand_loop"]), round(r["aekit_in_memory"]),
+                     r["ratio_in_memory"], round(r["aekit_streamed"]), r["ratio_streamed"]]
+                    for r in thr])
+    name = args.name or ("sae_topk_quick" if q else "sae_topk")
+    write_results(name, {
+        "protocol": __doc__,
+        "settings": {"quick": q, "threads": args.threads, "n_train": n_train, "n_val": n_val,
+                     "n_test": n_test, "tokens_per_config": T, "batch_size": batch,
+                     "k_aux": k_aux, "auxk_alpha": alpha, "dead_tokens": dead_tokens,
+                     "expansions": list(expansions), "ks": list(ks),
+                     "lr_rule": "c * 2e-4 / sqrt(L / 2**14)", "lr_factor": c_best,
+                     "activation_model": "DenseAE 784-512-32 ReLU, 3 epochs on 54k MNIST",
+                     "shifts": "uniform integer (dx, dy) in [-2, 2]^2"},
+        "preparation": {"cached": prep["cached"], "model_seconds": prep["model_s"],
+                        "generation_seconds": prep["gen_s"]},
+        "lr_selection": sel, "rows": res, "pca_test_fvu": {str(k): v for k, v in pca.items()},
+        "throughput": thr,
+        "goals": {"dead_with_auxk_below_1pct": all(r["test_dead_fraction"] < 0.01
+                                                   for r in res if r["auxk_alpha"] > 0),
+                  "throughput_ratio_at_least_0.95": all(r["ratio_in_memory"] >= 0.95
+                                                        for r in thr)},
+        "total_seconds": time.perf_counter() - t_all}, md)
+
+
+if __name__ == "__main__":
+    main()
