@@ -8,20 +8,25 @@ linear ``NeighborhoodComponentsAnalysis`` fitted on the AE codes? (Published: no
 
 Protocol
 --------
-* Data: MNIST, pixels / 255. For time (one core, ≤ ~20 min) the models are fitted on a
-  subsample of ``N_FIT`` = 10,000 training images (seed 0; 10 % of them held out for early
-  stopping); kNN uses all 60,000 training images, encoded, as the reference set; error on
-  the 10,000 test images (touched once). k = 1, 3, 5 reported; no k is chosen on the test set.
+* Data: MNIST, pixels / 255. The models are fitted on ``N_FIT`` = 60,000 training images
+  in a random order (seed 0), of which the first 10 % (6,000) are held out for early
+  stopping and the learning-rate choice; kNN uses all 60,000 training images, encoded, as
+  the reference set; error on the 10,000 test images (touched once). k = 1, 3, 5 reported;
+  no k is chosen on the test set.
 * AE: ``DenseAE`` 784-500-500-30, ReLU hidden units, linear code, sigmoid output,
   cross-entropy, Adam lr 1e-3, batch 128, ``AE_EPOCHS`` epochs, early stopping (patience 3)
   on validation loss. (The paper's encoder is deeper, 784-500-500-2000-30, RBM-pretrained.)
 * Nonlinear NCA: the AE's encoder fine-tuned with ``Objective(None, [NCA()])`` through
   ``aekit.fit`` on (images, labels), batches of 500 (the objective's pairwise terms are
-  within a batch), Adam lr 1e-4, ``NCA_EPOCHS`` epochs, early stopping on validation NCA
-  loss.
-* Baselines: raw pixels (Euclidean kNN), PCA-30 (fitted on the same subsample), AE-30 codes,
-  scikit-learn ``NeighborhoodComponentsAnalysis(n_components=30)`` on the AE codes (fitted on
-  5,000 of the subsample, max_iter 50, seed 0).
+  within a batch), Adam lr ``NCA_LR`` = 1e-4, at most ``NCA_EPOCHS`` epochs, early stopping
+  (patience 3) on the validation NCA loss; the validation 1-NN error (held-out codes
+  against the training codes) is logged per epoch. The learning rate was chosen between
+  1e-4 and 1e-3 on the validation 1-NN error in a pilot run on a 10,000-image subsample
+  (1e-4: 3.7 % → 2.3 %; 1e-3: 3.7 % → 3.3-4.4 %, unstable).
+* Baselines: raw pixels (Euclidean kNN), PCA-30 (fitted on the same training images),
+  AE-30 codes, scikit-learn ``NeighborhoodComponentsAnalysis(n_components=30)`` on the AE
+  codes (fitted on 5,000 of the training images for time — its cost is quadratic in n —
+  max_iter 50, seed 0).
 * ``--quick``: 2,000 fitting images, 5,000 reference images, 1,000 test images, 2 epochs.
 """
 
@@ -40,7 +45,7 @@ from _common import md_table, write_results
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
-N_FIT, AE_EPOCHS, NCA_EPOCHS = 10_000, 15, 15
+N_FIT, AE_EPOCHS, NCA_EPOCHS, NCA_LR = 60_000, 15, 20, 1e-4
 
 
 def main() -> int:
@@ -89,10 +94,22 @@ def main() -> int:
     nca_model = DenseAE([784, 500, 500, 30], activation="relu", output="sigmoid")
     nca_model.load_state_dict(ae.state_dict())
     enc_params = [p for layer in nca_model.encoder_layers() for p in layer.parameters()]
+    val_err = [float(np.mean(knn_classify(enc(ae, Xf[nv:]), yf[nv:], enc(ae, Xf[:nv]), k=1)
+                             != yf[:nv]))]
+
+    def log_val(epoch, record, m):
+        m.eval()
+        val_err.append(float(np.mean(knn_classify(enc(m, Xf[nv:]), yf[nv:], enc(m, Xf[:nv]),
+                                                  k=1) != yf[:nv])))
+        record["val_1nn_error"] = val_err[-1]
+        m.train()
+        print(f"NCA epoch {epoch}: val loss {record['val_loss']:.4f}, val 1-NN error "
+              f"{100 * val_err[-1]:.2f} %", flush=True)
+
     hist = fit(nca_model, Objective(None, [TERMS["nca"](lam=1.0)]), (Xf[nv:], yf[nv:]),
                val=(Xf[:nv], yf[:nv]), max_iter=nca_ep, batch_size=500,
-               learning_rate=1e-4, early_stopping=3, random_state=0, params=enc_params,
-               progress=False, handle_signals=False)
+               learning_rate=NCA_LR, early_stopping=3, random_state=0, params=enc_params,
+               callbacks=[log_val], progress=False, handle_signals=False)
     timing["nca_s"] = time.time() - t0
     nca_model.eval()
     Z_ref_nca, Z_t_nca = enc(nca_model, Xref), enc(nca_model, Xt)
@@ -117,7 +134,10 @@ def main() -> int:
     md = md_table(["representation", "1-NN error", "3-NN error", "5-NN error"], table)
     settings = {"quick": args.quick, "n_fit": n_fit, "n_reference": n_ref, "n_test": n_test,
                 "ae_epochs": ae_ep, "nca_epochs": nca_ep, "nca_epochs_run": len(hist.records),
-                "seed": 0, "subsampled": "models fitted on a 10,000-image subsample for time",
+                "nca_learning_rate": NCA_LR, "nca_best_epoch": hist.best_epoch,
+                "val_1nn_error_per_nca_epoch (0 = AE)": val_err, "n_validation": nv,
+                "seed": 0,
+                "subsampled": "sklearn NCA fitted on 5,000 AE codes only (quadratic cost)",
                 "published_nonlinear_nca_30d_error": 0.0108,
                 "threads": {"OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS"), "torch": 1},
                 "note": "shared 2-core machine with other jobs running"}
