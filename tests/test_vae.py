@@ -459,3 +459,14 @@ def test_report_section(tmp_path):
     assert p.read_text().startswith("<!DOCTYPE html>")
     with pytest.raises(ValueError, match="variational model"):
         vae_section(DenseAE([64, 3]), X)
+
+
+def test_dynamic_binarization_draws_bernoulli():
+    from aekit.variational import dynamic_binarization
+
+    p = torch.tensor([0.0, 0.2, 0.5, 0.9, 1.0]).repeat(40_000, 1)
+    b = dynamic_binarization(p, torch.Generator().manual_seed(0))
+    assert set(torch.unique(b).tolist()) <= {0.0, 1.0}
+    freq = b.mean(0)
+    se = torch.sqrt(p[0] * (1 - p[0]) / len(p))
+    assert torch.all((freq - p[0]).abs() <= 4 * se + 1e-9), (freq, p[0])
