@@ -270,6 +270,13 @@ def test_streaming_from_a_file_equals_training_in_memory(tmp_path):
         assert torch.equal(ws[0][k], ws[1][k]), f"{k} differs between file and memory"
     src = ActivationSource(tmp_path / "acts.npy")
     assert src.lazy and len(src) == 600
+    sub = src.subset([5, 3, 599])  # a token budget out of a file: rows in the order given
+    assert len(sub) == 3 and sub.n_features == 16
+    np.testing.assert_array_equal(sub.rows(0, 3).numpy(), X[[5, 3, 599]])
+    np.testing.assert_array_equal(sub.subset([2, 0]).take(torch.tensor([1])).x.numpy(),
+                                  X[[5]])
+    with pytest.raises(ValueError, match=r"rows must be in \[0, 600\)"):
+        src.subset([600])
 
 
 def test_save_load_round_trip(tmp_path):
