@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "benchmarks" / "mnist_classification.py"
 VARIANTS = ["mlp", "sae", "sdae", "scae"]
@@ -102,3 +104,60 @@ def test_quick_mode_vat(mnist_path):
                       (["--vat", "1", "--adversarial", "0.1"], "alternatives")])
     assert res["settings"]["vat"] == 1.5 and res["settings"]["dropout"] == 0.0
     assert "virtual adversarial training ε = 1.5" in res["table_markdown"]
+
+
+def _run_quick(script, name, mnist_path, *args):
+    out = ROOT / "benchmarks" / "results" / f"{name}.json"
+    env = {**os.environ, "CI": "true", "OMP_NUM_THREADS": "1"}
+    try:
+        proc = subprocess.run(
+            [sys.executable, str(ROOT / "benchmarks" / script), "--quick", "--threads", "1",
+             "--data", str(mnist_path), "--name", name, *args], cwd=ROOT, env=env,
+            capture_output=True, text=True, timeout=300)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        return json.loads(out.read_text())
+    finally:
+        out.unlink(missing_ok=True)
+
+
+def test_classification_select_protocol_touches_test_once(mnist_path):
+    """--select: recipes scored on the validation split only (no test error during
+    selection), the lowest mean validation error chosen, every final network tested once
+    after its last epoch (no per-epoch test error), one row per variant and seed."""
+    res = _run_quick("mnist_classification.py", f"_test_cls_select_{os.getpid()}", mnist_path,
+                     "--variants", "mlp", "sdae", "--select", "dropout=0.5",
+                     "vat=2.0,dropout=0,input_dropout=0", "--seeds", "0", "1")
+    sel = res["selection"]
+    assert [s["recipe"] for s in sel] == ["dropout=0.5", "vat=2.0,dropout=0,input_dropout=0"]
+    for s in sel:
+        for r in s["runs"]:
+            assert r["test_error_pct"] is None and r["n_train"] == 2750, r["n_train"]
+            assert all("test_error_pct" not in c for c in r["curve"]), r["curve"]
+        want = sum(r["val_error_pct"] for r in s["runs"]) / 2
+        assert abs(s["mean_val_error_pct"] - want) < 1e-9, (s["mean_val_error_pct"], want)
+    best = min(sel, key=lambda s: s["mean_val_error_pct"])["recipe"]
+    assert res["chosen"] == best
+    finals = [(r["method"], r["seed"]) for r in res["final"]]
+    assert finals == [("mlp", 0), ("mlp", 1), ("sdae", 0), ("sdae", 1)], finals
+    for r in res["final"]:
+        assert r["n_train"] == 3000 and r["val_error_pct"] is None
+        assert all("test_error_pct" not in c for c in r["curve"]), r["curve"]
+        assert r["test_error_pct"] < 88.0, r["test_error_pct"]  # it learned; chance is 90 %
+
+
+def test_hinton_select_protocol_touches_test_once(mnist_path):
+    """hinton_mnist --select: candidates scored by their last-epoch validation error, the
+    winner retrained on all training images, the test set touched once."""
+    res = _run_quick("hinton_mnist.py", f"_test_hs_select_{os.getpid()}", mnist_path,
+                     "--select", "adam+ep1", "bn_adamw+ep2", "--minutes", "1")
+    sel = {r["method"]: r for r in res["selection"]}
+    assert set(sel) == {"adam+ep1", "bn_adamw+ep2"}
+    for r in sel.values():
+        assert "test_error" not in r and r["n_train"] == 2750 and r["n_val"] == 250
+        assert r["val_error"] == pytest.approx(r["curve"][-1]["val_error"], abs=1e-3)
+        assert all("test_error" not in c for c in r["curve"])
+    assert res["chosen"] == min(sel.values(), key=lambda r: r["val_error"])["method"]
+    fin = res["final"]
+    assert fin["method"] == res["chosen"] and fin["n_train"] == 3000 and fin["n_test"] == 2000
+    assert all("test_error" not in c and "val_error" not in c for c in fin["curve"])
+    assert 0 < fin["test_error"] < res["pca"]["test_error"] * 3, fin["test_error"]
