@@ -152,7 +152,7 @@ def add_parser(subparsers) -> None:
     t.add_argument("--dead-tokens", type=_positive_int, default=100_000,
                    help="tokens without firing after which a latent is dead")
     t.add_argument("--max-iter", type=_positive_int, default=1, help="epochs")
-    t.add_argument("--batch-size", type=_positive_int, default=4096)
+    t.add_argument("--batch-size", type=_positive_int, default=1024)
     t.add_argument("--learning-rate", type=float, default=None,
                    help="Adam rate (default 2e-4 / sqrt(L / 2^14))")
     t.add_argument("--val", default=None, help="validation activations (.npy)")

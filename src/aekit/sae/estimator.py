@@ -46,6 +46,7 @@ class SparseAutoencoder(TransformerMixin, BaseEstimator):
     max_iter : int
         Epochs.
     batch_size : int
+        Rows per step (1024: on a CPU the budget is steps, not Gao et al.'s huge batches).
     learning_rate : float or None
         Adam's rate; None: ``2·10⁻⁴ / sqrt(L / 2¹⁴)`` (Gao et al.).
     b_pre_init : {"geometric_median", "mean", "zeros"}
@@ -76,7 +77,7 @@ class SparseAutoencoder(TransformerMixin, BaseEstimator):
 
     def __init__(self, n_components: int = 256, k: int = 32, *, batch_topk: bool = False,
                  auxk_alpha: float = 1 / 32, k_aux: int = 512, dead_tokens: int = 100_000,
-                 max_iter: int = 10, batch_size: int = 4096,
+                 max_iter: int = 10, batch_size: int = 1024,
                  learning_rate: float | None = None, b_pre_init: str = "geometric_median",
                  random_state: int = 0):
         self.n_components = n_components

@@ -65,7 +65,7 @@ def sae_objective(*, auxk_alpha: float = 1 / 32, k_aux: int = 512,
 
 def train_sae(model: TopKSAE, X: Any, *, val: Any = None, auxk_alpha: float = 1 / 32,
               k_aux: int = 512, dead_tokens: int = 10_000_000, max_iter: int = 1,
-              batch_size: int = 4096, learning_rate: float | None = None,
+              batch_size: int = 1024, learning_rate: float | None = None,
               b_pre_init: str = "geometric_median", init_rows: int = 4096,
               random_state: int = 0, callbacks: Sequence[Callback] = (),
               **fit_kwargs: Any) -> History:
