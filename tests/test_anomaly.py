@@ -186,6 +186,49 @@ def test_detector_target_fpr_on_fresh_normal_data(score):
     assert abs(fresh - 0.05) < 3 * sd + 1 / 1001, (fresh, sd)
 
 
+def test_auto_neighbors_unmask_a_clustered_group():
+    # 950 N(0, I) rows and a tight group of 50 identical-ish anomalies far away (5 % of the
+    # data): with k = 5 the group's codes are each other's neighbours (masking), so they score
+    # below the normal rows; with k = ceil(0.1 m) > 50 they reach the normal rows and score
+    # above every one of them. The resolved k is ceil(contamination * m), m training codes.
+    rng = np.random.default_rng(0)
+    normal = rng.normal(size=(950, 6))
+    group = np.array([15.0, 15.0, 0, 0, 0, 0]) + 0.01 * rng.normal(size=(50, 6))
+    X = np.vstack([normal, group])
+    y = np.r_[np.zeros(950), np.ones(50)]
+    kw = dict(model="pca", n_components=3, score="knn", contamination=0.1, random_state=0)
+    auto = AnomalyDetector(**kw).fit(X)
+    m = len(auto.train_codes_)
+    assert auto.n_neighbors_ == math.ceil(0.1 * m) and auto.score_ == "knn", auto.n_neighbors_
+    small = AnomalyDetector(n_neighbors=5, **kw).fit(X)
+    a_auto, a_small = auroc(y, auto.decision_scores_), auroc(y, small.decision_scores_)
+    assert a_auto > 0.99 and a_small < 0.5, (a_auto, a_small)
+    # the training scores are leave-one-out kNN distances with the resolved k
+    Z = auto.train_codes_
+    D = np.sqrt(((Z[:, None] - Z[None]) ** 2).sum(-1))
+    np.fill_diagonal(D, np.inf)
+    want = np.sort(D, 1)[:, :auto.n_neighbors_].mean(1)
+    tr = np.setdiff1d(np.arange(len(X)), auto.val_index_)
+    got = auto.decision_scores_[tr]
+    assert np.allclose(got, want, atol=1e-8), np.abs(got - want).max()
+
+
+def test_auto_score_by_input_kind(tmp_path):
+    rows = AnomalyDetector(model="pca", n_components=2, random_state=0).fit(_gauss(100))
+    assert rows.score_ == "knn", rows.score_
+    imgs = np.random.default_rng(0).random((40, 8, 8))
+    im = AnomalyDetector(model="pca", n_components=4, random_state=0).fit(imgs)
+    assert im.score_ == "recon", im.score_
+    # the image score is the reconstruction error alone (its heatmap's mean)
+    assert np.allclose(im.decision_function(imgs[:5]),
+                       im.error_maps(imgs[:5]).reshape(5, -1).mean(1), atol=1e-10)
+    # the resolved score and k survive save / load
+    det2 = AnomalyDetector.load(rows.save(tmp_path / "d.safetensors"))
+    assert det2.score_ == "knn" and det2.n_neighbors_ == rows.n_neighbors_, det2.n_neighbors_
+    assert np.array_equal(det2.decision_function(_gauss(10, seed=3)),
+                          rows.decision_function(_gauss(10, seed=3)))
+
+
 # ------------------------------------------------------------------------ scores
 def test_knn_distance_brute_force_and_loo():
     rng = np.random.default_rng(0)
@@ -416,6 +459,10 @@ def test_bad_inputs_name_the_argument():
         AnomalyDetector(n_components=1.5).fit(X)
     with pytest.raises(ValueError, match="n_neighbors"):
         AnomalyDetector(n_neighbors=0).fit(X)
+    with pytest.raises(ValueError, match="n_neighbors must be an int >= 1 or 'auto'"):
+        AnomalyDetector(n_neighbors="all").fit(X)
+    with pytest.raises(ValueError, match="score must be 'auto' or one of"):
+        AnomalyDetector(score="iforest").fit(X)
     with pytest.raises(ValueError, match="validation_fraction"):
         AnomalyDetector(validation_fraction=0.9).fit(X)
     det = AnomalyDetector(**FAST).fit(X)

@@ -181,6 +181,10 @@ def _cmd_explain(a: argparse.Namespace) -> int:
     return 0
 
 
+def _neighbors(v: str) -> int | str:
+    return "auto" if v == "auto" else _positive_int(v)
+
+
 def _positive_int(v: str) -> int:
     i = int(v)
     if i < 1:
@@ -221,9 +225,12 @@ def add_parser(subparsers) -> None:
     f.add_argument("--hidden-layer-sizes", type=_positive_int, nargs="*", default=[256],
                    help="hidden sizes (residual branches; channels for conv)")
     add_renamed_flag(f, "--hidden", "--hidden-layer-sizes", type=_positive_int, nargs="*")
-    f.add_argument("--score", default="recon+knn", choices=SCORES)
+    f.add_argument("--score", default="auto", choices=("auto", *SCORES),
+                   help="auto (default): knn for tabular rows, recon for images")
     f.add_argument("--recon", default="mse", choices=RECON_SCORES)
-    f.add_argument("--neighbors", type=_positive_int, default=5)
+    f.add_argument("--neighbors", type=_neighbors, default="auto",
+                   help="k of the kNN code distance; auto (default): ceil(contamination * m) "
+                   "for m training codes")
     f.add_argument("--contamination", type=float, default=0.1)
     f.add_argument("--threshold", type=_threshold, default="contamination",
                    help="contamination (default), fpr, or a fixed number")
