@@ -213,9 +213,34 @@ def test_auto_neighbors_unmask_a_clustered_group():
     assert np.allclose(got, want, atol=1e-8), np.abs(got - want).max()
 
 
+def test_joint_score_is_knn_on_code_and_error_brute_force():
+    # data near a 2-d plane in 6-d; anomalies off the plane project onto ordinary codes (the
+    # code-only kNN misses them) but have a large error: the joint space [f(x), ||x - x_hat||]
+    # separates them. The score is the mean distance to the k nearest training rows there.
+    rng = np.random.default_rng(0)
+    B = rng.normal(size=(2, 6))
+    X = rng.normal(size=(1000, 2)) @ B + 0.05 * rng.normal(size=(1000, 6))
+    odd = rng.normal(size=(1000, 2)) @ B + 2.0 * rng.normal(size=(1000, 6)) @ np.eye(6)
+    kw = dict(model="pca", n_components=2, standardize=False, random_state=0, n_neighbors=7)
+    joint = AnomalyDetector(score="joint", **kw).fit(X)
+    Q = np.hstack([joint.codes(odd[:50]),
+                   np.linalg.norm(odd[:50] - joint.reconstruct(odd[:50]), axis=1)[:, None]])
+    R = np.hstack([joint.train_codes_, np.sqrt(joint.train_errors_ * 6)[:, None]])
+    D = np.sqrt(((Q[:, None] - R[None]) ** 2).sum(-1))
+    want = np.sort(D, 1)[:, :7].mean(1)
+    got = joint.decision_function(odd[:50])
+    assert np.allclose(got, want, atol=1e-6), np.abs(got - want).max()
+    code = AnomalyDetector(score="knn", **kw).fit(X)
+    fresh = rng.normal(size=(1000, 2)) @ B + 0.05 * rng.normal(size=(1000, 6))
+    y = np.r_[np.zeros(1000), np.ones(1000)]
+    a_joint = auroc(y, joint.decision_function(np.r_[fresh, odd]))
+    a_code = auroc(y, code.decision_function(np.r_[fresh, odd]))
+    assert a_joint > 0.99 and a_code < a_joint - 0.1, (a_joint, a_code)
+
+
 def test_auto_score_by_input_kind(tmp_path):
     rows = AnomalyDetector(model="pca", n_components=2, random_state=0).fit(_gauss(100))
-    assert rows.score_ == "knn", rows.score_
+    assert rows.score_ == "joint", rows.score_
     imgs = np.random.default_rng(0).random((40, 8, 8))
     im = AnomalyDetector(model="pca", n_components=4, random_state=0).fit(imgs)
     assert im.score_ == "recon", im.score_
@@ -224,7 +249,7 @@ def test_auto_score_by_input_kind(tmp_path):
                        im.error_maps(imgs[:5]).reshape(5, -1).mean(1), atol=1e-10)
     # the resolved score and k survive save / load
     det2 = AnomalyDetector.load(rows.save(tmp_path / "d.safetensors"))
-    assert det2.score_ == "knn" and det2.n_neighbors_ == rows.n_neighbors_, det2.n_neighbors_
+    assert det2.score_ == "joint" and det2.n_neighbors_ == rows.n_neighbors_, det2.n_neighbors_
     assert np.array_equal(det2.decision_function(_gauss(10, seed=3)),
                           rows.decision_function(_gauss(10, seed=3)))
 
@@ -582,7 +607,7 @@ def test_heatmap_overlay_and_figures():
 
 def test_combinations_all_run():
     X = _gauss(120)
-    for score, model in itertools.product(("recon", "knn", "recon+knn"), ("pca", "dense")):
+    for score, model in itertools.product(("recon", "knn", "recon+knn", "joint"), ("pca", "dense")):
         det = AnomalyDetector(model=model, score=score, n_components=2, **FAST).fit(X)
         assert np.isfinite(det.decision_function(X[:5])).all(), (score, model)
 
