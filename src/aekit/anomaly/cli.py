@@ -226,7 +226,8 @@ def add_parser(subparsers) -> None:
                    help="hidden sizes (residual branches; channels for conv)")
     add_renamed_flag(f, "--hidden", "--hidden-layer-sizes", type=_positive_int, nargs="*")
     f.add_argument("--score", default="auto", choices=("auto", *SCORES),
-                   help="auto (default): knn for tabular rows, recon for images")
+                   help="auto (default): joint (kNN on code and error) for tabular rows, "
+                   "recon for images")
     f.add_argument("--recon", default="mse", choices=RECON_SCORES)
     f.add_argument("--neighbors", type=_neighbors, default="auto",
                    help="k of the kNN code distance; auto (default): ceil(contamination * m) "
