@@ -255,34 +255,6 @@ def main(argv=None):
     for e in expansions[1:]:
         c_best[e], c_fvu[e] = c_best[expansions[0]], c_fvu[expansions[0]]
 
-    # --- FVU vs k, dead latents with / without AuxK ---------------------------------------
-    train_rows_mem = np.asarray(src.X[rows[: min(T, 2 ** 17)]])  # PCA fit sample
-    res = []
-    grid = [(e, k, c_best[e], "dead<1% on val") for e in expansions for k in ks]
-    if c_fvu[expansions[0]] != c_best[expansions[0]]:  # the trade-off, at k = 32
-        grid.append((expansions[0], 32, c_fvu[expansions[0]], "best val FVU"))
-    for e, k, c, rule in grid:
-        L = e * D
-        lr = c * default_learning_rate(L)
-        for a in (alpha, 0.0):
-            torch.manual_seed(0)
-            m = TopKSAE(D, L, k)
-            t0 = time.perf_counter()
-            h = train_sae(m, src.subset(rows), auxk_alpha=a, k_aux=k_aux,
-                          dead_tokens=dead_tokens, max_iter=1, batch_size=batch,
-                          learning_rate=lr, progress=False)
-            secs = time.perf_counter() - t0
-            r = evaluate_sae(m, test)
-            row = {"expansion": e, "n_latents": L, "k": k, "auxk_alpha": a, "lr_factor": c,
-                   "lr_rule": rule, "learning_rate": lr, "tokens": T, "train_seconds": secs,
-                   "samples_per_s": T / secs, "test_fvu": r.fvu, "test_l0": r.l0,
-                   "test_dead_fraction": r.dead_fraction,
-                   "train_dead_fraction": float(m.dead_mask(dead_tokens).float().mean()),
-                   "final_train_recon": h.records[-1]["train_recon"]}
-            res.append(row)
-            print(json.dumps(row), flush=True)
-    pca = {k: pca_fvu(train_rows_mem, test, k) for k in ks}
-
     # --- throughput vs the hand-written loop -----------------------------------------------
     steps, reps = (3, 1) if q else (16, 2)
     Xmem = torch.from_numpy(np.asarray(src.X[0:(steps + 3) * batch * 2]))
@@ -305,6 +277,36 @@ def main(argv=None):
         row["ratio_streamed"] = row["aekit_streamed"] / row["hand_loop"]
         thr.append(row)
         print(json.dumps(row), flush=True)
+
+    # --- FVU vs k, dead latents with / without AuxK ---------------------------------------
+    train_rows_mem = np.asarray(src.X[rows[: min(T, 2 ** 17)]])  # PCA fit sample
+    res = []
+    e0 = expansions[0]
+    grid = [(e0, k, c_best[e0], "dead<1% on val") for k in ks]
+    if c_fvu[e0] != c_best[e0]:  # the trade-off, at k = 32
+        grid.append((e0, 32, c_fvu[e0], "best val FVU"))
+    grid += [(e, k, c_best[e], "dead<1% on val") for e in expansions[1:] for k in ks]
+    for e, k, c, rule in grid:
+        L = e * D
+        lr = c * default_learning_rate(L)
+        for a in (alpha, 0.0):
+            torch.manual_seed(0)
+            m = TopKSAE(D, L, k)
+            t0 = time.perf_counter()
+            h = train_sae(m, src.subset(rows), auxk_alpha=a, k_aux=k_aux,
+                          dead_tokens=dead_tokens, max_iter=1, batch_size=batch,
+                          learning_rate=lr, progress=False)
+            secs = time.perf_counter() - t0
+            r = evaluate_sae(m, test)
+            row = {"expansion": e, "n_latents": L, "k": k, "auxk_alpha": a, "lr_factor": c,
+                   "lr_rule": rule, "learning_rate": lr, "tokens": T, "train_seconds": secs,
+                   "samples_per_s": T / secs, "test_fvu": r.fvu, "test_l0": r.l0,
+                   "test_dead_fraction": r.dead_fraction,
+                   "train_dead_fraction": float(m.dead_mask(dead_tokens).float().mean()),
+                   "final_train_recon": h.records[-1]["train_recon"]}
+            res.append(row)
+            print(json.dumps(row), flush=True)
+    pca = {k: pca_fvu(train_rows_mem, test, k) for k in ks}
 
     # --- tables ---------------------------------------------------------------------------
     by = {(r["expansion"], r["k"], r["lr_factor"], r["auxk_alpha"] > 0): r for r in res}
