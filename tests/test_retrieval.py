@@ -362,6 +362,11 @@ def test_cli_index_errors(tiny_index, tmp_path, capsys):
     assert main(["index", "info", str(tmp_path / "nope")]) == 2
     assert main(["index", "build", d, "--corpus", "reuters"]) == 2
     assert "not empty" in capsys.readouterr().err
+    for bad in ("0", "-1e-3", "nan"):
+        assert main(["index", "build", str(tmp_path / "new"), "--corpus", "reuters",
+                     f"--learning-rate={bad}"]) == 2
+        err = capsys.readouterr().err
+        assert "--learning-rate must be > 0" in err, (bad, err)
 
 
 def test_document_ae_old_keywords_warn_and_train_the_same():
