@@ -264,10 +264,10 @@ def plot_curve(name: str = "vae_mnist") -> None:
         ax.plot(t, [c["val_nll"] for c in run["curve"]], "o-", label=f"{key} (val)")
         ax.errorbar([t[-1]], [run["test_nll"]], yerr=[2 * run["test_nll_se"]], fmt="k*",
                     ms=9, label=None)
-    for v, lab, st in ((86.76, "paper VAE", ":"), (84.78, "paper IWAE-50", ":"),
-                       (89.78, "pythae VAE", "--"), (86.82, "pythae IWAE", "--")):
+    for v, lab, st, x in ((86.76, "paper VAE", ":", 0.01), (84.78, "paper IWAE-50", ":", 0.01),
+                          (89.78, "pythae VAE", "--", 0.55), (86.82, "pythae IWAE", "--", 0.55)):
         ax.axhline(v, ls=st, lw=0.8, color="grey")
-        ax.text(0.01, v, lab, fontsize=7, va="bottom", transform=ax.get_yaxis_transform())
+        ax.text(x, v, lab, fontsize=7, va="bottom", transform=ax.get_yaxis_transform())
     ax.set_xlabel("training time (minutes, one core)")
     ax.set_ylabel("NLL (nats)")
     ax.set_ylim(80, 140)
