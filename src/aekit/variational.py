@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator, TransformerMixin
-from sklearn.utils.validation import check_array, check_is_fitted
+from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
 from .models.vae import LIKELIHOODS, VAE, VariationalModel
 from .objectives.variational import (
@@ -295,7 +295,8 @@ class VariationalAutoencoder(TransformerMixin, BaseEstimator):
         must be binary already.
     max_iter, batch_size, learning_rate : training (epochs, rows, Adam step)
     validation_fraction : float
-        Fraction of ``X`` held out for early stopping.
+        Fraction of ``X`` held out for early stopping (none when it would leave fewer than
+        2 rows on either side).
     n_iter_no_change : int
         Patience in epochs (on the validation objective).
     n_eval_samples : int
@@ -306,6 +307,8 @@ class VariationalAutoencoder(TransformerMixin, BaseEstimator):
     ----------
     model_ : VAE
     history_ : list of dict
+    n_iter_ : int
+        Epochs run.
     n_features_in_ : int
 
     References
@@ -387,7 +390,7 @@ class VariationalAutoencoder(TransformerMixin, BaseEstimator):
         from .train import fit as _fit
 
         self._check_params()
-        X = check_array(X, dtype=np.float32)
+        X = validate_data(self, X, dtype=np.float32, ensure_min_samples=2)
         n, d = X.shape
         if self.likelihood == "bernoulli":
             if self.binarize == "none":
@@ -397,9 +400,8 @@ class VariationalAutoencoder(TransformerMixin, BaseEstimator):
         rng = np.random.default_rng(self.random_state)
         perm = rng.permutation(n)
         n_val = int(round(self.validation_fraction * n))
-        if self.validation_fraction > 0 and (n_val < 2 or n - n_val < 2):
-            raise ValueError(f"validation_fraction={self.validation_fraction} leaves {n_val} "
-                             f"validation and {n - n_val} training rows of {n}; need >= 2 each")
+        if n_val < 2 or n - n_val < 2:  # too few rows to hold any out: no early stopping
+            n_val = 0
         Xtr, Xval = X[perm[n_val:]], (X[perm[:n_val]] if n_val else None)
         augment = None
         if self.likelihood == "bernoulli" and self.binarize != "none":
@@ -421,17 +423,13 @@ class VariationalAutoencoder(TransformerMixin, BaseEstimator):
                     random_state=int(self.random_state), progress=False)
         self.model_ = model.eval()
         self.history_ = list(hist.records)
-        self.n_features_in_ = d
+        self.n_iter_ = len(self.history_)
         return self
 
     # --- use ------------------------------------------------------------------------------
     def _x(self, X: Any) -> torch.Tensor:
         check_is_fitted(self, "model_")
-        X = check_array(X, dtype=np.float32)
-        if X.shape[1] != self.n_features_in_:
-            raise ValueError(f"X has {X.shape[1]} features, but this estimator was fitted "
-                             f"with {self.n_features_in_}")
-        return torch.from_numpy(X)
+        return torch.from_numpy(validate_data(self, X, dtype=np.float32, reset=False))
 
     def transform(self, X: Any) -> np.ndarray:
         """Posterior means μ(x): (n, d) -> (n, k)."""
@@ -492,5 +490,6 @@ class VariationalAutoencoder(TransformerMixin, BaseEstimator):
                      for k, v in params.items() if k in known})
         est.model_ = model.eval()
         est.n_features_in_ = model.n_features
+        est.n_iter_ = 0
         est.history_ = []
         return est
