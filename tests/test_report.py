@@ -159,3 +159,16 @@ def test_png_uri_never_contains_http():
     assert img.size == (3, 2)
     with pytest.raises(ValueError, match="PNG"):
         png_data_uri(b"GIF89a")
+
+
+def test_vae_run_report_has_the_variational_section(tmp_path, image_html):
+    """A VAE run's report adds the variational section (prior samples, traversals,
+    interpolation); other runs' reports do not."""
+    out = tmp_path / "vae"
+    assert main(["train", "--data", "digits", "--model", "vae", "--n-components", "4",
+                 "--output", str(out), *FAST]) == 0
+    html = write_report(out).read_text(encoding="utf-8")
+    secs = _sections(html)
+    assert "variational" in secs, secs
+    assert "variational" not in _sections(image_html)
+    assert secs[-1] == "config"

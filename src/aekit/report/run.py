@@ -409,6 +409,18 @@ def _config(ctx: _Ctx) -> Section:
 
 # ---- the report ----------------------------------------------------------------------------
 
+def _variational(ctx: _Ctx) -> Section | None:
+    """Prior samples, traversals of the active units, interpolation and the importance-sampled
+    log-likelihood of a VAE run (:func:`aekit.report.vae.vae_section`); None for other models."""
+    if not getattr(ctx.model, "variational", False):
+        return None
+    from .vae import vae_section
+
+    X = ctx.X_eval
+    shape = ctx.image_shape[-2:] if ctx.image_shape is not None else None
+    return vae_section(ctx.model, X, shape)
+
+
 def write_report(run_dir: str | Path, out: str | Path | None = None, *,
                  tsne: bool = False) -> Path:
     """Write a self-contained HTML report of a run directory and return its path.
@@ -466,6 +478,7 @@ def write_report(run_dir: str | Path, out: str | Path | None = None, *,
                 ("interpolation", lambda: _interpolation(ctx)),
                 ("filters", lambda: _filters(ctx)), ("unit activity", lambda: _activity(ctx)),
                 ("Jacobian spectrum", lambda: _jacobian(ctx)),
+                ("variational model", lambda: _variational(ctx)),
                 ("image outputs", lambda: run_image_outputs_section(run["dir"])),
                 ("configuration", lambda: _config(ctx))]
     sections: list[Section] = []
