@@ -16,7 +16,7 @@ from aekit.cli import main
 from aekit.report import IMAGE_SECTIONS, write_comparison, write_report
 from aekit.report.html import png_data_uri
 
-FAST = ["--epochs", "1", "--hidden", "16", "--no-progress", "--no-report"]
+FAST = ["--max-iter", "1", "--hidden-layer-sizes", "16", "--no-progress", "--no-report"]
 ALWAYS = ("overview", "metrics", "curves", "pca", "worst", "codes", "activity", "jacobian",
           "config")
 
