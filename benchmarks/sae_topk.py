@@ -280,12 +280,61 @@ def main(argv=None):
 
     # --- FVU vs k, dead latents with / without AuxK ---------------------------------------
     train_rows_mem = np.asarray(src.X[rows[: min(T, 2 ** 17)]])  # PCA fit sample
+    pca = {k: pca_fvu(train_rows_mem, test, k) for k in ks}
     res = []
     e0 = expansions[0]
     grid = [(e0, k, c_best[e0], "dead<1% on val") for k in ks]
     if c_fvu[e0] != c_best[e0]:  # the trade-off, at k = 32
         grid.append((e0, 32, c_fvu[e0], "best val FVU"))
     grid += [(e, k, c_best[e], "dead<1% on val") for e in expansions[1:] for k in ks]
+    def publish(complete: bool) -> None:
+        """Write the results so far (after every SAE, so a cut-short run keeps them)."""
+        by = {(r["expansion"], r["k"], r["lr_factor"], r["auxk_alpha"] > 0): r for r in res}
+        fvu_rows = []
+        for e, k, c, rule in grid:
+            if (e, k, c, True) not in by or (e, k, c, False) not in by:
+                continue
+            w, wo = by[(e, k, c, True)], by[(e, k, c, False)]
+            fvu_rows.append([f"{e}× ({e * D})", k, f"{c:g} ({rule})", w["test_fvu"],
+                             wo["test_fvu"], pca[k],
+                             f"{100 * w['test_dead_fraction']:.2f} %",
+                             f"{100 * wo['test_dead_fraction']:.2f} %",
+                             f"{100 * w['train_dead_fraction']:.2f} %",
+                             f"{100 * wo['train_dead_fraction']:.2f} %",
+                             round(w["samples_per_s"])])
+        md = (f"Test FVU and dead latents ({len(test):,} held-out rows; {T:,} training rows per "
+              "SAE; lr = factor · 2e-4 / sqrt(L / 2^14), factor chosen on validation)\n\n"
+              + md_table(["dictionary", "k", "lr factor", "FVU AuxK", "FVU no AuxK", "FVU PCA-k",
+                          "dead AuxK (test)", "dead no AuxK (test)", "dead AuxK (train)",
+                          "dead no AuxK (train)", "samples/s"], fvu_rows))
+        md += "\n\nTraining throughput, k = 32, batch 1024 (samples/s, median)\n\n" + md_table(
+            ["dictionary", "hand loop", "aekit (memory)", "ratio", "aekit (streamed .npy)",
+             "ratio"], [[f"{r['expansion']}×", round(r["hand_loop"]), round(r["aekit_in_memory"]),
+                         r["ratio_in_memory"], round(r["aekit_streamed"]), r["ratio_streamed"]]
+                        for r in thr])
+        name = args.name or ("sae_topk_quick" if q else "sae_topk")
+        write_results(name, {
+            "protocol": __doc__,
+            "settings": {"quick": q, "threads": args.threads, "n_train": n_train, "n_val": n_val,
+                         "n_test": n_test, "tokens_per_config": T, "batch_size": batch,
+                         "k_aux": k_aux, "auxk_alpha": alpha, "dead_tokens": dead_tokens,
+                         "expansions": list(expansions), "ks": list(ks),
+                         "lr_rule": "c * 2e-4 / sqrt(L / 2**14)",
+                         "lr_factor": {str(e): c for e, c in c_best.items()},
+                         "lr_factor_best_val_fvu": {str(e): c for e, c in c_fvu.items()},
+                         "activation_model": "DenseAE 784-512-32 ReLU, 3 epochs on 54k MNIST",
+                         "shifts": "uniform integer (dx, dy) in [-2, 2]^2"},
+            "preparation": {"cached": prep["cached"], "model_seconds": prep["model_s"],
+                            "generation_seconds": prep["gen_s"]},
+            "lr_selection": sel, "rows": res, "pca_test_fvu": {str(k): v for k, v in pca.items()},
+            "throughput": thr,
+            "goals": {"dead_with_auxk_below_1pct": all(
+                r["test_dead_fraction"] < 0.01 for r in res
+                if r["auxk_alpha"] > 0 and r["lr_rule"].startswith("dead")),
+                      "throughput_ratio_at_least_0.95": all(r["ratio_in_memory"] >= 0.95
+                                                            for r in thr)},
+            "complete": complete, "total_seconds": time.perf_counter() - t_all}, md)
+
     for e, k, c, rule in grid:
         L = e * D
         lr = c * default_learning_rate(L)
@@ -306,52 +355,10 @@ def main(argv=None):
                    "final_train_recon": h.records[-1]["train_recon"]}
             res.append(row)
             print(json.dumps(row), flush=True)
-    pca = {k: pca_fvu(train_rows_mem, test, k) for k in ks}
+            if not a:  # the pair is done
+                publish(False)
 
-    # --- tables ---------------------------------------------------------------------------
-    by = {(r["expansion"], r["k"], r["lr_factor"], r["auxk_alpha"] > 0): r for r in res}
-    fvu_rows = []
-    for e, k, c, rule in grid:
-        w, wo = by[(e, k, c, True)], by[(e, k, c, False)]
-        fvu_rows.append([f"{e}× ({e * D})", k, f"{c:g} ({rule})", w["test_fvu"],
-                         wo["test_fvu"], pca[k],
-                         f"{100 * w['test_dead_fraction']:.2f} %",
-                         f"{100 * wo['test_dead_fraction']:.2f} %",
-                         f"{100 * w['train_dead_fraction']:.2f} %",
-                         f"{100 * wo['train_dead_fraction']:.2f} %",
-                         round(w["samples_per_s"])])
-    md = (f"Test FVU and dead latents ({len(test):,} held-out rows; {T:,} training rows per "
-          "SAE; lr = factor · 2e-4 / sqrt(L / 2^14), factor chosen on validation)\n\n"
-          + md_table(["dictionary", "k", "lr factor", "FVU AuxK", "FVU no AuxK", "FVU PCA-k",
-                      "dead AuxK (test)", "dead no AuxK (test)", "dead AuxK (train)",
-                      "dead no AuxK (train)", "samples/s"], fvu_rows))
-    md += "\n\nTraining throughput, k = 32, batch 1024 (samples/s, median)\n\n" + md_table(
-        ["dictionary", "hand loop", "aekit (memory)", "ratio", "aekit (streamed .npy)",
-         "ratio"], [[f"{r['expansion']}×", round(r["hand_loop"]), round(r["aekit_in_memory"]),
-                     r["ratio_in_memory"], round(r["aekit_streamed"]), r["ratio_streamed"]]
-                    for r in thr])
-    name = args.name or ("sae_topk_quick" if q else "sae_topk")
-    write_results(name, {
-        "protocol": __doc__,
-        "settings": {"quick": q, "threads": args.threads, "n_train": n_train, "n_val": n_val,
-                     "n_test": n_test, "tokens_per_config": T, "batch_size": batch,
-                     "k_aux": k_aux, "auxk_alpha": alpha, "dead_tokens": dead_tokens,
-                     "expansions": list(expansions), "ks": list(ks),
-                     "lr_rule": "c * 2e-4 / sqrt(L / 2**14)",
-                     "lr_factor": {str(e): c for e, c in c_best.items()},
-                     "lr_factor_best_val_fvu": {str(e): c for e, c in c_fvu.items()},
-                     "activation_model": "DenseAE 784-512-32 ReLU, 3 epochs on 54k MNIST",
-                     "shifts": "uniform integer (dx, dy) in [-2, 2]^2"},
-        "preparation": {"cached": prep["cached"], "model_seconds": prep["model_s"],
-                        "generation_seconds": prep["gen_s"]},
-        "lr_selection": sel, "rows": res, "pca_test_fvu": {str(k): v for k, v in pca.items()},
-        "throughput": thr,
-        "goals": {"dead_with_auxk_below_1pct": all(
-            r["test_dead_fraction"] < 0.01 for r in res
-            if r["auxk_alpha"] > 0 and r["lr_rule"].startswith("dead")),
-                  "throughput_ratio_at_least_0.95": all(r["ratio_in_memory"] >= 0.95
-                                                        for r in thr)},
-        "total_seconds": time.perf_counter() - t_all}, md)
+    publish(True)
 
 
 if __name__ == "__main__":
