@@ -5,13 +5,16 @@ top-activating digits.
 
 A DenseAE 784-512-32 (ReLU hidden layer) is trained for 2 epochs on MNIST's 60,000 training
 images; its 512 hidden activations of the training images train an ``aekit.SparseAutoencoder``
-(L = expansion · 512 latents, k active, AuxK on, 5 epochs, batch 4096), and its 512
+(L = expansion · 512 latents, k active, AuxK on, 5 epochs, batch 1024), and its 512
 activations of the 10,000 test images are the held-out rows. Prints the test FVU, L0 and
 dead fraction next to PCA with k components, and writes ``--out/report.html`` (metrics,
 firing frequencies, each described latent's top-activating test digits) and the SAE
 (``--out/sae.safetensors``).
 
-Measured (seed 0, one core; see docs/sae.md for the numbers of this command).
+Measured (seed 0, one core, about 2 minutes on a quiet machine): test FVU 0.0840 (PCA-32:
+0.0837), L0 32.0, dead 22.71 % of 2048 latents (never firing on the 10,000 test rows) —
+with Gao et al.'s learning rate (2e-4 / sqrt(L / 2^14)) and AuxK; the same command with
+batch 4096 (73 steps) gave FVU 0.1853 and 1.51 % dead.
 """
 
 from __future__ import annotations
@@ -42,7 +45,7 @@ def main(argv=None):
         A = torch.relu(ae.enc[0](torch.from_numpy(tr.X))).numpy()
         A_test = torch.relu(ae.enc[0](torch.from_numpy(te.X))).numpy()
     sae = SparseAutoencoder(n_components=args.expansion * 512, k=args.k, max_iter=args.epochs,
-                            batch_size=4096, dead_tokens=60_000, k_aux=256, random_state=0)
+                            batch_size=1024, dead_tokens=60_000, k_aux=256, random_state=0)
     sae.fit(A)
     m = sae.evaluate(A_test)
     mu = A.mean(0)
