@@ -21,6 +21,7 @@ EXAMPLES = {
     "document": dict(sizes=[12, 9, 4], code_activation="sigmoid"),
     "vae": dict(sizes=[12, 9, 3], activation="tanh"),
     "conv_vae": dict(image_shape=[2, 7, 6], channels=[3, 4], code_size=3),
+    "topk_sae": dict(n_features=12, n_latents=16, k=4),
 }
 
 
