@@ -43,7 +43,7 @@ def anomaly_section(detector: Any, X: Any, y: Any = None, *, n_heatmaps: int = 8
     from ..anomaly.thresholds import realised_fpr
 
     s = detector.decision_function(X)
-    rows = [["score", esc(f"{detector.score} ({detector.recon})")],
+    rows = [["score", esc(f"{getattr(detector, 'score_', detector.score)} ({detector.recon})")],
             ["threshold rule", esc(str(detector.threshold))],
             ["threshold", detector.threshold_],
             ["flagged in the training data", float(detector.labels_.mean())],
