@@ -172,14 +172,14 @@ class SelfEnsemble:
     @torch.no_grad()
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         from .patches import dihedral
-        from .tiling import _run
+        from .tiling import run_model
 
         was = self.model.training
         self.model.eval()
         try:
             acc = None
             for k in range(8):
-                y = dihedral_inverse(_run(self.model, dihedral(x, k)), k)
+                y = dihedral_inverse(run_model(self.model, dihedral(x, k)), k)
                 acc = y if acc is None else acc + y
         finally:
             self.model.train(was)

@@ -133,9 +133,9 @@ def run_segment(args) -> int:
 
 
 def _report(args, command: str, **images) -> None:
-    from .cli import _report as report
+    from .cli import write_command_report
 
-    report(args, command, **images)
+    write_command_report(args, command, **images)
 
 
 def _common(p, epochs: int, patches: int):

@@ -64,7 +64,7 @@ def run_denoise(args) -> int:
     if ref is not None:
         report.update(psnr_in=round(psnr(ref, x), 3), psnr_out=round(psnr(ref, out), 3),
                       ssim_out=round(ssim(ref, out), 4))
-    _report(args, "denoise", input=x, output=out, target=ref,
+    write_command_report(args, "denoise", input=x, output=out, target=ref,
             note=f"estimated σ = {report['estimated_sigma']}")
     print(json.dumps(report))
     return 0
@@ -89,7 +89,7 @@ def run_inpaint(args) -> int:
         progress=False)[0])
     out = inpaint(m, x, None if mask is None else mask.astype(np.float32))
     write_image(args.output, out)
-    _report(args, "inpaint", input=x, output=out,
+    write_command_report(args, "inpaint", input=x, output=out,
             note="mask given" if mask is not None else "blind")
     print(json.dumps({"input": str(args.input), "output": str(args.output),
                       "mask": args.mask}))
@@ -111,7 +111,7 @@ def run_compress(args) -> int:
     if args.decoded:
         write_image(args.decoded, out)
     H, W = x.shape[1:]
-    _report(args, "compress", output=out, target=x,
+    write_command_report(args, "compress", output=out, target=x,
             note=f"{8 * len(data) / (H * W):.3f} bits per pixel")
     print(json.dumps({"output": str(args.output), "bytes": len(data),
                       "bpp": round(8 * len(data) / (H * W), 4),
@@ -119,7 +119,7 @@ def run_compress(args) -> int:
     return 0
 
 
-def _report(args, command: str, **images) -> None:
+def write_command_report(args, command: str, **images) -> None:
     """``--report FILE.html``: a page with the before/after thumbnails and PSNR/SSIM."""
     if not getattr(args, "report", None):
         return

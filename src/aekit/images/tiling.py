@@ -64,7 +64,9 @@ def _channels(model) -> int | None:
     return int(shape[0]) if shape is not None else None
 
 
-def _run(model, x: torch.Tensor) -> torch.Tensor:
+def run_model(model, x: torch.Tensor) -> torch.Tensor:
+    """The image a model maps a batch to: ``model(x)``'s reconstruction (or the output of a
+    plain callable), shaped ``(n, C_out, H, W)`` for ``x`` of shape ``(n, C, H, W)``."""
     if callable(model) and not isinstance(model, torch.nn.Module):
         return model(x)
     out = model(x)
@@ -140,7 +142,7 @@ def predict_tiled(model, image, *, tile: int = 128, overlap: int = 32, batch_siz
                 rec = out.reconstruction if hasattr(out, "reconstruction") else out
                 pred = rec.reshape(batch.shape[0], -1, th, tw)
             else:
-                pred = _run(model, batch)
+                pred = run_model(model, batch)
             pred = pred.double().numpy()
             if acc is None:
                 co = out_channels or pred.shape[1]
