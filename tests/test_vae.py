@@ -487,3 +487,20 @@ _EXPECTED_FAILED = {
     expected_failed_checks=lambda est: _EXPECTED_FAILED)
 def test_sklearn_estimator_checks(estimator, check):
     check(estimator)
+
+
+def test_cli_train_conv_vae_end_to_end(tmp_path, capsys):
+    """--model conv_vae builds a ConvVAE from --channels on image data, with --beta."""
+    out = tmp_path / "conv"
+    rc = main(["train", "--data", "digits", "--model", "conv_vae", "--n-components", "3",
+               "--channels", "4", "8", "--beta", "2", "--max-iter", "1", "--output", str(out),
+               "--no-progress", "--no-report"])
+    assert rc == 0, capsys.readouterr().err
+    m = aekit.load(out)
+    assert type(m).__name__ == "ConvVAE" and list(m.channels) == [4, 8] and m.code_size == 3
+    import json
+    hist = [json.loads(line) for line in (out / "history.jsonl").read_text().splitlines()]
+    assert hist[-1]["kl_weight"] == 2.0, hist[-1]
+    rc = main(["train", "--data", "digits", "--model", "conv_vae", "--hidden-layer-sizes", "8",
+               "--max-iter", "1", "--output", str(tmp_path / "bad"), "--no-progress"])
+    assert rc == 2 and "--channels" in capsys.readouterr().err

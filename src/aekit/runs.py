@@ -379,7 +379,7 @@ def build(cfg: RunConfig, n_features: int, X: np.ndarray,
         raise ValueError(f"model.n_components={m.n_components} (--n-components) is larger "
                          f"than the input size {n_features}")
     output = m.output if m.output != "auto" else ("sigmoid" if loss == "bce" else "linear")
-    hidden = m.channels if m.name in ("conv", "unet") else m.hidden_layer_sizes
+    hidden = m.channels if m.name in ("conv", "unet", "conv_vae") else m.hidden_layer_sizes
     model = MODELS[m.name].from_spec(
         n_features=n_features, code_size=m.n_components, hidden=list(hidden),
         image_shape=image_shape, activation=m.activation, code_activation=m.code_activation,

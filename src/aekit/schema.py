@@ -129,7 +129,7 @@ class Setting:
 
 
 _S = Setting
-_MODELS = ("dense", "linear", "conv", "residual", "unet", "vae")
+_MODELS = ("dense", "linear", "conv", "residual", "unet", "vae", "conv_vae")
 _LOSSES = ("auto", "mse", "bce", "gaussian_nll")
 _NOISES = ("none", "masking", "gaussian", "salt_pepper")
 _OPTIMIZERS = ("adam", "adamw", "sgd", "lbfgs")
@@ -310,6 +310,7 @@ MODEL_OPTIONS: dict[str, frozenset[str]] = {
     "residual": frozenset({"n_components", "hidden_layer_sizes", "activation", "dropout"}),
     "unet": frozenset({"channels", "activation", "output", "batch_norm"}),
     "vae": frozenset({"n_components", "hidden_layer_sizes", "activation", "output"}),
+    "conv_vae": frozenset({"n_components", "channels", "activation", "output"}),
 }
 
 #: Where a surface legitimately has another name, default or no such setting, and why.
@@ -433,7 +434,7 @@ def check_model_options(model: dict[str, Any]) -> None:
             raise ValueError(f"{s.cli_flag} (model.{s.name} = {json.dumps(model[s.name])}) "
                              f"does not apply to model {name!r}; it applies to "
                              f"{', '.join(users)}. Drop it"
-                             + (" (conv/unet take --channels)"
+                             + (" (conv/unet/conv_vae take --channels)"
                                 if s.name == "hidden_layer_sizes" else "")
                              + (" (dense/residual take --hidden-layer-sizes)"
                                 if s.name == "channels" else ""))
