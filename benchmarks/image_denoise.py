@@ -79,6 +79,43 @@ class FlatSource:
         return Batch(b.x.flatten(1), x_tilde=b.x_tilde.flatten(1))
 
 
+class _Prefix:
+    """The first ``n`` samples of a data source (``len`` + ``take``)."""
+
+    def __init__(self, src, n):
+        self.src, self.n = src, n
+
+    def __len__(self):
+        return self.n
+
+    def take(self, idx):
+        return self.src.take(idx)
+
+
+class _Images:
+    """A fixed tensor of images (n, C, H, W) as a data source for ``fit``."""
+
+    def __init__(self, x):
+        self.x = x
+
+    def __len__(self):
+        return len(self.x)
+
+    def take(self, idx):
+        return Batch(self.x[idx])
+
+
+def fit_step_time(model, obj, data, batch, precision, lr):
+    """Seconds per optimiser step of ``aekit.fit`` on ``data`` (one epoch, batch ``batch``),
+    after a one-batch warm-up fit; trains ``model`` in place (pass a copy to keep it)."""
+    kw = dict(batch_size=batch, learning_rate=lr, precision=precision, progress=False,
+              random_state=0)
+    fit(model, obj, _Prefix(data, batch), max_iter=1, **kw)
+    t0 = time.perf_counter()
+    fit(model, obj, data, max_iter=1, **kw)
+    return (time.perf_counter() - t0) / (len(data) // batch)
+
+
 def train(model, images, damage, budget_s, *, patch=48, batch=32, lr=1e-3, seed=0, val=None,
           flat=False):
     """Train for about ``budget_s`` seconds: steps/s calibrated first, then a cosine schedule
@@ -91,22 +128,11 @@ def train(model, images, damage, budget_s, *, patch=48, batch=32, lr=1e-3, seed=
     if flat:
         src, vsrc = FlatSource(src), (FlatSource(vsrc) if vsrc else None)
     obj = Objective("mse")
-    # time a few steps on a throw-away copy: the model itself is trained by fit alone
-    cal = copy.deepcopy(model)
-    opt = torch.optim.Adam(cal.parameters(), lr)
-    b = src.take(torch.arange(batch))
+    # time a few steps of fit on a throw-away copy: the model itself is trained by fit alone
     t0 = time.perf_counter()
     n_cal = 3 if budget_s < 600 else 12  # long runs: a steadier estimate on a shared CPU
-    for i in range(n_cal + 1):  # calibration steps (part of the budget); the first warms up
-        if i == 1:
-            t_cal = time.perf_counter()
-        opt.zero_grad()
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=BF16):
-            total = obj(cal, b)[0]
-        total.backward()
-        opt.step()
-    del cal, opt
-    per_step = (time.perf_counter() - t_cal) / n_cal
+    per_step = fit_step_time(copy.deepcopy(model), obj, _Prefix(src, batch * n_cal), batch,
+                             prec, lr)
     spent = time.perf_counter() - t0
     epochs = max(1, int((budget_s - spent) / (per_step * 1.1 * EPOCH / batch)))
     t1 = time.perf_counter()
@@ -226,19 +252,9 @@ def throughput(quick):
             m = make()
             if cl:
                 m = m.to(memory_format=torch.channels_last)
-            obj = Objective("mse")
-            opt = torch.optim.Adam(m.parameters(), 1e-3)
-            x = torch.rand(64, 1, 48, 48)
             steps = 2 if quick else 6
-            for i in range(steps + 1):
-                if i == 1:
-                    t0 = time.perf_counter()
-                opt.zero_grad()
-                with torch.autocast("cpu", dtype=torch.bfloat16, enabled=prec == "bf16"):
-                    total, _ = obj(m, Batch(x))
-                total.backward()
-                opt.step()
-            dt = time.perf_counter() - t0
+            dt = fit_step_time(m, Objective("mse"), _Images(torch.rand(64 * steps, 1, 48, 48)), 64,
+                               prec, 1e-3) * steps
             rows.append({"model": name, "precision": prec, "channels_last": cl, "batch": 64,
                          "patch": "1x48x48",
                          "samples_per_s": round(64 * steps / dt, 1)})
