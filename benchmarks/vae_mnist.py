@@ -12,13 +12,15 @@ Models: VAE (ELBO, k = 1), IWAE k = 5, IWAE k = 50, all trained by ``aekit.fit``
 wall-clock budget each (``--budget-minutes``; evaluation time excluded). The learning rate is
 the one setting searched: {1e-3 (the paper's first rate), 3e-3}, each training the VAE for
 ``--select-minutes`` and scored by the validation NLL (k = 100); the winner is used for
-every model (VAE, IWAE, AE). Everything else is the paper's (batch 100 instead of 20 for
-CPU throughput); nothing was chosen on the test set. At training-time checkpoints the
-validation NLL is estimated with k = 500 (``aekit.variational.log_likelihood``); the final
-test NLL uses k = 5000 on a fixed random subset of the test images (``--test-n``, seed 3;
-all 10,000 at k = 5000 cost about 12 min of one core per model here), reported with its
-standard error over images. The deterministic AE (``DenseAE([784, 200, 200, 50])``, tanh,
-sigmoid output, cross-entropy) is trained on the same data for the same budget;
+every model (VAE, IWAE, AE); ``--lr`` skips the selection and reuses a rate an earlier run
+selected (``--lr-source`` says which; recorded in the JSON). Everything else is the
+paper's (batch 100 instead of 20 for CPU throughput); nothing was chosen on the test set.
+At training-time checkpoints the validation NLL is estimated with k = 500
+(``aekit.variational.log_likelihood``); the final test NLL uses k = 5000 on a fixed random
+subset of the test images (``--test-n``, seed 3; all 10,000 at k = 5000 cost about 5-12 min
+of one core per model here), reported with its standard error over images. The
+deterministic AE (``DenseAE([784, 200, 200, 50])``, tanh, sigmoid output, cross-entropy)
+is trained on the same data for the same budget;
 reconstruction errors are on all 10,000 binarised test images: the VAE decodes its
 posterior mean μ(x) (no sampling).
 
@@ -123,6 +125,13 @@ def main(argv=None):
     ap.add_argument("--lr-grid", default="1e-3,3e-3", help="learning rates tried (VAE)")
     ap.add_argument("--select-minutes", type=float, default=None,
                     help="training per learning rate in the selection (default 1; quick 0.1)")
+    ap.add_argument("--lr", type=float, default=None,
+                    help="use this learning rate and skip the selection (e.g. the rate an "
+                         "earlier run of this script selected; recorded in the JSON)")
+    ap.add_argument("--lr-source", default=None,
+                    help="where --lr comes from (recorded), e.g. 'vae_mnist.json selection'")
+    ap.add_argument("--name", default=None,
+                    help="results name (default vae_mnist, quick: vae_mnist_quick)")
     ap.add_argument("--plot-only", action="store_true",
                     help="only draw docs/images/vae_mnist_nll_curve.png from the results JSON")
     args = ap.parse_args(argv)
@@ -156,7 +165,7 @@ def main(argv=None):
     select_s = 60 * (args.select_minutes if args.select_minutes is not None
                      else (0.1 if q else 1.0))
     selection = []
-    for lr in [float(v) for v in args.lr_grid.split(",")]:
+    for lr in ([] if args.lr is not None else [float(v) for v in args.lr_grid.split(",")]):
         torch.manual_seed(0)
         model = VAE([784, 200, 200, 50], activation="tanh", likelihood="bernoulli")
         clock = train(model, variational_objective(model), Xtr, select_s, [], None, lr=lr)
@@ -165,8 +174,12 @@ def main(argv=None):
                           "val_nll_k100": v})
         print(f"selection: lr={lr:g} val NLL (k=100) {v:.2f} after {clock.steps} steps",
               flush=True)
-    lr = min(selection, key=lambda r: r["val_nll_k100"])["learning_rate"]
-    print(f"chosen learning rate {lr:g}", flush=True)
+    if args.lr is not None:
+        lr = float(args.lr)
+        print(f"learning rate {lr:g} given (--lr; from {args.lr_source})", flush=True)
+    else:
+        lr = min(selection, key=lambda r: r["val_nll_k100"])["learning_rate"]
+        print(f"chosen learning rate {lr:g}", flush=True)
 
     runs, rows = {}, []
     for name in args.models.split(","):
@@ -214,10 +227,13 @@ def main(argv=None):
                      round(r["test_neg_elbo"], 2), a.get("paper", "—"),
                      a.get("pythae", "—"),
                      f"{r['test_nll'] - a['pythae']:+.2f}" if "pythae" in a else "—"])
-    md = (f"Learning rate {lr:g}, chosen on the validation split from "
-          + ", ".join(f"{r['learning_rate']:g} (val NLL {r['val_nll_k100']:.2f})"
-                      for r in selection)
-          + f" after {select_s / 60:g} min of VAE training each.\n\n")
+    if selection:
+        md = (f"Learning rate {lr:g}, chosen on the validation split from "
+              + ", ".join(f"{r['learning_rate']:g} (val NLL {r['val_nll_k100']:.2f})"
+                          for r in selection)
+              + f" after {select_s / 60:g} min of VAE training each.\n\n")
+    else:
+        md = f"Learning rate {lr:g} given (--lr), from {args.lr_source}.\n\n"
     md += md_table(["model", "k (train)", "train min", "epochs", f"test NLL (k={test_k}, "
                    f"{test_n} imgs)", "test −ELBO", "paper", "pythae", "vs pythae"], rows)
     rec_rows = [[n, round(r["bce"], 2), round(r["sq_err"], 2)] for n, r in runs.items()]
@@ -232,12 +248,14 @@ def main(argv=None):
     md += (f"\n\nValidation NLL (k = {val_k}, {n_val} held-out training images) against "
            "training time:\n\n" + md_table(["model", "train min", "epochs", "val NLL"],
                                            curve_rows))
-    write_results("vae_mnist_quick" if q else "vae_mnist", {
+    write_results(args.name or ("vae_mnist_quick" if q else "vae_mnist"), {
         "protocol": __doc__,
         "settings": {"quick": q, "budget_minutes": budget_min, "test_n": test_n,
                      "test_k": test_k, "val_k": val_k, "n_val": n_val, "batch_size": 100,
                      "learning_rate": lr, "learning_rate_selection": selection,
-                     "select_minutes": select_s / 60, "adam_eps": 1e-4, "threads": args.threads,
+                     "learning_rate_given": args.lr, "learning_rate_source": args.lr_source,
+                     "select_minutes": select_s / 60 if selection else 0, "adam_eps": 1e-4,
+                     "threads": args.threads,
                      "omp_num_threads": os.environ.get("OMP_NUM_THREADS"),
                      "argv": sys.argv},
         "anchors": ANCHORS, "runs": runs,
