@@ -303,3 +303,35 @@ def test_image_app_trainers_old_keywords_warn_and_train_the_same():
         assert f"train_colouriser: '{old}' is renamed '{new}'" in msgs, (old, msgs)
     for p, q in zip(a.parameters(), b.parameters()):
         assert torch.equal(p, q)
+
+
+def test_denoiser_training_noise_clipped_for_files(monkeypatch, tmp_path):
+    """``train_denoiser(clip=True)`` trains on x̃ = clip(x + σε, 0, 1) (what an image file
+    holds); the CLI trains that way unless ``--unclipped-noise``."""
+    import aekit.images.apps as apps
+    from aekit.cli import main
+    from aekit.images import train_denoiser
+
+    seen = []
+
+    def fake_train(model, imgs, damage, **kw):
+        x = torch.full((4, 1, 16, 16), 0.95)
+        y = damage(x, torch.Generator().manual_seed(0))
+        seen.append((float(y.max()), float(y.min())))
+        return torch.nn.Identity(), {}
+
+    monkeypatch.setattr(apps, "train_image_model", fake_train)
+    img = [np.full((1, 24, 24), 0.95, np.float32)]
+    train_denoiser(img, level=0.3, clip=True)
+    train_denoiser(img, level=0.3)
+    assert seen[0][0] <= 1.0 and seen[0][1] >= 0.0, seen
+    assert seen[1][0] > 1.2, f"unclipped AWGN at σ=0.3 around 0.95 should exceed 1: {seen}"
+    write_image(tmp_path / "n.png", img[0])
+    monkeypatch.setattr(apps, "denoise", lambda m, x, **kw: x)
+    folder = tmp_path / "tr"
+    folder.mkdir()
+    write_image(folder / "a.png", img[0])
+    base = ["denoise", str(tmp_path / "n.png"), "-o", str(tmp_path / "o.png"), "--train",
+            "--train-images", str(folder), "--level", "0.3"]
+    assert main(base) == 0 and seen[2][0] <= 1.0, seen
+    assert main([*base, "--unclipped-noise"]) == 0 and seen[3][0] > 1.2, seen

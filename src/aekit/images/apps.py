@@ -124,19 +124,21 @@ def _denoiser(kind: str, channels: int) -> nn.Module:
 
 def train_denoiser(images: Sequence, *, noise: str = "gaussian",
                    level: float | tuple[float, float] = 0.1, model: str | nn.Module = "unet",
-                   **kwargs: Any):
+                   clip: bool = False, **kwargs: Any):
     """A denoiser trained on (noisy, clean) patch pairs made on the fly.
 
     ``noise`` ``"gaussian"`` (σ, or a range (σ_lo, σ_hi) for a blind model),
     ``"salt_pepper"`` (p) or ``"masking"`` (ν); ``model`` a name (``"unet"``: a residual
-    U-Net, ``"dncnn"``, ``"conv"``, ``"unet-noskip"``) or a module. Other keywords go to
-    :func:`train_image_model`.
+    U-Net, ``"dncnn"``, ``"conv"``, ``"unet-noskip"``) or a module. ``clip``: train on
+    Gaussian noise clipped to [0, 1], ``x̃ = clip(x + σε, 0, 1)``, the noise an 8- or 16-bit
+    image file actually holds (off: unclipped AWGN, the benchmark protocol). Other keywords
+    go to :func:`train_image_model`.
     """
     from .damage import GaussianNoise
 
     imgs = [as_chw(im, f"images[{i}]") for i, im in enumerate(images)]
     if noise == "gaussian":
-        damage: Damage = GaussianNoise(level)
+        damage: Damage = GaussianNoise(level, clip=clip)
     else:
         damage = make_damage(noise, float(level))
     m = _denoiser(model, imgs[0].shape[0]) if isinstance(model, str) else model

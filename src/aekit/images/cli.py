@@ -51,7 +51,8 @@ def run_denoise(args) -> int:
         level = (0.05, 0.35)  # blind training range
     m = _model(args, lambda: train_denoiser(
         _photos(args, _mode(args)), noise=args.noise, level=level or 0.1,
-        max_iter=args.max_iter, n_patches=args.patches, random_state=args.random_state,
+        clip=not args.unclipped_noise, max_iter=args.max_iter, n_patches=args.patches,
+        random_state=args.random_state,
         progress=False)[0])
     ref = read_image(args.reference, _mode(args)) if args.reference else None
     if ref is not None and ref.shape != x.shape:
@@ -168,6 +169,10 @@ def add_parser(subparsers) -> None:
     p.add_argument("--level", type=float, default=None,
                    help="σ / p / ν for training (default: blind Gaussian σ in [0.05, 0.35])")
     p.add_argument("--reference", help="clean image: report PSNR/SSIM against it")
+    p.add_argument("--unclipped-noise", action="store_true",
+                   help="train on unclipped Gaussian noise (the AWGN benchmark protocol); by "
+                   "default the training noise is clipped to [0, 1] like the noise an image "
+                   "file holds")
     p.set_defaults(handler=run_denoise)
 
     p = subparsers.add_parser("inpaint", help="remove text overlays / fill missing blocks",
