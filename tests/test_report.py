@@ -170,5 +170,10 @@ def test_vae_run_report_has_the_variational_section(tmp_path, image_html):
     html = write_report(out).read_text(encoding="utf-8")
     secs = _sections(html)
     assert "variational" in secs, secs
+    # the run info names the loss as trained: the Bernoulli decoder's NLL plus the KL term
+    from aekit.runs import read_run
+
+    info = read_run(out)["info"]["objective"]
+    assert (info["loss"], info["terms"]) == ("bernoulli_nll", ["kl"]), info
     assert "variational" not in _sections(image_html)
     assert secs[-1] == "config"

@@ -353,6 +353,17 @@ def _resolve_loss(cfg: RunConfig, X: np.ndarray) -> str:
     return loss
 
 
+def _objective_loss_label(cfg: RunConfig, X: np.ndarray, model, objective) -> str:
+    """The reconstruction loss as trained: the resolved ``objective.loss`` for a deterministic
+    model; for a variational one the decoder's negative log-likelihood (``bernoulli_nll`` /
+    ``gaussian_nll``), or ``none`` when the objective is the IWAE bound alone."""
+    if getattr(model, "variational", False):
+        if getattr(objective, "recon_name", "") == "none":
+            return "none"
+        return f"{model.likelihood}_nll"
+    return _resolve_loss(cfg, X)
+
+
 def variance_scale(X: np.ndarray) -> float:
     """``S = Σ_j Var(x_j)`` of the training rows X (n, d), the unit of ``weight_decay`` in a
     run and in :class:`aekit.Autoencoder` (1 when X has no variance or one row)."""
@@ -488,7 +499,7 @@ def train_run(cfg: RunConfig, out: str | Path, *, resume: bool = False, restart:
         "format": RUN_FORMAT, "aekit_version": __version__, "config": cfg.to_dict(),
         "model": {"name": model.name, "config": model.config(),
                   "n_parameters": int(sum(p.numel() for p in model.parameters()))},
-        "objective": {"loss": _resolve_loss(cfg, data.train.X),
+        "objective": {"loss": _objective_loss_label(cfg, data.train.X, model, objective),
                       "terms": [t.name for t in objective.terms],
                       "corruption": repr(corruption) if corruption is not None else None},
         "data": {"n_train": int(len(data.train.X)),
