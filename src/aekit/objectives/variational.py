@@ -27,6 +27,10 @@ __all__ = ["GaussianKL", "IWAEBound", "gaussian_kl", "iwae_log_weights", "kl_wei
 _LOG_2PI = math.log(2 * math.pi)
 
 
+def _up(t: torch.Tensor) -> torch.Tensor:
+    return t.float() if t.dtype in (torch.bfloat16, torch.float16) else t
+
+
 def log_mean_exp(a: torch.Tensor, dim: int = 0) -> torch.Tensor:
     """``log (1/k) Σ_s exp(a_s)`` along ``dim``, computed stably as
     ``m + log (1/k) Σ_s exp(a_s − m)`` with ``m = max_s a_s``.
@@ -77,17 +81,20 @@ def iwae_log_weights(model: nn.Module, x: torch.Tensor, k: int, *,
     """
     mu, log_var = model.posterior(x) if posterior is None else posterior
     need = k - (first is not None)
-    zs, logits = [], []
+    zs, log_px = [], []
     if first is not None:
+        # sample 1 from the model's own forward pass: its log p(x|z) is computed on its (n, d)
+        # logits and only the (k, n) results are concatenated, never the (k, n, d) logits
         zs.append(first.preactivations[2].unsqueeze(0))
-        logits.append(first.logits.reshape(1, x.shape[0], -1))
+        log_px.append(model.log_px(x, first.logits.reshape(x.shape[0], -1)).unsqueeze(0))
     if need > 0:
         z = model.reparameterize(mu, log_var, need, generator=generator)  # (s, n, k)
         zs.append(z)
-        logits.append(model.decode_logits(z))
+        log_px.append(model.log_px(x, model.decode_logits(z)))
     z = torch.cat(zs) if len(zs) > 1 else zs[0]
-    lg = torch.cat(logits) if len(logits) > 1 else logits[0]
-    return model.log_px(x, lg) + log_normal(z) - log_normal(z, mu, log_var)
+    lp = torch.cat(log_px) if len(log_px) > 1 else log_px[0]
+    mu, log_var, z = _up(mu), _up(log_var), _up(z)  # bf16 autocast: sums in float32
+    return lp + log_normal(z) - log_normal(z, mu, log_var)
 
 
 def kl_weight(step: int, beta: float, warmup_steps: int) -> float:
