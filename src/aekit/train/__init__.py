@@ -10,6 +10,7 @@ from .callbacks import (
     SignalHandler,
     TimeBudget,
     TrainingInterrupted,
+    WeightAverage,
 )
 from .checkpoint import find_checkpoints, load, load_checkpoint, save_checkpoint, save_model
 from .fit import Loop, evaluate, fit
@@ -18,6 +19,6 @@ from .pretrain import Pretrained, pretrain_layers, stack_into_deep_ae
 
 __all__ = ["OPTIMIZERS", "PRECISIONS", "SCHEDULES", "Callback", "Checkpoint", "EarlyStopping",
            "FunctionCallback", "History", "Loop", "Pretrained", "ProgressBar", "SignalHandler",
-           "TimeBudget", "TrainingInterrupted", "evaluate", "find_checkpoints", "fit", "load",
-           "load_checkpoint", "lr_factor", "native_bf16", "pretrain_layers", "resolve_precision",
-           "save_checkpoint", "save_model", "stack_into_deep_ae"]
+           "TimeBudget", "TrainingInterrupted", "WeightAverage", "evaluate", "find_checkpoints",
+           "fit", "load", "load_checkpoint", "lr_factor", "native_bf16", "pretrain_layers",
+           "resolve_precision", "save_checkpoint", "save_model", "stack_into_deep_ae"]

@@ -20,6 +20,7 @@ wrapped in :class:`FunctionCallback`.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -38,7 +39,7 @@ from ..validation import check_float, check_int
 from .checkpoint import save_checkpoint
 
 __all__ = ["Callback", "Checkpoint", "EarlyStopping", "FunctionCallback", "History",
-           "ProgressBar", "SignalHandler", "TimeBudget", "TrainingInterrupted",
+           "ProgressBar", "SignalHandler", "TimeBudget", "TrainingInterrupted", "WeightAverage",
            "progress_enabled"]
 
 
@@ -190,8 +191,7 @@ class EarlyStopping(Callback):
                                  f"{self.monitor!r} (it has {sorted(start)}); pass val=")
             self.best, self.best_epoch = start[self.monitor], 0
             if self.keeps_weights:
-                self.best_state = {k: v.detach().clone()
-                                   for k, v in loop.model.state_dict().items()}
+                self.best_state = loop.evaluation_state()
 
     def on_epoch_end(self, loop, record):
         if self.monitor not in record:
@@ -202,8 +202,7 @@ class EarlyStopping(Callback):
         if current < self.best - self.min_delta:
             self.best, self.bad_epochs, self.best_epoch = current, 0, loop.epoch + 1
             if self.keeps_weights:
-                self.best_state = {k: v.detach().clone()
-                                   for k, v in loop.model.state_dict().items()}
+                self.best_state = loop.evaluation_state()
         else:
             self.bad_epochs += 1
         if self.patience is not None and self.bad_epochs >= self.patience:
@@ -224,6 +223,125 @@ class EarlyStopping(Callback):
     def load_state_dict(self, state):
         self.best, self.bad_epochs = state["best"], state["bad_epochs"]
         self.best_epoch, self.best_state = state["best_epoch"], state["best_state"]
+
+
+class WeightAverage(Callback):
+    """Exponential moving average of the weights (Polyak averaging), used for evaluation and
+    returned at the end of training.
+
+    After every ``every``-th optimiser step past ``start`` the average ``θ̄`` of every floating
+    entry of the model's ``state_dict`` (parameters and buffers such as batch-norm running
+    statistics) is updated ``θ̄ ← d_t θ̄ + (1 − d_t) θ``, with ``d_t = decay`` or, with
+    ``warmup``, ``d_t = min(decay, (1 + t)/(10 + t))`` after t updates (so early averages do
+    not remember the initialisation); the first update sets ``θ̄ = θ``. Integer buffers are
+    copied. Validation (``val_*`` keys of the epoch records, hence early stopping and the
+    best epoch it restores) is computed with ``θ̄``, and the model holds ``θ̄`` when training
+    ends (the best epoch's ``θ̄`` with early stopping). ``θ̄`` and t are checkpointed, so a
+    resumed run reaches the same average bit for bit. Cost: one pass over the weights per
+    update (``torch._foreach_lerp_``).
+
+    Use it through ``aekit.fit(..., weight_average=decay)``, which puts it before early
+    stopping; passed in ``callbacks=`` it is moved there too.
+
+    Parameters
+    ----------
+    decay : float in (0, 1)
+        E.g. 0.999: an average over roughly the last ``1 / (1 − decay)`` updates.
+    start : int
+        Optimiser steps before averaging begins (0: from the first step).
+    warmup : bool
+        Use ``min(decay, (1 + t)/(10 + t))``.
+    every : int
+        Update after every ``every``-th step.
+
+    References
+    ----------
+    Polyak & Juditsky, "Acceleration of stochastic approximation by averaging", SIAM J.
+    Control Optim. 30(4), 1992; Izmailov et al., "Averaging weights leads to wider optima and
+    better generalization", UAI 2018 (SWA); the ``num_updates`` warm-up of TensorFlow's
+    ``ExponentialMovingAverage``.
+    """
+
+    key = "weight_average"
+
+    def __init__(self, decay: float = 0.999, *, start: int = 0, warmup: bool = True,
+                 every: int = 1):
+        self.decay = check_float("weight_average", decay, 0, 1, lo_open=True, hi_open=True)
+        self.start = check_int("start", start, 0)
+        self.every = check_int("every", every, 1)
+        self.warmup = bool(warmup)
+        self.updates = 0
+        self.avg: dict[str, torch.Tensor] | None = None
+        self._live: dict[str, torch.Tensor] = {}
+
+    def on_fit_start(self, loop):
+        # state_dict() tensors share storage with the parameters and buffers; the optimiser
+        # updates them in place, so these references stay current
+        self._live = dict(loop.model.state_dict())
+        if self.avg is not None and set(self.avg) != set(self._live):
+            raise ValueError("weight_average: the checkpointed average does not match the "
+                             "model's state_dict keys")
+        self._float = [k for k, v in self._live.items() if v.is_floating_point()]
+        loop.weight_average = self
+
+    def rate(self) -> float:
+        """``1 − d_t`` of the next update."""
+        d = self.decay
+        if self.warmup:
+            d = min(d, (1 + self.updates) / (10 + self.updates))
+        return 1.0 - d
+
+    @torch.no_grad()
+    def update(self) -> None:
+        """One averaging step from the model's current weights."""
+        if self.avg is None:
+            self.avg = {k: v.detach().clone() for k, v in self._live.items()}
+        else:
+            if self._float:
+                torch._foreach_lerp_([self.avg[k] for k in self._float],
+                                     [self._live[k] for k in self._float], self.rate())
+            for k, v in self._live.items():
+                if not v.is_floating_point():
+                    self.avg[k].copy_(v)
+        self.updates += 1
+
+    def on_batch_end(self, loop):
+        if loop.step > self.start and (loop.step - self.start) % self.every == 0:
+            self.update()
+
+    def state(self) -> dict[str, torch.Tensor]:
+        """A copy of the averaged weights (the current weights before the first update)."""
+        src = self.avg if self.avg is not None else self._live
+        return {k: v.detach().clone() for k, v in src.items()}
+
+    @contextlib.contextmanager
+    def swapped(self):
+        """Context in which the model holds ``θ̄``; its own weights come back after."""
+        if self.avg is None:
+            yield
+            return
+        saved = {k: v.clone() for k, v in self._live.items()}
+        with torch.no_grad():
+            for k, v in self._live.items():
+                v.copy_(self.avg[k])
+        try:
+            yield
+        finally:
+            with torch.no_grad():
+                for k, v in self._live.items():
+                    v.copy_(saved[k])
+
+    def on_fit_end(self, loop):
+        if self.avg is not None:
+            with torch.no_grad():
+                for k, v in self._live.items():
+                    v.copy_(self.avg[k])
+
+    def state_dict(self):
+        return {"updates": self.updates, "avg": self.avg}
+
+    def load_state_dict(self, state):
+        self.updates, self.avg = int(state["updates"]), state["avg"]
 
 
 class Checkpoint(Callback):

@@ -27,6 +27,7 @@ from .callbacks import (
     ProgressBar,
     SignalHandler,
     TrainingInterrupted,
+    WeightAverage,
     progress_enabled,
 )
 from .checkpoint import load_checkpoint, load_module_state
@@ -83,6 +84,8 @@ class Loop:
         self.sums: dict[str, torch.Tensor] = {}
         self.stop = False
         self.resumed_from_step: int | None = None
+        #: set by a :class:`~aekit.train.callbacks.WeightAverage` callback at fit start
+        self.weight_average = None
 
     # --- the core -------------------------------------------------------------------------
     def next_batch(self, b: int) -> tuple[Batch, float, int]:
@@ -196,8 +199,17 @@ class Loop:
         without any)."""
         if self.val is None:
             return {}
-        return evaluate(self.model, self.objective, self.val,
-                        batch_size=max(self.batch_size, 1024), prefix="val_")
+        with self.weight_average.swapped() if self.weight_average is not None \
+                else contextlib.nullcontext():
+            return evaluate(self.model, self.objective, self.val,
+                            batch_size=max(self.batch_size, 1024), prefix="val_")
+
+    def evaluation_state(self) -> dict[str, torch.Tensor]:
+        """A copy of the weights validation uses: the model's, or their running average
+        with a :class:`~aekit.train.callbacks.WeightAverage` callback."""
+        if self.weight_average is not None:
+            return self.weight_average.state()
+        return {k: v.detach().clone() for k, v in self.model.state_dict().items()}
 
     # --- checkpoint state ----------------------------------------------------------------
     def callback_states(self) -> dict[str, Callback]:
@@ -285,6 +297,7 @@ def fit(
     min_delta: float = 0.0,
     restore_best: bool = True,
     include_start: bool = False,
+    weight_average: float | None = None,
     callbacks: Sequence[Callback | Callable] = (),
     random_state: int = 0,
     checkpoint_dir: str | os.PathLike | None = None,
@@ -351,6 +364,10 @@ def fit(
         Also score the model before the first step (epoch 0) on ``monitor`` (a ``val_`` key),
         so with ``restore_best`` training never ends worse than where it started on the
         validation data (e.g. a model initialised at PCA).
+    weight_average : float in (0, 1), optional
+        Keep an exponential moving average of the weights with this decay (e.g. 0.999;
+        :class:`~aekit.train.callbacks.WeightAverage`): validation, early stopping and the
+        returned model use the average (Polyak & Juditsky 1992).
     callbacks : sequence of Callback or ``f(epoch, record, model) -> bool``
         Run after the built-in early stopping and before history and checkpoints.
     random_state : int, default=0
@@ -437,6 +454,13 @@ def fit(
     cbs: list[Callback] = [EarlyStopping(early_stopping, monitor, min_delta, restore_best,
                                          history, include_start=include_start)]
     cbs += [cb if isinstance(cb, Callback) else FunctionCallback(cb) for cb in callbacks]
+    if weight_average is not None:
+        cbs.insert(0, WeightAverage(weight_average))
+    # a weight average goes first: early stopping snapshots (and restores) the average
+    cbs.sort(key=lambda cb: not isinstance(cb, WeightAverage))
+    if sum(isinstance(cb, WeightAverage) for cb in cbs) > 1:
+        raise ValueError("weight_average is given twice (the argument and a WeightAverage "
+                         "callback)")
     if progress_enabled(progress):
         cbs.append(ProgressBar(desc))
     cbs.append(history)
