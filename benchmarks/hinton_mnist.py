@@ -43,6 +43,7 @@ do not apply and the table compares with PCA-30 only.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 import time
 from pathlib import Path
@@ -57,6 +58,7 @@ from aekit.data import load_dataset
 from aekit.data.augment import RandomAffine, RandomShift
 from aekit.models.linear import pca_solution
 from aekit.runs import reconstruction_errors
+from aekit.train.callbacks import Callback
 from aekit.train.pretrain import pretrain_layers, stack_into_deep_ae
 
 SIZES = [784, 1000, 500, 250, 30]
@@ -75,10 +77,19 @@ def pca_row(name: str, Xtr: np.ndarray, Xte: np.ndarray, k: int = 30) -> dict:
             "stopped_by_budget": False}
 
 
-class Tracker:
+class Tracker(Callback):
     """Callback: the error on an evaluation set (``label``: "test" or "val") after every
     epoch, train time excluding these evaluations, and the time budget. With ``Xeval=None``
-    nothing is evaluated (the protocol's final run touches the test set once, at the end)."""
+    nothing is evaluated (the protocol's final run touches the test set once, at the end).
+    With a weight average (``ema<d>``) the averaged weights are evaluated, as fit's own
+    validation does."""
+
+    key = "tracker"
+
+    def on_epoch_end(self, loop, record):
+        avg = loop.weight_average
+        with avg.swapped() if avg is not None else contextlib.nullcontext():
+            return self(loop.epoch + 1, record, loop.model)
 
     def __init__(self, Xeval: np.ndarray | None, budget_s: float, t_start: float,
                  label: str = "test"):
@@ -115,7 +126,9 @@ def parse_variant(name: str) -> dict:
     ``shift`` (±1 px translations), ``affine`` (small random affine warps), ``wd<x>`` (weight
     decay), ``drop<x>`` (dropout after hidden layers), ``gelu``/``elu``/``relu`` (activation),
     ``bs<n>`` (batch size), ``lr<x>``, ``ep<n>`` (fine-tuning epochs, the cosine schedule's
-    length; default ``--epochs``)."""
+    length; default ``--epochs``), ``ema<d>`` (exponential moving average of the weights with
+    decay d during fine-tuning, ``fit(weight_average=d)``: the average is evaluated and
+    returned)."""
     base, *mods = name.split("+")
     if base not in ("adam", "bn_adamw", "rbm"):
         raise SystemExit(f"unknown variant base {base!r} in {name!r}")
@@ -123,7 +136,7 @@ def parse_variant(name: str) -> dict:
             "optimizer": "adamw" if base == "bn_adamw" else "adam",
             "weight_decay": 1e-4 if base == "bn_adamw" else 0.0, "augment": None,
             "dropout": 0.0, "activation": None, "batch_size": 128, "lr": 1e-3,
-            "rbm": base == "rbm", "epochs": None}
+            "rbm": base == "rbm", "epochs": None, "ema": None}
     for m in mods:
         if m == "pretrain":
             spec["pretrain"] = True
@@ -140,6 +153,8 @@ def parse_variant(name: str) -> dict:
             spec["batch_size"] = int(m[2:])
         elif m.startswith("lr"):
             spec["lr"] = float(m[2:])
+        elif m.startswith("ema"):
+            spec["ema"] = float(m[3:])
         elif m.startswith("ep"):
             spec["epochs"] = int(m[2:])
         else:
@@ -184,7 +199,7 @@ def deep_row(name: str, Xtr: np.ndarray, Xeval: np.ndarray | None, a: argparse.N
     hist = fit(model, make_objective("bce"), Xtr, max_iter=epochs,
                batch_size=spec["batch_size"], optimizer=spec["optimizer"], learning_rate=spec["lr"],
                optimizer_weight_decay=spec["weight_decay"], schedule="cosine", random_state=0,
-               augment=augment, callbacks=[tr])
+               augment=augment, callbacks=[tr], weight_average=spec["ema"])
     row = {"method": name, "spec": spec, "train_time_s": tr.elapsed(),
            "pretrain_time_s": t_pre, "epochs": len(hist), "n_train": len(Xtr),
            "curve": tr.curve, "stopped_by_budget": tr.hit_budget,
