@@ -643,6 +643,56 @@ def test_residual_lowpass_matches_scipy_and_errors():
     assert np.allclose(m.reshape(4, -1).mean(1), det.decision_function(X.reshape(4, -1)))
 
 
+def test_energy_exponent_brute_force_invariance_and_errors(tmp_path):
+    from scipy.ndimage import gaussian_filter
+
+    rng = np.random.default_rng(1)
+    X, Xh = rng.random((5, 1, 12, 14)), rng.random((5, 1, 12, 14))
+    low = gaussian_filter(X - Xh, sigma=(0, 0, 1.0, 1.0), mode="mirror", truncate=4.0)
+    energy = (gaussian_filter(X, sigma=(0, 0, 1.0, 1.0), mode="mirror", truncate=4.0) ** 2
+              ).reshape(5, -1).mean(1)
+    plain = (low ** 2).reshape(5, -1).mean(1)
+    for a in (0.0, 0.25, 0.5, 1.0):
+        got = reconstruction_error(X, Xh, residual_sigma=1.0, energy_exponent=a)
+        want = plain / energy ** a
+        assert np.allclose(got, want, rtol=1e-10), (a, np.abs(got / want - 1).max())
+    # rows without a low-pass: E(x) = ||x||^2 / d
+    R, Rh = X.reshape(5, -1), Xh.reshape(5, -1)
+    got = reconstruction_error(R, Rh, energy_exponent=1.0)
+    want = ((R - Rh) ** 2).sum(1) / (R ** 2).sum(1)
+    assert np.allclose(got, want, rtol=1e-10), np.abs(got / want - 1).max()
+    # alpha = 1 is scale invariant (x and x_hat both scaled by 3), alpha = 0 grows by 9
+    r1 = reconstruction_error(3 * X, 3 * Xh, residual_sigma=1.0, energy_exponent=1.0)
+    assert np.allclose(r1, plain / energy, rtol=1e-10), (r1, plain / energy)
+    r0 = reconstruction_error(3 * X, 3 * Xh, residual_sigma=1.0)
+    assert np.allclose(r0, 9 * plain, rtol=1e-10), (r0 / plain)
+    # the map's mean is the score
+    m = error_maps(X, Xh, residual_sigma=1.0, energy_exponent=0.5)
+    assert np.allclose(m.reshape(5, -1).mean(1), plain / energy ** 0.5, rtol=1e-10)
+    for bad in (-0.1, 1.5, "half", True):
+        with pytest.raises(ValueError, match="energy_exponent must be"):
+            reconstruction_error(X, Xh, energy_exponent=bad)
+    with pytest.raises(ValueError, match="energy_exponent applies"):
+        reconstruction_error(X, Xh, "ssim", energy_exponent=0.5)
+    with pytest.raises(ValueError, match="energy_exponent must be"):
+        AnomalyDetector(energy_exponent=2.0, **FAST).fit(_gauss(40))
+    with pytest.raises(ValueError, match="energy_exponent applies to recon='mse'"):
+        AnomalyDetector(energy_exponent=0.5, recon="ssim", image_shape=(12, 14),
+                        **FAST).fit(X.reshape(5, -1).repeat(8, 0))
+    # the detector: its score is the library's normalised error; survives save / load
+    Xi = X.reshape(5, -1).repeat(8, 0) + 0.01 * rng.normal(size=(40, 168))
+    det = AnomalyDetector(model="pca", n_components=3, image_shape=(12, 14), score="recon",
+                          energy_exponent=0.5, random_state=0).fit(Xi)
+    want = reconstruction_error(Xi[:6], det.reconstruct(Xi[:6]), image_shape=(12, 14),
+                                residual_sigma=1.0, energy_exponent=0.5)
+    got = det.decision_function(Xi[:6])
+    assert np.allclose(got, want, rtol=1e-8), np.abs(got / want - 1).max()
+    assert np.allclose(det.error_maps(Xi[:6]).reshape(6, -1).mean(1), got, rtol=1e-8)
+    det2 = AnomalyDetector.load(det.save(tmp_path / "e.safetensors"))
+    assert det2.energy_exponent == 0.5
+    assert np.allclose(det2.decision_function(Xi[:6]), got)
+
+
 def test_model_instance_template_unet_without_skips(tmp_path):
     from aekit.models import MODELS
 

@@ -21,7 +21,14 @@ import numpy as np
 import torch
 from sklearn.base import BaseEstimator
 
-from .scores import RECON_SCORES, RankNormalizer, error_maps, knn_distance, top_features
+from .scores import (
+    RECON_SCORES,
+    RankNormalizer,
+    check_energy_exponent,
+    error_maps,
+    knn_distance,
+    top_features,
+)
 from .thresholds import (
     best_f1_threshold,
     check_contamination,
@@ -126,6 +133,16 @@ class AnomalyDetector(BaseEstimator):
         before it is squared, ``e(x) = ‖G_σ ∗ (x − x̂)‖²/d``
         (:func:`~aekit.anomaly.scores.reconstruction_error`). ``"auto"``: 1.0 for images
         with ``"mse"``, else None.
+    energy_exponent : float in [0, 1]
+        α: with ``recon="mse"``, the reconstruction error is divided by the sample's own
+        energy to the power α, ``e_α(x) = e(x) / E(x)^α``, ``E(x) = ‖G_σ ∗ x‖² / d`` (the
+        input low-passed like the residual; standardised units for rows). 0 (default): the
+        plain error; 1: the relative error, the share of the sample's energy the model
+        does not explain (Scharf & Friedlander's matched-subspace statistic for an unknown
+        scale). The plain error grows with the input's energy, so a faint or thin anomaly
+        scores low whatever its shape. On one-class MNIST's validation split α = 0.5 with
+        σ = 1 was best (``benchmarks/anomaly_oneclass.py``); see
+        :func:`~aekit.anomaly.scores.reconstruction_error`.
     n_neighbors : int or "auto"
         k of the kNN code distance; ``"auto"``: ``max(1, ⌈contamination · m⌉)`` with m the
         number of training codes (``n_neighbors_`` after fitting).
@@ -213,7 +230,8 @@ class AnomalyDetector(BaseEstimator):
     def __init__(self, model: str = "residual", *, n_components: int | float | None = None,
                  hidden_layer_sizes: Sequence[int] = (256,), score: str = "auto",
                  recon: str = "mse", residual_sigma: float | str | None = "auto",
-                 n_neighbors: int | str = "auto", contamination: float = 0.1,
+                 energy_exponent: float = 0.0, n_neighbors: int | str = "auto",
+                 contamination: float = 0.1,
                  threshold: str | float = "contamination", target_fpr: float = 0.05,
                  validation_fraction: float = 0.1, standardize: bool | str = "auto",
                  constant_columns: str = "error", image_shape: Sequence[int] | None = None,
@@ -237,6 +255,7 @@ class AnomalyDetector(BaseEstimator):
         self.score = score
         self.recon = recon
         self.residual_sigma = residual_sigma
+        self.energy_exponent = energy_exponent
         self.n_neighbors = n_neighbors
         self.contamination = contamination
         self.threshold = threshold
@@ -280,6 +299,7 @@ class AnomalyDetector(BaseEstimator):
         if not (rs is None or rs == "auto" or (isinstance(rs, (int, float, np.number))
                                                and not isinstance(rs, bool) and rs > 0)):
             raise ValueError(f"residual_sigma must be > 0, None or 'auto', got {rs!r}")
+        check_energy_exponent(self.energy_exponent)
         th = self.threshold
         if isinstance(th, str):
             if th not in THRESHOLDS:
@@ -419,6 +439,9 @@ class AnomalyDetector(BaseEstimator):
             raise ValueError("recon='ssim' needs images: pass image_shape (c, H, W) or image "
                              "input (n, H, W) / (n, c, H, W)")
         self._residual_sigma()  # refused for rows before any training
+        if float(self.energy_exponent) and self.recon != "mse":
+            raise ValueError(f"energy_exponent applies to recon='mse' only, got recon="
+                             f"{self.recon!r} (or energy_exponent=0)")
         if self.recon == "bce" and (rows.min() < 0 or rows.max() > 1):
             raise ValueError("recon='bce' needs data in [0, 1]; got values in "
                              f"[{rows.min():.3g}, {rows.max():.3g}] (use recon='mse')")
@@ -588,7 +611,9 @@ class AnomalyDetector(BaseEstimator):
         rs = self._residual_sigma()
         e = error_maps(Xs.astype(np.float64), R, self.recon,
                        image_shape=self.image_shape_ if (self.recon == "ssim" or rs)
-                       else None, per_feature=True, residual_sigma=rs)
+                       else None, per_feature=True, residual_sigma=rs,
+                       energy_exponent=float(self.energy_exponent)
+                       if self.recon == "mse" else 0.0)
         return Z, e.reshape(len(e), -1).mean(1)
 
     def _residual_sigma(self) -> float | None:
@@ -752,14 +777,15 @@ class AnomalyDetector(BaseEstimator):
         """Where each sample is wrong: per-pixel maps (n, H, W) for images, per-feature maps
         (n, d) for rows (in standardised units), with optional Gaussian smoothing ``sigma``
         (pixels) of the map. ``kind`` defaults to ``recon``; an ``"mse"`` map uses the
-        detector's ``residual_sigma`` as the score does, so the map's mean is the score.
-        See :func:`aekit.anomaly.error_maps`."""
+        detector's ``residual_sigma`` and ``energy_exponent`` as the score does, so the
+        map's mean is the score. See :func:`aekit.anomaly.error_maps`."""
         Xs = self._standardised(X)
         _, R = self._forward(Xs)
         kind = kind or self.recon
+        mse = kind == "mse"
         return error_maps(Xs.astype(np.float64), R, kind, image_shape=self.image_shape_,
-                          sigma=sigma, residual_sigma=self._residual_sigma()
-                          if kind == "mse" else None)
+                          sigma=sigma, residual_sigma=self._residual_sigma() if mse else None,
+                          energy_exponent=float(self.energy_exponent) if mse else 0.0)
 
     def top_features(self, X: Any, k: int = 5) -> tuple[np.ndarray, np.ndarray]:
         """The ``k`` features with the largest standardised squared error per row:

@@ -14,8 +14,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-__all__ = ["RECON_SCORES", "RankNormalizer", "error_maps", "gaussian_kernel", "knn_distance",
-           "reconstruction_error", "smooth_maps", "ssim_map", "top_features"]
+__all__ = ["RECON_SCORES", "RankNormalizer", "check_energy_exponent", "error_maps",
+           "gaussian_kernel", "knn_distance", "reconstruction_error", "smooth_maps", "ssim_map",
+           "top_features"]
 
 #: Reconstruction scores by name.
 RECON_SCORES = ("mse", "bce", "ssim")
@@ -108,7 +109,8 @@ def _images(a: torch.Tensor, image_shape: Sequence[int] | None, what: str) -> to
 
 def reconstruction_error(X: Any, X_hat: Any, kind: str = "mse", *,
                          image_shape: Sequence[int] | None = None,
-                         residual_sigma: float | None = None, eps: float = 1e-6) -> np.ndarray:
+                         residual_sigma: float | None = None, eps: float = 1e-6,
+                         energy_exponent: float = 0.0) -> np.ndarray:
     """Per-sample reconstruction error, float64 (n,).
 
     * ``"mse"``: ``‖x − x̂‖² / d``; for images with ``residual_sigma`` σ,
@@ -120,25 +122,48 @@ def reconstruction_error(X: Any, X_hat: Any, kind: str = "mse", *,
     * ``"ssim"``: ``mean_p (1 − SSIM(p)) / 2`` over the pixels of the image (in [0, 1]);
       needs images (``image_shape`` for flattened rows).
 
+    With ``energy_exponent`` α > 0 (``"mse"`` only) the error is divided by the sample's
+    own energy to the power α, ``e_α(x) = e(x) / E(x)^α`` with ``E(x) = ‖G_σ ∗ x‖² / d``
+    (``‖x‖² / d`` without ``residual_sigma``): α = 1 is the relative error, the share of the
+    (low-passed) signal energy the model does not explain, invariant to the sample's scale;
+    α = 0 the plain error. The plain error grows with the energy of the input, so samples
+    with little ink (a thin "1" against a model of "8") score low whatever their shape;
+    dividing by ``E^α`` removes that bias.
+
     Parameters
     ----------
     X, X_hat : array-like, shape (n, d) or (n, c, H, W)
+    kind : {"mse", "bce", "ssim"}
+    image_shape : (c, H, W) or (H, W), optional
+        For flattened image rows.
+    residual_sigma : float, optional
+        σ of the residual's Gaussian low-pass (``"mse"``, images only).
+    eps : float
+        Clipping of x̂ for ``"bce"``.
+    energy_exponent : float in [0, 1]
+        α of the energy normalisation (``"mse"`` only).
+
+    Returns
+    -------
+    ndarray (n,), float64
 
     References
     ----------
     SSIM score: P. Bergmann, S. Löwe, M. Fauser, D. Sattlegger, C. Steger, "Improving
     unsupervised defect segmentation by applying structural similarity to autoencoders",
-    VISAPP 2019, §3.2.
+    VISAPP 2019, §3.2. Relative residual energy (α = 1): L. L. Scharf, B. Friedlander,
+    "Matched subspace detectors", IEEE Trans. Signal Process. 42(8) (1994), §III (the
+    detector for an unknown noise level compares ``‖P⊥x‖²`` with ``‖x‖²``).
     """
     maps = error_maps(X, X_hat, kind, image_shape=image_shape, eps=eps, per_feature=True,
-                      residual_sigma=residual_sigma)
+                      residual_sigma=residual_sigma, energy_exponent=energy_exponent)
     return maps.reshape(len(maps), -1).mean(1)
 
 
 def error_maps(X: Any, X_hat: Any, kind: str = "mse", *,
                image_shape: Sequence[int] | None = None, sigma: float | None = None,
                residual_sigma: float | None = None, eps: float = 1e-6,
-               per_feature: bool = False) -> np.ndarray:
+               per_feature: bool = False, energy_exponent: float = 0.0) -> np.ndarray:
     """Per-pixel (images) or per-feature (rows) anomaly maps, float64.
 
     ``mse``: ``(x − x̂)²``; ``bce``: the per-feature cross-entropy of
@@ -157,6 +182,9 @@ def error_maps(X: Any, X_hat: Any, kind: str = "mse", *,
         ρ: Gaussian low-pass of the signed residual before squaring (``mse``, images only).
     per_feature : bool
         Keep channels and skip the map smoothing ``sigma`` (the elementwise map).
+    energy_exponent : float in [0, 1]
+        α: every sample's ``mse`` map is divided by ``E(x)^α``, ``E(x) = ‖G_ρ ∗ x‖² / d``
+        (see :func:`reconstruction_error`), so the map's mean stays the score.
 
     Returns
     -------
@@ -180,11 +208,19 @@ def error_maps(X: Any, X_hat: Any, kind: str = "mse", *,
     if residual_sigma is not None and (not images or kind != "mse"):
         raise ValueError("residual_sigma applies to the 'mse' score of images only (pass "
                          "image_shape for flattened rows)")
+    alpha = check_energy_exponent(energy_exponent)
+    if alpha and kind != "mse":
+        raise ValueError(f"energy_exponent applies to the 'mse' score only, got kind {kind!r}")
     if kind == "mse":
         r = x - xh
         if residual_sigma is not None:
             r = _blur(r.double(), float(residual_sigma))
         m = r ** 2
+        if alpha:
+            xs = _blur(x.double(), float(residual_sigma)) if residual_sigma is not None \
+                else x.double()
+            energy = (xs ** 2).reshape(len(xs), -1).mean(1).clamp_min(1e-12)
+            m = m.double() / energy.pow(alpha).reshape(-1, *([1] * (m.ndim - 1)))
     elif kind == "bce":
         if float(x.min()) < 0 or float(x.max()) > 1:
             raise ValueError("score 'bce' needs data in [0, 1]; got values in "
@@ -201,6 +237,16 @@ def error_maps(X: Any, X_hat: Any, kind: str = "mse", *,
             m = _blur(m.double(), float(sigma))
         return m[:, 0].double().numpy()
     return m.double().numpy()
+
+
+def check_energy_exponent(energy_exponent: Any) -> float:
+    """α of the energy normalisation (:func:`reconstruction_error`) as a float in [0, 1];
+    ``ValueError`` naming ``energy_exponent`` otherwise."""
+    a = energy_exponent
+    if isinstance(a, bool) or not isinstance(a, (int, float, np.number)) \
+            or not 0.0 <= float(a) <= 1.0:
+        raise ValueError(f"energy_exponent must be a number in [0, 1], got {a!r}")
+    return float(a)
 
 
 def smooth_maps(maps: Any, sigma: float) -> np.ndarray:
