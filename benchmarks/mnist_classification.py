@@ -61,6 +61,7 @@ quick mode) and prints a markdown table.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import math
 import sys
 import time
@@ -125,6 +126,11 @@ class EpochLog(Callback):
         self.tr, self.data, self.curve = tracker, data, curve
 
     def on_epoch_end(self, loop, record):
+        avg = loop.weight_average  # with --weight-average the averaged weights are evaluated
+        with avg.swapped() if avg is not None else contextlib.nullcontext():
+            return self._log(loop, record)
+
+    def _log(self, loop, record):
         train_s = self.tr.elapsed()
         t0 = time.perf_counter()
         rec = {"epoch": record["epoch"], "train_time_s": round(train_s, 2),
@@ -211,7 +217,8 @@ def run_variant(variant: str, data: dict, a: argparse.Namespace) -> dict:
     fit(model, objective, (Xtr, ytr), max_iter=a.epochs, batch_size=128, optimizer="adam",
         learning_rate=a.lr, schedule="cosine", random_state=a.seed, precision=a.precision,
         progress=False,
-        callbacks=[EpochLog(tr, data, curve)], desc=variant)
+        callbacks=[EpochLog(tr, data, curve)], desc=variant,
+        weight_average=a.weight_average or None)
     last = dict(curve[-1])
     if "test_error_pct" not in last and data["Xte"] is not None:  # the protocol's one touch
         last["test_error_pct"] = round(error_pct(model, data["Xte"], data["yte"]), 3)
@@ -267,7 +274,8 @@ def table(rows: list[dict], a: argparse.Namespace) -> str:
 
 
 RECIPE_KEYS = {"adversarial": float, "vat": float, "dropout": float, "input_dropout": float,
-               "lr": float, "epochs": int, "pretrain_epochs": int, "activation": str}
+               "lr": float, "epochs": int, "pretrain_epochs": int, "activation": str,
+               "weight_average": float}
 
 
 def parse_recipe(text: str) -> dict:
@@ -375,6 +383,10 @@ def main() -> None:
     p.add_argument("--vat", type=float, default=0.0, metavar="EPS",
                    help="fine-tune with virtual adversarial training, perturbations of L2 norm "
                         "EPS (Miyato et al. 2019 used 2.0 on MNIST); 0 = off")
+    p.add_argument("--weight-average", type=float, default=None, metavar="DECAY",
+                   help="fine-tune with an exponential moving average of the weights "
+                        "(fit(weight_average=DECAY), e.g. 0.999): the average is evaluated "
+                        "and kept")
     p.add_argument("--precision", default="fp32", choices=PRECISIONS,
                    help="fine-tuning matmul precision (bf16: autocast, only on CPUs with "
                         "native bf16; elsewhere falls back to fp32 with a warning)")
