@@ -17,6 +17,11 @@ its held-out rows); rank normalisation uses its held-out rows:
   c = ⌈0.1 m⌉}; ``knnT{k}``: the same with the 10 % worst-reconstructed training rows
   dropped from the reference; ``xknn{k}``: the same in input space;
 * ``joint`` ``[f(x), ‖x − x̂‖]`` and ``joint-vec`` ``[f(x), x − x̂]``, k = c;
+  ``joint-std``: ``joint`` with every coordinate z-scored on the training rows;
+  ``joint-rms``: ``joint`` with the code block divided by the RMS training-code norm and
+  the error coordinate by the RMS training error norm (both parts weigh the same; added
+  after the choice of ``joint``, to check a fix of its scale imbalance: on the README's
+  toy subspace example ``joint`` has AUROC 0.825, ``recon`` 0.99998);
 * ``A+B``: the rank-normalised average of two of them (the former default is
   ``mse+knn5``); IsolationForest (100 trees) on the same splits for reference.
 
@@ -78,6 +83,17 @@ def candidates(det, Xtr, Xte):
                                                                           (z_te, r_te))]
     out["joint-vec"] = [_knn(np.hstack([z, r]), np.hstack([z_tr, r_tr]), c)
                         for z, r in ((z_v, r_v), (z_te, r_te))]
+    # the joint space with its parts put on one scale by the training rows: every
+    # coordinate z-scored ("joint-std"), or the code block and the error coordinate each
+    # divided by its RMS norm so that both weigh the same ("joint-rms")
+    j_tr = joint(z_tr, r_tr)
+    sd = j_tr.std(0) + 1e-12
+    out["joint-std"] = [_knn(joint(z, r) / sd, j_tr / sd, c) for z, r in ((z_v, r_v),
+                                                                          (z_te, r_te))]
+    w = np.r_[np.full(z_tr.shape[1], np.sqrt((z_tr ** 2).sum(1).mean()) + 1e-12),
+              np.sqrt((j_tr[:, -1] ** 2).mean()) + 1e-12]
+    out["joint-rms"] = [_knn(joint(z, r) / w, j_tr / w, c) for z, r in ((z_v, r_v),
+                                                                        (z_te, r_te))]
     for a in ("mse", "pf"):
         for b in ("knn5", "knn50", "knnc", "knnTc", "knn200", "xknnc"):
             (va, ta), (vb, tb) = out[a], out[b]
