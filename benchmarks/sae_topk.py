@@ -59,6 +59,7 @@ from aekit import DenseAE, Objective, fit, load, load_mnist, save_model
 from aekit.models.sae import SparseSelection, TopKSAE
 from aekit.sae import ActivationSource, evaluate_sae, train_sae
 from aekit.sae.train import default_learning_rate
+from aekit.train.callbacks import Callback
 
 D = 512
 
@@ -128,16 +129,15 @@ def prepare(cache: Path, n_train: int, n_val: int, n_test: int, quick: bool) -> 
             "gen_s": time.perf_counter() - t0}
 
 
-def hand_loop_rate(X: torch.Tensor, L: int, k: int, lr: float, steps: int, batch: int,
-                   alpha: float, k_aux: int, dead_tokens: int, warm: int = 3) -> float:
-    """Samples/s of the plainest loop over the same TopKSAE: MSE + AuxK, fused Adam,
-    normalisation after every step, rows from a seeded permutation of X in memory."""
+def make_hand_step(X: torch.Tensor, L: int, k: int, lr: float, batch: int, alpha: float,
+                   k_aux: int, dead_tokens: int):
+    """One step of the plainest loop over the same TopKSAE: MSE + the same (normalised) AuxK,
+    fused Adam, normalisation after the step, rows from a seeded permutation of X in memory."""
     torch.manual_seed(0)
     m = TopKSAE(D, L, k)
-    opt = torch.optim.Adam(m.parameters(), lr=lr, fused=True)
-    g = torch.Generator().manual_seed(0)
-    perm = torch.randperm(len(X), generator=g)
     m.train()
+    opt = torch.optim.Adam(m.parameters(), lr=lr, fused=True)
+    perm = torch.randperm(len(X), generator=torch.Generator().manual_seed(0))
 
     def step(i):
         x = X.index_select(0, perm[(i * batch) % (len(X) - batch):][:batch])
@@ -151,45 +151,67 @@ def hand_loop_rate(X: torch.Tensor, L: int, k: int, lr: float, steps: int, batch
                                                           sorted=False).indices
             s2 = SparseSelection.from_topk(idx)
             e_hat = m.decode_sparse(s2, torch.relu(m.select(x, s2, a)), bias=False)
-            loss = loss + alpha * ((x - r).detach() - e_hat).pow(2).sum(1).mean()
+            e = (x - r).detach()
+            with torch.no_grad():
+                scale = (x - x.mean(0)).pow(2).sum(1).mean() / (e - e.mean(0)).pow(2).sum(1).mean()
+            loss = loss + alpha * scale * (e - e_hat).pow(2).sum(1).mean()
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
         m.normalize_decoder_()
 
-    for i in range(warm):
-        step(i)
-    t0 = time.perf_counter()
-    for i in range(warm, warm + steps):
-        step(i)
-    return steps * batch / (time.perf_counter() - t0)
+    return step
 
 
-def aekit_rate(data, L: int, k: int, lr: float, steps: int, batch: int, alpha: float,
-               k_aux: int, dead_tokens: int, warm: int = 3) -> float:
-    """Samples/s of train_sae (aekit.fit) over ``steps`` steps after ``warm`` (timed by a
-    callback between the end of step ``warm`` and the last)."""
-    from aekit.train.callbacks import Callback
+def interleaved_rates(data, Xmem: torch.Tensor, L: int, k: int, lr: float, steps: int,
+                      batch: int, alpha: float, k_aux: int, dead_tokens: int, warm: int = 3
+                      ) -> dict:
+    """aekit's ``train_sae`` step and the hand loop's step, alternated one for one inside the
+    same run: after each aekit step (timed from the end of the previous one, so it includes
+    fetching the batch, the objective and the callbacks) one hand step is run and timed.
+    Returns the per-step wall and CPU (process) times of both sides after ``warm`` steps."""
+    hand = make_hand_step(Xmem, L, k, lr, batch, alpha, k_aux, dead_tokens)
 
-    class Clock(Callback):
+    class Alternate(Callback):
         def __init__(self):
-            self.t = {}
+            self.t = self.c = None
+            self.ae_wall, self.ae_cpu, self.h_wall, self.h_cpu = [], [], [], []
 
         def on_batch_end(self, loop):
-            if loop.step in (warm, warm + steps):
-                self.t[loop.step] = time.perf_counter()
+            t, c = time.perf_counter(), time.process_time()
+            if self.t is not None and loop.step > warm:
+                self.ae_wall.append(t - self.t)
+                self.ae_cpu.append(c - self.c)
+            hand(loop.step)
+            t2, c2 = time.perf_counter(), time.process_time()
+            if loop.step > warm:
+                self.h_wall.append(t2 - t)
+                self.h_cpu.append(c2 - c)
+            self.t, self.c = time.perf_counter(), time.process_time()
 
-    n = (warm + steps) * batch
+    n = (warm + steps + 1) * batch
     rows = np.arange(n) if not isinstance(data, ActivationSource) else \
         np.random.default_rng(0).permutation(len(data))[:n]
     src = (data if isinstance(data, ActivationSource) else ActivationSource(data)).subset(rows)
     torch.manual_seed(0)
     m = TopKSAE(D, L, k)
-    clock = Clock()
+    alt = Alternate()
     train_sae(m, src, auxk_alpha=alpha, k_aux=k_aux, dead_tokens=dead_tokens, max_iter=1,
-              batch_size=batch, learning_rate=lr, b_pre_init="zeros", callbacks=[clock],
+              batch_size=batch, learning_rate=lr, b_pre_init="zeros", callbacks=[alt],
               progress=False, init_rows=1)
-    return steps * batch / (clock.t[warm + steps] - clock.t[warm])
+    return {"aekit_wall": alt.ae_wall, "aekit_cpu": alt.ae_cpu, "hand_wall": alt.h_wall,
+            "hand_cpu": alt.h_cpu}
+
+
+class DeadTrace(Callback):
+    """The number of latents idle for ``window`` training tokens, every 32 steps."""
+
+    def __init__(self, window: int):
+        self.window, self.counts = int(window), []
+
+    def on_batch_end(self, loop):
+        if loop.step % 32 == 0:
+            self.counts.append([loop.step, int(loop.model.dead_mask(self.window).sum())])
 
 
 def pca_fvu(train_rows: np.ndarray, test: np.ndarray, k: int) -> float:
@@ -213,7 +235,7 @@ def main(argv=None):
     torch.set_num_threads(args.threads)
     q = args.quick
     n_train, n_val, n_test = (2 ** 15, 4096, 8192) if q else (10 ** 6, 32768, 65536)
-    T = args.tokens or (2 ** 14 if q else 2 ** 17)
+    T = args.tokens or (2 ** 14 if q else 2 ** 19)
     batch, k_aux, dead_tokens, alpha = 1024, 256, 2 ** 16, 1 / 32
     if q:
         dead_tokens = 2 ** 13
@@ -255,28 +277,42 @@ def main(argv=None):
     for e in expansions[1:]:
         c_best[e], c_fvu[e] = c_best[expansions[0]], c_fvu[expansions[0]]
 
-    # --- throughput vs the hand-written loop -----------------------------------------------
-    steps, reps = (3, 1) if q else (16, 2)
-    Xmem = torch.from_numpy(np.asarray(src.X[0:(steps + 3) * batch * 2]))
+    # --- throughput vs the hand-written loop, alternated step by step ----------------------
+    steps, reps = (4, 2) if q else (24, 5)
+    Xmem = torch.from_numpy(np.asarray(src.X[0:(steps + 4) * batch * 2]))
     thr = []
+
+    def med_rate(ts):
+        return batch / statistics.median(ts)
+
     for e in expansions:
         L = e * D
         lr = c_best[e] * default_learning_rate(L)
-        hand, mem, stream = [], [], []
+        reps_out = {"in_memory": [], "streamed": []}
         for _ in range(reps):
-            hand.append(hand_loop_rate(Xmem, L, 32, lr, steps, batch, alpha, k_aux, 2 ** 12))
-            mem.append(aekit_rate(Xmem.numpy(), L, 32, lr, steps, batch, alpha, k_aux,
-                                  2 ** 12))
-            stream.append(aekit_rate(src, L, 32, lr, steps, batch, alpha, k_aux, 2 ** 12))
+            for kind, data in (("in_memory", Xmem.numpy()), ("streamed", src)):
+                reps_out[kind].append(interleaved_rates(data, Xmem, L, 32, lr, steps, batch,
+                                                        alpha, k_aux, 2 ** 12))
         row = {"expansion": e, "n_latents": L, "k": 32, "batch": batch, "steps": steps,
-               "repeats": reps, "hand_loop": statistics.median(hand),
-               "aekit_in_memory": statistics.median(mem),
-               "aekit_streamed": statistics.median(stream),
-               "raw": {"hand": hand, "aekit_in_memory": mem, "aekit_streamed": stream}}
-        row["ratio_in_memory"] = row["aekit_in_memory"] / row["hand_loop"]
-        row["ratio_streamed"] = row["aekit_streamed"] / row["hand_loop"]
+               "repeats": reps}
+        for kind, runs in reps_out.items():
+            for clock in ("wall", "cpu"):
+                ratios = [med_rate(r[f"aekit_{clock}"]) / med_rate(r[f"hand_{clock}"])
+                          for r in runs]
+                row[f"ratio_{kind}_{clock}"] = statistics.median(ratios)
+                row[f"ratios_{kind}_{clock}"] = ratios
+                row[f"aekit_{kind}_{clock}"] = med_rate(
+                    [t for r in runs for t in r[f"aekit_{clock}"]])
+                row[f"hand_{kind}_{clock}"] = med_rate(
+                    [t for r in runs for t in r[f"hand_{clock}"]])
+        row["hand_loop"] = row["hand_in_memory_wall"]
+        row["aekit_in_memory"] = row["aekit_in_memory_wall"]
+        row["aekit_streamed"] = row["aekit_streamed_wall"]
+        row["ratio_in_memory"] = row["ratio_in_memory_wall"]
+        row["ratio_streamed"] = row["ratio_streamed_wall"]
         thr.append(row)
-        print(json.dumps(row), flush=True)
+        print(json.dumps({k: v for k, v in row.items() if not k.startswith("ratios")}),
+              flush=True)
 
     # --- FVU vs k, dead latents with / without AuxK ---------------------------------------
     train_rows_mem = np.asarray(src.X[rows[: min(T, 2 ** 17)]])  # PCA fit sample
@@ -307,17 +343,24 @@ def main(argv=None):
               + md_table(["dictionary", "k", "lr factor", "FVU AuxK", "FVU no AuxK", "FVU PCA-k",
                           "dead AuxK (test)", "dead no AuxK (test)", "dead AuxK (train)",
                           "dead no AuxK (train)", "samples/s"], fvu_rows))
-        md += "\n\nTraining throughput, k = 32, batch 1024 (samples/s, median)\n\n" + md_table(
-            ["dictionary", "hand loop", "aekit (memory)", "ratio", "aekit (streamed .npy)",
-             "ratio"], [[f"{r['expansion']}×", round(r["hand_loop"]), round(r["aekit_in_memory"]),
-                         r["ratio_in_memory"], round(r["aekit_streamed"]), r["ratio_streamed"]]
-                        for r in thr])
+        md += ("\n\nTraining throughput, k = 32, batch 1024: samples/s from the median step time, "
+               "aekit and the hand loop alternated step by step; ratio = median over the "
+               "repeats of aekit / hand (wall clock; CPU time of the process in brackets)\n\n"
+               + md_table(["dictionary", "hand loop", "aekit (memory)", "ratio",
+                           "aekit (streamed .npy)", "ratio"],
+                          [[f"{r['expansion']}×", round(r["hand_loop"]),
+                            round(r["aekit_in_memory"]),
+                            f"{r['ratio_in_memory_wall']:.3f} ({r['ratio_in_memory_cpu']:.3f})",
+                            round(r["aekit_streamed"]),
+                            f"{r['ratio_streamed_wall']:.3f} ({r['ratio_streamed_cpu']:.3f})"]
+                           for r in thr]))
         name = args.name or ("sae_topk_quick" if q else "sae_topk")
         write_results(name, {
             "protocol": __doc__,
             "settings": {"quick": q, "threads": args.threads, "n_train": n_train, "n_val": n_val,
                          "n_test": n_test, "tokens_per_config": T, "batch_size": batch,
                          "k_aux": k_aux, "auxk_alpha": alpha, "dead_tokens": dead_tokens,
+                         "auxk_normalize": True,
                          "expansions": list(expansions), "ks": list(ks),
                          "lr_rule": "c * 2e-4 / sqrt(L / 2**14)",
                          "lr_factor": {str(e): c for e, c in c_best.items()},
@@ -341,10 +384,11 @@ def main(argv=None):
         for a in (alpha, 0.0):
             torch.manual_seed(0)
             m = TopKSAE(D, L, k)
+            trace = DeadTrace(dead_tokens)
             t0 = time.perf_counter()
             h = train_sae(m, src.subset(rows), auxk_alpha=a, k_aux=k_aux,
                           dead_tokens=dead_tokens, max_iter=1, batch_size=batch,
-                          learning_rate=lr, progress=False)
+                          learning_rate=lr, progress=False, callbacks=[trace])
             secs = time.perf_counter() - t0
             r = evaluate_sae(m, test)
             row = {"expansion": e, "n_latents": L, "k": k, "auxk_alpha": a, "lr_factor": c,
@@ -352,7 +396,8 @@ def main(argv=None):
                    "samples_per_s": T / secs, "test_fvu": r.fvu, "test_l0": r.l0,
                    "test_dead_fraction": r.dead_fraction,
                    "train_dead_fraction": float(m.dead_mask(dead_tokens).float().mean()),
-                   "final_train_recon": h.records[-1]["train_recon"]}
+                   "final_train_recon": h.records[-1]["train_recon"],
+                   "dead_in_window_every_32_steps": trace.counts}
             res.append(row)
             print(json.dumps(row), flush=True)
             if not a:  # the pair is done

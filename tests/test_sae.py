@@ -194,11 +194,77 @@ def test_auxk_equals_its_formula():
     zaux = torch.zeros_like(a)
     zaux.scatter_(1, dead[top.indices], top.values.relu())
     e = x - out.reconstruction
-    ref = 0.5 * (e - zaux @ m.W_dec).pow(2).sum(1).mean()
+    sse = (e - zaux @ m.W_dec).pow(2).sum(1).mean()
+    # Gao et al.'s normalised MSE of the residual, times the batch's variance of x
+    var_e = (e - e.mean(0)).pow(2).sum(1).mean()
+    var_x = (x - x.mean(0)).pow(2).sum(1).mean()
+    ref = 0.5 * sse * var_x / var_e
     assert float(v.detach()) == pytest.approx(float(ref.detach()), rel=1e-12)
+    raw = AuxK(alpha=0.5, k_aux=3, dead_tokens=50, normalize=False)
+    assert float(raw(m, aekit.Batch(x), out).detach()) == pytest.approx(float(0.5 * sse.detach()),
+                                                                   rel=1e-12)
     assert term.dead_fraction == -1.0  # eval mode does not record
     m.tokens_since_fired[:] = 0
     assert float(term(m, aekit.Batch(x), out)) == 0.0  # nothing dead: no term
+
+
+def test_auxk_gradient_reaches_only_dead_latents_and_equals_dense_autograd():
+    """The term's sparse backward against a dense reference, and its support: dead rows only
+    (plus b_pre), none of the live latents' encoder rows, biases or atoms."""
+    torch.manual_seed(5)
+    m = TopKSAE(6, 20, 2).double()
+    dead = torch.tensor([1, 4, 7, 9, 13])
+    with torch.no_grad():
+        m.tokens_since_fired[:] = 0
+        m.tokens_since_fired[dead] = 100
+    x = torch.randn(9, 6, dtype=torch.float64)
+    m.eval()
+    out = m(x)
+    term = AuxK(alpha=0.5, k_aux=3, dead_tokens=50)
+    term(m, aekit.Batch(x), out).backward()
+    got = {n: p.grad.clone() for n, p in m.named_parameters()}
+    # dense reference: the same selection, values from the dense pre-activation with autograd
+    ref = {n: p.detach().clone().requires_grad_(True) for n, p in m.named_parameters()}
+    a = (x - ref["b_pre"]) @ ref["W_enc"].T + ref["b_enc"]
+    idx = a.detach()[:, dead].topk(3, dim=1).indices
+    cols = dead[idx]
+    z = torch.zeros_like(a).scatter(1, cols, a.gather(1, cols).relu())
+    e = (x - out.reconstruction).detach()
+    w = ref["W_dec"].detach()  # the model projects the atoms' gradient: project it here too
+    sse = (e - z @ ref["W_dec"]).pow(2).sum(1).mean()
+    var_e = (e - e.mean(0)).pow(2).sum(1).mean()
+    var_x = (x - x.mean(0)).pow(2).sum(1).mean()
+    (0.5 * sse * var_x / var_e).backward()
+    g_dec = ref["W_dec"].grad
+    g_dec = g_dec - (g_dec * w).sum(1, keepdim=True) / (w * w).sum(1, keepdim=True) * w
+    torch.testing.assert_close(got["W_enc"], ref["W_enc"].grad)
+    torch.testing.assert_close(got["b_enc"], ref["b_enc"].grad)
+    torch.testing.assert_close(got["W_dec"], g_dec)
+    torch.testing.assert_close(got["b_pre"], ref["b_pre"].grad)
+    live = torch.ones(20, dtype=torch.bool)
+    live[dead] = False
+    for name in ("W_enc", "b_enc", "W_dec"):
+        assert float(got[name][live].abs().max()) == 0.0, f"{name}: live latents got gradient"
+        assert float(got[name][dead].abs().max()) > 0, f"{name}: no gradient on dead latents"
+
+
+def test_train_sae_uses_a_sparse_code_and_restores_the_dense_one():
+    torch.manual_seed(0)
+    m = TopKSAE(16, 64, 4)
+    x = torch.from_numpy(_toy(n=32))
+    m.dense_code = False
+    out = m(x)  # training mode: sparse COO code, same values as the dense one
+    assert out.code.is_sparse and out.code.shape == (32, 64)
+    m.dense_code = True
+    torch.testing.assert_close(out.code.to_dense(), m(x).code)
+    seen = []
+
+    class Peek(Callback):
+        def on_batch_end(self, loop):
+            seen.append(loop.model.dense_code)
+
+    train_sae(m, _toy(n=256), max_iter=1, batch_size=128, callbacks=[Peek()], progress=False)
+    assert seen == [False, False] and m.dense_code is True, seen
 
 
 # --- metrics -----------------------------------------------------------------------------------

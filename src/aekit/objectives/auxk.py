@@ -1,14 +1,17 @@
 """The AuxK term of top-k sparse autoencoders: dead latents model the main model's residual.
 
-Gao et al. (2024, section A.2): with ``e = x − x̂`` the reconstruction error of the main model
-and the k_aux largest pre-activations of the *dead* latents (those that have not fired for
-``dead_tokens`` training tokens) decoded without bias into ``ê``, the term is
+Gao et al. (2024, section 2.4 and appendix A.2): with ``e = x − x̂`` the reconstruction error of
+the main model and the k_aux largest pre-activations of the *dead* latents (those that have
+not fired for ``dead_tokens`` training tokens) decoded without bias into ``ê``, the term is
+their normalised MSE
 
-    L_aux = α · (1/n) Σ_i ‖e_i − ê_i‖²,
+    L_aux = α · Σ_i ‖e_i − ê_i‖² / Σ_i ‖e_i − ē‖²,
 
-added to the reconstruction loss. ``e`` is a constant (detached), so the term moves only the
-dead latents' encoder rows, biases and atoms: it gives them a gradient towards directions the
-live latents do not explain, and they come back to life.
+added to the main loss ``Σ_i ‖x_i − x̂_i‖² / Σ_i ‖x_i − x̄‖²`` (both normalised as in the
+authors' released training code). aekit's main loss is the plain ``(1/n) Σ_i ‖x_i − x̂_i‖²``, so
+the term is returned multiplied by the batch's ``(1/n) Σ_i ‖x_i − x̄‖²`` (a constant): the
+objective is then Gao et al.'s, times that constant. ``e`` is detached, so the term moves only
+the dead latents' encoder rows, biases and atoms (and ``b_pre``).
 """
 
 from __future__ import annotations
@@ -28,10 +31,13 @@ __all__ = ["AuxK"]
 class AuxK(Term):
     """Auxiliary top-k loss reviving dead latents of a :class:`~aekit.models.TopKSAE`.
 
-    ``L_aux = α (1/n) Σ_i ‖e_i − ê_i‖²`` with ``e = x − x̂`` (detached) and
-    ``ê_i = Σ_{l ∈ S_i} ReLU(a_il) W_dec[l]``, where ``S_i`` holds the ``min(k_aux, #dead)``
-    largest pre-activations ``a_il`` among the dead latents (``tokens_since_fired >=
-    dead_tokens``, counted by the model in training). Zero when no latent is dead.
+    ``L_aux = α · s_x · Σ_i ‖e_i − ê_i‖² / Σ_i ‖e_i − ē‖²`` over a batch of n rows, with
+    ``e = x − x̂`` (detached), ``ē`` its mean row, ``s_x = (1/n) Σ_i ‖x_i − x̄‖²`` (detached)
+    and ``ê_i = Σ_{l ∈ S_i} ReLU(a_il) W_dec[l]``, where ``S_i`` holds the ``min(k_aux,
+    #dead)`` largest pre-activations ``a_il`` among the dead latents (``tokens_since_fired >=
+    dead_tokens``, counted by the model in training). ``normalize=False`` gives the
+    unnormalised ``α (1/n) Σ_i ‖e_i − ê_i‖²``. Zero when no latent is dead. Shapes: x, e, ê
+    (n, d); pre-activations (n, L); returns a scalar.
 
     Parameters
     ----------
@@ -41,7 +47,10 @@ class AuxK(Term):
         Dead latents used per sample (Gao et al.: 512, a power of two near d/2).
     dead_tokens : int
         A latent is dead after this many training tokens without firing (Gao et al.: 10⁷;
-        scale it to the length of the run, e.g. a tenth of the tokens trained on).
+        scale it to the length of the run).
+    normalize : bool
+        Divide by the residual's variance and multiply by the data's (Gao et al.'s released
+        code normalises both MSEs this way); False: the plain MSE of the residual.
 
     Attributes
     ----------
@@ -49,23 +58,37 @@ class AuxK(Term):
         Fraction of dead latents at the last training step (-1 before the first), logged
         per epoch as ``auxk_dead_fraction``.
 
+    Notes
+    -----
+    Under Adam the weight α barely matters for the dead latents themselves (their
+    parameters get gradient from this term only, and Adam's step is scale-free); it sets the
+    term's pull on the shared ``b_pre``. On the short CPU runs of ``benchmarks/sae_topk.py``
+    the term does not revive latents: the least-squares fit of a small residual by atoms that
+    are not aligned with it shrinks the dead latents' pre-activations, so a latent marked dead
+    falls further below the top-k threshold (see docs/sae.md).
+
     References
     ----------
     Gao et al., "Scaling and evaluating sparse autoencoders", 2024, section 2.4 and
-    appendix A.2 (AuxK; k_aux = 512, α = 1/32, dead after 10M tokens).
+    appendix A.2 (AuxK; k_aux = 512, α = 1/32, dead after 10M tokens), and the authors'
+    released code (openai/sparse_autoencoder, ``train.py``: normalised MSE of the residual).
     """
 
     name = "auxk"
     params = (Param("alpha", float, 1 / 32, "weight α of the auxiliary loss", lo=0),
               Param("k_aux", int, 512, "dead latents decoded per sample", lo=1),
               Param("dead_tokens", int, 10_000_000,
-                    "training tokens without firing after which a latent is dead", lo=1))
+                    "training tokens without firing after which a latent is dead", lo=1),
+              Param("normalize", bool, True,
+                    "divide by the residual's variance (Gao et al.'s normalised MSE)"))
 
-    def __init__(self, alpha: float = 1 / 32, k_aux: int = 512, dead_tokens: int = 10_000_000):
+    def __init__(self, alpha: float = 1 / 32, k_aux: int = 512, dead_tokens: int = 10_000_000,
+                 normalize: bool = True):
         super().__init__()
         self.alpha = self.check("alpha", alpha)
         self.k_aux = self.check("k_aux", k_aux)
         self.dead_tokens = self.check("dead_tokens", dead_tokens)
+        self.normalize = self.check("normalize", normalize)
         self.dead_fraction = -1.0
 
     def check_model(self, model) -> None:
@@ -89,7 +112,14 @@ class AuxK(Term):
         vals = F.relu(model.select(x, sel, a))
         e_hat = model.decode_sparse(sel, vals, bias=False)  # (n, d)
         e = (batch.target - out.reconstruction).detach()
-        return self.alpha * (e - e_hat).pow(2).sum(1).mean()
+        sse = (e - e_hat).pow(2).sum(1).mean()
+        if not self.normalize:
+            return self.alpha * sse
+        with torch.no_grad():  # Gao et al.'s normalised MSE, times the batch's variance
+            t = batch.target
+            var_e = (e - e.mean(0)).pow(2).sum(1).mean().clamp_min(1e-30)
+            var_x = (t - t.mean(0)).pow(2).sum(1).mean()
+        return self.alpha * (var_x / var_e) * sse
 
     def metrics(self) -> dict[str, float]:
         return {"dead_fraction": self.dead_fraction} if self.dead_fraction >= 0 else {}

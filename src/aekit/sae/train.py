@@ -56,15 +56,21 @@ def default_learning_rate(n_latents: int) -> float:
 
 
 def sae_objective(*, auxk_alpha: float = 1 / 32, k_aux: int = 512,
-                  dead_tokens: int = 10_000_000) -> Objective:
-    """``mse + AuxK(α, k_aux, dead_tokens)`` (the AuxK term is left out when α = 0)."""
+                  dead_tokens: int = 10_000_000, auxk_normalize: bool = True) -> Objective:
+    """``mse + AuxK(α, k_aux, dead_tokens, normalize)`` (AuxK is left out when α = 0).
+
+    References
+    ----------
+    Gao et al., "Scaling and evaluating sparse autoencoders", 2024, appendix A.2.
+    """
     alpha = check_float("auxk_alpha", auxk_alpha, 0)
-    terms = [AuxK(alpha, k_aux, dead_tokens)] if alpha > 0 else []
+    terms = [AuxK(alpha, k_aux, dead_tokens, auxk_normalize)] if alpha > 0 else []
     return Objective("mse", terms)
 
 
 def train_sae(model: TopKSAE, X: Any, *, val: Any = None, auxk_alpha: float = 1 / 32,
-              k_aux: int = 512, dead_tokens: int = 10_000_000, max_iter: int = 1,
+              k_aux: int = 512, dead_tokens: int = 10_000_000, auxk_normalize: bool = True,
+              max_iter: int = 1,
               batch_size: int = 1024, learning_rate: float | None = None,
               b_pre_init: str = "geometric_median", init_rows: int = 4096,
               random_state: int = 0, callbacks: Sequence[Callback] = (),
@@ -82,7 +88,7 @@ def train_sae(model: TopKSAE, X: Any, *, val: Any = None, auxk_alpha: float = 1 
         A file is streamed batch by batch (same weights as the matrix in memory).
     val : same kinds, optional
         Validation activations, scored every epoch (``val_loss``, ``val_recon``).
-    auxk_alpha, k_aux, dead_tokens
+    auxk_alpha, k_aux, dead_tokens, auxk_normalize
         The :class:`~aekit.objectives.auxk.AuxK` term (α = 0 drops it).
     max_iter : int
         Epochs (passes over X).
@@ -105,7 +111,8 @@ def train_sae(model: TopKSAE, X: Any, *, val: Any = None, auxk_alpha: float = 1 
     vsrc = None if val is None else as_activations(val, n_features=model.n_features,
                                                    name="val")
     check_int("init_rows", init_rows, 1)
-    objective = sae_objective(auxk_alpha=auxk_alpha, k_aux=k_aux, dead_tokens=dead_tokens)
+    objective = sae_objective(auxk_alpha=auxk_alpha, k_aux=k_aux, dead_tokens=dead_tokens,
+                              auxk_normalize=auxk_normalize)
     lr = default_learning_rate(model.n_latents) if learning_rate is None else learning_rate
     rng = np.random.default_rng(int(random_state))
     m = min(int(init_rows), len(src))
@@ -115,8 +122,13 @@ def train_sae(model: TopKSAE, X: Any, *, val: Any = None, auxk_alpha: float = 1 
         model.init_from_data(sample, method=b_pre_init)
     else:
         model.init_from_data(None, method="zeros")
-    return fit(model, objective, src, val=vsrc, max_iter=max_iter, batch_size=batch_size,
-               learning_rate=lr, random_state=random_state,
-               callbacks=[UnitNormDecoder(), *callbacks], **fit_kwargs)
+    dense = model.dense_code
+    model.dense_code = False  # neither term reads the code: no dense (n, L) code per step
+    try:
+        return fit(model, objective, src, val=vsrc, max_iter=max_iter, batch_size=batch_size,
+                   learning_rate=lr, random_state=random_state,
+                   callbacks=[UnitNormDecoder(), *callbacks], **fit_kwargs)
+    finally:
+        model.dense_code = dense
 
 
