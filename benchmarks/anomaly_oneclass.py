@@ -22,7 +22,9 @@ once.
   {reconstruction, reconstruction + kNN(5) in code space rank-normalised on the held-out
   normal images}; the variant with the best mean validation AUROC over the 10 classes
   (class c normal, the other classes anomalous, labels of the *training* set only) is the
-  headline; the test AUROC of every variant is also recorded (ablation, not selection).
+  headline; the test AUROC of every variant is also recorded (ablation, not selection). A
+  secondary rule, declared before the run and reported beside the headline: each class
+  scored with its own best validation variant.
   The α axis was added after a development look at the validation part only (PCA-30 and
   the residual model of classes 2 and 8; ``--dev`` scores classes 2, 4, 8 on validation
   without touching the test images); the earlier run with α = 0 only chose σ = 1 (mean
@@ -233,6 +235,9 @@ def run_dataset(name, a):
     if a.dev:
         return {"dataset": name, "classes": classes, "selected_variant": chosen,
                 "mean_val_auroc": mean_val, "rows": rows}
+    for r in rows:  # secondary, declared rule: each class's best validation variant
+        r["per_class_variant"] = max(names, key=lambda k: r["val_auroc"][k])
+        r["per_class_test_auroc"] = r["test_auroc"][r["per_class_variant"]]
     for r in rows:  # threshold honesty for the chosen variant
         held, normal = r.pop("_held")[chosen], r.pop("_test_normal")[chosen]
         r["threshold_honesty"] = {}
@@ -272,6 +277,16 @@ def tables(res):
         out.append(f"**{d['dataset']}**: test AUROC (%), aekit's variant chosen on the "
                    f"validation split ({ch}); classes where aekit is below PCA-30: "
                    f"{gap or 'none'}\n\n" + md_table(hdr, [*body, means]))
+        pc = [r["per_class_test_auroc"] for r in rows]
+        gap_pc = [r["class"] for r in rows
+                  if r["per_class_test_auroc"] < r["baseline_auroc"]["PCA-30"]]
+        out.append("Secondary rule (declared): each class's own best validation variant; "
+                   f"mean test AUROC {np.mean(pc):.2f}; classes below PCA-30: "
+                   f"{gap_pc or 'none'}\n\n" + md_table(
+                       ["class", "variant (validation)", "val AUROC", "test AUROC", "PCA-30"],
+                       [[r["class"], r["per_class_variant"],
+                         r["val_auroc"][r["per_class_variant"]], r["per_class_test_auroc"],
+                         r["baseline_auroc"]["PCA-30"]] for r in rows]))
         vn = list(rows[0]["test_auroc"])
         out.append("Every aekit score variant (mean over classes): validation AUROC (used "
                    "for the choice) and test AUROC (ablation, not used)\n\n" + md_table(
