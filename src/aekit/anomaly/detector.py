@@ -140,9 +140,8 @@ class AnomalyDetector(BaseEstimator):
         plain error; 1: the relative error, the share of the sample's energy the model
         does not explain (Scharf & Friedlander's matched-subspace statistic for an unknown
         scale). The plain error grows with the input's energy, so a faint or thin anomaly
-        scores low whatever its shape. On one-class MNIST's validation split α = 0.5 with
-        σ = 1 was best (``benchmarks/anomaly_oneclass.py``); see
-        :func:`~aekit.anomaly.scores.reconstruction_error`.
+        scores low whatever its shape. ``benchmarks/anomaly_oneclass.py`` chooses σ and α
+        on its validation split; see :func:`~aekit.anomaly.scores.reconstruction_error`.
     n_neighbors : int or "auto"
         k of the kNN code distance; ``"auto"``: ``max(1, ⌈contamination · m⌉)`` with m the
         number of training codes (``n_neighbors_`` after fitting).
