@@ -91,6 +91,7 @@ def main() -> int:
                 patience=PATIENCE, learning_rate=AE_LR, random_state=0)
             codes["AE"] = (m.codes(Xdb), m.codes(Xq))
             fit_s["AE"] = {"s": time.time() - t0, "val_p_at_100": info["val_p_at_k"],
+                           "val_map": info["val_map"],
                            "best_epoch": info["best_epoch"]}
             print(ds, b, "AE validation P@100 per epoch (0 = ITQ start):",
                   [round(v, 4) for v in info["val_p_at_k"]], flush=True)

@@ -470,6 +470,8 @@ def test_fit_binary_code_ae_never_worse_than_itq_on_validation():
     # the returned model is the best epoch's: recomputed score equals the recorded one
     s = evaluate_retrieval(m.codes(Xv), m.codes(X), yv, y, metric="hamming", ks=(20,))
     assert s.precision_at_k[20] == pytest.approx(sc[info["best_epoch"]]), (s, sc)
+    assert len(info["val_map"]) == len(sc), info
+    assert s.mean_average_precision == pytest.approx(info["val_map"][info["best_epoch"]])
     # epoch 0 is the ITQ code itself
     itq = info["itq"]
     s0 = evaluate_retrieval(itq.transform(Xv), itq.transform(X), yv, y, metric="hamming",

@@ -142,7 +142,8 @@ def fit_binary_code_ae(X, n_bits: int, *, X_val, y_val, y_train, hidden: int = 5
     model : BinaryCodeAE (eval mode)
     info : dict
         ``val_p_at_k`` per epoch (index 0: ITQ start, before/after the decoder fit the code
-        is the same), ``best_epoch`` (0 = the ITQ codes were kept), ``time_s``.
+        is the same), ``val_map`` the validation mAP of the same rankings (recorded, not
+        used for the choice), ``best_epoch`` (0 = the ITQ codes were kept), ``time_s``.
     """
     from ..objectives import Objective
     from ..train import fit
@@ -162,9 +163,12 @@ def fit_binary_code_ae(X, n_bits: int, *, X_val, y_val, y_train, hidden: int = 5
     torch.manual_seed(random_state)
     model = BinaryCodeAE(X.shape[1], n_bits, hidden).init_from_itq(itq, X)
 
+    val_map: list[float] = []
+
     def score(m) -> float:
         s = evaluate_retrieval(m.codes(X_val), m.codes(X), y_val, y_train, metric="hamming",
                                ks=(k,), recall_levels=(0.5,))
+        val_map.append(float(s.mean_average_precision))
         return s.precision_at_k[k]
 
     common = dict(batch_size=batch_size, random_state=random_state, progress=False,
@@ -189,5 +193,5 @@ def fit_binary_code_ae(X, n_bits: int, *, X_val, y_val, y_train, hidden: int = 5
             learning_rate=learning_rate, callbacks=[monitor], **common)
     model.load_state_dict(best["state"])
     model.eval()
-    return model, {"val_p_at_k": scores, "k": k, "best_epoch": best["epoch"],
+    return model, {"val_p_at_k": scores, "val_map": val_map, "k": k, "best_epoch": best["epoch"],
                    "time_s": time.time() - t0, "itq": itq}
