@@ -515,11 +515,11 @@ def test_fused_bernoulli_log_prob_equals_the_composed_formula_with_gradients():
     g = torch.Generator().manual_seed(0)
     x = (torch.rand(4, 9, generator=g) < 0.5).double()
     x[0, :3] = torch.tensor([0.25, 0.5, 1.0], dtype=torch.float64)  # Bernoulli means too
-    s = torch.randn(3, 4, 9, generator=g, dtype=torch.float64) * 6
+    s = torch.randn(6, 4, 9, generator=g, dtype=torch.float64) * 6
     s[0, 0, 0], s[1, 0, 1] = 60.0, -60.0  # saturated logits: no overflow either way
-    for shape in ((3, 4, 9), (4, 9)):
+    for shape in ((6, 4, 9), (3, 4, 9), (4, 9)):  # the bmm path (>= 4 samples), the others
         xa = x.clone().requires_grad_(True)
-        sa = s[0].clone() if shape == (4, 9) else s.clone()
+        sa = s[0].clone() if shape == (4, 9) else s[:shape[0]].clone()
         sa.requires_grad_(True)
         sb = sa.detach().clone().requires_grad_(True)
         xb = x.clone().requires_grad_(True)

@@ -51,7 +51,10 @@ class _BernoulliLogProb(torch.autograd.Function):
         n, d = x.shape
         s = logits.reshape(-1, n, d)  # (m, n, d), a view for contiguous logits
         with torch.autocast(logits.device.type, enabled=False):  # bmm stays float32
-            xs = torch.bmm(s.transpose(0, 1), x.unsqueeze(-1)).squeeze(-1).T  # (m, n)
+            if s.shape[0] < 4:  # few samples: a broadcast product is cheaper than n tiny bmms
+                xs = (s * x).sum(-1)
+            else:  # (n, m, d) @ (n, d, 1): no (m, n, d) temporary
+                xs = torch.bmm(s.transpose(0, 1), x.unsqueeze(-1)).squeeze(-1).T  # (m, n)
             return (xs - F.softplus(s).sum(-1)).reshape(logits.shape[:-1])
 
     @staticmethod
