@@ -12,14 +12,16 @@ Protocol.
   validation pool, 65,536 from the test pool. Generation is part of the script and cached under
   ``--cache`` (default /tmp/aekit_sae_bench).
 * SAEs: ``aekit.TopKSAE`` with L = 4·512 and 16·512 latents, k ∈ {16, 32, 64}, with AuxK
-  (α = 1/32, k_aux = 256, dead after 65,536 tokens without firing) and without (α = 0).
-  Adam, batch 1024 (more steps per token than Gao et al.'s large batches: the budget here is
-  tokens), ``b_pre`` = geometric median of 4096 training rows, encoder = decoderᵀ at
-  initialisation, unit-norm atoms after every step (Gao et al. 2024). Every configuration
-  trains on the same ``--tokens`` rows (a seeded random subset of the 10⁶, streamed from the
-  file; 2¹⁷ = 131,072 in the full run, one pass, to fit the ~25 min CPU budget of the
-  twelve SAEs: Gao et al. train on billions of tokens, so the FVUs here are those of short
-  runs, and the dead-latent window is scaled down with them).
+  (Gao et al.'s normalised MSE of the residual, α = 1/32, k_aux = 256, dead after 65,536
+  tokens without firing) and without (α = 0). Adam, batch 1024 (more steps per token than
+  Gao et al.'s large batches: the budget here is tokens), ``b_pre`` = geometric median of
+  4096 training rows, encoder = decoderᵀ at initialisation, unit-norm atoms after every step
+  (Gao et al. 2024). Every configuration trains on the same ``--tokens`` rows (a seeded
+  random subset of the 10⁶, streamed from the file; 2¹⁹ = 524,288 in the full run = 512
+  steps, one pass, to fit ~30 min of one core for the fourteen SAEs: Gao et al. train on
+  billions of tokens, so the FVUs here are those of short runs, and the dead-latent window is
+  scaled down with them). The number of latents idle for the window is recorded every 32
+  steps (``dead_in_window_every_32_steps``).
 * Learning rate: Gao et al.'s rule lr = c · 2·10⁻⁴ / sqrt(L / 2¹⁴). The 4× (k = 32, AuxK)
   SAE is trained on half of the tokens with c ∈ {1, 2, 4, 8} and scored on the validation
   rows; c is the one with the best validation FVU among those that leave < 1 % of the
@@ -31,14 +33,19 @@ Protocol.
 * Metrics on the 65,536 test rows: FVU = Σ‖x − x̂‖² / Σ‖x − x̄‖², L0, the fraction of latents
   that never fire on them (dead, "over a token window" of 65,536 tokens); also the training
   dead fraction (latents idle for the last 65,536 training tokens at the end). Baseline: PCA
-  with k components fitted on the same training rows (dense codes, L0 = k).
-* Throughput: samples/s of ``aekit.sae.train_sae`` (through ``aekit.fit``) against a
-  hand-written loop of the same model (same TopKSAE forward, MSE + the same AuxK, fused Adam,
-  normalisation after each step, rows by a seeded permutation of an in-memory tensor), 4× and
-  16×, k = 32, batch 1024, 16 timed steps after 3 warm-up steps, measured alternately
-  (hand, aekit, hand, aekit), median of 2 repeats.
-  aekit is measured on the in-memory matrix (same data as the loop) and streaming from the
-  .npy file.
+  with k components fitted on the first 131,072 of the same training rows (dense codes,
+  L0 = k).
+* Throughput: ``aekit.sae.train_sae`` (through ``aekit.fit``) against a hand-written loop of
+  the same model (same TopKSAE encode/decode, MSE + the same normalised AuxK, fused Adam,
+  normalisation after each step, rows by a seeded permutation of an in-memory tensor), 4×
+  and 16×, k = 32, batch 1024, dead window 4096 tokens (so AuxK is active). The two are
+  alternated step by step in one process: a callback runs one hand step after each aekit
+  step, and each side's step is timed on the wall clock and on the process's CPU clock
+  (aekit's from the end of the previous hand step, so it includes fetching the batch, the
+  objective, the callbacks and the loop's bookkeeping). 3 warm-up steps, 24 timed steps per
+  side, 5 repeats (fresh models); samples/s = 1024 / median step time; ratio = the median
+  over the repeats of aekit / hand. aekit is measured on the in-memory matrix (same data as
+  the loop) and streaming from the .npy file (the hand loop in memory in both).
 
 Command: ``OMP_NUM_THREADS=1 python benchmarks/sae_topk.py [--quick]``.
 """
