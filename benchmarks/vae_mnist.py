@@ -302,7 +302,7 @@ def plot_curve(names: str = "vae_mnist", out_name: str = "vae_mnist_nll_curve.pn
 
     root = Path(__file__).resolve().parents[1]
     fig, ax = plt.subplots(figsize=(6.8, 4.4))
-    clocks = set()
+    clocks, top = set(), 0.0
     for name in names.split(","):
         r = json.loads((root / "benchmarks" / "results" / f"{name}.json").read_text())
         clock = r["settings"].get("clock", "wall")
@@ -315,6 +315,7 @@ def plot_curve(names: str = "vae_mnist", out_name: str = "vae_mnist_nll_curve.pn
             lab = (f"{key}, {r['settings']['budget_minutes']:g} min {clock}"
                    + (", bf16" if prec == "bf16" else ""))
             ax.plot(t, [c["val_nll"] for c in run["curve"]], "o-", ms=3, label=lab)
+            top = max(top, max(c["val_nll"] for c in run["curve"]))
             ax.errorbar([t[-1]], [run["test_nll"]], yerr=[2 * run["test_nll_se"]], fmt="k*",
                         ms=9, label=None)
     for v, lab, st, x in ((86.76, "paper VAE", ":", 0.01), (84.78, "paper IWAE-50", ":", 0.01),
@@ -325,7 +326,7 @@ def plot_curve(names: str = "vae_mnist", out_name: str = "vae_mnist_nll_curve.pn
         {"wall": "wall clock, shared cores", "cpu": "CPU time of one core"}[c]
         for c in sorted(clocks)) + ")")
     ax.set_ylabel("validation NLL, k = 500 (nats)")
-    ax.set_ylim(80, 140)
+    ax.set_ylim(80, min(140, top + 3))
     ax.set_title("Dynamically binarised MNIST, 784-200-200-50 (★: test NLL, k=5000, ±2 SE)",
                  fontsize=9)
     ax.legend(fontsize=7)
