@@ -305,7 +305,7 @@ class VariationalAutoencoder(TransformerMixin, BaseEstimator):
     precision : {"fp32", "bf16"}
         ``"bf16"`` trains under CPU bf16 autocast (``aekit.fit(precision="bf16")``): the
         matmuls in bf16, the log-likelihood and KL sums in float32; scoring is float32.
-        Measured 22.0 vs 13.2 steps/s (1.67×) for IWAE k = 50 and 1.37× for k = 5 on an
+        Measured 20.9 vs 12.7 steps/s (1.65×) for IWAE k = 50 and 1.42× for k = 5 on an
         AMX-BF16 CPU, none for the plain VAE (``benchmarks/vae_mnist_speed.py``); where the
         CPU has no native bf16, fit warns and uses fp32.
 
