@@ -282,6 +282,7 @@ class WeightAverage(Callback):
             raise ValueError("weight_average: the checkpointed average does not match the "
                              "model's state_dict keys")
         self._float = [k for k, v in self._live.items() if v.is_floating_point()]
+        self._other = [k for k, v in self._live.items() if not v.is_floating_point()]
         loop.weight_average = self
 
     def rate(self) -> float:
@@ -300,9 +301,8 @@ class WeightAverage(Callback):
             if self._float:
                 torch._foreach_lerp_([self.avg[k] for k in self._float],
                                      [self._live[k] for k in self._float], self.rate())
-            for k, v in self._live.items():
-                if not v.is_floating_point():
-                    self.avg[k].copy_(v)
+            for k in self._other:
+                self.avg[k].copy_(self._live[k])
         self.updates += 1
 
     def on_batch_end(self, loop):
@@ -321,21 +321,21 @@ class WeightAverage(Callback):
             yield
             return
         saved = {k: v.clone() for k, v in self._live.items()}
-        with torch.no_grad():
-            for k, v in self._live.items():
-                v.copy_(self.avg[k])
+        self._load(self.avg)
         try:
             yield
         finally:
-            with torch.no_grad():
-                for k, v in self._live.items():
-                    v.copy_(saved[k])
+            self._load(saved)
+
+    @torch.no_grad()
+    def _load(self, src: dict[str, torch.Tensor]) -> None:
+        """Copy ``src`` into the model's parameters and buffers, in place."""
+        for k, v in self._live.items():
+            v.copy_(src[k])
 
     def on_fit_end(self, loop):
         if self.avg is not None:
-            with torch.no_grad():
-                for k, v in self._live.items():
-                    v.copy_(self.avg[k])
+            self._load(self.avg)
 
     def state_dict(self):
         return {"updates": self.updates, "avg": self.avg}
