@@ -13,7 +13,10 @@ published rows (FGSM → VAT, ε, dropout) evolved across runs after seeing thei
 so those rows are not an honest protocol. ``--val`` trains on the first 55,000 images and
 also reports the error on the last 5,000. **``--select RECIPE ...``**: the validation
 protocol (see ``select_and_test``): recipes chosen on the 55k/5k split, the winner retrained
-on 60,000 for two seeds, the test set touched once per final network.
+on 60,000 for two seeds, the test set touched once per final network. The protocol is
+many hours of one core; ``--pieces DIR`` stores every network as it finishes (resume after a
+kill, job by job) and ``--shard I/N`` splits the jobs over processes or sessions (see
+:class:`Pieces`; pieces of other settings or code are refused, never mixed).
 
 * Pretraining (``sae``/``sdae``/``scae``): :func:`aekit.train.pretrain.pretrain_layers`, each
   layer a shallow AE with ``--activation`` (sigmoid) hidden units trained on the codes of the
@@ -50,6 +53,10 @@ evaluations.
         --vat 2.0 --dropout 0 --input-dropout 0 --precision bf16 --name mnist_classification_vat
     python benchmarks/mnist_classification.py --variants mlp sdae --activation relu \
         --select "vat=2.0,dropout=0,input_dropout=0" "adversarial=0.25" --seeds 0 1
+    # the same protocol over two cores (or two sessions), then assembled:
+    python benchmarks/mnist_classification.py ... --pieces runs/cls --shard 0/2   # core 1
+    python benchmarks/mnist_classification.py ... --pieces runs/cls --shard 1/2   # core 2
+    python benchmarks/mnist_classification.py ... --pieces runs/cls  # trains what is left
 
 ``--dataset fashion-mnist`` runs the same protocol on Fashion-MNIST (``apt-get install -y
 dataset-fashion-mnist``); the published MNIST rows are then left out of the table.
@@ -62,6 +69,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import math
 import sys
 import time
@@ -72,7 +80,7 @@ import torch
 from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import add_dataset_args, md_table, write_results
+from _common import ALLOW_DIRTY, START, add_dataset_args, md_table, write_results
 from aekit import DenseAE, fit
 from aekit.classifier import classifier_objective
 from aekit.corruption import Masking
@@ -300,15 +308,125 @@ def _data(Xtr, ytr, Xva, yva, Xte, yte, test_each_epoch):
             "test_each_epoch": test_each_epoch}
 
 
+PIECE_EXEMPT = ("name", "pieces", "shard", "threads")
+
+
+def code_identity() -> dict:
+    """Git object ids of ``src/`` and of this script at HEAD (``None`` outside git): pieces
+    of a ``--pieces`` run are only combined when both are equal, so a result never mixes
+    networks trained by different code. Commits that touch neither keep pieces valid."""
+    import subprocess
+
+    here = Path(__file__).resolve()
+    root = here.parents[1]
+    out = {}
+    for key, path in (("src_tree", "src"), ("script_blob", f"benchmarks/{here.name}")):
+        try:
+            out[key] = subprocess.run(["git", "rev-parse", f"HEAD:{path}"], cwd=root,
+                                      capture_output=True, text=True,
+                                      timeout=10).stdout.strip() or None
+        except (OSError, subprocess.SubprocessError):
+            out[key] = None
+    return out
+
+
+def parse_shard(text: str | None) -> tuple[int, int]:
+    """``"I/N"`` -> (I, N) with 0 <= I < N; ``None`` -> (0, 1) (every job)."""
+    if text is None:
+        return 0, 1
+    i, sep, n = text.partition("/")
+    try:
+        i_, n_ = int(i), int(n)
+    except ValueError:
+        i_ = n_ = -1
+    if not sep or n_ < 1 or not 0 <= i_ < n_:
+        raise SystemExit(f"--shard must be I/N with 0 <= I < N (e.g. 0/2), got {text!r}")
+    return i_, n_
+
+
+class Pieces:
+    """The jobs of the validation protocol as separately stored pieces (``--pieces DIR``).
+
+    Every job (one variant fine-tuned on the 55k split under one recipe, or one final
+    network on 60k) is written to ``DIR/<stage>-<variant>-s<seed>-<recipe hash>.json``
+    atomically when it finishes, with the environment of the process that ran it (commit and
+    dirty flag at its start, argv, CPU, threads) and a signature: every setting that changes
+    the training (all of ``vars(args)`` except ``--name``, ``--pieces``, ``--shard``,
+    ``--threads``) plus :func:`code_identity`. A later run with the same signature reuses the
+    piece instead of training again, so a killed protocol resumes job by job, and ``--shard
+    I/N`` lets N processes (or sessions) each train every N-th job; a piece with another
+    signature is refused by name, never mixed in. Thread counts may differ between pieces
+    (recorded per piece)."""
+
+    def __init__(self, a: argparse.Namespace):
+        self.dir = Path(a.pieces) if a.pieces else None
+        self.shard = parse_shard(a.shard)
+        # through JSON, so that it compares equal to a signature read back from a piece
+        self.signature = json.loads(json.dumps(
+            {"settings": {k: v for k, v in sorted(vars(a).items()) if k not in PIECE_EXEMPT},
+             "code": code_identity()}))
+        self.used: list[dict] = []
+        self.pending: list[str] = []
+        self.index = 0
+
+    def run(self, stage: str, recipe: str, variant: str, seed: int, fn) -> dict | None:
+        """The job's result: stored, trained now (when this shard owns it), or ``None``."""
+        import hashlib
+
+        from aekit.io import atomic_write_json
+
+        mine = self.index % self.shard[1] == self.shard[0]
+        self.index += 1
+        key = (f"{stage}-{variant}-s{seed}-"
+               f"{hashlib.sha1(recipe.encode()).hexdigest()[:10]}")
+        path = None if self.dir is None else self.dir / f"{key}.json"
+        if path is not None and path.exists():
+            try:
+                piece = json.loads(path.read_text())
+                sig, result = piece["signature"], piece["result"]
+            except (ValueError, KeyError, TypeError) as e:
+                raise SystemExit(f"--pieces: {path} is not a piece of this script "
+                                 f"({type(e).__name__}: {e})") from None
+            if sig != self.signature:
+                raise SystemExit(f"--pieces: {path} was trained with other settings or code "
+                                 f"({_sig_diff(sig, self.signature)}); use another --pieces "
+                                 "directory")
+            self.used.append({"piece": path.name, "environment": piece["environment"]})
+            print(f"   (reusing {path.name})", flush=True)
+            return result
+        if not mine:
+            self.pending.append(key)
+            return None
+        result = fn()
+        if path is not None:
+            self.dir.mkdir(parents=True, exist_ok=True)
+            env = {**START, "end_date": time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime()),
+                   "recipe": recipe, "stage": stage}
+            atomic_write_json(path, {"signature": self.signature, "environment": env,
+                                     "result": result})
+            self.used.append({"piece": path.name, "environment": env})
+        return result
+
+
+def _sig_diff(old: dict, new: dict) -> str:
+    keys = [f"code.{k}" for k in new["code"] if old.get("code", {}).get(k) != new["code"][k]]
+    keys += [k for k in set(old.get("settings", {})) | set(new["settings"])
+             if old.get("settings", {}).get(k) != new["settings"].get(k)]
+    return "differs in " + ", ".join(sorted(keys)) if keys else "unreadable signature"
+
+
 def select_and_test(a, Xtr, ytr, Xte, yte) -> None:
     """The validation protocol: every recipe of ``--select`` fine-tunes every variant of
     ``--variants`` (seed ``--seed``) on the first 55,000 training images and is scored by the
     mean over the variants of the error on the last 5,000 after the last epoch (one recipe
     for all variants, so the comparison with the random-init MLP is under the same recipe);
     the winner is retrained on all 60,000 for every seed of ``--seeds``, and each final
-    network touches the test set once, after its last epoch."""
+    network touches the test set once, after its last epoch. With ``--pieces`` every job is
+    stored and reused (see :class:`Pieces`); with ``--shard`` this process trains only its
+    share, and the results file is written by the run that finds every piece done."""
     import copy
 
+    pieces = Pieces(a)
     n_val = len(Xtr) // 12  # 5,000 of 60,000
     sel_data = _data(Xtr[:-n_val], ytr[:-n_val], Xtr[-n_val:], ytr[-n_val:], None, None,
                      test_each_epoch=False)
@@ -316,10 +434,18 @@ def select_and_test(a, Xtr, ytr, Xte, yte) -> None:
     for text in a.select:
         b = copy.copy(a)
         vars(b).update(parse_recipe(text))
-        runs = [run_variant(v, sel_data, b) for v in a.variants]
+        runs = [pieces.run("select", text, v, a.seed,
+                           lambda v=v, b=b: run_variant(v, sel_data, b)) for v in a.variants]
+        if any(r is None for r in runs):
+            continue
         score = float(np.mean([r["val_error_pct"] for r in runs]))
         selection.append({"recipe": text, "mean_val_error_pct": score, "runs": runs})
         print(f"== recipe {text!r}: mean validation error {score:.3f} %", flush=True)
+    if pieces.pending:
+        print(f"--shard {a.shard}: selection pieces still to train elsewhere: "
+              f"{', '.join(pieces.pending)}; run again (without --shard, or with every "
+              "shard) once they are in --pieces", flush=True)
+        return
     best = min(selection, key=lambda s: s["mean_val_error_pct"])
     b = copy.copy(a)
     vars(b).update(parse_recipe(best["recipe"]))
@@ -327,8 +453,18 @@ def select_and_test(a, Xtr, ytr, Xte, yte) -> None:
     finals = []
     for v in a.variants:
         for seed in a.seeds:
-            b.seed = seed
-            finals.append(run_variant(v, fin_data, b))
+            bs = copy.copy(b)
+            bs.seed = seed
+            finals.append(pieces.run("final", best["recipe"], v, seed,
+                                     lambda v=v, bs=bs: run_variant(v, fin_data, bs)))
+    if pieces.pending:
+        print(f"--shard {a.shard}: final pieces still to train elsewhere: "
+              f"{', '.join(pieces.pending)}", flush=True)
+        return
+    dirty = [u["piece"] for u in pieces.used
+             if str(u["environment"].get("git_commit", "")).endswith("-dirty")]
+    if dirty and not a.quick and not ALLOW_DIRTY:
+        raise SystemExit(f"refusing to combine pieces trained on a dirty tree: {dirty}")
     rows = [[s["recipe"], *[f"{r['val_error_pct']:.2f}" for r in s["runs"]],
              f"{s['mean_val_error_pct']:.3f}", "chosen" if s is best else ""]
             for s in selection]
@@ -351,7 +487,8 @@ def select_and_test(a, Xtr, ytr, Xte, yte) -> None:
     write_results(a.name or ("mnist_classification_selected" + ("_quick" if a.quick else "")),
                   {"settings": vars(a), "sizes": [784, *a.hidden, N_CLASSES],
                    "dataset": a.dataset, "selection": selection, "chosen": best["recipe"],
-                   "final": finals,
+                   "final": finals, "pieces": pieces.used or None,
+                   "code": pieces.signature["code"],
                    "unit": "error in percent",
                    "protocol": f"{a.dataset}: every recipe fine-tunes every variant on the "
                                "first 55k training images, scored by the mean validation "
@@ -399,6 +536,13 @@ def main() -> None:
                         "55k/5k split, the winner retrained on 60k for every --seeds")
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1],
                    help="seeds of the final networks with --select")
+    p.add_argument("--pieces", default=None, metavar="DIR",
+                   help="with --select: store every job (one network) in DIR as it finishes "
+                        "and reuse stored jobs of the same settings and code, so a killed "
+                        "protocol resumes and can be split with --shard")
+    p.add_argument("--shard", default=None, metavar="I/N",
+                   help="with --select --pieces: train only every N-th job starting at I; "
+                        "the results file is written by a run that finds every piece done")
     p.add_argument("--minutes", type=float, default=120.0,
                    help="training-time budget per variant (pretraining included)")
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: all)")
@@ -425,6 +569,11 @@ def main() -> None:
     Xte, yte = test.X, test.y.astype(np.int64)
     if a.quick:
         Xtr, ytr, Xte, yte = Xtr[:3000], ytr[:3000], Xte[:1000], yte[:1000]
+    if (a.pieces or a.shard) and not a.select:
+        p.error("--pieces and --shard belong to the --select protocol")
+    if a.shard and not a.pieces:
+        p.error("--shard needs --pieces DIR (the shards meet there)")
+    parse_shard(a.shard)
     if a.select:
         for text in a.select:  # every recipe checked before any training is spent
             parse_recipe(text)

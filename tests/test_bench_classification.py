@@ -161,3 +161,50 @@ def test_hinton_select_protocol_touches_test_once(mnist_path):
     assert fin["method"] == res["chosen"] and fin["n_train"] == 3000 and fin["n_test"] == 2000
     assert all("test_error" not in c and "val_error" not in c for c in fin["curve"])
     assert 0 < fin["test_error"] < res["pca"]["test_error"] * 3, fin["test_error"]
+
+
+def test_classification_pieces_shards_equal_one_run(mnist_path, tmp_path):
+    """--pieces/--shard: two shards and a final assembling run give exactly the test errors
+    of one uninterrupted run (same seeds, one thread), every job trained once; a piece of
+    other settings or a corrupt piece is refused by name, never mixed in."""
+    common = ["--variants", "mlp", "--hidden", "32", "32", "--select", "dropout=0.5",
+              "dropout=0.1", "--seeds", "0", "1"]
+    whole = _run_quick("mnist_classification.py", f"_test_cls_whole_{os.getpid()}",
+                       mnist_path, *common)
+    env = {**os.environ, "CI": "true", "OMP_NUM_THREADS": "1"}
+    base = [sys.executable, str(SCRIPT), "--quick", "--threads", "1", "--data", str(mnist_path),
+            *common, "--pieces", str(tmp_path / "pieces")]
+    name = f"_test_cls_pieces_{os.getpid()}"
+    out = ROOT / "benchmarks" / "results" / f"{name}.json"
+    for shard in ("0/2", "1/2"):
+        proc = subprocess.run([*base, "--shard", shard, "--name", name], cwd=ROOT, env=env,
+                              capture_output=True, text=True, timeout=300)
+        assert proc.returncode == 0 and "still to train elsewhere" in proc.stdout, proc.stderr
+        assert not out.exists()
+    stored = sorted(p.name for p in (tmp_path / "pieces").iterdir())
+    assert len(stored) == 3, stored  # 2 selection jobs + the final job of shard 1
+    try:
+        res = _run_quick("mnist_classification.py", name, mnist_path, *common, "--pieces",
+                         str(tmp_path / "pieces"))
+    finally:
+        out.unlink(missing_ok=True)
+    assert res["chosen"] == whole["chosen"]
+    assert [s["mean_val_error_pct"] for s in res["selection"]] == \
+        [s["mean_val_error_pct"] for s in whole["selection"]]
+    assert [r["test_error_pct"] for r in res["final"]] == \
+        [r["test_error_pct"] for r in whole["final"]], (res["final"], whole["final"])
+    assert len(res["pieces"]) == 4 and res["code"]["src_tree"], res["pieces"]
+
+    other = subprocess.run([*base, "--lr", "0.002", "--name", name], cwd=ROOT, env=env,
+                           capture_output=True, text=True, timeout=300)
+    assert other.returncode != 0 and "other settings" in other.stderr \
+        and "lr" in other.stderr, other.stderr[-500:]
+    victim = tmp_path / "pieces" / stored[0]
+    victim.write_text("{not json")
+    bad = subprocess.run([*base, "--name", name], cwd=ROOT, env=env, capture_output=True,
+                         text=True, timeout=300)
+    assert bad.returncode != 0 and stored[0] in bad.stderr, bad.stderr[-500:]
+    assert not out.exists()
+    refused = subprocess.run([*base[:-2], "--shard", "2/2", "--name", name], cwd=ROOT, env=env,
+                             capture_output=True, text=True, timeout=60)
+    assert refused.returncode == 2 and "--shard" in refused.stderr, refused.stderr[-500:]
