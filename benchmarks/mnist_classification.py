@@ -308,7 +308,7 @@ def _data(Xtr, ytr, Xva, yva, Xte, yte, test_each_epoch):
             "test_each_epoch": test_each_epoch}
 
 
-PIECE_EXEMPT = ("name", "pieces", "shard", "threads")
+PIECE_EXEMPT = ("name", "pieces", "shard", "threads", "allow_code_change")
 
 
 def code_identity() -> dict:
@@ -355,8 +355,10 @@ class Pieces:
     ``--threads``) plus :func:`code_identity`. A later run with the same signature reuses the
     piece instead of training again, so a killed protocol resumes job by job, and ``--shard
     I/N`` lets N processes (or sessions) each train every N-th job; a piece with another
-    signature is refused by name, never mixed in. Thread counts may differ between pieces
-    (recorded per piece)."""
+    signature is refused by name, never mixed in, except that ``--allow-code-change``
+    accepts pieces of the same settings trained by other code (other commits of ``src/`` or
+    of this script), listed in the results' ``code_changed``; each piece keeps its own
+    commit. Thread counts may differ between pieces (recorded per piece)."""
 
     def __init__(self, a: argparse.Namespace):
         self.dir = Path(a.pieces) if a.pieces else None
@@ -365,7 +367,9 @@ class Pieces:
         self.signature = json.loads(json.dumps(
             {"settings": {k: v for k, v in sorted(vars(a).items()) if k not in PIECE_EXEMPT},
              "code": code_identity()}))
+        self.allow_code_change = bool(getattr(a, "allow_code_change", False))
         self.used: list[dict] = []
+        self.code_changed: list[str] = []
         self.pending: list[str] = []
         self.index = 0
 
@@ -387,7 +391,11 @@ class Pieces:
             except (ValueError, KeyError, TypeError) as e:
                 raise SystemExit(f"--pieces: {path} is not a piece of this script "
                                  f"({type(e).__name__}: {e})") from None
-            if sig != self.signature:
+            same_settings = sig.get("settings") == self.signature["settings"]
+            if same_settings and sig.get("code") != self.signature["code"] \
+                    and self.allow_code_change:
+                self.code_changed.append(path.name)
+            elif sig != self.signature:
                 raise SystemExit(f"--pieces: {path} was trained with other settings or code "
                                  f"({_sig_diff(sig, self.signature)}); use another --pieces "
                                  "directory")
@@ -488,6 +496,7 @@ def select_and_test(a, Xtr, ytr, Xte, yte) -> None:
                   {"settings": vars(a), "sizes": [784, *a.hidden, N_CLASSES],
                    "dataset": a.dataset, "selection": selection, "chosen": best["recipe"],
                    "final": finals, "pieces": pieces.used or None,
+                   "code_changed": pieces.code_changed,
                    "code": pieces.signature["code"],
                    "unit": "error in percent",
                    "protocol": f"{a.dataset}: every recipe fine-tunes every variant on the "
@@ -540,6 +549,9 @@ def main() -> None:
                    help="with --select: store every job (one network) in DIR as it finishes "
                         "and reuse stored jobs of the same settings and code, so a killed "
                         "protocol resumes and can be split with --shard")
+    p.add_argument("--allow-code-change", action="store_true",
+                   help="with --pieces: accept stored pieces of the same settings trained by "
+                        "other code (recorded in the results' code_changed)")
     p.add_argument("--shard", default=None, metavar="I/N",
                    help="with --select --pieces: train only every N-th job starting at I; "
                         "the results file is written by a run that finds every piece done")

@@ -200,6 +200,21 @@ def test_classification_pieces_shards_equal_one_run(mnist_path, tmp_path):
     assert other.returncode != 0 and "other settings" in other.stderr \
         and "lr" in other.stderr, other.stderr[-500:]
     victim = tmp_path / "pieces" / stored[0]
+    piece = json.loads(victim.read_text())
+    piece["signature"]["code"]["src_tree"] = "0" * 40  # as if trained by another commit
+    victim.write_text(json.dumps(piece))
+    moved = subprocess.run([*base, "--name", name], cwd=ROOT, env=env, capture_output=True,
+                           text=True, timeout=300)
+    assert moved.returncode != 0 and "code.src_tree" in moved.stderr, moved.stderr[-500:]
+    assert not out.exists()
+    try:
+        mixed = _run_quick("mnist_classification.py", name, mnist_path, *common, "--pieces",
+                           str(tmp_path / "pieces"), "--allow-code-change")
+    finally:
+        out.unlink(missing_ok=True)
+    assert mixed["code_changed"] == [stored[0]], mixed["code_changed"]
+    assert [r["test_error_pct"] for r in mixed["final"]] == \
+        [r["test_error_pct"] for r in whole["final"]]
     victim.write_text("{not json")
     bad = subprocess.run([*base, "--name", name], cwd=ROOT, env=env, capture_output=True,
                          text=True, timeout=300)
