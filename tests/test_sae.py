@@ -452,3 +452,154 @@ def test_errors_name_the_argument(tmp_path):
 
 def test_unit_norm_callback_is_stateless():
     assert UnitNormDecoder().state_dict() == {}
+
+
+# --- initialisation and resampling (issue 23, dead latents) ------------------------------------
+
+def test_init_atoms_from_data_are_centred_normalised_rows():
+    X = torch.from_numpy(_toy(n=200))
+    torch.manual_seed(0)
+    m = TopKSAE(16, 64, 4)
+    m.init_from_data(X, method="mean")
+    m.init_atoms_from_data_(X, generator=torch.Generator().manual_seed(3))
+    V = (X - m.b_pre.detach()) / (X - m.b_pre.detach()).norm(dim=1, keepdim=True)
+    cos = m.W_dec.detach() @ V.T  # (64, 200): each atom equals one normalised row
+    best, which = cos.max(1)
+    assert float((best - 1).abs().max()) < 1e-5, f"atom vs its row: {float(best.min())}"
+    assert len(set(which.tolist())) == 64, "rows drawn without replacement when n >= L"
+    assert torch.equal(m.W_enc, m.W_dec), "encoder = decoderᵀ after the data init"
+    with pytest.raises(ValueError, match=r"shape \(n >= 1, 16\)"):
+        m.init_atoms_from_data_(X[:, :3])
+
+
+def test_rescale_encoder_least_squares_is_the_best_scale_and_scales_the_code_exactly():
+    X = torch.from_numpy(_toy(n=512))
+    torch.manual_seed(1)
+    m = TopKSAE(16, 64, 4).double()
+    X = X.double()
+    m.init_from_data(X)
+    with torch.no_grad():
+        m.b_enc.uniform_(-0.1, 0.1)
+    m.eval()
+    z1 = m(X).code
+    m.train()
+    W0, b0 = m.W_enc.detach().clone(), m.b_enc.detach().clone()
+    s = m.rescale_encoder_(X)
+    assert torch.allclose(m.W_enc, s * W0) and torch.allclose(m.b_enc, s * b0)
+    m.eval()
+    out = m(X)
+    assert torch.allclose(out.code, s * z1, atol=1e-12), "z(s) = s z(1): same selection"
+
+    def sse(t):
+        with torch.no_grad():
+            return float((X - (t / s) * (out.reconstruction - m.b_pre) - m.b_pre).pow(2).sum())
+    grid = [s * f for f in np.linspace(0.5, 1.5, 101)]
+    errs = [sse(t) for t in grid]
+    assert abs(grid[int(np.argmin(errs))] - s) <= 0.006 * s, \
+        f"closed-form s = {s:.5f}, brute-force argmin {grid[int(np.argmin(errs))]:.5f}"
+    assert m.tokens_since_fired.sum() == 0, "fitting the scale counted no firings"
+
+
+def test_rescale_encoder_unit_inputs_gives_unit_norm_reconstructions():
+    torch.manual_seed(2)
+    m = TopKSAE(16, 64, 4)
+    with torch.no_grad():
+        m.b_pre.normal_()
+    s = m.rescale_encoder_(generator=torch.Generator().manual_seed(5))
+    g = torch.Generator().manual_seed(5)  # the same probes
+    u = torch.randn(256, 16, generator=g)
+    u = u / u.norm(dim=1, keepdim=True)
+    m.eval()
+    with torch.no_grad():
+        rn = float((m(u + m.b_pre).reconstruction - m.b_pre).norm(dim=1).mean())
+    assert abs(rn - 1) < 1e-5, f"mean reconstruction norm of unit inputs {rn} (s = {s})"
+
+
+def _loss_known_model():
+    """d = 8; data in dims 0-3. 4 alive latents read dims 4-7 only (norm 2, bias −10): every
+    code is 0, so x̂ = b_pre = 0 and the loss of a row is ‖x‖². Latents 4-63 are dead."""
+    m = TopKSAE(8, 64, 2)
+    with torch.no_grad():
+        m.b_pre.zero_()
+        m.W_enc.zero_()
+        m.W_enc[:4, 4:] = 2 * torch.eye(4)
+        m.b_enc.fill_(-10.0)
+        m.tokens_since_fired[4:] = 10_000
+    return m
+
+
+def test_resample_dead_latents_definition():
+    from aekit.sae.train import ResampleDeadLatents
+
+    g = torch.Generator().manual_seed(0)
+    small = torch.zeros(2000, 8)
+    small[:, :4] = torch.randn(2000, 4, generator=g)
+    small[:, :4] /= small[:, :4].norm(dim=1, keepdim=True)           # loss 1
+    big = 3 * small.clone()                                            # loss 9
+    big[:, 1] *= -1
+    X = torch.cat([small, big])
+    m = _loss_known_model()
+    opt = torch.optim.Adam(m.parameters(), lr=1e-3)
+    m.train()
+    out = m(X[:64])
+    out.reconstruction.sum().backward()  # give Adam a state to reset
+    with torch.no_grad():
+        m.W_enc.grad = torch.ones_like(m.W_enc)
+        m.W_dec.grad = torch.ones_like(m.W_dec)
+        m.b_enc.grad = torch.ones_like(m.b_enc)
+    opt.step()
+    m.tokens_since_fired[4:] = 10_000
+    before = {k: v.detach().clone() for k, v in m.state_dict().items()}
+    rs = ResampleDeadLatents([1], window=5000, n_candidates=4000, encoder_scale=0.2,
+                             random_state=0)
+    n = rs.resample(m, ActivationSource(X.numpy()), opt)
+    assert n == 60
+    dead = torch.arange(4, 64)
+    for key in ("W_dec", "W_enc", "b_enc"):
+        assert torch.equal(m.state_dict()[key][:4], before[key][:4]), f"alive {key} moved"
+    V = m.W_dec.detach()[dead]
+    assert float((V.norm(dim=1) - 1).abs().max()) < 1e-6
+    cos = V @ (X / X.norm(dim=1, keepdim=True)).T
+    assert float((cos.max(1).values - 1).abs().max()) < 1e-5, "each atom is a normalised row"
+    alive_norm = float(before["W_enc"][:4].norm(dim=1).mean())  # 2
+    assert torch.allclose(m.W_enc.detach()[dead], 0.2 * alive_norm * V, atol=1e-6)
+    assert float(m.b_enc.detach()[dead].abs().max()) == 0
+    assert int(m.tokens_since_fired[dead].max()) == 0
+    for p in (m.W_dec, m.W_enc, m.b_enc):
+        st = opt.state[p]
+        assert float(st["exp_avg"][dead].abs().max()) == 0
+        assert float(st["exp_avg_sq"][dead].abs().max()) == 0
+        assert float(st["exp_avg_sq"][:4].abs().min()) > 0, "alive rows keep Adam's state"
+    # p ∝ loss²: big rows (loss 9) are drawn with probability 81/82 = 0.988 (0.9 if ∝ loss)
+    picked_big = 0
+    for v in V:
+        j = int((X / X.norm(dim=1, keepdim=True) @ v).argmax())
+        picked_big += j >= 2000
+    assert picked_big >= 57, f"{picked_big}/60 resampled latents at loss-9 rows (expected ~59)"
+    st = rs.state_dict()
+    rs2 = ResampleDeadLatents([1], window=5000, random_state=9)
+    rs2.load_state_dict(st)
+    assert torch.equal(rs2.generator.get_state(), rs.generator.get_state())
+
+
+def test_resampling_in_train_sae_leaves_fewer_dead_latents_and_errors_name_the_argument():
+    X = _toy(n=2048)
+    res = {}
+    for steps in ((), (8, 16)):
+        torch.manual_seed(0)
+        m = TopKSAE(16, 64, 4)
+        with torch.no_grad():
+            m.b_enc[:32] = -1.5
+        train_sae(m, X, auxk_alpha=0.0, dead_tokens=512, max_iter=3, batch_size=256,
+                  learning_rate=3e-3, b_pre_init="zeros", resample_steps=steps,
+                  resample_encoder_scale=1.0, progress=False)
+        res[steps] = evaluate_sae(m, X).dead_fraction
+    assert res[()] >= 0.2, f"too few dead latents without resampling: {res}"
+    assert res[(8, 16)] <= 0.5 * res[()], f"dead fraction without / with resampling: {res}"
+    for kw, msg in ((dict(resample_steps=[0]), "resample_steps"),
+                    (dict(resample_steps=[4], resample_encoder_scale=0.0),
+                     "resample_encoder_scale"),
+                    (dict(atom_init="pca"), "atom_init"),
+                    (dict(encoder_scale="big"), "encoder_scale")):
+        with pytest.raises(ValueError, match=msg):
+            train_sae(TopKSAE(16, 32, 2), X[:64], progress=False, **kw)

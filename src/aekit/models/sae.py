@@ -242,6 +242,92 @@ class TopKSAE(Autoencoder):
                              "'geometric_median', 'mean', 'zeros'")
         self.b_pre.copy_(m.to(self.b_pre.dtype))
 
+    @torch.no_grad()
+    def init_atoms_from_data_(self, X: torch.Tensor, *,
+                              generator: torch.Generator | None = None) -> None:
+        """Atoms (and encoder rows, tied) at L data rows: ``W_dec[l] = W_enc[l] = (x_{i_l} −
+        b_pre) / ‖x_{i_l} − b_pre‖``.
+
+        The rows ``i_l`` are drawn from ``X`` (n, d) without replacement (with replacement when
+        n < L); a row equal to ``b_pre`` keeps its random atom. Call after ``b_pre`` is set
+        (:meth:`init_from_data`). Every latent then starts aligned with a data point, so each
+        one fires at least near it (with random atoms some never enter a row's top k).
+
+        References
+        ----------
+        Sharkey et al., "Taking features out of superposition with sparse autoencoders",
+        2022 (data initialisation of the dictionary); Gao et al. 2024, appendix A.1 (encoder
+        = decoderᵀ at initialisation).
+        """
+        X = torch.as_tensor(X)
+        if X.ndim != 2 or X.shape[1] != self.n_features or len(X) == 0:
+            raise ValueError(f"atom init sample must have shape (n >= 1, {self.n_features}), "
+                             f"got {tuple(X.shape)}")
+        n, L = len(X), self.n_latents
+        idx = (torch.randperm(n, generator=generator)[:L] if n >= L
+               else torch.randint(0, n, (L,), generator=generator))
+        V = X[idx].to(self.W_dec.dtype) - self.b_pre
+        norm = V.norm(dim=1, keepdim=True)
+        ok = norm.squeeze(1) > 1e-12
+        V = torch.where(ok[:, None], V / norm.clamp_min(1e-12), self.W_dec)
+        self.W_dec.copy_(V)
+        self.W_enc.copy_(V)
+
+    @torch.no_grad()
+    def rescale_encoder_(self, X: torch.Tensor | None = None, *, n_probe: int = 256,
+                         generator: torch.Generator | None = None) -> float:
+        """Multiply ``W_enc`` and ``b_enc`` by one scalar s > 0 fitted at initialisation;
+        returns s.
+
+        The top-k selection does not change under a positive rescaling of the
+        pre-activations, so the code scales exactly: ``z(s) = s z(1)`` and
+        ``x̂(s) − b_pre = s (x̂(1) − b_pre)``. With a sample ``X`` (n, d) s is the least-squares
+        scale ``s = Σ_i ⟨r_i, x_i − b_pre⟩ / Σ_i ‖r_i‖²``, ``r_i = x̂_i(1) − b_pre``, the
+        minimiser of ``Σ_i ‖x_i − x̂_i(s)‖²``. Without ``X``, Gao et al.'s released rule:
+        ``s = 1 / mean_j ‖x̂(u_j) − b_pre‖`` over ``n_probe`` random unit vectors
+        ``u_j`` placed at ``b_pre``, so a unit input gives a reconstruction of norm ~1. Falls
+        back to s = 1 when the reconstructions are all zero (or the fitted s is <= 0).
+
+        References
+        ----------
+        Gao et al., "Scaling and evaluating sparse autoencoders", 2024, appendix A.1, and the
+        authors' released code (openai/sparse_autoencoder, ``train.py``, ``init_from_data_``).
+        """
+        if X is None:
+            u = torch.randn(int(n_probe), self.n_features, generator=generator,
+                            dtype=self.W_enc.dtype)
+            u = u / u.norm(dim=1, keepdim=True).clamp_min(1e-12)
+            rn = float(self._training_selection_recon(u + self.b_pre).norm(dim=1).mean())
+            s = 1.0 / rn if rn > 0 else 1.0
+        else:
+            X = torch.as_tensor(X).to(self.W_enc.dtype)
+            if X.ndim != 2 or X.shape[1] != self.n_features or len(X) == 0:
+                raise ValueError(f"encoder-scale sample must have shape (n >= 1, "
+                                 f"{self.n_features}), got {tuple(X.shape)}")
+            r = self._training_selection_recon(X).to(torch.float64)
+            den = float(r.pow(2).sum())
+            num = float((r * (X - self.b_pre).to(torch.float64)).sum())
+            s = num / den if den > 0 and num > 0 else 1.0
+        self.W_enc.mul_(s)
+        self.b_enc.mul_(s)
+        return s
+
+    @torch.no_grad()
+    def _training_selection_recon(self, x: torch.Tensor) -> torch.Tensor:
+        """``x̂ − b_pre`` (n, d) with the training-mode selection (top-k, or BatchTopK's k·n
+        largest), without counting firings or touching θ."""
+        a = self.preactivation(x)
+        was = self.training
+        self.training = True  # the selection only: no module hooks, no counters
+        try:
+            sel = self.selection(a)
+        finally:
+            self.training = was
+        vals = a[sel.rows, sel.cols]
+        if self.relu:
+            vals = vals.clamp_min(0)
+        return self.decode_sparse(sel, vals, bias=False)
+
     # --- dead latents ------------------------------------------------------------------------
     def dead_mask(self, window: int) -> torch.Tensor:
         """(L,) bool: latents that have not fired in the last ``window`` training tokens."""
