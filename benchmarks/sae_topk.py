@@ -22,17 +22,23 @@ Protocol.
   billions of tokens, so the FVUs here are those of short runs, and the dead-latent window is
   scaled down with them). The number of latents idle for the window is recorded every 32
   steps (``dead_in_window_every_32_steps``).
-* Learning rate: Gao et al.'s rule lr = c · 2·10⁻⁴ / sqrt(L / 2¹⁴). The 4× (k = 32, AuxK)
-  SAE is trained on half of the tokens with c ∈ {1, 2, 4, 8} and scored on the validation
-  rows; c is the one with the best validation FVU among those that leave < 1 % of the
-  latents dead on the validation rows (the fewest dead if none does), and is used for every
-  configuration (the rule already scales the rate with L). A larger c gives a better FVU in
-  these short runs but kills latents (with or without AuxK), so the 4× k = 32 pair is also
-  trained at the c of the best validation FVU alone, to show that trade-off. The test rows
-  are used once per SAE, at the end.
+* Initialisation and learning rate, chosen on the validation rows: ``INITS`` = "random"
+  (unit-norm Gaussian atoms, encoder = decoderᵀ; aekit's default) or "data" (atoms at
+  centred, normalised training rows, encoder = decoderᵀ, then the encoder rescaled by Gao
+  et al.'s released rule so random unit inputs reconstruct at norm ~1), times Gao et al.'s
+  rule lr = c · 2·10⁻⁴ / sqrt(L / 2¹⁴) with c ∈ {1, 2, 4}. Each of the 6 pairs trains the 4×
+  (k = 32, AuxK) SAE on half of the tokens and is scored on the validation rows; the pair is
+  the one with the best validation FVU among those that leave < 1 % of the latents dead on
+  the validation rows (the fewest dead if none does), and is used for every configuration
+  (the rule already scales the rate with L). If the pair of the best validation FVU alone
+  differs, the 4× k = 32 SAE is also trained with it, to show the trade-off, and likewise
+  with the previous default (random, c = 1) if that was not chosen. The test rows are used
+  once per SAE, at the end.
 * Metrics on the 65,536 test rows: FVU = Σ‖x − x̂‖² / Σ‖x − x̄‖², L0, the fraction of latents
-  that never fire on them (dead, "over a token window" of 65,536 tokens); also the training
-  dead fraction (latents idle for the last 65,536 training tokens at the end). Baseline: PCA
+  that never fire on them (dead, "over a token window" of 65,536 tokens) and the histogram
+  of the latents' firing frequencies on them (``test_fire_hist``: never, then bins of the
+  fraction of rows a latent fires on); also the training dead fraction (latents idle for the
+  last 65,536 training tokens at the end). Baseline: PCA
   with k components fitted on the first 131,072 of the same training rows (dense codes,
   L0 = k).
 * Throughput: ``aekit.sae.train_sae`` (through ``aekit.fit``) against a hand-written loop of
@@ -221,6 +227,25 @@ class DeadTrace(Callback):
             self.counts.append([loop.step, int(loop.model.dead_mask(self.window).sum())])
 
 
+#: Initialisations compared on the validation rows (keyword arguments of ``train_sae``).
+INITS = {"random": {},
+         "data": {"atom_init": "data", "encoder_scale": "unit_inputs"}}
+
+HIST_EDGES = (1e-5, 1e-4, 1e-3, 1e-2, 1e-1)
+
+
+def fire_hist(counts: np.ndarray, n: int) -> dict:
+    """Latents per firing-frequency bin over a window of n rows: never, then
+    [0, 1e-5), [1e-5, 1e-4), ... of the rows (as fractions), as a dict."""
+    f = np.asarray(counts, dtype=np.float64) / n
+    out = {"never": int((counts == 0).sum())}
+    lo = 0.0
+    for hi in (*HIST_EDGES, 1.01):
+        out[f"[{lo:g},{hi:g})"] = int(((f > 0) & (f >= lo) & (f < hi)).sum())
+        lo = hi
+    return out
+
+
 def pca_fvu(train_rows: np.ndarray, test: np.ndarray, k: int) -> float:
     mu = train_rows.mean(0, dtype=np.float64)
     C = np.cov((train_rows - mu).T.astype(np.float64), bias=True)
@@ -264,23 +289,28 @@ def main(argv=None):
     sel, c_best, c_fvu = [], {}, {}
     for e in expansions[:1]:  # chosen at 4x, used for both sizes (the rule scales with L)
         runs = []
-        for c in ((1.0, 4.0) if q else (1.0, 2.0, 4.0, 8.0)):
-            torch.manual_seed(0)
-            m = TopKSAE(D, e * D, 32)
-            t0 = time.perf_counter()
-            train_sae(m, src.subset(sel_rows), auxk_alpha=alpha, k_aux=k_aux,
-                      dead_tokens=dead_tokens, max_iter=1, batch_size=batch,
-                      learning_rate=c * default_learning_rate(e * D), progress=False)
-            v = evaluate_sae(m, val)
-            runs.append({"expansion": e, "factor": c, "val_fvu": v.fvu,
-                         "val_dead_fraction": v.dead_fraction,
-                         "seconds": time.perf_counter() - t0})
-            print(json.dumps(runs[-1]), flush=True)
+        for init in INITS:
+            for c in ((1.0, 4.0) if q else (1.0, 2.0, 4.0)):
+                torch.manual_seed(0)
+                m = TopKSAE(D, e * D, 32)
+                t0 = time.perf_counter()
+                train_sae(m, src.subset(sel_rows), auxk_alpha=alpha, k_aux=k_aux,
+                          dead_tokens=dead_tokens, max_iter=1, batch_size=batch,
+                          learning_rate=c * default_learning_rate(e * D), progress=False,
+                          **INITS[init])
+                v = evaluate_sae(m, val)
+                runs.append({"expansion": e, "init": init, "factor": c, "val_fvu": v.fvu,
+                             "val_dead_fraction": v.dead_fraction,
+                             "val_fire_hist": fire_hist(v.fire_counts, v.n_tokens),
+                             "seconds": time.perf_counter() - t0})
+                print(json.dumps(runs[-1]), flush=True)
         sel += runs
         ok = [r for r in runs if r["val_dead_fraction"] < 0.01]
-        c_best[e] = (min(ok, key=lambda r: r["val_fvu"]) if ok
-                     else min(runs, key=lambda r: r["val_dead_fraction"]))["factor"]
-        c_fvu[e] = min(runs, key=lambda r: r["val_fvu"])["factor"]
+        b = (min(ok, key=lambda r: r["val_fvu"]) if ok
+             else min(runs, key=lambda r: r["val_dead_fraction"]))
+        c_best[e] = (b["init"], b["factor"])
+        b = min(runs, key=lambda r: r["val_fvu"])
+        c_fvu[e] = (b["init"], b["factor"])
     for e in expansions[1:]:
         c_best[e], c_fvu[e] = c_best[expansions[0]], c_fvu[expansions[0]]
 
@@ -294,7 +324,7 @@ def main(argv=None):
 
     for e in expansions:
         L = e * D
-        lr = c_best[e] * default_learning_rate(L)
+        lr = c_best[e][1] * default_learning_rate(L)
         reps_out = {"in_memory": [], "streamed": []}
         for _ in range(reps):
             for kind, data in (("in_memory", Xmem.numpy()), ("streamed", src)):
@@ -329,16 +359,19 @@ def main(argv=None):
     grid = [(e0, k, c_best[e0], "dead<1% on val") for k in ks]
     if c_fvu[e0] != c_best[e0]:  # the trade-off, at k = 32
         grid.append((e0, 32, c_fvu[e0], "best val FVU"))
+    if ("random", 1.0) not in (c_best[e0], c_fvu[e0]):  # the previous default, at k = 32
+        grid.append((e0, 32, ("random", 1.0), "previous default"))
     grid += [(e, k, c_best[e], "dead<1% on val") for e in expansions[1:] for k in ks]
     def publish(complete: bool) -> None:
         """Write the results so far (after every SAE, so a cut-short run keeps them)."""
-        by = {(r["expansion"], r["k"], r["lr_factor"], r["auxk_alpha"] > 0): r for r in res}
+        by = {(r["expansion"], r["k"], (r["init"], r["lr_factor"]), r["auxk_alpha"] > 0): r
+              for r in res}
         fvu_rows = []
         for e, k, c, rule in grid:
             if (e, k, c, True) not in by or (e, k, c, False) not in by:
                 continue
             w, wo = by[(e, k, c, True)], by[(e, k, c, False)]
-            fvu_rows.append([f"{e}× ({e * D})", k, f"{c:g} ({rule})", w["test_fvu"],
+            fvu_rows.append([f"{e}× ({e * D})", k, f"{c[0]}, {c[1]:g} ({rule})", w["test_fvu"],
                              wo["test_fvu"], pca[k],
                              f"{100 * w['test_dead_fraction']:.2f} %",
                              f"{100 * wo['test_dead_fraction']:.2f} %",
@@ -346,8 +379,10 @@ def main(argv=None):
                              f"{100 * wo['train_dead_fraction']:.2f} %",
                              round(w["samples_per_s"])])
         md = (f"Test FVU and dead latents ({len(test):,} held-out rows; {T:,} training rows per "
-              "SAE; lr = factor · 2e-4 / sqrt(L / 2^14), factor chosen on validation)\n\n"
-              + md_table(["dictionary", "k", "lr factor", "FVU AuxK", "FVU no AuxK", "FVU PCA-k",
+              "SAE; lr = factor · 2e-4 / sqrt(L / 2^14); atom init and factor chosen on "
+              "validation)\n\n"
+              + md_table(["dictionary", "k", "init, lr factor", "FVU AuxK", "FVU no AuxK",
+                          "FVU PCA-k",
                           "dead AuxK (test)", "dead no AuxK (test)", "dead AuxK (train)",
                           "dead no AuxK (train)", "samples/s"], fvu_rows))
         md += ("\n\nTraining throughput, k = 32, batch 1024: samples/s from the median step time, "
@@ -370,8 +405,10 @@ def main(argv=None):
                          "auxk_normalize": True,
                          "expansions": list(expansions), "ks": list(ks),
                          "lr_rule": "c * 2e-4 / sqrt(L / 2**14)",
-                         "lr_factor": {str(e): c for e, c in c_best.items()},
-                         "lr_factor_best_val_fvu": {str(e): c for e, c in c_fvu.items()},
+                         "init_and_lr_factor": {str(e): list(c) for e, c in c_best.items()},
+                         "init_and_lr_factor_best_val_fvu": {str(e): list(c)
+                                                             for e, c in c_fvu.items()},
+                         "inits": INITS,
                          "activation_model": "DenseAE 784-512-32 ReLU, 3 epochs on 54k MNIST",
                          "shifts": "uniform integer (dx, dy) in [-2, 2]^2"},
             "preparation": {"cached": prep["cached"], "model_seconds": prep["model_s"],
@@ -385,7 +422,7 @@ def main(argv=None):
                                                             for r in thr)},
             "complete": complete, "total_seconds": time.perf_counter() - t_all}, md)
 
-    for e, k, c, rule in grid:
+    for e, k, (init, c), rule in grid:
         L = e * D
         lr = c * default_learning_rate(L)
         for a in (alpha, 0.0):
@@ -395,10 +432,11 @@ def main(argv=None):
             t0 = time.perf_counter()
             h = train_sae(m, src.subset(rows), auxk_alpha=a, k_aux=k_aux,
                           dead_tokens=dead_tokens, max_iter=1, batch_size=batch,
-                          learning_rate=lr, progress=False, callbacks=[trace])
+                          learning_rate=lr, progress=False, callbacks=[trace], **INITS[init])
             secs = time.perf_counter() - t0
             r = evaluate_sae(m, test)
-            row = {"expansion": e, "n_latents": L, "k": k, "auxk_alpha": a, "lr_factor": c,
+            row = {"expansion": e, "n_latents": L, "k": k, "auxk_alpha": a, "init": init,
+                   "lr_factor": c, "test_fire_hist": fire_hist(r.fire_counts, r.n_tokens),
                    "lr_rule": rule, "learning_rate": lr, "tokens": T, "train_seconds": secs,
                    "samples_per_s": T / secs, "test_fvu": r.fvu, "test_l0": r.l0,
                    "test_dead_fraction": r.dead_fraction,
