@@ -32,13 +32,139 @@ from ..io import (
     save_tensor_file,
 )
 from ..models.document import DocumentAE
+from ..train.callbacks import Callback
 from .hashing import MAX_TABLE_BITS, HammingTable, MultiIndexHash, binarize, load_index
 from .text import BagOfWords, tfidf
 
-__all__ = ["Neighbour", "SemanticIndex", "encode_documents", "fit_document_ae",
-           "pretrain_document_layers"]
+__all__ = ["DOC_LOSSES", "CountNLL", "Neighbour", "SelectOnValidation", "SemanticIndex",
+           "encode_documents", "fit_document_ae", "pretrain_document_layers"]
 
 DOCS_FORMAT = "aekit.index_docs"
+
+#: Reconstruction losses of the document autoencoder: ``"distribution"`` (each document's
+#: word distribution, every document weighted equally: :func:`~aekit.objectives.multinomial.
+#: multinomial_nll`) and ``"counts"`` (every word of every document: :class:`CountNLL`).
+DOC_LOSSES = ("distribution", "counts")
+
+
+class CountNLL:
+    """Multinomial negative log-likelihood of all the words of a document (the replicated
+    softmax / constrained-Poisson bottom layer's data term): (n, V), (n, V) -> (n,).
+
+    ``ℓ_i = −(1/s) Σ_j c_ij log q_ij``, ``q_i = softmax(z_i)`` over the V words, with
+    ``c_i`` the word counts of document i and ``z_i`` the model's logits. Its gradient with
+    respect to the logits is ``∂ℓ_i/∂z_ij = (N_i q_ij − c_ij) / s`` with ``N_i = Σ_j c_ij``.
+
+    Compared with :func:`~aekit.objectives.multinomial.multinomial_nll`, which is
+    ``−Σ_j (c_ij / N_i) log q_ij`` (each document's word *distribution*, every document
+    weighted equally), a document weighs in proportion to its length ``N_i``, as in the
+    likelihood of a model that generates every word (Salakhutdinov & Hinton 2009: N draws
+    from one softmax; Hinton & Salakhutdinov 2006: the constrained Poisson model, whose
+    rates sum to N). The constant ``scale`` s (e.g. the mean training-document length)
+    only sets the loss's magnitude, so the learning rate of the per-distribution loss fits.
+
+    Parameters
+    ----------
+    scale : float
+        s > 0.
+
+    References
+    ----------
+    R. Salakhutdinov & G. Hinton, "Replicated softmax: an undirected topic model", NIPS 2009,
+    section 2 (eq. 3-5). G. Hinton & R. Salakhutdinov, Science 313, 2006, supporting online
+    material (constrained Poisson model for word counts).
+    """
+
+    part = "recon"
+    __name__ = "count_nll"
+
+    def __init__(self, scale: float = 1.0):
+        if isinstance(scale, bool) or not isinstance(scale, (int, float)) or not scale > 0 \
+                or not np.isfinite(scale):
+            raise ValueError(f"scale must be a finite number > 0, got {scale!r}")
+        self.scale = float(scale)
+
+    def __call__(self, x: torch.Tensor, out) -> torch.Tensor:
+        from ..models.base import AEOutput
+
+        logits = out.logits if isinstance(out, AEOutput) else out
+        return -(x * torch.log_softmax(logits, dim=1)).sum(1) / self.scale
+
+    def __repr__(self) -> str:
+        return f"CountNLL(scale={self.scale:g})"
+
+
+def _doc_loss(loss: str, X: np.ndarray):
+    from ..objectives.multinomial import multinomial_nll
+
+    if loss not in DOC_LOSSES:
+        raise ValueError(f"loss must be one of {DOC_LOSSES}, got {loss!r}")
+    if loss == "distribution":
+        return multinomial_nll
+    n = X.sum(1)
+    return CountNLL(float(n[n > 0].mean()) if (n > 0).any() else 1.0)
+
+
+class SelectOnValidation(Callback):
+    """Callback of :func:`aekit.fit` that selects the epoch by a validation score.
+
+    After every epoch: ``s = score(model)`` in eval mode (higher is better, e.g. a retrieval
+    margin on validation documents), logged as ``val_select``; the weights of the best epoch
+    are kept, training stops after ``patience`` epochs without a higher score (None: never),
+    and the best weights are loaded at the end. Early stopping on the validation *loss* can
+    pick an epoch that retrieves worse; this picks by what is measured.
+
+    Parameters
+    ----------
+    score : callable ``(model) -> float``
+    patience : int or None
+
+    References
+    ----------
+    L. Prechelt, "Early stopping — but when?", in *Neural Networks: Tricks of the Trade*,
+    1998, section 2 (stop on a validation criterion, keep the best weights).
+    """
+
+    key = "select"
+
+    def __init__(self, score, patience: int | None = None):
+        if not callable(score):
+            raise ValueError(f"select must be a callable (model) -> float, got {score!r}")
+        if patience is not None and (isinstance(patience, bool) or not isinstance(
+                patience, int) or patience < 1):
+            raise ValueError(f"early_stopping (patience) must be an integer >= 1 or None, "
+                             f"got {patience!r}")
+        self.score, self.patience = score, patience
+        self.best, self.best_epoch, self.bad, self.state = -np.inf, None, 0, None
+
+    def on_epoch_end(self, loop, record):
+        m = loop.model
+        was = m.training
+        m.eval()
+        s = float(self.score(m))
+        m.train(was)
+        if not np.isfinite(s):
+            raise ValueError(f"select returned {s} at epoch {loop.epoch + 1}; it must be a "
+                             "finite float")
+        record["val_select"] = s
+        if s > self.best:
+            self.best, self.best_epoch, self.bad = s, loop.epoch + 1, 0
+            self.state = {k: v.detach().clone() for k, v in m.state_dict().items()}
+        else:
+            self.bad += 1
+        return self.patience is not None and self.bad >= self.patience
+
+    def on_fit_end(self, loop):
+        if self.state is not None:
+            loop.model.load_state_dict(self.state)
+
+    def state_dict(self):
+        return {"best": self.best, "best_epoch": self.best_epoch, "bad": self.bad,
+                "state": self.state}
+
+    def load_state_dict(self, state):
+        self.best, self.best_epoch = state["best"], state["best_epoch"]
+        self.bad, self.state = state["bad"], state["state"]
 
 
 class _Shallow(torch.nn.Module):
@@ -75,11 +201,13 @@ def _fit_kw(max_iter, batch_size, learning_rate, random_state, val, early_stoppi
 def pretrain_document_layers(C, hidden=(500, 250, 125), *, val=None, max_iter: int = 4,
                              batch_size: int = 128, learning_rate: float = 1e-3,
                              random_state: int = 0, progress: bool = False,
+                             loss: str = "distribution",
                              **old) -> list[tuple[torch.nn.Linear, torch.nn.Linear]]:
     """Greedy layer-wise pretraining of the hidden layers of a document autoencoder.
 
     Layer 1 is a one-hidden-layer :class:`DocumentAE` ``V → k_1`` (logistic units, softmax
-    output, multinomial loss on the word distribution); layer l > 1 a logistic autoencoder
+    output, multinomial loss: on the word distribution, or on every word with
+    ``loss="counts"``, see :data:`DOC_LOSSES`); layer l > 1 a logistic autoencoder
     ``k_{l−1} → k_l`` trained with cross-entropy on the layer-(l−1) activities. Autoencoder
     layers stand in for the paper's RBMs (constrained-Poisson / replicated-softmax bottom
     layer), trained with :func:`aekit.fit`.
@@ -97,7 +225,6 @@ def pretrain_document_layers(C, hidden=(500, 250, 125), *, val=None, max_iter: i
     "Greedy layer-wise training of deep networks", NIPS 2006 (autoencoder layers).
     """
     from ..objectives import Objective
-    from ..objectives.multinomial import multinomial_nll
     from ..train import fit
 
     if old:
@@ -110,9 +237,10 @@ def pretrain_document_layers(C, hidden=(500, 250, 125), *, val=None, max_iter: i
         max_iter, learning_rate, random_state = (v["max_iter"], v["learning_rate"],
                                                  v["random_state"])
     X, V = _dense(C), None if val is None else _dense(val)
+    recon = _doc_loss(loss, X)
     torch.manual_seed(random_state)
     first = DocumentAE([X.shape[1], hidden[0]], code_activation="sigmoid")
-    fit(first, Objective(multinomial_nll), X, val=V,
+    fit(first, Objective(recon), X, val=V,
         **_fit_kw(max_iter, batch_size, learning_rate, random_state, V, 3, progress))
     first.eval()
     layers = [(first.encoder[0], first.decoder[0])]
@@ -134,6 +262,7 @@ def fit_document_ae(C, k: int, *, hidden=(500, 250, 125), code_activation: str =
                     max_iter: int = 30, batch_size: int = 128, learning_rate: float = 1e-3,
                     early_stopping: int | None = 5, random_state: int = 0,
                     progress: bool = False, pretrained=None, pretrain_max_iter: int = 0,
+                    loss: str = "distribution", word_dropout: float = 0.0, select=None,
                     **old) -> tuple[DocumentAE, list[dict]]:
     """Train a ``V-500-250-125-k`` :class:`DocumentAE` on word counts with the multinomial
     loss through :func:`aekit.fit` (Adam), optionally from pretrained hidden layers.
@@ -154,7 +283,25 @@ def fit_document_ae(C, k: int, *, hidden=(500, 250, 125), code_activation: str =
     max_iter, batch_size, learning_rate, random_state : fine-tuning settings of
         :func:`aekit.fit` (epochs, rows per step, Adam's step size, seed).
     early_stopping : int or None
-        Patience in epochs on the validation loss (``None``: off), as in :func:`aekit.fit`.
+        Patience in epochs on the validation loss (``None``: off), as in :func:`aekit.fit`;
+        on the ``select`` score when one is given.
+    loss : {"distribution", "counts"}
+        Reconstruction loss (:data:`DOC_LOSSES`): the cross-entropy of each document's word
+        distribution, ``−Σ_j (c_ij/N_i) log q_ij``, every document weighted equally
+        (Hinton & Salakhutdinov 2006), or the negative log-likelihood of all its words,
+        ``−Σ_j c_ij log q_ij / s`` (:class:`CountNLL`, s = the mean training-document
+        length; the replicated-softmax weighting of Salakhutdinov & Hinton 2009). Used for
+        pretraining the bottom layer too.
+    word_dropout : float in [0, 1)
+        Denoising during fine-tuning: each word type of a training document is dropped
+        from the encoder's input with this probability (``x̃_ij = m_ij c_ij``,
+        ``m_ij ~ Bernoulli(1 − p)``, :class:`aekit.corruption.Masking`); the loss is against
+        the clean counts (Vincent et al., JMLR 2010, section 4.3).
+    select : callable ``(model) -> float``, optional
+        Validation score (higher is better) evaluated after every fine-tuning epoch; the
+        best epoch's weights are returned and ``early_stopping`` counts epochs without a
+        better score (:class:`SelectOnValidation`). Without it, the epoch of lowest
+        validation loss is returned.
 
     The old keywords ``epochs``, ``lr``, ``seed``, ``pretrain_epochs`` still work until the
     next release, with a ``FutureWarning``.
@@ -164,7 +311,6 @@ def fit_document_ae(C, k: int, *, hidden=(500, 250, 125), code_activation: str =
     model, history records of the fine-tuning
     """
     from ..objectives import Objective
-    from ..objectives.multinomial import multinomial_nll
     from ..train import fit
 
     if old:
@@ -179,11 +325,17 @@ def fit_document_ae(C, k: int, *, hidden=(500, 250, 125), code_activation: str =
             v["max_iter"], v["learning_rate"], v["random_state"], v["pretrain_max_iter"])
     X = _dense(C)
     V = None if val is None else _dense(val)
+    recon = _doc_loss(loss, X)
+    if isinstance(word_dropout, bool) or not isinstance(word_dropout, (int, float)) or \
+            not 0 <= word_dropout < 1:
+        raise ValueError(f"word_dropout must be a number in [0, 1), got {word_dropout!r}")
+    sel = None if select is None else SelectOnValidation(select, early_stopping)
     if pretrained is None and pretrain_max_iter > 0:
         pretrained = pretrain_document_layers(X, hidden, val=V, max_iter=pretrain_max_iter,
                                               batch_size=batch_size,
                                               learning_rate=learning_rate,
-                                              random_state=random_state, progress=progress)
+                                              random_state=random_state, progress=progress,
+                                              loss=loss)
     torch.manual_seed(random_state)
     model = DocumentAE([X.shape[1], *hidden, k], code_activation=code_activation,
                        binarize=binarize, code_noise=code_noise)
@@ -211,9 +363,15 @@ def fit_document_ae(C, k: int, *, hidden=(500, 250, 125), code_activation: str =
         with torch.no_grad():
             model.encoder[L - 1].load_state_dict(top.enc.state_dict())
             model.decoder[0].load_state_dict(top.dec.state_dict())
-    hist = fit(model, Objective(multinomial_nll), X, val=V,
-               **_fit_kw(max_iter, batch_size, learning_rate, random_state, V,
-                         early_stopping, progress))
+    from ..corruption import Masking
+
+    kw = _fit_kw(max_iter, batch_size, learning_rate, random_state, V, early_stopping,
+                 progress)
+    if sel is not None:
+        kw["early_stopping"] = None  # patience on the selection score instead
+    hist = fit(model, Objective(recon), X, val=V,
+               corruption=Masking(float(word_dropout)) if word_dropout > 0 else None,
+               callbacks=() if sel is None else (sel,), **kw)
     model.eval()
     return model, hist.records
 
@@ -223,13 +381,28 @@ def _dense(C) -> np.ndarray:
 
 
 @torch.no_grad()
-def encode_documents(model: DocumentAE, C, batch_size: int = 2048) -> np.ndarray:
-    """Codes of documents (eval mode, no noise): (n, V) counts -> (n, k) float32."""
+def encode_documents(model: DocumentAE, C, batch_size: int = 2048, *,
+                     center=None) -> np.ndarray:
+    """Codes of documents (eval mode, no noise): (n, V) counts -> (n, k) float32.
+
+    ``center`` (k,), optional: subtracted from every code, ``z_i − μ`` (e.g. μ = the mean
+    code of the training documents), so that cosine similarity compares the codes'
+    directions around the corpus mean rather than around the origin, where a common offset
+    of linear codes makes every pair look alike (the usual centring before cosine in LSA /
+    PCA retrieval: Deerwester et al. 1990; Manning, Raghavan & Schütze 2008, section 18.4).
+    """
     model.eval()
     X = _dense(C)
     out = [model.encode(torch.from_numpy(X[s:s + batch_size])).numpy()
            for s in range(0, X.shape[0], batch_size)]
-    return np.concatenate(out) if out else np.zeros((0, model.n_components), np.float32)
+    Z = np.concatenate(out) if out else np.zeros((0, model.n_components), np.float32)
+    if center is not None:
+        mu = np.asarray(center, np.float32)
+        if mu.shape != (model.n_components,):
+            raise ValueError(f"center must have shape ({model.n_components},) (one value per "
+                             f"code unit), got {mu.shape}")
+        Z = Z - mu
+    return Z
 
 
 class Neighbour(NamedTuple):
