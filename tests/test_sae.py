@@ -603,3 +603,30 @@ def test_resampling_in_train_sae_leaves_fewer_dead_latents_and_errors_name_the_a
                     (dict(encoder_scale="big"), "encoder_scale")):
         with pytest.raises(ValueError, match=msg):
             train_sae(TopKSAE(16, 32, 2), X[:64], progress=False, **kw)
+
+
+def test_cli_and_estimator_pass_the_init_and_resampling_options(tmp_path, capsys):
+    from aekit import load
+
+    X = _toy(n=600)
+    np.save(tmp_path / "tr.npy", X)
+    kw = dict(auxk_alpha=1 / 32, k_aux=512, dead_tokens=200, max_iter=1, batch_size=100,
+              atom_init="data", encoder_scale="unit_inputs", random_state=0, progress=False)
+    torch.manual_seed(0)
+    ref = TopKSAE(16, 32, 3)
+    train_sae(ref, X, resample_steps=[3], **kw)
+    assert main(["sae", "train", str(tmp_path / "tr.npy"), "--n-latents", "32", "-k", "3",
+                 "--max-iter", "1", "--batch-size", "100", "--dead-tokens", "200",
+                 "--atom-init", "data", "--encoder-scale", "unit_inputs",
+                 "--resample-steps", "3", "-o", str(tmp_path / "run"), "--no-progress"]) == 0
+    capsys.readouterr()
+    cli = load(tmp_path / "run" / "model.safetensors")
+    for key, v in ref.state_dict().items():
+        assert torch.equal(cli.state_dict()[key], v), f"CLI model differs in {key}"
+    est = SparseAutoencoder(n_components=32, k=3, dead_tokens=200, max_iter=1,
+                            batch_size=100, atom_init="data",
+                            encoder_scale="unit_inputs").fit(X)
+    torch.manual_seed(0)
+    ref2 = TopKSAE(16, 32, 3)
+    train_sae(ref2, X, **kw)
+    assert np.array_equal(est.components_, ref2.W_dec.detach().numpy())

@@ -71,7 +71,9 @@ def _cmd_train(a: argparse.Namespace) -> int:
     out.mkdir(parents=True, exist_ok=True)
     h = train_sae(model, src, val=val, auxk_alpha=a.auxk_alpha, k_aux=a.k_aux,
                   dead_tokens=a.dead_tokens, max_iter=a.max_iter, batch_size=a.batch_size,
-                  learning_rate=a.learning_rate, random_state=a.random_state,
+                  learning_rate=a.learning_rate, atom_init=a.atom_init,
+                  encoder_scale=a.encoder_scale, resample_steps=a.resample_steps,
+                  random_state=a.random_state,
                   history_path=out / "history.jsonl", progress=a.progress)
     save_model(model, out / "model.safetensors",
                extra={"command": "aekit sae train", "input": str(a.input)})
@@ -155,6 +157,12 @@ def add_parser(subparsers) -> None:
     t.add_argument("--batch-size", type=_positive_int, default=1024)
     t.add_argument("--learning-rate", type=float, default=None,
                    help="Adam rate (default 2e-4 / sqrt(L / 2^14))")
+    t.add_argument("--atom-init", choices=("random", "data"), default="random",
+                   help="initial atoms: unit-norm Gaussian or centred training rows")
+    t.add_argument("--encoder-scale", choices=("none", "unit_inputs", "least_squares"),
+                   default="none", help="rescale the encoder once at initialisation")
+    t.add_argument("--resample-steps", type=_positive_int, nargs="*", default=(),
+                   help="steps after which dead latents are resampled (Anthropic 2023)")
     t.add_argument("--val", default=None, help="validation activations (.npy)")
     t.add_argument("--random-state", type=int, default=0)
     t.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None)

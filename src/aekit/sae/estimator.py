@@ -50,6 +50,11 @@ class SparseAutoencoder(TransformerMixin, BaseEstimator):
     learning_rate : float or None
         Adam's rate; None: ``2·10⁻⁴ / sqrt(L / 2¹⁴)`` (Gao et al.).
     b_pre_init : {"geometric_median", "mean", "zeros"}
+    atom_init : {"random", "data"}
+        Initial atoms: unit-norm Gaussian, or centred normalised training rows (see
+        :func:`aekit.sae.train_sae`).
+    encoder_scale : {"none", "unit_inputs", "least_squares"}
+        One-scalar rescaling of the encoder at initialisation (see :func:`aekit.sae.train_sae`).
     random_state : int
 
     Attributes
@@ -79,6 +84,7 @@ class SparseAutoencoder(TransformerMixin, BaseEstimator):
                  auxk_alpha: float = 1 / 32, k_aux: int = 512, dead_tokens: int = 100_000,
                  max_iter: int = 10, batch_size: int = 1024,
                  learning_rate: float | None = None, b_pre_init: str = "geometric_median",
+                 atom_init: str = "random", encoder_scale: str = "none",
                  random_state: int = 0):
         self.n_components = n_components
         self.k = k
@@ -90,6 +96,8 @@ class SparseAutoencoder(TransformerMixin, BaseEstimator):
         self.batch_size = batch_size
         self.learning_rate = learning_rate
         self.b_pre_init = b_pre_init
+        self.atom_init = atom_init
+        self.encoder_scale = encoder_scale
         self.random_state = random_state
 
     def fit(self, X: Any, y: Any = None, *, val: Any = None, **fit_kwargs: Any
@@ -114,7 +122,8 @@ class SparseAutoencoder(TransformerMixin, BaseEstimator):
         h = train_sae(model, src, val=val, auxk_alpha=self.auxk_alpha, k_aux=self.k_aux,
                       dead_tokens=self.dead_tokens, max_iter=self.max_iter,
                       batch_size=self.batch_size, learning_rate=self.learning_rate,
-                      b_pre_init=self.b_pre_init, random_state=int(self.random_state),
+                      b_pre_init=self.b_pre_init, atom_init=self.atom_init,
+                      encoder_scale=self.encoder_scale, random_state=int(self.random_state),
                       **{"progress": False, **fit_kwargs})
         self.model_ = model.eval()
         self.history_ = list(h.records)
