@@ -228,7 +228,7 @@ class DeadTrace(Callback):
 
 
 #: Initialisations compared on the validation rows (keyword arguments of ``train_sae``).
-INITS = {"random": {},
+INITS = {"random": {"atom_init": "random", "encoder_scale": "none"},
          "data": {"atom_init": "data", "encoder_scale": "unit_inputs"}}
 
 HIST_EDGES = (1e-5, 1e-4, 1e-3, 1e-2, 1e-1)
