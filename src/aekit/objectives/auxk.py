@@ -62,10 +62,13 @@ class AuxK(Term):
     -----
     Under Adam the weight α barely matters for the dead latents themselves (their
     parameters get gradient from this term only, and Adam's step is scale-free); it sets the
-    term's pull on the shared ``b_pre``. On the short CPU runs of ``benchmarks/sae_topk.py``
-    the term does not revive latents: the least-squares fit of a small residual by atoms that
-    are not aligned with it shrinks the dead latents' pre-activations, so a latent marked dead
-    falls further below the top-k threshold (see docs/sae.md).
+    term's pull on the shared ``b_pre``. The term shares the encoder with the main top-k: when
+    the dead latents' atoms are not aligned with the residual (cosine of ê with e ≈ 0.5 in
+    ``benchmarks/sae_topk.py``'s runs), the least-squares fit first *shrinks* their values
+    (``⟨ê, e⟩ / ‖ê‖² ≈ 0.8 < 1``), which lowers the same pre-activations the main top-k
+    compares, so latents that were merely rare (just below the threshold) are pushed
+    further below it. With many rare latents (16×, k = 16) this makes more latents dead than
+    no AuxK at all; see docs/sae.md ("Dead latents").
 
     References
     ----------
