@@ -139,3 +139,54 @@ def test_encode_documents_centred():
     assert np.allclose(Zc, Z - mu, atol=1e-6), np.abs(Zc - (Z - mu)).max()
     with pytest.raises(ValueError, match="center must have shape"):
         encode_documents(m, C, center=np.zeros(4))
+
+
+def test_document_ae_input_features_definition_and_save_load(tmp_path):
+    from aekit.models import DocumentAE
+    from aekit.train import load, save_model
+
+    c = torch.tensor([[2.0, 0.0, 1.0, 0.0], [0.0, 0.0, 0.0, 0.0]])
+    w = torch.tensor([1.0, 2.0, 3.0, 0.5])
+    m = DocumentAE([4, 3, 2], input_norm="l2", input_scale=5.0, weighted_input=True)
+    m.set_input_weights(w)
+    h = m.input_features(c)
+    u = w * torch.log1p(c[0])
+    want = 5.0 * u / u.norm()
+    assert torch.allclose(h[0], want, atol=1e-6), (h[0], want)
+    assert float(h[0].norm()) == pytest.approx(5.0, rel=1e-6)
+    assert torch.equal(h[1], torch.zeros(4))  # empty document stays 0
+    plain = DocumentAE([4, 3, 2])
+    assert torch.equal(plain.input_features(c), torch.log1p(c))
+    save_model(m, tmp_path / "m.safetensors")
+    back = load(tmp_path / "m.safetensors")
+    assert torch.equal(back.input_weights, w) and back.config() == m.config()
+    x = torch.rand(3, 4) * 3
+    m.eval()
+    assert torch.allclose(back(x).logits, m(x).logits)
+
+
+def test_fit_document_ae_tfidf_input_end_to_end():
+    C = _counts()
+    idf = np.log((1 + len(C)) / (1 + (C > 0).sum(0))) + 1
+    m, _h = fit_document_ae(C, 3, hidden=(6,), max_iter=1, pretrain_max_iter=1,
+                           input_norm="l2", input_weights=idf)
+    assert m.input_norm == "l2" and np.allclose(m.input_weights.numpy(), idf, atol=1e-6)
+    assert np.isfinite(encode_documents(m, C)).all()
+
+
+def test_document_ae_input_errors():
+    from aekit.models import DocumentAE
+
+    with pytest.raises(ValueError, match="input_norm must be one of"):
+        DocumentAE([4, 2], input_norm="l1")
+    for bad in (0, -1.0, float("inf"), True):
+        with pytest.raises(ValueError, match="input_scale must be"):
+            DocumentAE([4, 2], input_scale=bad)
+    with pytest.raises(ValueError, match="weighted_input must be"):
+        DocumentAE([4, 2], weighted_input=1)
+    with pytest.raises(ValueError, match="needs a DocumentAE built with weighted_input=True"):
+        DocumentAE([4, 2]).set_input_weights(np.ones(4))
+    m = DocumentAE([4, 2], weighted_input=True)
+    for bad in (np.ones(3), np.array([1, 2, -1, 0]), np.array([1, np.nan, 1, 1])):
+        with pytest.raises(ValueError, match="input weights must be 4 finite values >= 0"):
+            m.set_input_weights(bad)

@@ -201,7 +201,8 @@ def _fit_kw(max_iter, batch_size, learning_rate, random_state, val, early_stoppi
 def pretrain_document_layers(C, hidden=(500, 250, 125), *, val=None, max_iter: int = 4,
                              batch_size: int = 128, learning_rate: float = 1e-3,
                              random_state: int = 0, progress: bool = False,
-                             loss: str = "distribution",
+                             loss: str = "distribution", input_norm: str = "none",
+                             input_weights=None,
                              **old) -> list[tuple[torch.nn.Linear, torch.nn.Linear]]:
     """Greedy layer-wise pretraining of the hidden layers of a document autoencoder.
 
@@ -211,6 +212,9 @@ def pretrain_document_layers(C, hidden=(500, 250, 125), *, val=None, max_iter: i
     ``k_{l−1} → k_l`` trained with cross-entropy on the layer-(l−1) activities. Autoencoder
     layers stand in for the paper's RBMs (constrained-Poisson / replicated-softmax bottom
     layer), trained with :func:`aekit.fit`.
+
+    ``input_norm`` and ``input_weights`` set the bottom layer's input as in
+    :class:`DocumentAE` (e.g. ``"l2"`` and IDF weights: l2-normalised log-TF-IDF rows).
 
     Each layer trains for ``max_iter`` epochs of Adam (``learning_rate``, ``batch_size``,
     seed ``random_state``; early stopping with patience 3 when ``val`` is given). The old
@@ -239,7 +243,8 @@ def pretrain_document_layers(C, hidden=(500, 250, 125), *, val=None, max_iter: i
     X, V = _dense(C), None if val is None else _dense(val)
     recon = _doc_loss(loss, X)
     torch.manual_seed(random_state)
-    first = DocumentAE([X.shape[1], hidden[0]], code_activation="sigmoid")
+    first = _doc_model([X.shape[1], hidden[0]], input_norm, input_weights,
+                       code_activation="sigmoid")
     fit(first, Objective(recon), X, val=V,
         **_fit_kw(max_iter, batch_size, learning_rate, random_state, V, 3, progress))
     first.eval()
@@ -263,6 +268,7 @@ def fit_document_ae(C, k: int, *, hidden=(500, 250, 125), code_activation: str =
                     early_stopping: int | None = 5, random_state: int = 0,
                     progress: bool = False, pretrained=None, pretrain_max_iter: int = 0,
                     loss: str = "distribution", word_dropout: float = 0.0, select=None,
+                    input_norm: str = "none", input_weights=None,
                     **old) -> tuple[DocumentAE, list[dict]]:
     """Train a ``V-500-250-125-k`` :class:`DocumentAE` on word counts with the multinomial
     loss through :func:`aekit.fit` (Adam), optionally from pretrained hidden layers.
@@ -297,6 +303,10 @@ def fit_document_ae(C, k: int, *, hidden=(500, 250, 125), code_activation: str =
         from the encoder's input with this probability (``x̃_ij = m_ij c_ij``,
         ``m_ij ~ Bernoulli(1 − p)``, :class:`aekit.corruption.Masking`); the loss is against
         the clean counts (Vincent et al., JMLR 2010, section 4.3).
+    input_norm : {"none", "l2"}; input_weights : (V,) array, optional
+        The encoder's input (:class:`DocumentAE`): ``w ⊙ log(1 + c)``, l2-normalised with
+        ``"l2"``; with IDF weights w this is an l2-normalised log-TF-IDF row. Used for
+        pretraining too.
     select : callable ``(model) -> float``, optional
         Validation score (higher is better) evaluated after every fine-tuning epoch; the
         best epoch's weights are returned and ``early_stopping`` counts epochs without a
@@ -335,10 +345,12 @@ def fit_document_ae(C, k: int, *, hidden=(500, 250, 125), code_activation: str =
                                               batch_size=batch_size,
                                               learning_rate=learning_rate,
                                               random_state=random_state, progress=progress,
-                                              loss=loss)
+                                              loss=loss, input_norm=input_norm,
+                                              input_weights=input_weights)
     torch.manual_seed(random_state)
-    model = DocumentAE([X.shape[1], *hidden, k], code_activation=code_activation,
-                       binarize=binarize, code_noise=code_noise)
+    model = _doc_model([X.shape[1], *hidden, k], input_norm, input_weights,
+                       code_activation=code_activation, binarize=binarize,
+                       code_noise=code_noise)
     if pretrained is not None:
         if len(pretrained) != len(hidden):
             raise ValueError(f"pretrained has {len(pretrained)} layers, hidden {len(hidden)}")
@@ -350,7 +362,8 @@ def fit_document_ae(C, k: int, *, hidden=(500, 250, 125), code_activation: str =
             # top layer k_L -> k on the pretrained activities
             H = X
             Hv = V
-            sub = DocumentAE([X.shape[1], *hidden], code_activation="sigmoid")
+            sub = _doc_model([X.shape[1], *hidden], input_norm, input_weights,
+                             code_activation="sigmoid")
             for i in range(len(hidden)):
                 sub.encoder[i].load_state_dict(model.encoder[i].state_dict())
             H = encode_documents(sub, X)
@@ -374,6 +387,14 @@ def fit_document_ae(C, k: int, *, hidden=(500, 250, 125), code_activation: str =
                callbacks=() if sel is None else (sel,), **kw)
     model.eval()
     return model, hist.records
+
+
+def _doc_model(sizes, input_norm, input_weights, **kw) -> DocumentAE:
+    m = DocumentAE(sizes, input_norm=input_norm, weighted_input=input_weights is not None,
+                   **kw)
+    if input_weights is not None:
+        m.set_input_weights(np.asarray(input_weights, np.float32))
+    return m
 
 
 def _dense(C) -> np.ndarray:
