@@ -46,7 +46,7 @@ Protocol
   (``loss="counts"``, replicated-softmax weighting by length) +0.063, counts + dropout
   +0.099, word dropout 0.2 +0.137, log-TF-IDF input +0.131, l2 log input +0.120,
   6 pretraining epochs +0.151; centring the codes at the training mean before cosine
-  changed the margins by −0.024 … +0.006 (not used). The count loss and centring were
+  changed the best margins by −0.007 … +0.006 (not used). The count loss and centring were
   dropped from the grid on that evidence, to fit the time.
 * LSA-k: TruncatedSVD (randomized, 7 iterations, seed 0) of log(1 + counts) on the training
   set, k = 2, 10, 32, 50, 128. TF-IDF cosine: scikit-learn ``TfidfVectorizer`` on the full
