@@ -248,6 +248,8 @@ class NeighbourPairs:
         return int(self.X.shape[0])
 
     def take(self, idx: torch.Tensor) -> Batch:
+        """``Batch(x)`` with ``x`` (2B, d): the anchors ``X[idx]``, then one random graph
+        neighbour of each."""
         j = torch.randint(0, self.neighbors.shape[1], (len(idx),), generator=self.generator)
         nb = self.neighbors[idx, j]
         return Batch(torch.cat([self.X[idx], self.X[nb]]))
