@@ -163,7 +163,7 @@ def main() -> int:
     ap.add_argument("--grid", default=None,
                     help="JSON list of candidate settings for the document AEs (default: "
                          "GRID); keys loss, word_dropout, pretrain_epochs, lr, input "
-                         "('log' or 'tfidf')")
+                         "('log' or 'tfidf'), max_iter (fine-tuning epochs cap)")
     args = ap.parse_args()
     import torch
 
@@ -251,7 +251,7 @@ def main() -> int:
         best_i, models10 = None, {}
         for i, cand in enumerate(grid):
             t1 = time.time()
-            m, h, mu = train_ae(10, cand, epochs)
+            m, h, mu = train_ae(10, cand, cand.get("max_iter", epochs))
             v = max(r["val_select"] for r in h)
             best_ep = 1 + int(np.argmax([r["val_select"] for r in h]))
             selection.append({"candidate": cand, "val_margin": v, "best_epoch": best_ep,
@@ -271,7 +271,8 @@ def main() -> int:
                 m, mu = models10[best_i]
                 h = [None] * selection[best_i]["epochs_run"]
             else:
-                m, h, mu = train_ae(k, chosen, max(1, epochs // 2) if k == 2 else epochs)
+                e = chosen.get("max_iter", epochs)
+                m, h, mu = train_ae(k, chosen, max(1, e // 2) if k == 2 else e)
             timing[f"AE-{k}_s"] = time.time() - t1
             timing[f"AE-{k}_epochs"] = len(h)
             ae_codes[k] = encode_documents(m, Ct, center=mu)
