@@ -15,8 +15,8 @@ Protocol
   relevant = shares a topic). Vocabulary: the 2000 most frequent words of the training set
   (English stop words removed, tokens of ≥ 2 letters); documents with none of them are
   dropped (counted in the JSON). A validation split of 10 % of the training set (seed 0)
-  is used for early stopping and for the noise-vs-straight-through choice; the test set is
-  used once, for the table.
+  is used for every choice (the AE candidate and epochs, below; the noise-vs-straight-through
+  choice), separately on each corpus; the test set is used once, for the table.
 * Retrieval: every test document is a query against all other test documents; ranking by
   cosine similarity of codes (Hamming distance for binary codes); precision at recall
   0.001 / 0.01 / 0.1 / 0.5, precision@100 and mAP (``aekit.retrieval.metrics``), averaged
