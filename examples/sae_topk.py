@@ -2,6 +2,7 @@
 top-activating digits.
 
     python examples/sae_topk.py [--expansion 4] [-k 32] [--out sae_mnist]
+        [--atom-init data --encoder-scale unit_inputs]
 
 A DenseAE 784-512-32 (ReLU hidden layer) is trained for 2 epochs on MNIST's 60,000 training
 images; its 512 hidden activations of the training images train an ``aekit.SparseAutoencoder``
@@ -36,6 +37,9 @@ def main(argv=None):
     ap.add_argument("-k", type=int, default=32)
     ap.add_argument("--epochs", type=int, default=5)
     ap.add_argument("--out", default="sae_mnist")
+    ap.add_argument("--atom-init", choices=("random", "data"), default="random")
+    ap.add_argument("--encoder-scale", choices=("none", "unit_inputs", "least_squares"),
+                    default="none")
     args = ap.parse_args(argv)
     torch.manual_seed(0)
     tr, te = load_mnist()
@@ -46,7 +50,8 @@ def main(argv=None):
         A = torch.relu(ae.enc[0](torch.from_numpy(tr.X))).numpy()
         A_test = torch.relu(ae.enc[0](torch.from_numpy(te.X))).numpy()
     sae = SparseAutoencoder(n_components=args.expansion * 512, k=args.k, max_iter=args.epochs,
-                            batch_size=1024, dead_tokens=60_000, k_aux=256, random_state=0)
+                            batch_size=1024, dead_tokens=60_000, k_aux=256, random_state=0,
+                            atom_init=args.atom_init, encoder_scale=args.encoder_scale)
     sae.fit(A)
     m = sae.evaluate(A_test)
     mu = A.mean(0)
