@@ -113,6 +113,35 @@ def test_early_stopping_stops_and_restores_best_weights():
     assert _same(_weights(m), best["w"])
 
 
+def test_early_stopping_mode_max_keeps_the_highest_score():
+    """mode="max": the best epoch is the one of the highest monitored value, its weights are
+    restored, and patience counts epochs without a higher value; mode="min" on the same
+    record picks the lowest. An unknown mode names the argument."""
+    from aekit.train.callbacks import EarlyStopping
+
+    X = _data()
+    for mode, pick in (("max", np.argmax), ("min", np.argmin)):
+        m = _model()
+        best = {}
+
+        def score(epoch, record, model):  # runs before the early stopping below sees it
+            record["val_score"] = float(np.sin(3.0 * epoch))  # rises and falls
+            score.vals.append(record["val_score"])
+            if score.vals[-1] == (max if mode == "max" else min)(score.vals):
+                best["w"] = _weights(model)
+
+        score.vals = []
+        es = EarlyStopping(patience=4, monitor="val_score", mode=mode)
+        h = fit(m, make_objective("bce"), X[:150], val=X[150:], max_iter=30, batch_size=32,
+                learning_rate=1e-2, callbacks=[score, es], random_state=0)
+        want = int(pick(score.vals)) + 1
+        assert es.best_epoch == want, (mode, es.best_epoch, want, score.vals)
+        assert len(h) == want + 4, (mode, len(h), want)  # stopped after 4 worse epochs
+        assert _same(_weights(m), best["w"]), mode
+    with pytest.raises(ValueError, match="mode must be 'min' or 'max'"):
+        EarlyStopping(monitor="val_score", mode="maximum")
+
+
 def test_callback_can_stop_training():
     h = fit(_model(), make_objective("bce"), _data(), max_iter=50,
             callbacks=[lambda e, r, m: e >= 2])

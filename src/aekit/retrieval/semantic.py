@@ -32,7 +32,7 @@ from ..io import (
     save_tensor_file,
 )
 from ..models.document import DocumentAE
-from ..train.callbacks import Callback
+from ..train.callbacks import EarlyStopping
 from .hashing import MAX_TABLE_BITS, HammingTable, MultiIndexHash, binarize, load_index
 from .text import BagOfWords, tfidf
 
@@ -105,14 +105,16 @@ def _doc_loss(loss: str, X: np.ndarray):
     return CountNLL(float(n[n > 0].mean()) if (n > 0).any() else 1.0)
 
 
-class SelectOnValidation(Callback):
+class SelectOnValidation(EarlyStopping):
     """Callback of :func:`aekit.fit` that selects the epoch by a validation score.
 
     After every epoch: ``s = score(model)`` in eval mode (higher is better, e.g. a retrieval
     margin on validation documents), logged as ``val_select``; the weights of the best epoch
     are kept, training stops after ``patience`` epochs without a higher score (None: never),
     and the best weights are loaded at the end. Early stopping on the validation *loss* can
-    pick an epoch that retrieves worse; this picks by what is measured.
+    pick an epoch that retrieves worse; this picks by what is measured. It is
+    :class:`~aekit.train.callbacks.EarlyStopping` with ``monitor="val_select"``,
+    ``mode="max"`` and the best weights restored even without a patience.
 
     Parameters
     ----------
@@ -130,12 +132,12 @@ class SelectOnValidation(Callback):
     def __init__(self, score, patience: int | None = None):
         if not callable(score):
             raise ValueError(f"select must be a callable (model) -> float, got {score!r}")
-        if patience is not None and (isinstance(patience, bool) or not isinstance(
-                patience, int) or patience < 1):
-            raise ValueError(f"early_stopping (patience) must be an integer >= 1 or None, "
-                             f"got {patience!r}")
-        self.score, self.patience = score, patience
-        self.best, self.best_epoch, self.bad, self.state = -np.inf, None, 0, None
+        super().__init__(patience, monitor="val_select", mode="max")
+        self.score = score
+
+    @property
+    def keeps_weights(self) -> bool:
+        return True
 
     def on_epoch_end(self, loop, record):
         m = loop.model
@@ -147,24 +149,7 @@ class SelectOnValidation(Callback):
             raise ValueError(f"select returned {s} at epoch {loop.epoch + 1}; it must be a "
                              "finite float")
         record["val_select"] = s
-        if s > self.best:
-            self.best, self.best_epoch, self.bad = s, loop.epoch + 1, 0
-            self.state = {k: v.detach().clone() for k, v in m.state_dict().items()}
-        else:
-            self.bad += 1
-        return self.patience is not None and self.bad >= self.patience
-
-    def on_fit_end(self, loop):
-        if self.state is not None:
-            loop.model.load_state_dict(self.state)
-
-    def state_dict(self):
-        return {"best": self.best, "best_epoch": self.best_epoch, "bad": self.bad,
-                "state": self.state}
-
-    def load_state_dict(self, state):
-        self.best, self.best_epoch = state["best"], state["best_epoch"]
-        self.bad, self.state = state["bad"], state["state"]
+        return super().on_epoch_end(loop, record)
 
 
 class _Shallow(torch.nn.Module):

@@ -162,22 +162,36 @@ class EarlyStopping(Callback):
     include_start : bool
         Score the model before training too (epoch 0; ``monitor`` must be a ``val_`` key), so
         with ``restore_best`` the result is never worse than the start on validation data.
+    mode : {"min", "max"}
+        Whether lower (a loss) or higher (a score) values of ``monitor`` are better; with
+        "max" an improvement is ``current > best + min_delta``.
     """
 
     key = "early_stopping"
 
     def __init__(self, patience: int | None = None, monitor: str = "val_loss",
                  min_delta: float = 0.0, restore_best: bool = True,
-                 history: History | None = None, include_start: bool = False):
+                 history: History | None = None, include_start: bool = False,
+                 mode: str = "min"):
         self.patience = None if patience is None else check_int("early_stopping", patience, 1)
         self.monitor, self.restore_best, self.history = monitor, bool(restore_best), history
         self.include_start = bool(include_start)
         if self.include_start and not monitor.startswith("val_"):
             raise ValueError(f"include_start needs a validation monitor ('val_...'), got "
                              f"{monitor!r}")
+        if mode not in ("min", "max"):
+            raise ValueError(f"mode must be 'min' or 'max', got {mode!r}")
+        self.mode = mode
         self.min_delta = check_float("min_delta", min_delta, 0)
-        self.best, self.bad_epochs, self.best_epoch = math.inf, 0, None
+        self.best = math.inf if mode == "min" else -math.inf
+        self.bad_epochs, self.best_epoch = 0, None
         self.best_state: dict[str, torch.Tensor] | None = None
+
+    def improved(self, current: float) -> bool:
+        """``current < best − min_delta`` ("min") or ``current > best + min_delta`` ("max")."""
+        if self.mode == "min":
+            return current < self.best - self.min_delta
+        return current > self.best + self.min_delta
 
     @property
     def keeps_weights(self) -> bool:
@@ -199,7 +213,7 @@ class EarlyStopping(Callback):
                              f"record does not have; it has {sorted(record)}")
         current = record[self.monitor]
         stop = False
-        if current < self.best - self.min_delta:
+        if self.improved(current):
             self.best, self.bad_epochs, self.best_epoch = current, 0, loop.epoch + 1
             if self.keeps_weights:
                 self.best_state = loop.evaluation_state()
