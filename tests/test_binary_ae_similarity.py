@@ -19,14 +19,6 @@ from aekit.retrieval.binary_ae import (
 )
 
 
-def _blobs(n, d=20, k=4, seed=0):
-    r = np.random.default_rng(seed)
-    centres = r.random((k, d))
-    y = r.integers(0, k, n)
-    X = np.clip(centres[y] + 0.15 * r.standard_normal((n, d)), 0, 1).astype(np.float32)
-    return X, y
-
-
 def _brute_knn(P, m):
     P = np.asarray(P, np.float64)
     D = ((P[:, None, :] - P[None, :, :]) ** 2).sum(-1)
@@ -87,8 +79,8 @@ def test_neighbour_hash_loss_gradcheck():
 
 
 # --------------------------------------------------------------------- source and term
-def test_neighbour_pairs_second_half_are_graph_neighbours():
-    X, _ = _blobs(50)
+def test_neighbour_pairs_second_half_are_graph_neighbours(blobs):
+    X, _ = blobs(50)
     nb = knn_graph(X, 3, n_components=None)
     src = NeighbourPairs(X, nb, random_state=0)
     idx = torch.tensor([4, 0, 17, 33])
@@ -173,11 +165,11 @@ def test_select_epoch_rule_on_a_synthetic_curve():
     assert select_epoch([0.5, 0.5], [0.3, 0.31]) == 1
 
 
-def test_fit_binary_code_ae_with_the_graph_term_follows_the_rule():
+def test_fit_binary_code_ae_with_the_graph_term_follows_the_rule(blobs):
     from aekit.retrieval.metrics import evaluate_retrieval
 
-    X, y = _blobs(600, seed=1)
-    Xv, yv = _blobs(100, seed=2)
+    X, y = blobs(600, seed=1)
+    Xv, yv = blobs(100, seed=2)
     m, info = fit_binary_code_ae(X, 8, X_val=Xv, y_val=yv, y_train=y, hidden=16, k=20,
                                  decoder_max_iter=1, max_iter=3, patience=3, batch_size=64,
                                  learning_rate=1e-2, graph_weight=30.0, n_neighbors=5,
@@ -193,8 +185,8 @@ def test_fit_binary_code_ae_with_the_graph_term_follows_the_rule():
 
 
 # ------------------------------------------------------------------------------ errors
-def test_errors_name_their_argument():
-    X, y = _blobs(30)
+def test_errors_name_their_argument(blobs):
+    X, y = blobs(30)
     with pytest.raises(ValueError, match="n_neighbors"):
         knn_graph(X, 30)
     with pytest.raises(ValueError, match="n_neighbors"):

@@ -124,7 +124,7 @@ def test_early_stopping_mode_max_keeps_the_highest_score():
         m = _model()
         best = {}
 
-        def score(epoch, record, model):  # runs before the early stopping below sees it
+        def score(epoch, record, model, mode=mode, best=best):  # before the stopping below
             record["val_score"] = float(np.sin(3.0 * epoch))  # rises and falls
             score.vals.append(record["val_score"])
             if score.vals[-1] == (max if mode == "max" else min)(score.vals):

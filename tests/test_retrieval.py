@@ -410,18 +410,10 @@ def test_index_build_old_flags_warn():
 
 
 # ------------------------------------------------------------------ binary-code AE (ITQ start)
-def _blobs(n, d=20, k=4, seed=0):
-    r = np.random.default_rng(seed)
-    centres = r.random((k, d))
-    y = r.integers(0, k, n)
-    X = np.clip(centres[y] + 0.15 * r.standard_normal((n, d)), 0, 1).astype(np.float32)
-    return X, y
-
-
-def test_binary_code_ae_starts_at_the_itq_codes():
+def test_binary_code_ae_starts_at_the_itq_codes(blobs):
     from aekit.retrieval.binary_ae import BinaryCodeAE
 
-    X, _ = _blobs(400)
+    X, _ = blobs(400)
     itq = ITQ(8).fit(X)
     m = BinaryCodeAE(20, 8, hidden=16).init_from_itq(itq, X)
     B = m.codes(X)
@@ -455,14 +447,14 @@ def test_binary_code_ae_straight_through_gradient():
     assert torch.allclose(g, want), (g, want)
 
 
-def test_fit_binary_code_ae_never_worse_than_itq_on_validation():
+def test_fit_binary_code_ae_never_worse_than_itq_on_validation(blobs):
     """The reconstruction-only path (graph_weight=0) selected on precision@k; the
     neighbourhood term and the mAP rule are in test_binary_ae_similarity.py."""
     from aekit.retrieval.binary_ae import fit_binary_code_ae
     from aekit.retrieval.metrics import evaluate_retrieval
 
-    X, y = _blobs(600, seed=1)
-    Xv, yv = _blobs(100, seed=2)
+    X, y = blobs(600, seed=1)
+    Xv, yv = blobs(100, seed=2)
     m, info = fit_binary_code_ae(X, 8, X_val=Xv, y_val=yv, y_train=y, hidden=16, k=20,
                                  decoder_max_iter=1, max_iter=3, patience=2, batch_size=64,
                                  learning_rate=1e-2, graph_weight=0.0, selection="p_at_k")
@@ -481,14 +473,14 @@ def test_fit_binary_code_ae_never_worse_than_itq_on_validation():
     assert s0.precision_at_k[20] == pytest.approx(sc[0]), (s0, sc)
 
 
-def test_binary_code_ae_errors():
+def test_binary_code_ae_errors(blobs):
     from aekit.retrieval.binary_ae import BinaryCodeAE, fit_binary_code_ae
 
     with pytest.raises(ValueError, match="n_bits"):
         BinaryCodeAE(10, 0)
     with pytest.raises(ValueError, match="hidden"):
         BinaryCodeAE(10, 4, hidden=True)
-    X, y = _blobs(50)
+    X, y = blobs(50)
     with pytest.raises(ValueError, match="ITQ model maps"):
         BinaryCodeAE(20, 6).init_from_itq(ITQ(4).fit(X), X)
     with pytest.raises(ValueError, match="X_val"):
