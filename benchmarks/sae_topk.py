@@ -15,25 +15,33 @@ Protocol.
   (Gao et al.'s normalised MSE of the residual, α = 1/32, k_aux = 256, dead after 65,536
   tokens without firing) and without (α = 0). Adam, batch 1024 (more steps per token than
   Gao et al.'s large batches: the budget here is tokens), ``b_pre`` = geometric median of
-  4096 training rows, encoder = decoderᵀ at initialisation, unit-norm atoms after every step
-  (Gao et al. 2024). Every configuration trains on the same ``--tokens`` rows (a seeded
-  random subset of the 10⁶, streamed from the file; 2¹⁹ = 524,288 in the full run = 512
-  steps, one pass, to fit ~30 min of one core for the fourteen SAEs: Gao et al. train on
-  billions of tokens, so the FVUs here are those of short runs, and the dead-latent window is
-  scaled down with them). The number of latents idle for the window is recorded every 32
-  steps (``dead_in_window_every_32_steps``).
-* Initialisation and learning rate, chosen on the validation rows: ``INITS`` = "random"
-  (unit-norm Gaussian atoms, encoder = decoderᵀ; aekit's default) or "data" (atoms at
-  centred, normalised training rows, encoder = decoderᵀ, then the encoder rescaled by Gao
-  et al.'s released rule so random unit inputs reconstruct at norm ~1), times Gao et al.'s
-  rule lr = c · 2·10⁻⁴ / sqrt(L / 2¹⁴) with c ∈ {1, 2, 4}. Each of the 6 pairs trains the 4×
-  (k = 32, AuxK) SAE on half of the tokens and is scored on the validation rows; the pair is
-  the one with the best validation FVU among those that leave < 1 % of the latents dead on
-  the validation rows (the fewest dead if none does), and is used for every configuration
-  (the rule already scales the rate with L). If the pair of the best validation FVU alone
-  differs, the 4× k = 32 SAE is also trained with it, to show the trade-off, and likewise
-  with the previous default (random, c = 1) if that was not chosen. The test rows are used
-  once per SAE, at the end.
+  4096 training rows, unit-norm atoms after every step (Gao et al. 2024). Initialisation
+  "data" for every SAE: atoms (and the tied encoder rows) at centred, normalised training
+  rows, then the encoder rescaled once by Gao et al.'s released rule (random unit inputs
+  reconstruct at norm ~1). The random initialisation (aekit's default) is not in the grid:
+  in the run of 54fbdf9 it left 11.8 / 17.0 / 32.2 % of the latents dead on the validation
+  rows at factors 1 / 2 / 4 (4× k = 32, 256 steps; 6.7 % at factor ½ and 4× k = 16 in the
+  investigation runs of docs/sae.md), against 0.00 / 0.49 / 71.3 % with the data
+  initialisation, so under the rule below it could only be chosen where everything fails.
+  Every SAE trains on the same ``--tokens`` rows (a seeded random subset of the 10⁶,
+  streamed from the file; 2¹⁹ = 524,288 in the full run = 512 steps, one pass: Gao et al.
+  train on billions of tokens, so the FVUs here are those of short runs, and the
+  dead-latent window is scaled down with them). The number of latents idle for the window
+  is recorded every 32 steps (``dead_in_window_every_32_steps``).
+* Learning rate, chosen per (dictionary, k) on the 32,768 validation rows: Gao et al.'s rule
+  lr = c · 2·10⁻⁴ / sqrt(L / 2¹⁴), c tried in the order 2, 1, ½ (``--factors``). Each
+  candidate is the full AuxK SAE (all the training tokens, so the validation count sees the
+  latents that die late in the run — the previous protocol selected after half the tokens,
+  at 4× k = 32 only, and its 0.49 % dead on validation became 1.22 % on test after 512
+  steps), scored on the validation rows; the first c that leaves < 1 % of the latents dead
+  there is chosen and the lower factors are not trained (validation FVU fell with c in all
+  six measured (init, c) cells of 54fbdf9, so on this grid this is the rule "best validation
+  FVU among the candidates with < 1 % dead"); if no c does, the fewest dead. The chosen
+  candidate is the final AuxK SAE; the SAE without AuxK is trained with the same (init, c).
+  The test rows are used once per final SAE, at the end. Every candidate's validation FVU,
+  dead fraction and firing histogram are in ``lr_selection``. The trade-off rows of the
+  previous run (4× k = 32 at the best validation FVU alone and at the old default) are not
+  repeated (they are in the result of 54fbdf9, quoted in docs/sae.md).
 * Metrics on the 65,536 test rows: FVU = Σ‖x − x̂‖² / Σ‖x − x̄‖², L0, the fraction of latents
   that never fire on them (dead, "over a token window" of 65,536 tokens) and the histogram
   of the latents' firing frequencies on them (``test_fire_hist``: never, then bins of the
@@ -44,7 +52,8 @@ Protocol.
 * Throughput: ``aekit.sae.train_sae`` (through ``aekit.fit``) against a hand-written loop of
   the same model (same TopKSAE encode/decode, MSE + the same normalised AuxK, fused Adam,
   normalisation after each step, rows by a seeded permutation of an in-memory tensor), 4×
-  and 16×, k = 32, batch 1024, dead window 4096 tokens (so AuxK is active). The two are
+  and 16×, k = 32, batch 1024, dead window 4096 tokens (so AuxK is active), random
+  initialisation, the lr factor chosen for (L, k = 32); measured after the SAEs above. The two are
   alternated step by step in one process: a callback runs one hand step after each aekit
   step, and each side's step is timed on the wall clock and on the process's CPU clock
   (aekit's from the end of the previous hand step, so it includes fetching the batch, the
@@ -263,6 +272,8 @@ def main(argv=None):
     ap.add_argument("--tokens", type=int, default=None, help="training rows per config")
     ap.add_argument("--cache", default="/tmp/aekit_sae_bench")
     ap.add_argument("--name", default=None)
+    ap.add_argument("--factors", type=float, nargs="+", default=[2.0, 1.0, 0.5],
+                    help="lr factors tried per configuration, largest first")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     q = args.quick
@@ -271,6 +282,9 @@ def main(argv=None):
     batch, k_aux, dead_tokens, alpha = 1024, 256, 2 ** 16, 1 / 32
     if q:
         dead_tokens = 2 ** 13
+    factors = sorted(set(args.factors), reverse=True)
+    if not factors or min(factors) <= 0:
+        raise ValueError(f"--factors must be positive numbers, got {args.factors}")
     expansions = (4,) if q else (4, 16)
     ks = (16, 32) if q else (16, 32, 64)
     cache = Path(args.cache) / ("quick" if q else "full")
@@ -284,54 +298,161 @@ def main(argv=None):
     print(f"activations ready ({'cached' if prep['cached'] else 'generated'}); "
           f"{len(src)} train rows, training on {T} per config", flush=True)
 
-    # --- learning-rate factor on the validation slice, per dictionary size ----------------
-    sel_rows = rows[: max(T // 2, batch)]
-    sel, c_best, c_fvu = [], {}, {}
-    for e in expansions[:1]:  # chosen at 4x, used for both sizes (the rule scales with L)
-        runs = []
-        for init in INITS:
-            for c in ((1.0, 4.0) if q else (1.0, 2.0, 4.0)):
-                torch.manual_seed(0)
-                m = TopKSAE(D, e * D, 32)
-                t0 = time.perf_counter()
-                train_sae(m, src.subset(sel_rows), auxk_alpha=alpha, k_aux=k_aux,
-                          dead_tokens=dead_tokens, max_iter=1, batch_size=batch,
-                          learning_rate=c * default_learning_rate(e * D), progress=False,
-                          **INITS[init])
+    # --- per (dictionary, k): lr factor chosen on validation, then test once ---------------
+    # Candidates are trained with AuxK on the full token budget, largest factor first; the
+    # first that leaves < 1 % of the latents dead on the validation rows is the choice (the
+    # lower factors are then not trained: validation FVU fell with the factor in every
+    # measured case, so on this grid this is the rule "best validation FVU among the < 1 %
+    # dead"); if none does, the fewest dead. The chosen candidate is the final AuxK SAE.
+    train_rows_mem = np.asarray(src.X[rows[: min(T, 2 ** 17)]])  # PCA fit sample
+    pca = {k: pca_fvu(train_rows_mem, test, k) for k in ks}
+    init = "data"
+    sel, res, choice, thr = [], [], {}, []
+
+    def train_one(e: int, k: int, c: float, a: float):
+        L = e * D
+        lr = c * default_learning_rate(L)
+        torch.manual_seed(0)
+        m = TopKSAE(D, L, k)
+        trace = DeadTrace(dead_tokens)
+        t0 = time.perf_counter()
+        h = train_sae(m, src.subset(rows), auxk_alpha=a, k_aux=k_aux, dead_tokens=dead_tokens,
+                      max_iter=1, batch_size=batch, learning_rate=lr, progress=False,
+                      callbacks=[trace], **INITS[init])
+        secs = time.perf_counter() - t0
+        info = {"expansion": e, "n_latents": L, "k": k, "auxk_alpha": a, "init": init,
+                "lr_factor": c, "learning_rate": lr, "tokens": T, "train_seconds": secs,
+                "samples_per_s": T / secs,
+                "train_dead_fraction": float(m.dead_mask(dead_tokens).float().mean()),
+                "final_train_recon": h.records[-1]["train_recon"],
+                "dead_in_window_every_32_steps": trace.counts}
+        return m, info
+
+    def test_row(m, info: dict, rule: str) -> dict:
+        r = evaluate_sae(m, test)  # the test rows: once per final SAE
+        row = dict(info, lr_rule=rule, test_fvu=r.fvu, test_l0=r.l0,
+                   test_dead_fraction=r.dead_fraction,
+                   test_fire_hist=fire_hist(r.fire_counts, r.n_tokens))
+        res.append(row)
+        print(json.dumps(row), flush=True)
+        return row
+
+    def publish(complete: bool) -> None:
+        """Write the results so far (after every configuration, so a cut-short run keeps
+        them)."""
+        by = {(r["expansion"], r["k"], r["auxk_alpha"] > 0): r for r in res}
+        fvu_rows = []
+        for e in expansions:
+            for k in ks:
+                if (e, k, True) not in by or (e, k, False) not in by:
+                    continue
+                w, wo = by[(e, k, True)], by[(e, k, False)]
+                v = next(s_ for s_ in sel if s_["expansion"] == e and s_["k"] == k
+                         and s_["lr_factor"] == w["lr_factor"])
+                fvu_rows.append([f"{e}× ({e * D})", k, f"{w['init']}, {w['lr_factor']:g}",
+                                 f"{v['val_fvu']:.4f} / {100 * v['val_dead_fraction']:.2f} %",
+                                 w["test_fvu"], wo["test_fvu"], pca[k],
+                                 f"{100 * w['test_dead_fraction']:.2f} %",
+                                 f"{100 * wo['test_dead_fraction']:.2f} %",
+                                 f"{100 * w['train_dead_fraction']:.2f} %",
+                                 f"{100 * wo['train_dead_fraction']:.2f} %",
+                                 round(w["samples_per_s"])])
+        md = (f"Test FVU and dead latents ({len(test):,} held-out rows; {T:,} training rows per "
+              "SAE; lr = factor · 2e-4 / sqrt(L / 2^14); data atoms + Gao's encoder rescale; "
+              "factor chosen per configuration on validation)\n\n"
+              + md_table(["dictionary", "k", "init, lr factor", "val FVU / dead (AuxK)",
+                          "FVU AuxK", "FVU no AuxK", "FVU PCA-k",
+                          "dead AuxK (test)", "dead no AuxK (test)", "dead AuxK (train)",
+                          "dead no AuxK (train)", "samples/s"], fvu_rows))
+        md += ("\n\nCandidates on the validation rows (AuxK, full token budget, largest "
+               "factor first, stop at the first < 1 % dead)\n\n"
+               + md_table(["dictionary", "k", "lr factor", "val FVU", "val dead", "chosen"],
+                          [[f"{s_['expansion']}×", s_["k"], f"{s_['lr_factor']:g}",
+                            s_["val_fvu"], f"{100 * s_['val_dead_fraction']:.2f} %",
+                            "yes" if choice.get((s_["expansion"], s_["k"])) ==
+                            s_["lr_factor"] else ""] for s_ in sel]))
+        md += ("\n\nTraining throughput, k = 32, batch 1024: samples/s from the median step "
+               "time, aekit and the hand loop alternated step by step; ratio = median over the "
+               "repeats of aekit / hand (wall clock; CPU time of the process in brackets)\n\n"
+               + md_table(["dictionary", "hand loop", "aekit (memory)", "ratio",
+                           "aekit (streamed .npy)", "ratio"],
+                          [[f"{r['expansion']}×", round(r["hand_loop"]),
+                            round(r["aekit_in_memory"]),
+                            f"{r['ratio_in_memory_wall']:.3f} ({r['ratio_in_memory_cpu']:.3f})",
+                            round(r["aekit_streamed"]),
+                            f"{r['ratio_streamed_wall']:.3f} ({r['ratio_streamed_cpu']:.3f})"]
+                           for r in thr]))
+        name = args.name or ("sae_topk_quick" if q else "sae_topk")
+        finals = [r for r in res if r["auxk_alpha"] > 0]
+        write_results(name, {
+            "protocol": __doc__,
+            "settings": {"quick": q, "threads": args.threads, "n_train": n_train, "n_val": n_val,
+                         "n_test": n_test, "tokens_per_config": T, "batch_size": batch,
+                         "k_aux": k_aux, "auxk_alpha": alpha, "dead_tokens": dead_tokens,
+                         "auxk_normalize": True,
+                         "expansions": list(expansions), "ks": list(ks),
+                         "lr_rule": "c * 2e-4 / sqrt(L / 2**14)",
+                         "lr_factors_tried_in_order": list(factors),
+                         "selection_rule": "per (dictionary, k): factors largest first, each "
+                                           "trained with AuxK on all tokens; first with val "
+                                           "dead < 1 % chosen, else fewest val dead",
+                         "init": {init: INITS[init]},
+                         "init_and_lr_factor": {f"{e}x_k{k}": [init, c]
+                                                for (e, k), c in choice.items()},
+                         "activation_model": "DenseAE 784-512-32 ReLU, 3 epochs on 54k MNIST",
+                         "shifts": "uniform integer (dx, dy) in [-2, 2]^2"},
+            "preparation": {"cached": prep["cached"], "model_seconds": prep["model_s"],
+                            "generation_seconds": prep["gen_s"]},
+            "lr_selection": sel, "rows": res, "pca_test_fvu": {str(k): v for k, v in pca.items()},
+            "throughput": thr,
+            "goals": {"dead_with_auxk_below_1pct": bool(finals) and all(
+                r["test_dead_fraction"] < 0.01 for r in finals),
+                      "throughput_ratio_at_least_0.95": bool(thr) and all(
+                          r["ratio_in_memory"] >= 0.95 for r in thr)},
+            "complete": complete, "total_seconds": time.perf_counter() - t_all}, md)
+
+    for e in expansions:
+        for k in ks:
+            cands = []
+            for c in factors:
+                m, info = train_one(e, k, c, alpha)
                 v = evaluate_sae(m, val)
-                runs.append({"expansion": e, "init": init, "factor": c, "val_fvu": v.fvu,
-                             "val_dead_fraction": v.dead_fraction,
-                             "val_fire_hist": fire_hist(v.fire_counts, v.n_tokens),
-                             "seconds": time.perf_counter() - t0})
-                print(json.dumps(runs[-1]), flush=True)
-        sel += runs
-        ok = [r for r in runs if r["val_dead_fraction"] < 0.01]
-        b = (min(ok, key=lambda r: r["val_fvu"]) if ok
-             else min(runs, key=lambda r: r["val_dead_fraction"]))
-        c_best[e] = (b["init"], b["factor"])
-        b = min(runs, key=lambda r: r["val_fvu"])
-        c_fvu[e] = (b["init"], b["factor"])
-    for e in expansions[1:]:
-        c_best[e], c_fvu[e] = c_best[expansions[0]], c_fvu[expansions[0]]
+                cand = dict(info, val_fvu=v.fvu, val_dead_fraction=v.dead_fraction,
+                            val_fire_hist=fire_hist(v.fire_counts, v.n_tokens))
+                sel.append(cand)
+                cands.append((cand, m, info))
+                print(json.dumps({kk: vv for kk, vv in cand.items()
+                                  if kk not in ("dead_in_window_every_32_steps",)}), flush=True)
+                if v.dead_fraction < 0.01:
+                    break
+            ok = [t for t in cands if t[0]["val_dead_fraction"] < 0.01]
+            best = (min(ok, key=lambda t: t[0]["val_fvu"]) if ok
+                    else min(cands, key=lambda t: t[0]["val_dead_fraction"]))
+            choice[(e, k)] = best[0]["lr_factor"]
+            rule = "dead<1% on val" if ok else "fewest dead on val (none < 1%)"
+            test_row(best[1], best[2], rule)
+            del cands
+            m, info = train_one(e, k, choice[(e, k)], 0.0)
+            test_row(m, info, rule)
+            publish(False)
 
     # --- throughput vs the hand-written loop, alternated step by step ----------------------
     steps, reps = (4, 2) if q else (24, 5)
     Xmem = torch.from_numpy(np.asarray(src.X[0:(steps + 4) * batch * 2]))
-    thr = []
 
     def med_rate(ts):
         return batch / statistics.median(ts)
 
     for e in expansions:
         L = e * D
-        lr = c_best[e][1] * default_learning_rate(L)
+        lr = choice.get((e, 32), 1.0) * default_learning_rate(L)
         reps_out = {"in_memory": [], "streamed": []}
         for _ in range(reps):
             for kind, data in (("in_memory", Xmem.numpy()), ("streamed", src)):
                 reps_out[kind].append(interleaved_rates(data, Xmem, L, 32, lr, steps, batch,
                                                         alpha, k_aux, 2 ** 12))
         row = {"expansion": e, "n_latents": L, "k": 32, "batch": batch, "steps": steps,
-               "repeats": reps}
+               "repeats": reps, "lr_factor": choice.get((e, 32), 1.0)}
         for kind, runs in reps_out.items():
             for clock in ("wall", "cpu"):
                 ratios = [med_rate(r[f"aekit_{clock}"]) / med_rate(r[f"hand_{clock}"])
@@ -350,103 +471,6 @@ def main(argv=None):
         thr.append(row)
         print(json.dumps({k: v for k, v in row.items() if not k.startswith("ratios")}),
               flush=True)
-
-    # --- FVU vs k, dead latents with / without AuxK ---------------------------------------
-    train_rows_mem = np.asarray(src.X[rows[: min(T, 2 ** 17)]])  # PCA fit sample
-    pca = {k: pca_fvu(train_rows_mem, test, k) for k in ks}
-    res = []
-    e0 = expansions[0]
-    grid = [(e0, k, c_best[e0], "dead<1% on val") for k in ks]
-    if c_fvu[e0] != c_best[e0]:  # the trade-off, at k = 32
-        grid.append((e0, 32, c_fvu[e0], "best val FVU"))
-    if ("random", 1.0) not in (c_best[e0], c_fvu[e0]):  # the previous default, at k = 32
-        grid.append((e0, 32, ("random", 1.0), "previous default"))
-    grid += [(e, k, c_best[e], "dead<1% on val") for e in expansions[1:] for k in ks]
-    def publish(complete: bool) -> None:
-        """Write the results so far (after every SAE, so a cut-short run keeps them)."""
-        by = {(r["expansion"], r["k"], (r["init"], r["lr_factor"]), r["auxk_alpha"] > 0): r
-              for r in res}
-        fvu_rows = []
-        for e, k, c, rule in grid:
-            if (e, k, c, True) not in by or (e, k, c, False) not in by:
-                continue
-            w, wo = by[(e, k, c, True)], by[(e, k, c, False)]
-            fvu_rows.append([f"{e}× ({e * D})", k, f"{c[0]}, {c[1]:g} ({rule})", w["test_fvu"],
-                             wo["test_fvu"], pca[k],
-                             f"{100 * w['test_dead_fraction']:.2f} %",
-                             f"{100 * wo['test_dead_fraction']:.2f} %",
-                             f"{100 * w['train_dead_fraction']:.2f} %",
-                             f"{100 * wo['train_dead_fraction']:.2f} %",
-                             round(w["samples_per_s"])])
-        md = (f"Test FVU and dead latents ({len(test):,} held-out rows; {T:,} training rows per "
-              "SAE; lr = factor · 2e-4 / sqrt(L / 2^14); atom init and factor chosen on "
-              "validation)\n\n"
-              + md_table(["dictionary", "k", "init, lr factor", "FVU AuxK", "FVU no AuxK",
-                          "FVU PCA-k",
-                          "dead AuxK (test)", "dead no AuxK (test)", "dead AuxK (train)",
-                          "dead no AuxK (train)", "samples/s"], fvu_rows))
-        md += ("\n\nTraining throughput, k = 32, batch 1024: samples/s from the median step time, "
-               "aekit and the hand loop alternated step by step; ratio = median over the "
-               "repeats of aekit / hand (wall clock; CPU time of the process in brackets)\n\n"
-               + md_table(["dictionary", "hand loop", "aekit (memory)", "ratio",
-                           "aekit (streamed .npy)", "ratio"],
-                          [[f"{r['expansion']}×", round(r["hand_loop"]),
-                            round(r["aekit_in_memory"]),
-                            f"{r['ratio_in_memory_wall']:.3f} ({r['ratio_in_memory_cpu']:.3f})",
-                            round(r["aekit_streamed"]),
-                            f"{r['ratio_streamed_wall']:.3f} ({r['ratio_streamed_cpu']:.3f})"]
-                           for r in thr]))
-        name = args.name or ("sae_topk_quick" if q else "sae_topk")
-        write_results(name, {
-            "protocol": __doc__,
-            "settings": {"quick": q, "threads": args.threads, "n_train": n_train, "n_val": n_val,
-                         "n_test": n_test, "tokens_per_config": T, "batch_size": batch,
-                         "k_aux": k_aux, "auxk_alpha": alpha, "dead_tokens": dead_tokens,
-                         "auxk_normalize": True,
-                         "expansions": list(expansions), "ks": list(ks),
-                         "lr_rule": "c * 2e-4 / sqrt(L / 2**14)",
-                         "init_and_lr_factor": {str(e): list(c) for e, c in c_best.items()},
-                         "init_and_lr_factor_best_val_fvu": {str(e): list(c)
-                                                             for e, c in c_fvu.items()},
-                         "inits": INITS,
-                         "activation_model": "DenseAE 784-512-32 ReLU, 3 epochs on 54k MNIST",
-                         "shifts": "uniform integer (dx, dy) in [-2, 2]^2"},
-            "preparation": {"cached": prep["cached"], "model_seconds": prep["model_s"],
-                            "generation_seconds": prep["gen_s"]},
-            "lr_selection": sel, "rows": res, "pca_test_fvu": {str(k): v for k, v in pca.items()},
-            "throughput": thr,
-            "goals": {"dead_with_auxk_below_1pct": all(
-                r["test_dead_fraction"] < 0.01 for r in res
-                if r["auxk_alpha"] > 0 and r["lr_rule"].startswith("dead")),
-                      "throughput_ratio_at_least_0.95": all(r["ratio_in_memory"] >= 0.95
-                                                            for r in thr)},
-            "complete": complete, "total_seconds": time.perf_counter() - t_all}, md)
-
-    for e, k, (init, c), rule in grid:
-        L = e * D
-        lr = c * default_learning_rate(L)
-        for a in (alpha, 0.0):
-            torch.manual_seed(0)
-            m = TopKSAE(D, L, k)
-            trace = DeadTrace(dead_tokens)
-            t0 = time.perf_counter()
-            h = train_sae(m, src.subset(rows), auxk_alpha=a, k_aux=k_aux,
-                          dead_tokens=dead_tokens, max_iter=1, batch_size=batch,
-                          learning_rate=lr, progress=False, callbacks=[trace], **INITS[init])
-            secs = time.perf_counter() - t0
-            r = evaluate_sae(m, test)
-            row = {"expansion": e, "n_latents": L, "k": k, "auxk_alpha": a, "init": init,
-                   "lr_factor": c, "test_fire_hist": fire_hist(r.fire_counts, r.n_tokens),
-                   "lr_rule": rule, "learning_rate": lr, "tokens": T, "train_seconds": secs,
-                   "samples_per_s": T / secs, "test_fvu": r.fvu, "test_l0": r.l0,
-                   "test_dead_fraction": r.dead_fraction,
-                   "train_dead_fraction": float(m.dead_mask(dead_tokens).float().mean()),
-                   "final_train_recon": h.records[-1]["train_recon"],
-                   "dead_in_window_every_32_steps": trace.counts}
-            res.append(row)
-            print(json.dumps(row), flush=True)
-            if not a:  # the pair is done
-                publish(False)
 
     publish(True)
 
