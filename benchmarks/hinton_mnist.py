@@ -128,7 +128,9 @@ def parse_variant(name: str) -> dict:
     ``bs<n>`` (batch size), ``lr<x>``, ``ep<n>`` (fine-tuning epochs, the cosine schedule's
     length; default ``--epochs``), ``ema<d>`` (exponential moving average of the weights with
     decay d during fine-tuning, ``fit(weight_average=d)``: the average is evaluated and
-    returned)."""
+    returned), ``bf16`` (fine-tuning under bf16 autocast, ``fit(precision="bf16")``: the
+    matmuls in bfloat16, the loss in float32; fast only on CPUs with native bf16, e.g. AMX,
+    and refused with a warning elsewhere)."""
     base, *mods = name.split("+")
     if base not in ("adam", "bn_adamw", "rbm"):
         raise SystemExit(f"unknown variant base {base!r} in {name!r}")
@@ -136,7 +138,7 @@ def parse_variant(name: str) -> dict:
             "optimizer": "adamw" if base == "bn_adamw" else "adam",
             "weight_decay": 1e-4 if base == "bn_adamw" else 0.0, "augment": None,
             "dropout": 0.0, "activation": None, "batch_size": 128, "lr": 1e-3,
-            "rbm": base == "rbm", "epochs": None, "ema": None}
+            "rbm": base == "rbm", "epochs": None, "ema": None, "precision": "fp32"}
     for m in mods:
         if m == "pretrain":
             spec["pretrain"] = True
@@ -155,6 +157,8 @@ def parse_variant(name: str) -> dict:
             spec["lr"] = float(m[2:])
         elif m.startswith("ema"):
             spec["ema"] = float(m[3:])
+        elif m == "bf16":
+            spec["precision"] = "bf16"
         elif m.startswith("ep"):
             spec["epochs"] = int(m[2:])
         else:
@@ -199,7 +203,8 @@ def deep_row(name: str, Xtr: np.ndarray, Xeval: np.ndarray | None, a: argparse.N
     hist = fit(model, make_objective("bce"), Xtr, max_iter=epochs,
                batch_size=spec["batch_size"], optimizer=spec["optimizer"], learning_rate=spec["lr"],
                optimizer_weight_decay=spec["weight_decay"], schedule="cosine", random_state=0,
-               augment=augment, callbacks=[tr], weight_average=spec["ema"])
+               augment=augment, callbacks=[tr], weight_average=spec["ema"],
+               precision=spec["precision"])
     row = {"method": name, "spec": spec, "train_time_s": tr.elapsed(),
            "pretrain_time_s": t_pre, "epochs": len(hist), "n_train": len(Xtr),
            "curve": tr.curve, "stopped_by_budget": tr.hit_budget,

@@ -149,9 +149,11 @@ def test_hinton_select_protocol_touches_test_once(mnist_path):
     """hinton_mnist --select: candidates scored by their last-epoch validation error, the
     winner retrained on all training images, the test set touched once."""
     res = _run_quick("hinton_mnist.py", f"_test_hs_select_{os.getpid()}", mnist_path,
-                     "--select", "adam+ep1", "bn_adamw+ep2", "--minutes", "1")
+                     "--select", "adam+ep1", "bn_adamw+ep2+bf16", "--minutes", "1")
     sel = {r["method"]: r for r in res["selection"]}
-    assert set(sel) == {"adam+ep1", "bn_adamw+ep2"}
+    assert set(sel) == {"adam+ep1", "bn_adamw+ep2+bf16"}
+    assert sel["bn_adamw+ep2+bf16"]["spec"]["precision"] == "bf16", sel
+    assert sel["adam+ep1"]["spec"]["precision"] == "fp32", sel
     for r in sel.values():
         assert "test_error" not in r and r["n_train"] == 2750 and r["n_val"] == 250
         assert r["val_error"] == pytest.approx(r["curve"][-1]["val_error"], abs=1e-3)
