@@ -68,7 +68,7 @@ RUN_ONLY = {
     "batch_norm", "dropout",  # model options the estimator may add (issue 16 item 3)
     "momentum", "optimizer_weight_decay", "warmup_steps", "max_grad_norm",
     "checkpoint_every", "checkpoint_steps", "precision",  # run-level training machinery
-    "beta", "iw_samples",  # --model vae only: on aekit.VariationalAutoencoder
+    "beta", "iw_samples", "iw_gradient",  # --model vae only: on aekit.VariationalAutoencoder
 }
 
 

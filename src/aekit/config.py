@@ -84,6 +84,8 @@ class ObjectiveConfig:
     #: vae only: KL weight β and importance samples k (1: ELBO, > 1: IWAE)
     beta: float = 1.0
     iw_samples: int = 1
+    #: vae only, IWAE: the encoder's gradient estimator ("iwae" or "dreg")
+    iw_gradient: str = "iwae"
     noise: str = "none"
     noise_level: float | None = None
 

@@ -403,7 +403,8 @@ def build(cfg: RunConfig, n_features: int, X: np.ndarray,
                                code_activation=m.code_activation, output=output,
                                batch_norm=m.batch_norm)
     o = cfg.objective
-    if getattr(model, "variational", False) or (o.beta, o.iw_samples) != (1.0, 1):
+    if getattr(model, "variational", False) or \
+            (o.beta, o.iw_samples, o.iw_gradient) != (1.0, 1, "iwae"):
         from .variational import variational_run_objective
 
         objective = variational_run_objective(cfg, model, X, loss)

@@ -203,6 +203,9 @@ RUN_SETTINGS: tuple[Setting, ...] = (
        "(1: VAE, > 1: β-VAE)", lo=0, param="terms:kl.beta"),
     _S("objective.iw_samples", int, 1, "vae only: importance samples k of the training bound "
        "(1: ELBO, > 1: IWAE)", lo=1, param="terms:iwae.k"),
+    _S("objective.iw_gradient", str, "iwae", "vae only, IWAE (iw_samples > 1): the encoder's "
+       "gradient estimator, iwae (plain) or dreg (doubly reparameterised, Tucker et al. 2019)",
+       choices=("iwae", "dreg"), param="terms:iwae.gradient"),
     _S("objective.noise", str, "none", "denoising: corrupt training inputs",
        choices=_NOISES),
     _S("objective.noise_level", float, None, "ν, σ or p of the noise (unset: 0.25 masking, "

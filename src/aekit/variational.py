@@ -23,6 +23,7 @@ from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
 from .models.vae import LIKELIHOODS, VAE, VariationalModel
 from .objectives.variational import (
+    IW_GRADIENTS,
     gaussian_kl,
     iwae_log_weights,
     log_mean_exp,
@@ -243,7 +244,8 @@ def variational_run_objective(cfg: Any, model: torch.nn.Module, X: np.ndarray, l
     early-stopping monitor ``val_recon`` with the IWAE bound (which has no such part)."""
     o = cfg.objective
     if not getattr(model, "variational", False):
-        raise ValueError("objective.beta (--beta) and objective.iw_samples (--iw-samples) "
+        raise ValueError("objective.beta (--beta), objective.iw_samples (--iw-samples) and "
+                         "objective.iw_gradient (--iw-gradient) "
                          f"apply to --model vae only (got --model {cfg.model.name})")
     for key, flag, default in (("weight_decay", "--weight-decay", 0.0), ("l1", "--l1", 0.0),
                                ("sparsity_target", "--sparsity-target", None),
@@ -258,7 +260,11 @@ def variational_run_objective(cfg: Any, model: torch.nn.Module, X: np.ndarray, l
         raise ValueError(f"objective.iw_samples={o.iw_samples} (--iw-samples) trains the IWAE "
                          "bound, which has no 'recon' part: early stopping needs --monitor "
                          "val_iwae (or val_loss)")
-    return variational_objective(model, beta=o.beta, iw_samples=o.iw_samples)
+    if o.iw_gradient != "iwae" and o.iw_samples == 1:
+        raise ValueError(f"objective.iw_gradient={o.iw_gradient!r} (--iw-gradient) applies to "
+                         "the IWAE bound: it needs objective.iw_samples > 1 (--iw-samples)")
+    return variational_objective(model, beta=o.beta, iw_samples=o.iw_samples,
+                                 iw_gradient=o.iw_gradient)
 
 
 _FORMAT_KEY = "variational_estimator"
@@ -285,6 +291,9 @@ class VariationalAutoencoder(TransformerMixin, BaseEstimator):
         KL weight β >= 0 (1: VAE; > 1: β-VAE).
     iw_samples : int
         k >= 1 importance samples of the training bound (1: ELBO).
+    iw_gradient : {"iwae", "dreg"}
+        The encoder's gradient estimator of the IWAE bound (iw_samples > 1): plain, or
+        doubly reparameterised (Tucker et al. 2019; :class:`aekit.objectives.IWAEBound`).
     kl_warmup_steps : int
         Linear KL warm-up steps (ELBO only; not the learning-rate ``warmup_steps`` of a run).
     free_bits : float
@@ -332,7 +341,8 @@ class VariationalAutoencoder(TransformerMixin, BaseEstimator):
 
     def __init__(self, n_components: int = 8, *, hidden_layer_sizes: tuple = (200, 200),
                  activation: str = "tanh", likelihood: str = "bernoulli", beta: float = 1.0,
-                 iw_samples: int = 1, kl_warmup_steps: int = 0, free_bits: float = 0.0,
+                 iw_samples: int = 1, iw_gradient: str = "iwae", kl_warmup_steps: int = 0,
+                 free_bits: float = 0.0,
                  binarize: Any = "dynamic", max_iter: int = 50, batch_size: int = 100,
                  learning_rate: float = 1e-3, validation_fraction: float = 0.1,
                  n_iter_no_change: int = 10, n_eval_samples: int = 1000,
@@ -343,6 +353,7 @@ class VariationalAutoencoder(TransformerMixin, BaseEstimator):
         self.likelihood = likelihood
         self.beta = beta
         self.iw_samples = iw_samples
+        self.iw_gradient = iw_gradient
         self.kl_warmup_steps = kl_warmup_steps
         self.free_bits = free_bits
         self.binarize = binarize
@@ -361,6 +372,10 @@ class VariationalAutoencoder(TransformerMixin, BaseEstimator):
         check_choice("likelihood", self.likelihood, LIKELIHOODS)
         check_float("beta", self.beta, 0)
         check_int("iw_samples", self.iw_samples, 1)
+        check_choice("iw_gradient", self.iw_gradient, IW_GRADIENTS)
+        if self.iw_gradient != "iwae" and self.iw_samples == 1:
+            raise ValueError(f"iw_gradient={self.iw_gradient!r} needs iw_samples > 1 (it is "
+                             "an estimator of the IWAE bound's gradient)")
         check_int("kl_warmup_steps", self.kl_warmup_steps, 0)
         check_float("free_bits", self.free_bits, 0)
         check_int("max_iter", self.max_iter, 1)
@@ -423,6 +438,7 @@ class VariationalAutoencoder(TransformerMixin, BaseEstimator):
         model = VAE([d, *[int(h) for h in self.hidden_layer_sizes], int(self.n_components)],
                     activation=self.activation, likelihood=self.likelihood)
         objective = variational_objective(model, beta=self.beta, iw_samples=self.iw_samples,
+                                          iw_gradient=self.iw_gradient,
                                           kl_warmup_steps=self.kl_warmup_steps,
                                           free_bits=self.free_bits)
         hist = _fit(model, objective, Xtr, val=Xval, augment=augment, max_iter=self.max_iter,
