@@ -30,7 +30,10 @@ def test_readme_python_block_runs(i, tmp_path):
         data = Path(os.environ.get("AEKIT_DATA", ROOT.parent / "shared" / "data"))
         if not (data / "mnist.npz").exists():
             pytest.skip(f"README block {i} needs the real datasets (not found under {data})")
-    env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "CI": "true"}
+    # one thread unless told otherwise: on a loaded machine, OpenMP with more threads than free
+    # cores stalls (the README says so; measured 23 s vs > 10 min for block 0)
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "CI": "true",
+           "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}
     r = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env,
                        capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, (f"README block {i} failed:\n{code}\n--- stderr ---\n"
