@@ -181,3 +181,94 @@ def test_dncnn_downscale_is_ffdnet_layout_and_round_trips(tmp_path):
     for bad in (0, 2.5, True, 9):
         with pytest.raises(ValueError, match="downscale must be an integer in 1..8"):
             DnCNN(1, downscale=bad)
+
+
+def _harmonic_reference(y: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
+    """Brute force: solve u_i = mean of its 4 neighbours (replicated at the border) for every
+    hole pixel, known pixels fixed, as one dense linear system in float64."""
+    H, W = y.shape
+    holes = [(i, j) for i in range(H) for j in range(W) if m[i, j] > 0.5]
+    idx = {p: n for n, p in enumerate(holes)}
+    A = torch.zeros(len(holes), len(holes), dtype=torch.float64)
+    b = torch.zeros(len(holes), dtype=torch.float64)
+    for (i, j), n in idx.items():
+        A[n, n] += 1.0
+        for di, dj in ((1, 0), (-1, 0), (0, 1), (0, -1)):
+            q = (min(max(i + di, 0), H - 1), min(max(j + dj, 0), W - 1))
+            if q in idx:
+                A[n, idx[q]] -= 0.25
+            else:
+                b[n] += 0.25 * float(y[q])
+    sol = torch.linalg.solve(A, b)
+    u = y.double().clone()
+    for (i, j), n in idx.items():
+        u[i, j] = sol[n]
+    return u
+
+
+def test_diffusion_fill_keeps_known_pixels_and_converges_to_the_harmonic_solution():
+    from aekit.models.unet import diffusion_fill
+
+    g = torch.Generator().manual_seed(0)
+    y = torch.rand(1, 1, 13, 11, generator=g, dtype=torch.float64)
+    m = torch.zeros(1, 1, 13, 11, dtype=torch.float64)
+    m[..., 2:9, 3:8] = 1
+    m[..., 11, 0:4] = 1  # a hole touching the border
+    ref = _harmonic_reference(y[0, 0], m[0, 0])
+    out = diffusion_fill(y, m, iterations=3000)
+    assert torch.equal(out[m == 0], y[m == 0])
+    err = (out[0, 0] - ref).abs().max().item()
+    assert err < 1e-6, f"fill vs the direct harmonic solve: max error {err:.2e}"
+    # the default (16 sweeps per level) is already close, and obeys the maximum principle
+    quick = diffusion_fill(y, m)
+    err16 = (quick[0, 0] - ref).abs().max().item()
+    assert err16 < 0.05, f"16 sweeps per level: max error {err16:.3f}"
+    known = y[m == 0]
+    assert known.min() <= quick.min() and quick.max() <= known.max()
+    # a linear ramp is harmonic: filled (almost) exactly inside a big hole; constants exactly
+    yy, xx = torch.meshgrid(torch.arange(40.0), torch.arange(40.0), indexing="ij")
+    ramp = (0.3 + 0.01 * yy + 0.005 * xx)[None, None]
+    big = torch.zeros(1, 1, 40, 40)
+    big[..., 10:25, 12:30] = 1
+    e = (diffusion_fill(ramp, big) - ramp).abs().max().item()
+    assert e < 2e-3, f"ramp through a 15x18 hole: max error {e:.2e}"
+    c = torch.full((2, 3, 9, 9), 0.7)
+    assert torch.allclose(diffusion_fill(c, big[..., :9, :9].expand(2, 1, 9, 9)), c)
+    assert torch.equal(diffusion_fill(c, torch.ones(2, 1, 9, 9)), torch.zeros_like(c))
+    with pytest.raises(ValueError, match=r"mask \(n, 1 or C, H, W\)"):
+        diffusion_fill(c, torch.ones(2, 1, 8, 9))
+
+
+def test_unet_fill_starts_at_the_fill_trains_on_holes_only_and_round_trips(tmp_path):
+    from aekit.models.unet import diffusion_fill
+
+    torch.manual_seed(0)
+    net = UNetAE(2, out_channels=1, features=4, depth=2, fill="diffusion")
+    x = torch.rand(3, 2, 17, 20)
+    x[:, 1] = (x[:, 1] > 0.7).float()
+    out = net(x).reconstruction
+    assert out.shape == (3, 1, 17, 20)
+    assert torch.equal(out, diffusion_fill(x[:, :1], x[:, 1:])), "must start at the fill"
+    # the loss on the known pixels has no gradient: they are the input's
+    known = x[:, 1:] == 0
+    (out[known] - 1).pow(2).sum().backward()
+    assert all(p.grad is None or p.grad.abs().sum() == 0 for p in net.parameters())
+    net.zero_grad()
+    net(x).reconstruction[~known].sum().backward()
+    assert net.head.weight.grad.abs().sum() > 0
+    with torch.no_grad():  # after a change, known pixels still pass through exactly
+        net.head.weight.normal_()
+        out = net(x).reconstruction
+    assert torch.equal(out[known], x[:, :1][known]) and not torch.equal(
+        out, diffusion_fill(x[:, :1], x[:, 1:]))
+    path = aekit.save_model(net, tmp_path / "inp.safetensors")
+    net2 = aekit.load(path)
+    assert net2.config()["fill"] == "diffusion"
+    with torch.no_grad():
+        assert torch.equal(net.eval()(x).reconstruction, net2(x).reconstruction)
+    with pytest.raises(ValueError, match="fill must be one of"):
+        UNetAE(2, out_channels=1, fill="telea")
+    with pytest.raises(ValueError, match=r"in_channels == out_channels \+ 1"):
+        UNetAE(1, fill="diffusion")
+    with pytest.raises(ValueError, match="output='linear'"):
+        UNetAE(2, out_channels=1, fill="diffusion", output="sigmoid")

@@ -4,6 +4,7 @@ the applications (denoising, inpainting, compression).
 Arrays are float32 (C, H, W) in [0, 1]; batches are (n, C, H, W).
 """
 
+from ..models.unet import diffusion_fill
 from .apps import (
     MaskInput,
     SelfEnsemble,
@@ -46,8 +47,9 @@ from .tiling import predict_tiled, tile_positions, window
 __all__ = [
     "DAMAGES", "TEST_PHOTOS", "TRAIN_PHOTOS", "VAL_PHOTOS", "Blocks", "Damage", "GaussianNoise",
     "MaskInput", "PatchSource", "PixelMask", "SaltPepperNoise", "SelfEnsemble", "TextOverlay",
-    "as_chw", "compress_image", "decompress_image", "denoise", "dihedral", "dihedral_inverse",
-    "estimate_noise", "inpaint", "list_images", "load_fashion_mnist", "load_folder",
+    "as_chw", "compress_image", "decompress_image", "denoise", "diffusion_fill", "dihedral",
+    "dihedral_inverse", "estimate_noise", "inpaint", "list_images", "load_fashion_mnist",
+    "load_folder",
     "load_mnist_images", "load_photo", "load_photos", "make_damage", "predict_tiled", "psnr",
     "read_compressed", "read_image", "ssim", "tile_positions", "train_compressor",
     "train_denoiser", "train_image_model", "train_inpainter", "window", "write_image",

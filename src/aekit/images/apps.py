@@ -216,15 +216,24 @@ class MaskInput(Damage):
 
 
 def train_inpainter(images: Sequence, *, damage: str | Damage = "text",
-                    given_mask: bool = False, features: int = 32, depth: int = 3, **kwargs):
+                    given_mask: bool = False, features: int = 32, depth: int = 3,
+                    fill: str = "diffusion", **kwargs):
     """An inpainting U-Net: blind (input the damaged image) or with the mask given
     (input ``[x̃, m]``, C + 1 channels). ``damage`` ``"text"`` (watermark / captions),
-    ``"blocks"`` or a :class:`~aekit.images.Damage`."""
+    ``"blocks"`` or a :class:`~aekit.images.Damage`.
+
+    With the mask given, ``fill="diffusion"`` (the default) starts the U-Net from
+    :func:`~aekit.models.unet.diffusion_fill` of the holes and trains it to correct that fill
+    inside them only (see :class:`~aekit.models.UNetAE`); ``fill="none"`` is the plain U-Net
+    on ``[x̃, m]`` with a sigmoid output."""
     imgs = [as_chw(im, f"images[{i}]") for i, im in enumerate(images)]
     d = make_damage(damage) if isinstance(damage, str) else damage
     c = imgs[0].shape[0]
-    m = UNetAE(c + (1 if given_mask else 0), out_channels=c, features=features, depth=depth,
-               output="sigmoid")
+    if given_mask and fill != "none":
+        m = UNetAE(c + 1, out_channels=c, features=features, depth=depth, fill=fill)
+    else:
+        m = UNetAE(c + (1 if given_mask else 0), out_channels=c, features=features, depth=depth,
+                   output="sigmoid")
     return train_image_model(m, imgs, MaskInput(d) if given_mask else d, **kwargs)
 
 

@@ -18,7 +18,10 @@ from torch.nn import functional as F
 from ..layers import activation as make_activation
 from .base import OUTPUTS, AEOutput, Autoencoder
 
-__all__ = ["DnCNN", "UNetAE"]
+__all__ = ["FILLS", "DnCNN", "UNetAE", "diffusion_fill"]
+
+#: Hole fills a mask-aware :class:`UNetAE` can start from (``fill=``).
+FILLS = ("none", "diffusion")
 
 
 def _shape(image_shape: Sequence[int] | None, channels: int) -> list[int] | None:
@@ -51,6 +54,74 @@ class _Images:
         want = (f"(n, {self.in_channels}, H, W)" + (f" or (n, {self.n_features})"
                                                     if self.image_shape is not None else ""))
         raise ValueError(f"input must be {want}, got {tuple(x.shape)}")
+
+
+def _avg4(u: torch.Tensor) -> torch.Tensor:
+    """Mean of the four axial neighbours (replicate padding at the border)."""
+    p = F.pad(u, (1, 1, 1, 1), mode="replicate")
+    return 0.25 * (p[..., :-2, 1:-1] + p[..., 2:, 1:-1] + p[..., 1:-1, :-2] + p[..., 1:-1, 2:])
+
+
+@torch.no_grad()
+def diffusion_fill(y: torch.Tensor, mask: torch.Tensor, iterations: int = 16) -> torch.Tensor:
+    """Fill the holes of ``y`` smoothly from the known pixels around them.
+
+    A pull–push pyramid (Gortler, Grzeszczuk, Szeliski & Cohen, "The Lumigraph", SIGGRAPH
+    1996, section 3.3) gives every hole pixel a weighted mean of the known pixels at the
+    coarsest scale that has any, then ``iterations`` Jacobi sweeps of the Laplace equation
+    ``Δu = 0`` in the holes (``u ← mean of the 4 neighbours``), with the known pixels as
+    Dirichlet data, run at every level from coarse to fine (a cascadic multigrid), so the
+    fill approaches the harmonic interpolant, a close relative of scikit-image's biharmonic
+    inpainting.
+
+    Pull (fine → coarse), with known weights ``w_0 = 1 − m``: ``W_{l+1} = pool(w_l)``,
+    ``V_{l+1} = pool(w_l v_l) / W_{l+1}`` (2×2 means), ``w_{l+1} = min(1, 4 W_{l+1})``.
+    Push (coarse → fine): ``u_l = w_l v_l + (1 − w_l) up(u_{l+1})`` (nearest up-sampling),
+    then the Jacobi sweeps on the pixels with ``w_l < 1``. Known pixels (``m = 0``) are
+    returned exactly.
+
+    Parameters
+    ----------
+    y : tensor (n, C, H, W)
+        Image values; those under the mask are ignored.
+    mask : tensor (n, 1, H, W) or (n, C, H, W)
+        1 (or > 0.5) where a pixel is missing.
+    iterations : int
+        Jacobi sweeps per level.
+
+    Returns the filled image (n, C, H, W). An image with no known pixel at all is filled with
+    zeros.
+    """
+    if y.ndim != 4 or mask.ndim != 4 or mask.shape[0] != y.shape[0] \
+            or mask.shape[-2:] != y.shape[-2:] or mask.shape[1] not in (1, y.shape[1]):
+        raise ValueError(f"y must be (n, C, H, W) and mask (n, 1 or C, H, W) of the same n, H, "
+                         f"W; got {tuple(y.shape)} and {tuple(mask.shape)}")
+    orig = y
+    if y.dtype not in (torch.float32, torch.float64):
+        y = y.float()
+    w = (mask <= 0.5).to(y.dtype).expand_as(y)
+    vals, weights = [y * w], [w]
+    while min(vals[-1].shape[-2:]) > 1:
+        v, ww = vals[-1], weights[-1]
+        H, W = v.shape[-2:]
+        if H % 2 or W % 2:  # pad odd sides with zero weight
+            v = F.pad(v, (0, W % 2, 0, H % 2))
+            ww = F.pad(ww, (0, W % 2, 0, H % 2))
+        num = F.avg_pool2d(v * ww, 2)
+        den = F.avg_pool2d(ww, 2)
+        vals.append(torch.where(den > 0, num / den.clamp_min(1e-12), torch.zeros_like(num)))
+        weights.append((4 * den).clamp(max=1.0))
+    u = vals[-1]
+    for level in range(len(vals) - 1, -1, -1):
+        v, ww = vals[level], weights[level]
+        if level < len(vals) - 1:
+            up = F.interpolate(u, scale_factor=2, mode="nearest")[..., :v.shape[-2], :v.shape[-1]]
+            u = ww * v + (1 - ww) * up
+        hole = ww < 1
+        if bool(hole.any()) and min(v.shape[-2:]) > 1:
+            for _ in range(int(iterations)):
+                u = torch.where(hole, ww * v + (1 - ww) * _avg4(u), u)
+    return torch.where(w > 0, orig, u.to(orig.dtype))
 
 
 def _block(cin: int, cout: int, k: int, n: int, bn: bool, act: str) -> nn.Sequential:
@@ -104,6 +175,14 @@ class UNetAE(_Images, Autoencoder):
         ``(C, H, W)``: the nominal size, which lets the model take flat rows (n, C·H·W) and
         defines ``n_features`` / ``n_components`` (the flattened bottleneck size); without it
         ``n_features`` is None and inputs are (n, C, H, W) of any size.
+    fill : {"none", "diffusion"}
+        Inpainting with the mask given: the input is ``[x̃, m]`` (``in_channels = C + 1``, the
+        last channel the mask, 1 = missing). With ``"diffusion"`` the holes are first filled by
+        :func:`diffusion_fill`, the net sees ``[f, m]`` with ``f = fill(x̃, m)`` and predicts a
+        correction ``s`` (its last layer starts at zero, so training starts from the fill),
+        and the known pixels are kept: ``x̂ = m ⊙ (f + s) + (1 − m) ⊙ x̃``. The loss then only
+        sees the missing pixels (as the partial-convolution and gated-convolution inpainters,
+        Liu et al. 2018, Yu et al. 2019, whose outputs are composited the same way).
 
     Shapes: ``x`` (n, C, H, W) -> code (n, f·2^L, ⌈H/2^L⌉, ⌈W/2^L⌉) and reconstruction
     (n, C_out, H, W); flat rows give a flat code (n, k) and flat reconstruction.
@@ -121,7 +200,8 @@ class UNetAE(_Images, Autoencoder):
     def __init__(self, in_channels: int = 1, out_channels: int | None = None, features: int = 32,
                  depth: int = 3, skips: bool = True, residual: bool = False, convs: int = 2,
                  kernel_size: int = 3, batch_norm: bool = True, activation: str = "relu",
-                 output: str = "linear", image_shape: Sequence[int] | None = None):
+                 output: str = "linear", image_shape: Sequence[int] | None = None,
+                 fill: str = "none"):
         super().__init__()
         cin = int(in_channels)
         cout = cin if out_channels is None else int(out_channels)
@@ -140,7 +220,14 @@ class UNetAE(_Images, Autoencoder):
         if residual and (cout != cin or output != "linear"):
             raise ValueError("residual=True predicts the noise x − x̂: it needs out_channels == "
                              f"in_channels and output='linear' (got {cout}, {cin}, {output!r})")
+        if fill not in FILLS:
+            raise ValueError(f"fill must be one of {FILLS}, got {fill!r}")
+        if fill != "none" and (cin != cout + 1 or residual or output != "linear"):
+            raise ValueError(f"fill={fill!r} reads the last input channel as the damage mask: "
+                             "it needs in_channels == out_channels + 1, residual=False and "
+                             f"output='linear' (got {cin}, {cout}, {residual}, {output!r})")
         make_activation(activation)
+        self.fill = fill
         self.in_channels, self.out_channels = cin, cout
         self.features, self.depth, self.skips = int(features), int(depth), bool(skips)
         self.residual, self.convs, self.kernel_size = bool(residual), int(convs), int(kernel_size)
@@ -157,6 +244,9 @@ class UNetAE(_Images, Autoencoder):
         self.dec = nn.ModuleList(_block(widths[i] * (2 if skips else 1), widths[i], k, convs,
                                         batch_norm, activation) for i in reversed(range(L)))
         self.head = nn.Conv2d(widths[0], cout, 1)
+        if fill != "none":  # start exactly at the fill: the net learns a correction to it
+            nn.init.zeros_(self.head.weight)
+            nn.init.zeros_(self.head.bias)
         self.multiple = 2 ** L
         if self.image_shape is not None:
             c, h, w = self.image_shape
@@ -184,6 +274,15 @@ class UNetAE(_Images, Autoencoder):
             x = F.pad(x, (0, pw, 0, ph), mode="reflect")
         return x, (H, W)
 
+    def _filled(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """With ``fill``: the net's input ``[fill(x̃, m), m]`` and the fill; else ``(x, None)``."""
+        if self.fill == "none":
+            return x, None
+        c = self.out_channels
+        m = (x[:, c:] > 0.5).to(x.dtype)
+        f0 = diffusion_fill(x[:, :c], m)
+        return torch.cat([f0, m], 1), f0
+
     def _encode_maps(self, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
         skips, h = [], x
         for blk in self.down:
@@ -204,7 +303,7 @@ class UNetAE(_Images, Autoencoder):
     def encode_full(self, x: torch.Tensor) -> tuple[torch.Tensor, tuple[torch.Tensor, ...]]:
         """Bottleneck features: (n, C, H, W) -> (n, f·2^L, h, w); flat rows -> (n, k)."""
         img, flat = self._as_images(x)
-        h, _ = self._encode_maps(self._pad(img)[0])
+        h, _ = self._encode_maps(self._pad(self._filled(img)[0])[0])
         code = h.flatten(1) if flat else h
         return code, (code if flat else h.flatten(1),)
 
@@ -228,10 +327,15 @@ class UNetAE(_Images, Autoencoder):
 
     def forward(self, x: torch.Tensor) -> AEOutput:
         img, flat = self._as_images(x)
-        padded, (H, W) = self._pad(img)
+        net_in, f0 = self._filled(img)
+        padded, (H, W) = self._pad(net_in)
         h, skips = self._encode_maps(padded)
         s = self._decode_maps(h, skips)[..., :H, :W]
-        if self.residual:
+        if f0 is not None:  # correct the fill inside the holes, keep the known pixels
+            c = self.out_channels
+            m = (img[:, c:] > 0.5).to(s.dtype)
+            logits = m * (f0 + s) + (1 - m) * img[:, :c]
+        elif self.residual:
             logits = img - s
         else:
             logits = s
@@ -259,7 +363,7 @@ class UNetAE(_Images, Autoencoder):
                 "features": self.features, "depth": self.depth, "skips": self.skips,
                 "residual": self.residual, "convs": self.convs, "kernel_size": self.kernel_size,
                 "batch_norm": self.batch_norm, "activation": self.activation,
-                "output": self.output, "image_shape": self.image_shape}
+                "output": self.output, "image_shape": self.image_shape, "fill": self.fill}
 
 
 class DnCNN(_Images, Autoencoder):
