@@ -60,11 +60,20 @@ def main(argv=None):
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--data", help="magnetic_tile_defects.zip or its folder (default $AEKIT_DATA)")
+    ap.add_argument("--epochs", type=int, default=None, help="default 8 (quick 1)")
+    ap.add_argument("--patches", type=int, default=None,
+                    help="patches per epoch (default 1024, quick 256)")
+    ap.add_argument("--features", type=int, default=16)
+    ap.add_argument("--precision", choices=("fp32", "bf16"), default="fp32",
+                    help="bf16 autocast (only where the CPU has native bf16)")
+    ap.add_argument("--name", default=None, help="results file name (default image_segment)")
     args = ap.parse_args(argv)
     q = args.quick
     torch.set_num_threads(1)
     size = 96 if q else 128
     epochs, n_patches = (1, 256) if q else (8, 1024)
+    epochs = args.epochs or epochs
+    n_patches = args.patches or n_patches
     t_start = time.perf_counter()
     ims, ms, labels = load_magnetic_tiles(args.data, size=(size, size))
     tr, va, te = split_by_image(labels, seed=0)
@@ -79,9 +88,10 @@ def main(argv=None):
     for name, skips in (("aekit U-Net (skips)", True), ("same net without skips", False)):
         t0 = time.perf_counter()
         model, hist = train_segmenter(ims[tr], ms[tr], val=(ims[va], ms[va]), skips=skips,
-                                      features=16, depth=3, patch_size=64, n_patches=n_patches,
-                                      max_iter=epochs, batch_size=16, random_state=0,
-                                      progress=False)
+                                      features=args.features, depth=3, patch_size=64,
+                                      n_patches=n_patches, max_iter=epochs, batch_size=16,
+                                      random_state=0, progress=False,
+                                      precision=args.precision)
         train_s = time.perf_counter() - t0
         vprob = [segment(model, ims[i], threshold=None) for i in va]
         vm = np.concatenate([ms[i].ravel() for i in va])
@@ -118,8 +128,10 @@ def main(argv=None):
          "FP rate (defect-free)"],
         [[r["method"], r["pooled_iou"], r["pooled_dice"], r["mean_iou_defective"],
           r["mean_dice_defective"], r["fp_rate_free"]] for r in rows])
-    _common.write_results("image_segment_quick" if q else "image_segment", {
-        "settings": {"quick": q, "threads": torch.get_num_threads(),
+    _common.write_results(args.name or ("image_segment_quick" if q else "image_segment"), {
+        "settings": {"quick": q, "threads": torch.get_num_threads(), "epochs": epochs,
+                     "patches_per_epoch": n_patches, "features": args.features,
+                     "precision": args.precision,
                      "omp_num_threads": os.environ.get("OMP_NUM_THREADS"),
                      "total_s": round(time.perf_counter() - t_start, 1)},
         "protocol": {
@@ -128,7 +140,8 @@ def main(argv=None):
             "split": f"split_by_image(labels, seed=0): stratified by class, 70/10/20 % -> "
                      f"{len(tr)} train, {len(va)} val, {len(te)} test"
                      + (" (quick: random subsets of train/test)" if q else ""),
-            "aekit": f"UNetAE(1 -> 1, features=16, depth=3, sigmoid), skips on / off, mean "
+            "aekit": f"UNetAE(1 -> 1, features={args.features}, depth=3, sigmoid), skips on / "
+                     f"off, {args.precision}, mean "
                      "pixel BCE + soft Dice over the whole batch, defective training images "
                      "repeated to about half of the training list, random 64x64 patches "
                      f"with flips/rotations, {epochs} epochs x "
