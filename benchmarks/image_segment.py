@@ -83,7 +83,7 @@ def main(argv=None):
         te = np.sort(rng.choice(te, 60, replace=False))
     defective = np.array([lab != "Free" for lab in labels])
     print(f"{len(tr)} train, {len(va)} val, {len(te)} test images of {size}x{size}", flush=True)
-    ts = [0.3, 0.4, 0.5, 0.6, 0.7]
+    ts = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7]
     rows, info, preds_all = [], {}, {}
     for name, skips in (("aekit U-Net (skips)", True), ("same net without skips", False)):
         t0 = time.perf_counter()
