@@ -266,6 +266,11 @@ def test_unet_fill_starts_at_the_fill_trains_on_holes_only_and_round_trips(tmp_p
     assert net2.config()["fill"] == "diffusion"
     with torch.no_grad():
         assert torch.equal(net.eval()(x).reconstruction, net2(x).reconstruction)
+    # without skips the decoder still needs the input (the fill and the known pixels)
+    flat = UNetAE(2, out_channels=1, features=4, depth=2, skips=False, fill="diffusion")
+    assert flat.decodes_from_code is False
+    with pytest.raises(ValueError, match="cannot decode from the code alone"):
+        flat.decode(flat.encode(x))
     with pytest.raises(ValueError, match="fill must be one of"):
         UNetAE(2, out_channels=1, fill="telea")
     with pytest.raises(ValueError, match=r"in_channels == out_channels \+ 1"):

@@ -259,8 +259,8 @@ class UNetAE(_Images, Autoencoder):
 
     @property
     def decodes_from_code(self) -> bool:
-        """Whether :meth:`decode` works from the code alone (no skips, no residual)."""
-        return not (self.skips or self.residual)
+        """Whether :meth:`decode` works from the code alone (no skips, residual or fill)."""
+        return not (self.skips or self.residual or self.fill != "none")
 
     # --- helpers ---------------------------------------------------------------------------
     def _pad(self, x: torch.Tensor) -> tuple[torch.Tensor, tuple[int, int]]:
@@ -309,10 +309,10 @@ class UNetAE(_Images, Autoencoder):
 
     def decode_logits(self, h: torch.Tensor) -> torch.Tensor:
         """Decoder from the bottleneck alone (only without skips and residual)."""
-        if self.skips or self.residual:
-            raise ValueError("a U-Net with skips=True or residual=True cannot decode from the "
-                             "code alone (the decoder needs the encoder's features / the "
-                             "input); call the model on the input instead")
+        if not self.decodes_from_code:
+            raise ValueError("a U-Net with skips=True, residual=True or a fill cannot decode "
+                             "from the code alone (the decoder needs the encoder's features / "
+                             "the input); call the model on the input instead")
         flat = h.ndim == 2
         if flat:
             if self.image_shape is None:
