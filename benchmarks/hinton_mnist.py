@@ -34,6 +34,14 @@ stops at the end of that epoch, and its row says so.
     python benchmarks/hinton_mnist.py --minutes 30       # full; add --rbm for the RBM recipe
     python benchmarks/hinton_mnist.py --dataset fashion-mnist --name hinton_fashion
     python benchmarks/hinton_mnist.py --select adam+pretrain+wd0.05 bn_adamw+wd0.05 --minutes 30
+    python benchmarks/hinton_mnist.py --select A B --pieces runs/hs --shard 0/2   # core 1
+    python benchmarks/hinton_mnist.py --select A B --pieces runs/hs --shard 1/2   # core 2
+    python benchmarks/hinton_mnist.py --select A B --pieces runs/hs   # the final run, table
+
+With ``--pieces DIR`` every candidate and the final run are stored as they finish and reused
+by a later run of the same settings and code (``_common.Pieces``), so ``--shard I/N`` trains
+the candidates in parallel processes and a run without ``--shard`` trains the final network
+and writes the results.
 
 ``--dataset fashion-mnist`` runs the same protocol on Fashion-MNIST (``apt-get install -y
 dataset-fashion-mnist``; files under /usr/share/datasets/fashion-mnist); the paper numbers then
@@ -52,7 +60,15 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import add_dataset_args, md_table, write_results
+from _common import (
+    ALLOW_DIRTY,
+    Pieces,
+    add_dataset_args,
+    add_pieces_args,
+    check_pieces_args,
+    md_table,
+    write_results,
+)
 from aekit import DenseAE, fit, make_objective
 from aekit.data import load_dataset
 from aekit.data.augment import RandomAffine, RandomShift
@@ -225,18 +241,37 @@ def select_and_test(a: argparse.Namespace, Xtr: np.ndarray, Xte: np.ndarray) -> 
     once, after its last epoch."""
     n_val = len(Xtr) // 12  # 5,000 of 60,000
     Xfit, Xval = Xtr[:-n_val], Xtr[-n_val:]
-    selection = []
-    for c in a.select:
+    pieces = Pieces(a, __file__)
+
+    def candidate(c: str) -> dict:
         r = deep_row(c, Xfit, Xval, a, label="val")
         r.pop("model")
-        selection.append(r)
+        return r
+
+    def final_run(c: str) -> dict:
+        r = deep_row(c, Xtr, None, a)
+        model = r.pop("model")
+        r["test_error"] = float(reconstruction_errors(model, Xte).mean())  # the one touch
+        r["n_test"] = len(Xte)
+        return r
+
+    selection = [pieces.run("select", c, "ae", 0, lambda c=c: candidate(c)) for c in a.select]
+    if pieces.pending:
+        print(f"--shard {a.shard}: candidates still to train elsewhere: "
+              f"{', '.join(pieces.pending)}; run again (without --shard) once they are in "
+              "--pieces", flush=True)
+        return
     pca_val = pca_row("pca30", Xfit, Xval)
     chosen = min(selection, key=lambda r: r["val_error"])["method"]
     print(f"== chosen on validation: {chosen}; retraining on all {len(Xtr)} images", flush=True)
-    final = deep_row(chosen, Xtr, None, a)
-    model = final.pop("model")
-    final["test_error"] = float(reconstruction_errors(model, Xte).mean())  # the one touch
-    final["n_test"] = len(Xte)
+    final = pieces.run("final", chosen, "ae", 0, lambda: final_run(chosen))
+    if final is None:
+        print(f"--shard {a.shard}: the final run is another shard's job", flush=True)
+        return
+    dirty = [u["piece"] for u in pieces.used
+             if str(u["environment"].get("git_commit", "")).endswith("-dirty")]
+    if dirty and not a.quick and not ALLOW_DIRTY:
+        raise SystemExit(f"refusing to combine pieces trained on a dirty tree: {dirty}")
     pca = pca_row("pca30", Xtr, Xte)
     rows_md = [[r["method"], round(r["val_error"], 3), round(r["val_error"] /
                                                              pca_val["test_error"], 3),
@@ -262,7 +297,8 @@ def select_and_test(a: argparse.Namespace, Xtr: np.ndarray, Xte: np.ndarray) -> 
     write_results(a.name or ("hinton_mnist_selected" + ("_quick" if a.quick else "")),
                   {"settings": vars(a), "sizes": SIZES, "dataset": a.dataset,
                    "selection": selection, "chosen": chosen, "pca_val": pca_val,
-                   "final": final, "pca": pca,
+                   "final": final, "pca": pca, "pieces": pieces.used or None,
+                   "code_changed": pieces.code_changed, "code": pieces.signature["code"],
                    "unit": "sum over 784 pixels of squared error, mean over images",
                    "protocol": f"{a.dataset}: candidates trained on the first 55k training "
                                "images, scored on the last 5k after their last epoch "
@@ -292,7 +328,9 @@ def main() -> None:
                         "variants on a 55k/5k split of the training set, retrain the winner "
                         "on 60k, touch the test set once; results default to "
                         "hinton_mnist_selected.json")
+    add_pieces_args(p)
     a = p.parse_args()
+    check_pieces_args(p, a)
     if a.threads:
         torch.set_num_threads(a.threads)
     if a.rbm and "rbm" not in a.variants:

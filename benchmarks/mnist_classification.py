@@ -69,7 +69,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import math
 import sys
 import time
@@ -80,7 +79,15 @@ import torch
 from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import ALLOW_DIRTY, START, add_dataset_args, md_table, write_results
+from _common import (
+    ALLOW_DIRTY,
+    Pieces,
+    add_dataset_args,
+    add_pieces_args,
+    check_pieces_args,
+    md_table,
+    write_results,
+)
 from aekit import DenseAE, fit
 from aekit.classifier import classifier_objective
 from aekit.corruption import Masking
@@ -308,121 +315,6 @@ def _data(Xtr, ytr, Xva, yva, Xte, yte, test_each_epoch):
             "test_each_epoch": test_each_epoch}
 
 
-PIECE_EXEMPT = ("name", "pieces", "shard", "threads", "allow_code_change")
-
-
-def code_identity() -> dict:
-    """Git object ids of ``src/`` and of this script at HEAD (``None`` outside git): pieces
-    of a ``--pieces`` run are only combined when both are equal, so a result never mixes
-    networks trained by different code. Commits that touch neither keep pieces valid."""
-    import subprocess
-
-    here = Path(__file__).resolve()
-    root = here.parents[1]
-    out = {}
-    for key, path in (("src_tree", "src"), ("script_blob", f"benchmarks/{here.name}")):
-        try:
-            out[key] = subprocess.run(["git", "rev-parse", f"HEAD:{path}"], cwd=root,
-                                      capture_output=True, text=True,
-                                      timeout=10).stdout.strip() or None
-        except (OSError, subprocess.SubprocessError):
-            out[key] = None
-    return out
-
-
-def parse_shard(text: str | None) -> tuple[int, int]:
-    """``"I/N"`` -> (I, N) with 0 <= I < N; ``None`` -> (0, 1) (every job)."""
-    if text is None:
-        return 0, 1
-    i, sep, n = text.partition("/")
-    try:
-        i_, n_ = int(i), int(n)
-    except ValueError:
-        i_ = n_ = -1
-    if not sep or n_ < 1 or not 0 <= i_ < n_:
-        raise SystemExit(f"--shard must be I/N with 0 <= I < N (e.g. 0/2), got {text!r}")
-    return i_, n_
-
-
-class Pieces:
-    """The jobs of the validation protocol as separately stored pieces (``--pieces DIR``).
-
-    Every job (one variant fine-tuned on the 55k split under one recipe, or one final
-    network on 60k) is written to ``DIR/<stage>-<variant>-s<seed>-<recipe hash>.json``
-    atomically when it finishes, with the environment of the process that ran it (commit and
-    dirty flag at its start, argv, CPU, threads) and a signature: every setting that changes
-    the training (all of ``vars(args)`` except ``--name``, ``--pieces``, ``--shard``,
-    ``--threads``) plus :func:`code_identity`. A later run with the same signature reuses the
-    piece instead of training again, so a killed protocol resumes job by job, and ``--shard
-    I/N`` lets N processes (or sessions) each train every N-th job; a piece with another
-    signature is refused by name, never mixed in, except that ``--allow-code-change``
-    accepts pieces of the same settings trained by other code (other commits of ``src/`` or
-    of this script), listed in the results' ``code_changed``; each piece keeps its own
-    commit. Thread counts may differ between pieces (recorded per piece)."""
-
-    def __init__(self, a: argparse.Namespace):
-        self.dir = Path(a.pieces) if a.pieces else None
-        self.shard = parse_shard(a.shard)
-        # through JSON, so that it compares equal to a signature read back from a piece
-        self.signature = json.loads(json.dumps(
-            {"settings": {k: v for k, v in sorted(vars(a).items()) if k not in PIECE_EXEMPT},
-             "code": code_identity()}))
-        self.allow_code_change = bool(getattr(a, "allow_code_change", False))
-        self.used: list[dict] = []
-        self.code_changed: list[str] = []
-        self.pending: list[str] = []
-        self.index = 0
-
-    def run(self, stage: str, recipe: str, variant: str, seed: int, fn) -> dict | None:
-        """The job's result: stored, trained now (when this shard owns it), or ``None``."""
-        import hashlib
-
-        from aekit.io import atomic_write_json
-
-        mine = self.index % self.shard[1] == self.shard[0]
-        self.index += 1
-        key = (f"{stage}-{variant}-s{seed}-"
-               f"{hashlib.sha1(recipe.encode()).hexdigest()[:10]}")
-        path = None if self.dir is None else self.dir / f"{key}.json"
-        if path is not None and path.exists():
-            try:
-                piece = json.loads(path.read_text())
-                sig, result = piece["signature"], piece["result"]
-            except (ValueError, KeyError, TypeError) as e:
-                raise SystemExit(f"--pieces: {path} is not a piece of this script "
-                                 f"({type(e).__name__}: {e})") from None
-            same_settings = sig.get("settings") == self.signature["settings"]
-            if same_settings and sig.get("code") != self.signature["code"] \
-                    and self.allow_code_change:
-                self.code_changed.append(path.name)
-            elif sig != self.signature:
-                raise SystemExit(f"--pieces: {path} was trained with other settings or code "
-                                 f"({_sig_diff(sig, self.signature)}); use another --pieces "
-                                 "directory")
-            self.used.append({"piece": path.name, "environment": piece["environment"]})
-            print(f"   (reusing {path.name})", flush=True)
-            return result
-        if not mine:
-            self.pending.append(key)
-            return None
-        result = fn()
-        if path is not None:
-            self.dir.mkdir(parents=True, exist_ok=True)
-            env = {**START, "end_date": time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime()),
-                   "recipe": recipe, "stage": stage}
-            atomic_write_json(path, {"signature": self.signature, "environment": env,
-                                     "result": result})
-            self.used.append({"piece": path.name, "environment": env})
-        return result
-
-
-def _sig_diff(old: dict, new: dict) -> str:
-    keys = [f"code.{k}" for k in new["code"] if old.get("code", {}).get(k) != new["code"][k]]
-    keys += [k for k in set(old.get("settings", {})) | set(new["settings"])
-             if old.get("settings", {}).get(k) != new["settings"].get(k)]
-    return "differs in " + ", ".join(sorted(keys)) if keys else "unreadable signature"
-
-
 def select_and_test(a, Xtr, ytr, Xte, yte) -> None:
     """The validation protocol: every recipe of ``--select`` fine-tunes every variant of
     ``--variants`` (seed ``--seed``) on the first 55,000 training images and is scored by the
@@ -434,7 +326,7 @@ def select_and_test(a, Xtr, ytr, Xte, yte) -> None:
     share, and the results file is written by the run that finds every piece done."""
     import copy
 
-    pieces = Pieces(a)
+    pieces = Pieces(a, __file__)
     n_val = len(Xtr) // 12  # 5,000 of 60,000
     sel_data = _data(Xtr[:-n_val], ytr[:-n_val], Xtr[-n_val:], ytr[-n_val:], None, None,
                      test_each_epoch=False)
@@ -545,16 +437,7 @@ def main() -> None:
                         "55k/5k split, the winner retrained on 60k for every --seeds")
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1],
                    help="seeds of the final networks with --select")
-    p.add_argument("--pieces", default=None, metavar="DIR",
-                   help="with --select: store every job (one network) in DIR as it finishes "
-                        "and reuse stored jobs of the same settings and code, so a killed "
-                        "protocol resumes and can be split with --shard")
-    p.add_argument("--allow-code-change", action="store_true",
-                   help="with --pieces: accept stored pieces of the same settings trained by "
-                        "other code (recorded in the results' code_changed)")
-    p.add_argument("--shard", default=None, metavar="I/N",
-                   help="with --select --pieces: train only every N-th job starting at I; "
-                        "the results file is written by a run that finds every piece done")
+    add_pieces_args(p)
     p.add_argument("--minutes", type=float, default=120.0,
                    help="training-time budget per variant (pretraining included)")
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: all)")
@@ -581,11 +464,7 @@ def main() -> None:
     Xte, yte = test.X, test.y.astype(np.int64)
     if a.quick:
         Xtr, ytr, Xte, yte = Xtr[:3000], ytr[:3000], Xte[:1000], yte[:1000]
-    if (a.pieces or a.shard) and not a.select:
-        p.error("--pieces and --shard belong to the --select protocol")
-    if a.shard and not a.pieces:
-        p.error("--shard needs --pieces DIR (the shards meet there)")
-    parse_shard(a.shard)
+    check_pieces_args(p, a)
     if a.select:
         for text in a.select:  # every recipe checked before any training is spent
             parse_recipe(text)

@@ -225,3 +225,43 @@ def test_classification_pieces_shards_equal_one_run(mnist_path, tmp_path):
     refused = subprocess.run([*base[:-2], "--shard", "2/2", "--name", name], cwd=ROOT, env=env,
                              capture_output=True, text=True, timeout=60)
     assert refused.returncode == 2 and "--shard" in refused.stderr, refused.stderr[-500:]
+
+
+def test_hinton_pieces_shards_equal_one_run(mnist_path, tmp_path):
+    """hinton_mnist --select with --pieces/--shard: the candidates trained by two shards and
+    the final run of an assembling run give exactly the numbers of one uninterrupted run (one
+    thread); a shard that does not own the final run writes no results."""
+    common = ["--select", "adam+ep1", "bn_adamw+ep2", "--minutes", "1"]
+    whole = _run_quick("hinton_mnist.py", f"_test_hs_whole_{os.getpid()}", mnist_path, *common)
+    env = {**os.environ, "CI": "true", "OMP_NUM_THREADS": "1"}
+    script = ROOT / "benchmarks" / "hinton_mnist.py"
+    base = [sys.executable, str(script), "--quick", "--threads", "1", "--data", str(mnist_path),
+            *common, "--pieces", str(tmp_path / "pieces")]
+    name = f"_test_hs_pieces_{os.getpid()}"
+    out = ROOT / "benchmarks" / "results" / f"{name}.json"
+    for shard in ("0/2", "1/2"):
+        proc = subprocess.run([*base, "--shard", shard, "--name", name], cwd=ROOT, env=env,
+                              capture_output=True, text=True, timeout=300)
+        # shard 0 trains candidate 0 and waits for candidate 1; shard 1 trains candidate 1
+        # and leaves the final run (job 2) to shard 0's owner, here the assembling run
+        want = "still to train elsewhere" if shard == "0/2" else "another shard's job"
+        assert proc.returncode == 0 and want in proc.stdout, \
+            (proc.stdout[-1000:], proc.stderr[-1000:])
+        assert not out.exists()
+    stored = sorted(p.name for p in (tmp_path / "pieces").iterdir())
+    assert [s.split("-")[0] for s in stored] == ["select", "select"], stored
+    try:
+        res = _run_quick("hinton_mnist.py", name, mnist_path, *common, "--pieces",
+                         str(tmp_path / "pieces"))
+    finally:
+        out.unlink(missing_ok=True)
+    assert res["chosen"] == whole["chosen"]
+    assert [r["val_error"] for r in res["selection"]] == \
+        [r["val_error"] for r in whole["selection"]]
+    assert res["final"]["test_error"] == whole["final"]["test_error"], \
+        (res["final"]["test_error"], whole["final"]["test_error"])
+    assert len(res["pieces"]) == 3 and res["code"]["script_blob"], res["pieces"]
+    assert len(list((tmp_path / "pieces").iterdir())) == 3
+    refused = subprocess.run([*base[:-2], "--shard", "0/2", "--name", name], cwd=ROOT, env=env,
+                             capture_output=True, text=True, timeout=60)
+    assert refused.returncode == 2 and "--shard" in refused.stderr, refused.stderr[-500:]
