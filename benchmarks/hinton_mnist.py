@@ -36,12 +36,15 @@ stops at the end of that epoch, and its row says so.
     python benchmarks/hinton_mnist.py --select adam+pretrain+wd0.05 bn_adamw+wd0.05 --minutes 30
     python benchmarks/hinton_mnist.py --select A B --pieces runs/hs --shard 0/2   # core 1
     python benchmarks/hinton_mnist.py --select A B --pieces runs/hs --shard 1/2   # core 2
-    python benchmarks/hinton_mnist.py --select A B --pieces runs/hs   # the final run, table
+    python benchmarks/hinton_mnist.py --select A B --pieces runs/hs   # anything missing, table
 
 With ``--pieces DIR`` every candidate and the final run are stored as they finish and reused
 by a later run of the same settings and code (``_common.Pieces``), so ``--shard I/N`` trains
-the candidates in parallel processes and a run without ``--shard`` trains the final network
-and writes the results.
+the candidates in parallel processes. Jobs are numbered candidates first, then the final run
+(job ``len(select)``); the shard that owns the final run trains it, and writes the results,
+as soon as it finds every candidate stored; a run without ``--shard`` does whatever is
+missing. (Start the assembling run only after the shards have ended, or two processes train
+the same final network.)
 
 ``--dataset fashion-mnist`` runs the same protocol on Fashion-MNIST (``apt-get install -y
 dataset-fashion-mnist``; files under /usr/share/datasets/fashion-mnist); the paper numbers then
