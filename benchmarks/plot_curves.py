@@ -8,6 +8,9 @@ published reference lines:
   paper's 3.00 and the issue's 2.4 target).
 * ``hinton_fashion`` → ``docs/hinton_fashion_error_vs_time.png``.
 * ``mnist_classification`` / ``fashion_classification`` → ``docs/<prefix>_error_vs_time.png``.
+* ``hinton_mnist_selected`` (the validation protocol) → ``docs/hinton_mnist_protocol_vs_time.png``:
+  every candidate's *validation* error against its training time, and each final network's
+  single test error as a star at its training time.
 
     python benchmarks/plot_curves.py
 """
@@ -44,6 +47,47 @@ def curves(prefix: str, key: str) -> list[tuple[str, list[float], list[float]]]:
     return out
 
 
+def protocol_figure(prefix: str, out_name: str, refs: list[tuple[float, str]]):
+    """Validation curves of the candidates and the final test points of ``--select`` runs."""
+    from aekit.plots import new_figure
+
+    fig = new_figure(8, 5)
+    ax = fig.add_subplot(1, 1, 1)
+    n, lo = 0, []
+    for path in family_files(prefix):
+        r = json.loads(path.read_text())
+        run = path.stem.removeprefix(prefix).strip("_") or "main"
+        for row in r.get("selection", []):
+            pts = [c for c in row.get("curve", []) if c.get("val_error") is not None]
+            if len(pts) < 2:
+                continue
+            chosen = " (chosen)" if row["method"] == r.get("chosen") else ""
+            ax.plot([c["train_time_s"] / 60 for c in pts], [c["val_error"] for c in pts],
+                    lw=1.1, color=f"C{n % 10}", label=f"{run}: {row['method']}{chosen}, val")
+            lo.append(min(c["val_error"] for c in pts))
+            n += 1
+        fin = r.get("final")
+        if fin and fin.get("test_error") is not None:
+            ax.plot([fin["train_time_s"] / 60], [fin["test_error"]], marker="*", ms=11,
+                    ls="", color=f"C{n % 10}",
+                    label=f"{run}: final on 60k, test {fin['test_error']:.3f}")
+            lo.append(fin["test_error"])
+            n += 1
+    if not n:
+        return None
+    for y, label in refs:
+        ax.axhline(y, ls="--", lw=0.8, color="gray")
+        ax.text(0, y, " " + label, va="bottom", fontsize=8, color="gray")
+    ax.set_ylim(min(lo + [y for y, _ in refs]) * 0.95, 4.0)
+    ax.set_xlabel("training time (minutes, per-epoch evaluations excluded)")
+    ax.set_ylabel("error (Σ squared error per image)")
+    ax.set_title("hinton_mnist, validation protocol: candidates' validation error, "
+                 "finals' test error", fontsize=9)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    return fig, ROOT / "docs" / out_name
+
+
 def main() -> None:
     sys.path.insert(0, str(ROOT / "src"))
     from aekit.io import atomic_write_bytes
@@ -71,6 +115,12 @@ def main() -> None:
         out = ROOT / "docs" / f"{prefix}_error_vs_time.png"
         atomic_write_bytes(out, figure_png(fig))
         print(f"wrote {out.relative_to(ROOT)} ({len(lines)} curves)")
+    made = protocol_figure("hinton_mnist_selected", "hinton_mnist_protocol_vs_time.png",
+                           [(2.3, "30-minute goal 2.3"), (2.0, "60-minute goal 2.0")])
+    if made:
+        fig, out = made
+        atomic_write_bytes(out, figure_png(fig))
+        print(f"wrote {out.relative_to(ROOT)}")
 
 
 if __name__ == "__main__":
