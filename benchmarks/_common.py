@@ -252,6 +252,14 @@ class Pieces:
         return result
 
 
+    def refuse_dirty(self, quick: bool) -> None:
+        """Exit unless every piece used was trained from a clean tree (quick runs and
+        ``--allow-dirty`` excepted): a headline result never rests on uncommitted code."""
+        dirty = [u["piece"] for u in self.used
+                 if str(u["environment"].get("git_commit", "")).endswith("-dirty")]
+        if dirty and not quick and not ALLOW_DIRTY:
+            raise SystemExit(f"refusing to combine pieces trained on a dirty tree: {dirty}")
+
 def _sig_diff(old: dict, new: dict) -> str:
     keys = [f"code.{k}" for k in new["code"] if old.get("code", {}).get(k) != new["code"][k]]
     keys += [k for k in set(old.get("settings", {})) | set(new["settings"])

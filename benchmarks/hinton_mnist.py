@@ -64,7 +64,6 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import (
-    ALLOW_DIRTY,
     Pieces,
     add_dataset_args,
     add_pieces_args,
@@ -271,10 +270,7 @@ def select_and_test(a: argparse.Namespace, Xtr: np.ndarray, Xte: np.ndarray) -> 
     if final is None:
         print(f"--shard {a.shard}: the final run is another shard's job", flush=True)
         return
-    dirty = [u["piece"] for u in pieces.used
-             if str(u["environment"].get("git_commit", "")).endswith("-dirty")]
-    if dirty and not a.quick and not ALLOW_DIRTY:
-        raise SystemExit(f"refusing to combine pieces trained on a dirty tree: {dirty}")
+    pieces.refuse_dirty(a.quick)
     pca = pca_row("pca30", Xtr, Xte)
     rows_md = [[r["method"], round(r["val_error"], 3), round(r["val_error"] /
                                                              pca_val["test_error"], 3),

@@ -80,7 +80,6 @@ from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import (
-    ALLOW_DIRTY,
     Pieces,
     add_dataset_args,
     add_pieces_args,
@@ -361,10 +360,7 @@ def select_and_test(a, Xtr, ytr, Xte, yte) -> None:
         print(f"--shard {a.shard}: final pieces still to train elsewhere: "
               f"{', '.join(pieces.pending)}", flush=True)
         return
-    dirty = [u["piece"] for u in pieces.used
-             if str(u["environment"].get("git_commit", "")).endswith("-dirty")]
-    if dirty and not a.quick and not ALLOW_DIRTY:
-        raise SystemExit(f"refusing to combine pieces trained on a dirty tree: {dirty}")
+    pieces.refuse_dirty(a.quick)
     rows = [[s["recipe"], *[f"{r['val_error_pct']:.2f}" for r in s["runs"]],
              f"{s['mean_val_error_pct']:.3f}", "chosen" if s is best else ""]
             for s in selection]
