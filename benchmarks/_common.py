@@ -251,7 +251,6 @@ class Pieces:
             self.used.append({"piece": path.name, "environment": env})
         return result
 
-
     def refuse_dirty(self, quick: bool) -> None:
         """Exit unless every piece used was trained from a clean tree (quick runs and
         ``--allow-dirty`` excepted): a headline result never rests on uncommitted code."""
@@ -259,6 +258,7 @@ class Pieces:
                  if str(u["environment"].get("git_commit", "")).endswith("-dirty")]
         if dirty and not quick and not ALLOW_DIRTY:
             raise SystemExit(f"refusing to combine pieces trained on a dirty tree: {dirty}")
+
 
 def _sig_diff(old: dict, new: dict) -> str:
     keys = [f"code.{k}" for k in new["code"] if old.get("code", {}).get(k) != new["code"][k]]
