@@ -115,7 +115,7 @@ def write_results(name: str, payload: dict, table: str) -> Path:
     atomic_write_json(path, {"benchmark": name, "environment": env, **payload,
                              "table_markdown": table})
     print(table)
-    print(f"\nwrote {path.relative_to(ROOT)}")
+    print(f"\nwrote {path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}")
     return path
 
 
