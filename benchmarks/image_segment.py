@@ -101,6 +101,7 @@ def main(argv=None):
     print(f"{len(tr)} train, {len(va)} val, {len(te)} test images of {size}x{size}", flush=True)
     ts = [0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9]
     rows, info, preds_all = [], {}, {}
+    vm = np.concatenate([ms[i].ravel() for i in va])  # validation pixels, scored per threshold
     nets = [(n, sk) for key, n, sk in (("skips", "aekit U-Net (skips)", True),
                                        ("noskips", "same net without skips", False))
             if key in want]
@@ -113,7 +114,6 @@ def main(argv=None):
                                       precision=args.precision)
         train_s = time.perf_counter() - t0
         vprob = [segment(model, ims[i], threshold=None) for i in va]
-        vm = np.concatenate([ms[i].ravel() for i in va])
         t_best = max(ts, key=lambda t: dice(vm, np.concatenate([p.ravel() >= t
                                                                 for p in vprob])))
         if args.validation_only:
@@ -136,7 +136,6 @@ def main(argv=None):
     if args.validation_only:
         _write_validation(args, rows, info, size, epochs, n_patches, tr, va, t_start)
         return
-    vm = np.concatenate([ms[i].ravel() for i in va])
     dark = max((True, False), key=lambda d: dice(vm, np.concatenate(
         [otsu_segment(ims[i], dark=d).ravel() for i in va])))
     preds = [otsu_segment(ims[i], dark=dark) for i in te]
