@@ -34,9 +34,11 @@ from aekit import fit
 from aekit.data.batch import Batch
 from aekit.images import (
     GaussianNoise,
+    NoiseLevelMap,
     PatchSource,
     SaltPepperNoise,
     SelfEnsemble,
+    estimate_noise,
     load_fashion_mnist,
     load_photos,
     predict_tiled,
@@ -147,7 +149,13 @@ def train(model, images, damage, budget_s, *, patch=48, batch=32, lr=1e-3, seed=
             "fit_s": round(time.perf_counter() - t1, 1)}
 
 
-def run_model(model, img, flat=False, ensemble=False):
+def run_model(model, img, flat=False, ensemble=False, sigma=None):
+    """Whole-image inference (tiles of 128 overlapping 32), clipped to [0, 1]; a noise-map
+    model (``noise_map=True``) is given ``[y, σ·1]`` with ``sigma`` (required for it)."""
+    if getattr(model, "noise_map", False):
+        if sigma is None:
+            raise ValueError("a noise-map model needs sigma")
+        img = np.concatenate([img, np.full_like(img[:1], sigma)], 0)
     if flat:
         return np.clip(predict_tiled(model, img, overlap=12), 0, 1)
     f = SelfEnsemble(model) if ensemble else model
@@ -160,10 +168,13 @@ MAIN_CHOICE = "U-Net f32 d3 BN (residual)"
 MAIN_LABEL = "aekit blind denoiser (30 min)"
 
 
-def _main_spec():
+def _main_spec(name=MAIN_CHOICE):
     import image_denoise_select as sel
 
-    return MAIN_CHOICE, sel.CANDIDATES[MAIN_CHOICE]
+    if name not in sel.CANDIDATES:
+        raise SystemExit(f"--main must be a candidate of image_denoise_select.py, got {name!r}; "
+                         f"candidates: {', '.join(sel.CANDIDATES)}")
+    return name, sel.CANDIDATES[name]
 
 
 # --- baselines -------------------------------------------------------------------------------
@@ -276,6 +287,13 @@ def main(argv=None):
                     "what is left after --reserve seconds for the rest (recorded)")
     ap.add_argument("--reserve", type=float, default=1500.0,
                     help="seconds kept for everything but the main model (with --finish-by)")
+    ap.add_argument("--main", default=MAIN_CHOICE,
+                    help="the main gray denoiser: a candidate name of image_denoise_select.py "
+                    f"(default {MAIN_CHOICE!r}, the one its selection run chose)")
+    ap.add_argument("--main-source", default=None,
+                    help="where --main comes from (recorded), e.g. a selection results file")
+    ap.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
+    ap.add_argument("--name", default=None, help="results name (default from --kinds)")
     ap.add_argument("--kinds", default="gray,rgb,fashion",
                     help="image kinds to train and test (comma-separated subset of gray, rgb, "
                     "fashion; a subset writes results/image_denoise_<kinds>.json)")
@@ -283,7 +301,7 @@ def main(argv=None):
     q = args.quick
     global EPOCH
     EPOCH = 256 if q else 1024
-    torch.set_num_threads(1)
+    torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     total_budget = args.budget or (40.0 if q else 330.0)
     gray_budget = args.gray_budget or (30.0 if q else 1800.0)
@@ -301,7 +319,10 @@ def main(argv=None):
             gray_budget = max(60.0, left)
             print(budget_note, flush=True)
     global MAIN_LABEL
-    MAIN_LABEL = f"aekit blind denoiser ({gray_budget / 60:.0f} min)"
+    main_name, (make_main, main_patch, main_batch, main_lr) = _main_spec(args.main)
+    main_map = bool(getattr(make_main(), "noise_map", False))
+    MAIN_LABEL = (f"aekit non-blind denoiser, σ given ({gray_budget / 60:.0f} min)" if main_map
+                  else f"aekit blind denoiser ({gray_budget / 60:.0f} min)")
     # share of the smaller models' budget per model (the same seconds as the 600 s run of
     # b8ee725, whose remaining 45 % went to a gray U-Net, replaced by the 30-minute model)
     shares = {"gray_dncnn": 0.08, "gray_conv": 0.04, "gray_dense": 0.02,
@@ -326,11 +347,13 @@ def main(argv=None):
     val_gray = list(centre(dict(enumerate(val_gray))).values())
     val_rgb = list(centre(dict(enumerate(val_rgb))).values())
     whole_gray = centre(test_gray) if q else test_gray
-    f_tr, f_te = load_fashion_mnist()
     n_fash = 10 if q else 20
-    f_test = {f"fashion{i}": f_te[i] for i in range(n_fash)}
-    f_train = list(f_tr[:5000])
-    f_val = list(f_tr[-100:])
+    f_test, f_train, f_val = {}, [], []
+    if "fashion" in args.kinds:  # read only when asked for (the files are an apt package)
+        f_tr, f_te = load_fashion_mnist()
+        f_test = {f"fashion{i}": f_te[i] for i in range(n_fash)}
+        f_train = list(f_tr[:5000])
+        f_val = list(f_tr[-100:])
 
     blind = GaussianNoise((0.05, 0.35))
     sp = SaltPepperNoise(SP)
@@ -350,9 +373,9 @@ def main(argv=None):
         models[key] = model
         print(key, train_info[key], flush=True)
 
-    main_name, (make_main, main_patch, main_batch, main_lr) = _main_spec()
-    do("gray_main", make_main(), tr_gray, GaussianNoise((0.0, 0.35)), val_gray, patch=main_patch,
-       batch=main_batch, lr=main_lr)
+    main_noise = GaussianNoise((0.0, 0.35))
+    do("gray_main", make_main(), tr_gray, NoiseLevelMap(main_noise) if main_map else main_noise,
+       val_gray, patch=main_patch, batch=main_batch, lr=main_lr)
     do("gray_unet_noskip", UNetAE(1, features=32, depth=3, skips=False), tr_gray, blind,
        val_gray)
     do("gray_dncnn", DnCNN(1, features=48, depth=10), tr_gray, blind, val_gray, patch=40)
@@ -400,6 +423,9 @@ def main(argv=None):
                            # the 8x-inference ensemble on the whole photos only (time)
                            **({MAIN_LABEL + " + x8 self-ensemble": (models["gray_main"], "ens")}
                               if set_name.startswith("photos gray whole") else {}),
+                           # a non-blind model also told the wavelet estimate of σ instead
+                           **({MAIN_LABEL.replace("σ given", "σ estimated"):
+                               (models["gray_main"], "est")} if main_map else {}),
                            "aekit U-Net, no skips": (models["gray_unet_noskip"], False),
                                 "aekit DnCNN": (models["gray_dncnn"], False),
                                 "aekit ConvAE (code map)": (models["gray_conv"], False),
@@ -412,8 +438,9 @@ def main(argv=None):
             trained_s = {name: train_info[key_of[id(m)]]["train_s"] for name, (m, _) in
                          aek.items()}
             for name, (m, flat) in aek.items():
-                methods[name] = (lambda y, m=m, flat=flat: run_model(m, y, flat is True,
-                                                                     flat == "ens"))
+                methods[name] = (lambda y, m=m, flat=flat, s_=sig: run_model(
+                    m, y, flat is True, flat == "ens",
+                    sigma=estimate_noise(y) if flat == "est" else s_))
             msize = choose(median, [3, 5], vp)
             gs = choose(gblur, [0.5, 1.0, 1.5, 2.0], vp)
             pk = choose(pca[kind], [2, 4, 8, 16], vp[:2] if kind != "fashion" else vp[:10])
@@ -490,14 +517,15 @@ def main(argv=None):
         ["model", "precision", "channels-last", "batch", "patch", "samples/s"],
         [[r["model"], r["precision"], r["channels_last"], r["batch"], r["patch"],
           r["samples_per_s"]] for r in thr])
-    out_name = "image_denoise" + ("" if set(kinds) == {"gray", "rgb", "fashion"} else
-                                  "_" + "_".join(kinds))
+    out_name = args.name or ("image_denoise" + ("" if set(kinds) == {"gray", "rgb", "fashion"}
+                                                else "_" + "_".join(kinds)))
     _common.write_results(out_name + "_quick" if q else out_name, {
         "settings": {"quick": q, "threads": torch.get_num_threads(),
                      "omp_num_threads": os.environ.get("OMP_NUM_THREADS"),
                      "training_budget_s_main_gray": gray_budget,
                      "training_budget_s_other_models": total_budget, "budget_shares": shares,
-                     "main_gray_model": main_name, "kinds": kinds,
+                     "main_gray_model": main_name, "main_noise_map": main_map,
+                     "main_source": args.main_source, "kinds": kinds,
                      "main_budget_note": budget_note},
         "protocol": {
             "test": "held-out photos " + ", ".join(test_gray) + " (gray), "
@@ -507,7 +535,11 @@ def main(argv=None):
                     + f"; Fashion-MNIST test images 0..{n_fash - 1} (subsampled for BM3D's time)",
             "noise": "Gaussian σ in {0.1, 0.2, 0.3} on [0, 1] pixels, not clipped; "
                      "salt-and-pepper p = 0.1 (pixel set to 0 or 1); one fixed seed per image",
-            "aekit_main": f"{MAIN_LABEL}: ONE blind residual denoiser for every Gaussian "
+            "aekit_main": f"{MAIN_LABEL}: ONE "
+                          + ("non-blind (noise-level map input, FFDNet-style; told the true σ "
+                             "as BM3D / NLM / wavelet are, and in a second row the wavelet "
+                             "estimate of σ) " if main_map else "blind ")
+                          + "residual denoiser for every Gaussian "
                           f"level, trained {gray_budget:.0f} s (wall clock, calibrated cosine "
                           "schedule, bf16 autocast + channels-last where the CPU has native "
                           "bf16) on random patches of the gray training photos with σ ~ U[0, "

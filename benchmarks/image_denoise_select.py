@@ -24,13 +24,17 @@ import torch
 
 import _common
 import image_denoise as bench
-from aekit.images import GaussianNoise, load_photos, psnr
+from aekit.images import GaussianNoise, NoiseLevelMap, estimate_noise, load_photos, psnr
 from aekit.models import DnCNN, UNetAE
 
 CANDIDATES = {
-    # name: (constructor, patch, batch, learning rate)
+    # name: (constructor, patch, batch, learning rate); a model with noise_map=True is trained
+    # on NoiseLevelMap pairs and told the true σ on validation (as BM3D is)
     "U-Net f32 d3 BN (residual)": (lambda: UNetAE(1, features=32, depth=3, residual=True), 48,
                                    32, 1e-3),
+    "U-Net f32 d3 BN (residual, noise map)": (
+        lambda: UNetAE(2, out_channels=1, features=32, depth=3, residual=True, noise_map=True),
+        48, 32, 1e-3),
     "FFDNet-style 64x12 no BN": (lambda: DnCNN(1, 64, 12, batch_norm=False, downscale=2), 64,
                                  32, 1e-3),
     "FFDNet-style 64x12 no BN, lr 3e-4": (lambda: DnCNN(1, 64, 12, batch_norm=False,
@@ -46,27 +50,44 @@ def main(argv=None):
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--budget", type=float, default=None, help="training seconds per candidate")
+    ap.add_argument("--candidates", nargs="+", default=None, metavar="NAME",
+                    help="a subset of the candidates (default: all)")
+    ap.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
+    ap.add_argument("--name", default=None, help="results name (default image_denoise_select)")
     args = ap.parse_args(argv)
+    names = args.candidates or list(CANDIDATES)
+    unknown = [n for n in names if n not in CANDIDATES]
+    if unknown:
+        raise SystemExit(f"unknown --candidates {unknown}; expected some of {list(CANDIDATES)}")
     q = args.quick
     budget = args.budget or (15.0 if q else 150.0)
     bench.EPOCH = 256 if q else 1024
-    torch.set_num_threads(1)
+    torch.set_num_threads(args.threads)
     tr = list(load_photos("train", "L").values())
     val = list(load_photos("val", "L").values())
     rows = []
-    for name, (make, patch, batch, lr) in CANDIDATES.items():
+    for name in names:
+        make, patch, batch, lr = CANDIDATES[name]
         torch.manual_seed(0)
         m = make()
-        info = bench.train(m, tr, GaussianNoise((0.0, 0.35)), budget, patch=patch, batch=batch,
-                           lr=lr, val=[v[:, :128, :128] for v in val])
-        row = {"candidate": name, "patch": patch, "batch": batch, "learning_rate": lr,
+        noise_map = bool(getattr(m, "noise_map", False))
+        damage = GaussianNoise((0.0, 0.35))
+        info = bench.train(m, tr, NoiseLevelMap(damage) if noise_map else damage, budget,
+                           patch=patch, batch=batch, lr=lr,
+                           val=[v[:, :128, :128] for v in val])
+        row = {"candidate": name, "noise_map": noise_map, "patch": patch, "batch": batch,
+               "learning_rate": lr,
                "parameters": sum(p.numel() for p in m.parameters()), **info}
         for s in (0.1, 0.2, 0.3):
-            ps = []
+            ps, pe = [], []
             for i, c in enumerate(val):
                 y = bench.noisy_of(c, "gaussian", s, 10_000 + i)
-                ps.append(psnr(c, bench.run_model(m, y)))
+                ps.append(psnr(c, bench.run_model(m, y, sigma=s)))
+                if noise_map:  # also told the wavelet estimate of σ instead of the truth
+                    pe.append(psnr(c, bench.run_model(m, y, sigma=estimate_noise(y))))
             row[f"val_psnr_{s}"] = round(float(np.mean(ps)), 3)
+            if noise_map:
+                row[f"val_psnr_{s}_sigma_estimated"] = round(float(np.mean(pe)), 3)
         row["patches_per_s"] = round(info["steps"] * batch / max(info["fit_s"], 1e-9), 1)
         rows.append(row)
         print(row, flush=True)
@@ -77,18 +98,21 @@ def main(argv=None):
         [[r["candidate"], r["parameters"], r["patch"], r["batch"], r["learning_rate"],
           r["steps"], r["patches_per_s"], r["val_psnr_0.1"], r["val_psnr_0.2"],
           r["val_psnr_0.3"]] for r in rows])
-    _common.write_results("image_denoise_select_quick" if q else "image_denoise_select", {
-        "settings": {"quick": q, "threads": torch.get_num_threads(),
+    out_name = args.name or "image_denoise_select"
+    _common.write_results(out_name + "_quick" if q else out_name, {
+        "settings": {"quick": q, "threads": torch.get_num_threads(), "candidates": names,
                      "omp_num_threads": os.environ.get("OMP_NUM_THREADS"),
                      "budget_s_per_candidate": budget, "bf16": bench.BF16},
         "protocol": {
             "training": "random patches of aekit.images.TRAIN_PHOTOS (gray) with the 8 "
-                        "flips/rotations, Gaussian σ ~ U[0, 0.35] per patch (blind); Adam, "
+                        "flips/rotations, Gaussian σ ~ U[0, 0.35] per patch (blind, or with "
+                        "the σ map as an extra input for a noise-map candidate); Adam, "
                         "cosine schedule over the epochs that fit the budget (step time "
                         "calibrated first), best epoch on 128x128 validation crops",
             "selection": "PSNR on the whole validation photo (coins, gray) with fixed noise at "
-                         "σ = 0.1 / 0.2 / 0.3, tiled inference; the best at σ = 0.2 is chosen; "
-                         "no test photo is read",
+                         "σ = 0.1 / 0.2 / 0.3, tiled inference (a noise-map candidate told the "
+                         "true σ, as BM3D is; its σ-estimated PSNR recorded too); the best at "
+                         "σ = 0.2 is chosen; no test photo is read",
         },
         "rows": rows, "chosen": best["candidate"],
     }, table)

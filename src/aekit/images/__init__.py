@@ -34,6 +34,7 @@ from .damage import (
     Blocks,
     Damage,
     GaussianNoise,
+    NoiseLevelMap,
     PixelMask,
     SaltPepperNoise,
     TextOverlay,
@@ -46,7 +47,8 @@ from .tiling import predict_tiled, tile_positions, window
 
 __all__ = [
     "DAMAGES", "TEST_PHOTOS", "TRAIN_PHOTOS", "VAL_PHOTOS", "Blocks", "Damage", "GaussianNoise",
-    "MaskInput", "PatchSource", "PixelMask", "SaltPepperNoise", "SelfEnsemble", "TextOverlay",
+    "MaskInput", "NoiseLevelMap", "PatchSource", "PixelMask", "SaltPepperNoise", "SelfEnsemble",
+    "TextOverlay",
     "as_chw", "compress_image", "decompress_image", "denoise", "diffusion_fill", "dihedral",
     "dihedral_inverse", "estimate_noise", "inpaint", "list_images", "load_fashion_mnist",
     "load_folder",

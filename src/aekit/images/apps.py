@@ -108,8 +108,14 @@ def train_image_model(model: nn.Module, images: Sequence, damage, *, patch_size:
     return model, h
 
 
-def _denoiser(kind: str, channels: int) -> nn.Module:
+def _denoiser(kind: str, channels: int, noise_map: bool = False) -> nn.Module:
+    if noise_map and kind != "unet":
+        raise ValueError(f"noise_map=True needs model='unet' (a residual U-Net with a noise-"
+                         f"level input channel), got model={kind!r}")
     if kind == "unet":
+        if noise_map:
+            return UNetAE(channels + 1, out_channels=channels, features=32, depth=3,
+                          residual=True, noise_map=True)
         return UNetAE(channels, features=32, depth=3, residual=True)
     if kind == "unet-noskip":
         return UNetAE(channels, features=32, depth=3, skips=False)
@@ -124,24 +130,37 @@ def _denoiser(kind: str, channels: int) -> nn.Module:
 
 def train_denoiser(images: Sequence, *, noise: str = "gaussian",
                    level: float | tuple[float, float] = 0.1, model: str | nn.Module = "unet",
-                   clip: bool = False, **kwargs: Any):
+                   clip: bool = False, noise_map: bool = False, **kwargs: Any):
     """A denoiser trained on (noisy, clean) patch pairs made on the fly.
 
     ``noise`` ``"gaussian"`` (σ, or a range (σ_lo, σ_hi) for a blind model),
     ``"salt_pepper"`` (p) or ``"masking"`` (ν); ``model`` a name (``"unet"``: a residual
     U-Net, ``"dncnn"``, ``"conv"``, ``"unet-noskip"``) or a module. ``clip``: train on
     Gaussian noise clipped to [0, 1], ``x̃ = clip(x + σε, 0, 1)``, the noise an 8- or 16-bit
-    image file actually holds (off: unclipped AWGN, the benchmark protocol). Other keywords
-    go to :func:`train_image_model`.
+    image file actually holds (off: unclipped AWGN, the benchmark protocol). ``noise_map``
+    (Gaussian only): the model is also given the map of σ as an input channel
+    (:class:`~aekit.images.NoiseLevelMap`, FFDNet-style; ``UNetAE(..., noise_map=True)``), and
+    :func:`denoise` then takes ``sigma`` or estimates it. Other keywords go to
+    :func:`train_image_model`.
     """
-    from .damage import GaussianNoise
+    from .damage import GaussianNoise, NoiseLevelMap
 
     imgs = [as_chw(im, f"images[{i}]") for i, im in enumerate(images)]
+    if noise_map and noise != "gaussian":
+        raise ValueError(f"noise_map=True is for Gaussian noise (a σ map), got noise={noise!r}")
     if noise == "gaussian":
         damage: Damage = GaussianNoise(level, clip=clip)
+        if noise_map:
+            damage = NoiseLevelMap(damage)
     else:
         damage = make_damage(noise, float(level))
-    m = _denoiser(model, imgs[0].shape[0]) if isinstance(model, str) else model
+    if isinstance(model, str):
+        m = _denoiser(model, imgs[0].shape[0], noise_map)
+    else:
+        m = model
+        if noise_map != bool(getattr(m, "noise_map", False)):
+            raise ValueError(f"noise_map={noise_map} but the given model has noise_map="
+                             f"{bool(getattr(m, 'noise_map', False))}")
     return train_image_model(m, imgs, damage, **kwargs)
 
 
@@ -189,12 +208,26 @@ class SelfEnsemble:
 
 
 def denoise(model: nn.Module, image, *, tile: int = 128, overlap: int = 32,
-            clip: bool = True, self_ensemble: bool = False) -> np.ndarray:
+            clip: bool = True, self_ensemble: bool = False,
+            sigma: float | None = None) -> np.ndarray:
     """Denoise a whole image of any size: tiled inference, clipped to [0, 1]. (C, H, W).
 
     With ``self_ensemble`` the model is applied to the 8 flips/rotations of every tile and the
-    results averaged (:class:`SelfEnsemble`, 8× slower)."""
+    results averaged (:class:`SelfEnsemble`, 8× slower). A model with ``noise_map=True``
+    (non-blind, FFDNet-style) is given ``[x̃, σ·1]``: ``sigma`` the noise level in pixel units
+    of [0, 1] when known, else :func:`estimate_noise` of the image; a blind model ignores
+    ``sigma`` (passing one is an error, so a σ is never silently dropped)."""
     x = as_chw(image)
+    if getattr(model, "noise_map", False):
+        if sigma is None:
+            sigma = estimate_noise(x)
+        sigma = float(sigma)
+        if not np.isfinite(sigma) or sigma < 0:
+            raise ValueError(f"sigma must be a finite noise level >= 0, got {sigma}")
+        x = np.concatenate([x, np.full_like(x[:1], sigma)], 0)
+    elif sigma is not None:
+        raise ValueError("sigma is given but the model is blind (no noise-level input); "
+                         "train it with noise_map=True to use a known σ")
     cin = getattr(model, "in_channels", None)
     if self_ensemble and isinstance(cin, int) and cin != x.shape[0]:
         raise ValueError(f"the model expects {cin}-channel images, the image has {x.shape[0]}")

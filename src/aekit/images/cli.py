@@ -9,6 +9,7 @@ and decodes them back, printing bits per pixel, PSNR and SSIM. Outputs are writt
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 __all__ = ["add_parser"]
@@ -49,19 +50,30 @@ def run_denoise(args) -> int:
     level = args.level
     if args.noise == "gaussian" and level is None:
         level = (0.05, 0.35)  # blind training range
+    if args.noise_map and args.noise != "gaussian":
+        raise ValueError(f"--noise-map is for Gaussian noise, got --noise {args.noise}")
+    if args.sigma is not None and not (math.isfinite(args.sigma) and args.sigma >= 0):
+        raise ValueError(f"--sigma must be a finite noise level >= 0, got {args.sigma}")
     m = _model(args, lambda: train_denoiser(
         _photos(args, _mode(args)), noise=args.noise, level=level or 0.1,
-        clip=not args.unclipped_noise, max_iter=args.max_iter, n_patches=args.patches,
-        random_state=args.random_state,
+        clip=not args.unclipped_noise, noise_map=args.noise_map, max_iter=args.max_iter,
+        n_patches=args.patches, random_state=args.random_state,
         progress=False)[0])
+    non_blind = bool(getattr(m, "noise_map", False))
+    if args.sigma is not None and not non_blind:
+        raise ValueError("--sigma needs a non-blind model (trained with --noise-map); "
+                         f"{args.model or 'the trained model'} is blind")
     ref = read_image(args.reference, _mode(args)) if args.reference else None
     if ref is not None and ref.shape != x.shape:
         raise ValueError(f"--reference {args.reference} is {ref.shape[1]}x{ref.shape[2]}x"
                          f"{ref.shape[0]}, the input is {x.shape[1]}x{x.shape[2]}x{x.shape[0]}")
-    out = denoise(m, x)
+    out = denoise(m, x, sigma=args.sigma)
     write_image(args.output, out)
     report = {"input": str(args.input), "output": str(args.output),
               "estimated_sigma": round(estimate_noise(x), 4)}
+    if non_blind:
+        report["sigma_used"] = round(args.sigma if args.sigma is not None
+                                     else report["estimated_sigma"], 4)
     if ref is not None:
         report.update(psnr_in=round(psnr(ref, x), 3), psnr_out=round(psnr(ref, out), 3),
                       ssim_out=round(ssim(ref, out), 4))
@@ -168,6 +180,12 @@ def add_parser(subparsers) -> None:
     p.add_argument("--noise", choices=["gaussian", "salt_pepper", "masking"], default="gaussian")
     p.add_argument("--level", type=float, default=None,
                    help="σ / p / ν for training (default: blind Gaussian σ in [0.05, 0.35])")
+    p.add_argument("--noise-map", action="store_true",
+                   help="with --train: a non-blind model that is also given the noise level σ "
+                   "as an input channel (FFDNet-style); σ is --sigma or estimated")
+    p.add_argument("--sigma", type=float, default=None,
+                   help="the image's Gaussian noise level in [0, 1] pixel units, for a "
+                   "non-blind (--noise-map) model (default: estimated by wavelet MAD)")
     p.add_argument("--reference", help="clean image: report PSNR/SSIM against it")
     p.add_argument("--unclipped-noise", action="store_true",
                    help="train on unclipped Gaussian noise (the AWGN benchmark protocol); by "

@@ -18,8 +18,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-__all__ = ["DAMAGES", "Blocks", "Damage", "GaussianNoise", "PixelMask", "SaltPepperNoise",
-           "TextOverlay", "make_damage"]
+__all__ = ["DAMAGES", "Blocks", "Damage", "GaussianNoise", "NoiseLevelMap", "PixelMask",
+           "SaltPepperNoise", "TextOverlay", "make_damage"]
 
 
 def check_image_batch(x: torch.Tensor) -> None:
@@ -64,17 +64,50 @@ class GaussianNoise(Damage):
             raise ValueError(f"sigma must be >= 0 (or a range lo <= hi), got {sigma}")
         self.lo, self.hi, self.clip = float(lo), float(hi), bool(clip)
 
-    def with_mask(self, x, generator=None):
+    def with_sigma(self, x: torch.Tensor, generator: torch.Generator | None = None
+                   ) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(x̃, σ)``: the noisy batch (n, C, H, W) and the σ of each image (n, 1, 1, 1)."""
         check_image_batch(x)
         s = self.lo + (self.hi - self.lo) * uniform_noise((x.shape[0], 1, 1, 1), generator, x.dtype)
         y = x + s * torch.randn(x.shape, generator=generator, dtype=x.dtype)
         if self.clip:
             y = y.clamp(0, 1)
-        return y, torch.ones_like(x[:, :1])
+        return y, s
+
+    def with_mask(self, x, generator=None):
+        return self.with_sigma(x, generator)[0], torch.ones_like(x[:, :1])
 
     def __repr__(self):
         return f"GaussianNoise({self.lo}, {self.hi})" if self.lo != self.hi else \
             f"GaussianNoise({self.lo})"
+
+
+class NoiseLevelMap(Damage):
+    """Gaussian noise plus the map of its level as an extra input channel:
+    ``x̃' = [x + σε, σ·1]`` (n, C + 1, H, W), σ drawn per image as by ``noise``; the mask is
+    all ones. Training pairs for a non-blind denoiser that is told σ (FFDNet, Zhang, Zuo &
+    Zhang, "FFDNet: toward a fast and flexible solution for CNN-based image denoising", IEEE
+    TIP 27(9), 2018, section III-A), e.g. ``UNetAE(C + 1, out_channels=C, residual=True,
+    noise_map=True)``.
+
+    Parameters
+    ----------
+    noise : GaussianNoise
+    """
+
+    name = "gaussian_map"
+
+    def __init__(self, noise: GaussianNoise):
+        if not isinstance(noise, GaussianNoise):
+            raise TypeError(f"noise must be a GaussianNoise, got {type(noise).__name__}")
+        self.noise = noise
+
+    def with_mask(self, x, generator=None):
+        y, s = self.noise.with_sigma(x, generator)
+        return torch.cat([y, s.expand(-1, 1, *x.shape[2:])], 1), torch.ones_like(x[:, :1])
+
+    def __repr__(self):
+        return f"NoiseLevelMap({self.noise!r})"
 
 
 class SaltPepperNoise(Damage):

@@ -183,6 +183,13 @@ class UNetAE(_Images, Autoencoder):
         and the known pixels are kept: ``x̂ = m ⊙ (f + s) + (1 − m) ⊙ x̃``. The loss then only
         sees the missing pixels (as the partial-convolution and gated-convolution inpainters,
         Liu et al. 2018, Yu et al. 2019, whose outputs are composited the same way).
+    noise_map : bool
+        Non-blind denoising: the input is ``[x̃, σ·1]`` (``in_channels = C + 1``, the last
+        channel a map of the noise level σ, constant for white Gaussian noise), so one net serves
+        every σ it was trained on while being told the level, as BM3D is (FFDNet, Zhang, Zuo &
+        Zhang 2018, section III-A). With ``residual=True``, ``x̂ = x̃ − s``: the noise is
+        subtracted from the image channels only. :func:`aekit.images.denoise` builds the map
+        from a given or estimated σ; :class:`aekit.images.NoiseLevelMap` makes training pairs.
 
     Shapes: ``x`` (n, C, H, W) -> code (n, f·2^L, ⌈H/2^L⌉, ⌈W/2^L⌉) and reconstruction
     (n, C_out, H, W); flat rows give a flat code (n, k) and flat reconstruction.
@@ -201,7 +208,7 @@ class UNetAE(_Images, Autoencoder):
                  depth: int = 3, skips: bool = True, residual: bool = False, convs: int = 2,
                  kernel_size: int = 3, batch_norm: bool = True, activation: str = "relu",
                  output: str = "linear", image_shape: Sequence[int] | None = None,
-                 fill: str = "none"):
+                 fill: str = "none", noise_map: bool = False):
         super().__init__()
         cin = int(in_channels)
         cout = cin if out_channels is None else int(out_channels)
@@ -217,9 +224,14 @@ class UNetAE(_Images, Autoencoder):
             raise ValueError(f"kernel_size must be odd and >= 1, got {kernel_size}")
         if output not in OUTPUTS:
             raise ValueError(f"output must be one of {OUTPUTS}, got {output!r}")
-        if residual and (cout != cin or output != "linear"):
-            raise ValueError("residual=True predicts the noise x − x̂: it needs out_channels == "
-                             f"in_channels and output='linear' (got {cout}, {cin}, {output!r})")
+        if noise_map and (cin != cout + 1 or fill != "none"):
+            raise ValueError("noise_map=True reads the last input channel as the noise-level "
+                             "map: it needs in_channels == out_channels + 1 and fill='none' "
+                             f"(got in_channels={cin}, out_channels={cout}, fill={fill!r})")
+        if residual and (cout != cin - bool(noise_map) or output != "linear"):
+            want = "in_channels − 1 (noise_map=True)" if noise_map else "in_channels"
+            raise ValueError(f"residual=True predicts the noise x − x̂: it needs out_channels == "
+                             f"{want} and output='linear' (got {cout}, {cin}, {output!r})")
         if fill not in FILLS:
             raise ValueError(f"fill must be one of {FILLS}, got {fill!r}")
         if fill != "none" and (cin != cout + 1 or residual or output != "linear"):
@@ -227,7 +239,7 @@ class UNetAE(_Images, Autoencoder):
                              "it needs in_channels == out_channels + 1, residual=False and "
                              f"output='linear' (got {cin}, {cout}, {residual}, {output!r})")
         make_activation(activation)
-        self.fill = fill
+        self.fill, self.noise_map = fill, bool(noise_map)
         self.in_channels, self.out_channels = cin, cout
         self.features, self.depth, self.skips = int(features), int(depth), bool(skips)
         self.residual, self.convs, self.kernel_size = bool(residual), int(convs), int(kernel_size)
@@ -336,7 +348,7 @@ class UNetAE(_Images, Autoencoder):
             m = (img[:, c:] > 0.5).to(s.dtype)
             logits = m * (f0 + s) + (1 - m) * img[:, :c]
         elif self.residual:
-            logits = img - s
+            logits = img[:, :self.out_channels] - s
         else:
             logits = s
         rec = self._squash(logits)
@@ -363,7 +375,8 @@ class UNetAE(_Images, Autoencoder):
                 "features": self.features, "depth": self.depth, "skips": self.skips,
                 "residual": self.residual, "convs": self.convs, "kernel_size": self.kernel_size,
                 "batch_norm": self.batch_norm, "activation": self.activation,
-                "output": self.output, "image_shape": self.image_shape, "fill": self.fill}
+                "output": self.output, "image_shape": self.image_shape, "fill": self.fill,
+                "noise_map": self.noise_map}
 
 
 class DnCNN(_Images, Autoencoder):
