@@ -77,10 +77,14 @@ def main(argv=None):
                     help="score on the validation images only; the test images are not scored")
     ap.add_argument("--precision", choices=("fp32", "bf16"), default="fp32",
                     help="bf16 autocast (only where the CPU has native bf16)")
+    ap.add_argument("--defect-fraction", type=float, default=0.0,
+                    help="share of training patches centred on a defect pixel (train_segmenter "
+                    "defect_fraction; default 0: uniform patches)")
+    ap.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
     ap.add_argument("--name", default=None, help="results file name (default image_segment)")
     args = ap.parse_args(argv)
     q = args.quick
-    torch.set_num_threads(1)
+    torch.set_num_threads(args.threads)
     size = args.size or (96 if q else 128)
     want = [m.strip() for m in args.models.split(",") if m.strip()]
     if not want or set(want) - {"skips", "noskips"}:
@@ -111,6 +115,7 @@ def main(argv=None):
                                       features=args.features, depth=3, patch_size=args.patch,
                                       n_patches=n_patches, max_iter=epochs, batch_size=16,
                                       random_state=0, progress=False,
+                                      defect_fraction=args.defect_fraction,
                                       precision=args.precision)
         train_s = time.perf_counter() - t0
         vprob = [segment(model, ims[i], threshold=None) for i in va]
@@ -160,7 +165,8 @@ def main(argv=None):
     _common.write_results(args.name or ("image_segment_quick" if q else "image_segment"), {
         "settings": {"quick": q, "threads": torch.get_num_threads(), "epochs": epochs,
                      "patches_per_epoch": n_patches, "features": args.features,
-                     "precision": args.precision,
+                     "precision": args.precision, "defect_fraction": args.defect_fraction,
+                     "size": size, "patch": args.patch,
                      "omp_num_threads": os.environ.get("OMP_NUM_THREADS"),
                      "total_s": round(time.perf_counter() - t_start, 1)},
         "protocol": {
@@ -173,7 +179,8 @@ def main(argv=None):
                      f"off, {args.precision}, mean "
                      "pixel BCE + soft Dice over the whole batch, defective training images "
                      "repeated to about half of the training list, random "
-                     f"{args.patch}x{args.patch} patches with flips/rotations, {epochs} "
+                     f"{args.patch}x{args.patch} patches with flips/rotations ("
+                     f"{args.defect_fraction:.0%} of them centred on a defect pixel), {epochs} "
                      f"epochs x {n_patches} patches, batch 16, Adam 1e-3 cosine, best "
                      "validation epoch; "
                      f"threshold chosen on the validation images from {ts} (pooled Dice)",
@@ -199,6 +206,7 @@ def _write_validation(args, rows, info, size, epochs, n_patches, tr, va, t_start
                      "epochs": epochs, "patches_per_epoch": n_patches, "size": size,
                      "patch": args.patch, "features": args.features,
                      "precision": args.precision, "models": args.models,
+                     "defect_fraction": args.defect_fraction,
                      "omp_num_threads": os.environ.get("OMP_NUM_THREADS"),
                      "total_s": round(time.perf_counter() - t_start, 1)},
         "protocol": {"mode": "validation only: scores on the validation images "

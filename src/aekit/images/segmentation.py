@@ -117,7 +117,7 @@ def split_by_image(labels: Sequence[str], *, fractions: tuple[float, float, floa
 def train_segmenter(images, masks, *, skips: bool = True, features: int = 16, depth: int = 3,
                     patch_size: int = 64, n_patches: int = 2048, max_iter: int = 10,
                     batch_size: int = 16, learning_rate: float = 1e-3, val: tuple | None = None,
-                    batch_dice: bool = True, balance: bool = True,
+                    batch_dice: bool = True, balance: bool = True, defect_fraction: float = 0.0,
                     time_budget_s: float | None = None, random_state: int = 0,
                     progress: bool | None = None, **fit_kwargs):
     """A U-Net segmenter trained on random patches of (image, mask) pairs with :func:`dice_bce`.
@@ -125,6 +125,11 @@ def train_segmenter(images, masks, *, skips: bool = True, features: int = 16, de
     With ``balance`` the images holding defect pixels are repeated in the training list so
     that they are about half of it (patches are drawn uniformly over the list's pixels); with
     ``batch_dice`` the Dice term is computed over the whole batch (see :func:`dice_bce`).
+    ``defect_fraction`` in [0, 1] is the share of training patches centred on a defect pixel.
+    The defect pixel is drawn uniformly over all defect pixels and placed at a random position
+    inside the patch (:class:`~aekit.images.PatchSource` ``focus_fraction``). Small defects
+    are then seen in most batches, not only when a uniform crop happens to hit them. The
+    validation patches stay uniform.
 
     Parameters
     ----------
@@ -175,7 +180,13 @@ def train_segmenter(images, masks, *, skips: bool = True, features: int = 16, de
         neg = [x for x in train if not x[1].any()]
         if pos and neg and len(pos) < len(neg):
             train = neg + pos * int(round(len(neg) / len(pos)))
-    src = ChannelSplit(PatchSource(train, patch_size, n_patches, seed=seed), 1)
+    if not 0.0 <= float(defect_fraction) <= 1.0:
+        raise ValueError(f"defect_fraction must be in [0, 1], got {defect_fraction}")
+    if defect_fraction > 0 and not any(x[1].any() for x in train):
+        raise ValueError(f"defect_fraction={defect_fraction} but no training mask has a defect "
+                         "pixel")
+    src = ChannelSplit(PatchSource(train, patch_size, n_patches, seed=seed, focus_channel=1,
+                                   focus_fraction=float(defect_fraction)), 1)
     vsrc = None
     if val is not None:
         vsrc = ChannelSplit(PatchSource(stack(val[0], val[1], "val"), patch_size,
