@@ -166,20 +166,46 @@ class EpochLog(Callback):
 
 
 class Classifier(nn.Module):
-    """``x -> Dropout(p_in) -> [Linear -> act -> Dropout(p)] × L -> Linear`` (logits)."""
+    """``x -> Dropout(p_in) -> [Linear -> (BatchNorm) -> act -> Dropout(p)] × L -> Linear``
+    (logits); with ``batch_norm`` call :func:`identity_batch_norm_` before training."""
 
     def __init__(self, linears: list[nn.Linear], act: str, dropout: float,
-                 input_dropout: float):
+                 input_dropout: float, batch_norm: bool = False):
         super().__init__()
         mods: list[nn.Module] = [nn.Dropout(input_dropout)]
         for lin in linears:
-            mods += [lin, make_activation(act), nn.Dropout(dropout)]
+            bn = [nn.BatchNorm1d(lin.out_features)] if batch_norm else []
+            mods += [lin, *bn, make_activation(act), nn.Dropout(dropout)]
         head = nn.Linear(linears[-1].out_features, N_CLASSES)
         init_linear(head, "linear")
         self.net = nn.Sequential(*mods, head)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)
+
+
+@torch.no_grad()
+def identity_batch_norm_(model: nn.Module, X: torch.Tensor) -> None:
+    """Initialise every batch-norm layer of ``model.net`` to the identity on the data ``X``:
+    with ``μ``, ``σ²`` the mean and variance of the layer's input over ``X`` (the layers
+    below in eval mode), ``running_mean = μ``, ``running_var = σ²``, ``γ = √(σ² + ε)``,
+    ``β = μ``. Then ``BN(h) = h`` in eval mode, and about ``h`` in train mode, so the network
+    starts as the function it is without batch norm: pretrained features are kept, and
+    batch norm only changes how the fine-tuning moves them (as in the data-dependent
+    initialisation of Salimans & Kingma 2016, section 2.2, here used to preserve the function
+    rather than to normalise it)."""
+    was = model.training
+    model.eval()
+    h = X
+    for mod in model.net:
+        if isinstance(mod, nn.BatchNorm1d):
+            mu, var = h.mean(0), h.var(0)
+            mod.running_mean.copy_(mu)
+            mod.running_var.copy_(var)
+            mod.weight.copy_((var + mod.eps).sqrt())
+            mod.bias.copy_(mu)
+        h = mod(h)
+    model.train(was)
 
 
 @torch.no_grad()
@@ -222,7 +248,10 @@ def run_variant(variant: str, data: dict, a: argparse.Namespace) -> dict:
                                code_activation=a.activation).enc)
 
     torch.manual_seed(a.seed)
-    model = Classifier(linears, a.activation, a.dropout, a.input_dropout).train()
+    model = Classifier(linears, a.activation, a.dropout, a.input_dropout,
+                       bool(a.batch_norm)).train()
+    if a.batch_norm:  # the same data-dependent identity start for every variant
+        identity_batch_norm_(model, torch.from_numpy(data["Xtr"][:10_000]))
     Xtr, ytr = torch.from_numpy(data["Xtr"]), torch.from_numpy(data["ytr"])
     # The library's fine-tuning objective (cross-entropy, + FGSM or VAT) and its one loop.
     objective = classifier_objective(a.adversarial, a.vat)
@@ -276,6 +305,8 @@ def table(rows: list[dict], a: argparse.Namespace) -> str:
            + (f", virtual adversarial training ε = {a.vat} (L2), α = 1, one power "
               "iteration" if a.vat else "")
            + (", bf16 autocast" if a.precision == "bf16" else "")
+           + (", batch norm after every hidden linear layer (initialised to the identity on "
+              "10,000 training images)" if a.batch_norm else "")
            + "; test error after the last epoch (no "
            "selection on the test set).")
     if a.dataset == "mnist":
@@ -289,7 +320,7 @@ def table(rows: list[dict], a: argparse.Namespace) -> str:
 
 RECIPE_KEYS = {"adversarial": float, "vat": float, "dropout": float, "input_dropout": float,
                "lr": float, "epochs": int, "pretrain_epochs": int, "activation": str,
-               "weight_average": float}
+               "weight_average": float, "batch_norm": int}
 
 
 def parse_recipe(text: str) -> dict:
@@ -421,6 +452,11 @@ def main() -> None:
                    help="fine-tune with an exponential moving average of the weights "
                         "(fit(weight_average=DECAY), e.g. 0.999): the average is evaluated "
                         "and kept")
+    p.add_argument("--batch-norm", action="store_true",
+                   help="batch norm after every hidden linear layer of the fine-tuned network, "
+                        "initialised to the identity on training data (identity_batch_norm_); "
+                        "VAT then perturbs with the clean batch's statistics frozen "
+                        "(aekit.objectives.batch_stats_frozen)")
     p.add_argument("--precision", default="fp32", choices=PRECISIONS,
                    help="fine-tuning matmul precision (bf16: autocast, only on CPUs with "
                         "native bf16; elsewhere falls back to fp32 with a warning)")

@@ -106,6 +106,50 @@ def test_quick_mode_vat(mnist_path):
     assert "virtual adversarial training ε = 1.5" in res["table_markdown"]
 
 
+def test_quick_mode_batch_norm_vat(mnist_path):
+    """--batch-norm with VAT trains (the VAT passes freeze the batch statistics) and reaches
+    the table."""
+    res = _quick_mlp(mnist_path, "bn", ["--batch-norm", "--vat", "2.0", "--dropout", "0",
+                                        "--input-dropout", "0"], [])
+    assert res["settings"]["batch_norm"] is True
+    assert "batch norm after every hidden linear layer" in res["table_markdown"]
+
+
+def test_identity_batch_norm_keeps_the_function():
+    """With batch norm initialised to the identity on the data, the network computes what it
+    computes without batch norm (same linear layers), in eval mode exactly and in train mode
+    on that data batch up to the variance convention; the default init does not (in train
+    mode)."""
+    import importlib.util
+
+    import torch
+    from torch import nn
+
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    spec = importlib.util.spec_from_file_location("aekit_bench_cls", SCRIPT)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    torch.manual_seed(0)
+    lins = [nn.Linear(20, 16), nn.Linear(16, 12)]
+    X = torch.rand(500, 20) * 3 + 1
+    plain = mod.Classifier(lins, "relu", 0.0, 0.0, batch_norm=False).eval()
+    bn = mod.Classifier(lins, "relu", 0.0, 0.0, batch_norm=True).eval()
+    bn.net[-1].load_state_dict(plain.net[-1].state_dict())
+    with torch.no_grad():
+        want = plain(X)
+        bn.train()  # default init in train mode: batch statistics normalise the features away
+        before = float((bn(X) - want).abs().max())
+        bn.eval()
+        mod.identity_batch_norm_(bn, X)
+        got = bn(X)
+        bn.train()
+        train_gap = float((bn(X) - want).abs().max())
+    err = float((got - want).abs().max())
+    assert err < 1e-5, f"eval-mode output moved by {err:.2e}"
+    # train mode normalises with the biased batch variance: a relative change of ~1/(2n)
+    assert train_gap < 1e-2 * float(want.abs().max()) < before, (train_gap, before)
+
+
 def _run_quick(script, name, mnist_path, *args):
     out = ROOT / "benchmarks" / "results" / f"{name}.json"
     env = {**os.environ, "CI": "true", "OMP_NUM_THREADS": "1"}

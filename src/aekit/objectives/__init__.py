@@ -25,6 +25,7 @@ from .terms import (
     L1Activity,
     PSDPrediction,
     WeightDecay,
+    batch_stats_frozen,
     fgsm_loss,
     kl_bernoulli,
     make_objective,
@@ -46,9 +47,10 @@ from .variational import (
 
 __all__ = ["CONTRACTIVE_METHODS", "FGSM", "LOSSES", "TERMS", "VAT", "AuxK", "Contractive",
            "ContrastiveDivergence", "DeadUnitEntropy", "GaussianKL", "GaussianNLL", "IWAEBound",
-           "KLSparsity", "L1Activity", "Objective", "PSDPrediction", "Term", "WeightDecay", "bce",
-           "cross_entropy", "fgsm_loss", "gaussian_kl", "iwae_log_weights", "kl_bernoulli",
-           "kl_weight", "log_mean_exp", "log_normal", "make_objective", "make_term", "mse",
+           "KLSparsity", "L1Activity", "Objective", "PSDPrediction", "Term", "WeightDecay",
+           "batch_stats_frozen", "bce", "cross_entropy", "fgsm_loss", "gaussian_kl",
+           "iwae_log_weights", "kl_bernoulli", "kl_weight", "log_mean_exp", "log_normal",
+           "make_objective", "make_term", "mse",
            "output_float", "prediction", "rbm_objective", "variational_objective",
            "vat_direction", "vat_loss"]
 

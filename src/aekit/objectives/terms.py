@@ -14,8 +14,9 @@ Batch means are over the n samples of the batch, sums over the k code units.
 
 from __future__ import annotations
 
+import contextlib
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 import torch
 from torch import nn
@@ -46,6 +47,7 @@ __all__ = [
     "L1Activity",
     "PSDPrediction",
     "WeightDecay",
+    "batch_stats_frozen",
     "fgsm_loss",
     "kl_bernoulli",
     "make_objective",
@@ -580,6 +582,74 @@ def _unit_max_rows(flat: torch.Tensor) -> torch.Tensor:
     return flat / torch.where(m > 0, m, torch.ones_like(m))
 
 
+@contextlib.contextmanager
+def batch_stats_frozen(model: nn.Module, x: torch.Tensor,
+                       rng: torch.Tensor | None = None) -> Iterator[None]:
+    """Within the block, every batch-norm layer of ``model`` that is in train mode normalises
+    with the statistics of the clean batch ``x``, held fixed, and updates no running
+    statistics.
+
+    One extra no-grad pass ``model(x)`` (the dropout masks replayed from ``rng`` when given)
+    records each layer's batch mean ``μ_B`` and biased variance ``σ²_B``. Inside the block
+    the layer computes ``γ (h − μ_B) / √(σ²_B + ε) + β``: an affine map of each sample on its
+    own. At the clean batch it is the train-mode function exactly; for a perturbed batch
+    ``x + r`` the statistics do not move with ``r``. The per-sample Hessian of
+    :func:`vat_direction` is then well defined, and VAT's extra passes leave the running
+    statistics as the main pass set them. (Miyato et al.'s code also keeps the extra passes
+    out of the running averages, but lets the statistics of the perturbed batch follow ``r``.)
+    A model without batch norm in train mode is untouched (no extra pass).
+
+    Parameters
+    ----------
+    model : nn.Module
+    x : Tensor
+        The clean batch whose statistics are frozen.
+    rng : Tensor, optional
+        A torch RNG state to replay for the recording pass; the RNG state is restored after.
+    """
+    bns = [m for m in model.modules()
+           if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.training]
+    if not bns:
+        yield
+        return
+    saved = [(m.running_mean, m.running_var, m.num_batches_tracked) for m in bns]
+    for m in bns:  # the recording pass must not count as a step of the running averages
+        if m.running_mean is not None:
+            m.running_mean = m.running_mean.clone()
+            m.running_var = m.running_var.clone()
+            m.num_batches_tracked = m.num_batches_tracked.clone()
+    stats: dict[nn.Module, tuple[torch.Tensor, torch.Tensor]] = {}
+
+    def record(mod, inputs):
+        h = inputs[0].detach()
+        h = h.to(torch.promote_types(h.dtype, torch.float32))
+        dims = [d for d in range(h.ndim) if d != 1]
+        ref = mod.running_mean if mod.running_mean is not None else mod.weight
+        dtype = ref.dtype if ref is not None else h.dtype
+        stats[mod] = (h.mean(dims).to(dtype), h.var(dims, unbiased=False).to(dtype))
+
+    hooks = [m.register_forward_pre_hook(record) for m in bns]
+    state = torch.get_rng_state()
+    try:
+        if rng is not None:
+            torch.set_rng_state(rng)
+        with torch.no_grad():
+            model(x.detach())
+    finally:
+        torch.set_rng_state(state)
+        for hk in hooks:
+            hk.remove()
+    try:
+        for m in bns:
+            m.running_mean, m.running_var = stats[m]
+            m.eval()
+        yield
+    finally:
+        for m, (rm, rv, nb) in zip(bns, saved):
+            m.running_mean, m.running_var, m.num_batches_tracked = rm, rv, nb
+            m.train()
+
+
 def _power_steps(model: nn.Module, x: torch.Tensor, x_req: torch.Tensor, logits: torch.Tensor,
                  rng: torch.Tensor, d: torch.Tensor, n_power: int) -> torch.Tensor:
     """``n_power`` steps ``d ← H d / ‖H d‖`` with ``H = Jᵀ (diag p − p pᵀ) J`` per sample.
@@ -588,7 +658,9 @@ def _power_steps(model: nn.Module, x: torch.Tensor, x_req: torch.Tensor, logits:
     ``logits`` replayed from ``rng``), the middle factor is applied in float64, and ``Jᵀ v`` is a
     backward pass through ``logits``'s graph (``x_req`` is its input, requiring grad). Each
     row of ``v`` is rescaled before the backward pass, which assumes the model treats the
-    samples of a batch independently (true for dropout, not for batch norm in train mode).
+    samples of a batch independently: true for dropout, and for batch norm inside
+    :func:`batch_stats_frozen` (the callers run it there); ``logits`` must then come from a
+    pass with the same frozen statistics.
     """
     p = F.softmax(logits.detach().double(), dim=1)
     for _ in range(n_power):
@@ -624,8 +696,9 @@ def vat_direction(model: nn.Module, x: torch.Tensor, *, n_power: int = 1,
     Parameters
     ----------
     model : nn.Module
-        Maps x (n, d) to logits (n, C), each sample on its own. In train mode every pass
-        reuses one set of dropout masks.
+        Maps x (n, d) to logits (n, C). In train mode every pass reuses one set of dropout
+        masks, and batch-norm layers use the batch statistics of ``x``, frozen
+        (:func:`batch_stats_frozen`), so each sample passes on its own.
     x : Tensor, shape (n, d)
     n_power : int
         Power iterations, ≥ 1.
@@ -645,13 +718,16 @@ def vat_direction(model: nn.Module, x: torch.Tensor, *, n_power: int = 1,
     n_power = check_int("n_power", n_power, 1)
     x = x.detach()
     rng = torch.get_rng_state()
-    x_req = x.clone().requires_grad_(True)
-    logits = model(x_req)
-    d = torch.randn(x.shape, dtype=x.dtype) if d0 is None else d0.detach().to(x.dtype)
-    if d.shape != x.shape:
-        raise ValueError(f"d0 must have the shape of x {tuple(x.shape)}, got {tuple(d.shape)}")
-    after = torch.get_rng_state()
-    out = _power_steps(model, x, x_req, logits, rng, d, n_power)
+    with batch_stats_frozen(model, x, rng):
+        torch.set_rng_state(rng)
+        x_req = x.clone().requires_grad_(True)
+        logits = model(x_req)
+        d = torch.randn(x.shape, dtype=x.dtype) if d0 is None else d0.detach().to(x.dtype)
+        if d.shape != x.shape:
+            raise ValueError(f"d0 must have the shape of x {tuple(x.shape)}, got "
+                             f"{tuple(d.shape)}")
+        after = torch.get_rng_state()
+        out = _power_steps(model, x, x_req, logits, rng, d, n_power)
     torch.set_rng_state(after)
     return out
 
@@ -673,7 +749,10 @@ class VAT(Term):
     In train mode every pass reuses the main pass's dropout masks (its RNG state, recorded in
     ``batch.rng_state``, is replayed), so the penalty measures the smoothness of one sampled
     sub-network. The global RNG advances by the main pass plus the draw of the start
-    direction, so training stays seeded.
+    direction, so training stays seeded. Batch-norm layers in train mode normalise the extra
+    passes with the clean batch's statistics, frozen (:func:`batch_stats_frozen`, one extra
+    no-grad pass per step): each sample is perturbed on its own, and the running statistics
+    are those of the main pass only.
 
     Parameters
     ----------
@@ -711,9 +790,20 @@ class VAT(Term):
         x = x_req.detach()
         d = torch.randn(x.shape, dtype=x.dtype)
         after = torch.get_rng_state()
-        r_adv = self.eps * _power_steps(model, x, x_req, logits, rng, d, self.n_power)
-        torch.set_rng_state(rng)
-        logq = F.log_softmax(_wide(model(x + r_adv)), dim=1)
+        if not any(isinstance(m, nn.modules.batchnorm._BatchNorm) and m.training
+                   for m in model.modules()):
+            r_adv = self.eps * _power_steps(model, x, x_req, logits, rng, d, self.n_power)
+            torch.set_rng_state(rng)
+            logq = F.log_softmax(_wide(model(x + r_adv)), dim=1)
+        else:  # batch norm: every extra pass with the clean batch's statistics, frozen
+            with batch_stats_frozen(model, x, rng):
+                torch.set_rng_state(rng)
+                xr = x.clone().requires_grad_(True)
+                frozen_logits = model(xr)  # equal to logits, on a per-sample graph
+                r_adv = self.eps * _power_steps(model, x, xr, frozen_logits, rng, d,
+                                                self.n_power)
+                torch.set_rng_state(rng)
+                logq = F.log_softmax(_wide(model(x + r_adv)), dim=1)
         torch.set_rng_state(after)
         logp = F.log_softmax(_wide(logits.detach()), dim=1)
         return self.alpha * (logp.exp() * (logp - logq)).sum(dim=1).mean()
