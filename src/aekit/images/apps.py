@@ -215,8 +215,8 @@ def denoise(model: nn.Module, image, *, tile: int = 128, overlap: int = 32,
     With ``self_ensemble`` the model is applied to the 8 flips/rotations of every tile and the
     results averaged (:class:`SelfEnsemble`, 8× slower). A model with ``noise_map=True``
     (non-blind, FFDNet-style) is given ``[x̃, σ·1]``: ``sigma`` the noise level in pixel units
-    of [0, 1] when known, else :func:`estimate_noise` of the image; a blind model ignores
-    ``sigma`` (passing one is an error, so a σ is never silently dropped)."""
+    of [0, 1] when known, else :func:`estimate_noise` of the image. A blind model takes no
+    ``sigma``: passing one is an error, so a σ is never silently dropped."""
     x = as_chw(image)
     if getattr(model, "noise_map", False):
         if sigma is None:
