@@ -103,7 +103,7 @@ def main(argv=None):
         te = np.sort(rng.choice(te, 60, replace=False))
     defective = np.array([lab != "Free" for lab in labels])
     print(f"{len(tr)} train, {len(va)} val, {len(te)} test images of {size}x{size}", flush=True)
-    ts = [0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9]
+    ts = [0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.98]
     rows, info, preds_all = [], {}, {}
     vm = np.concatenate([ms[i].ravel() for i in va])  # validation pixels, scored per threshold
     nets = [(n, sk) for key, n, sk in (("skips", "aekit U-Net (skips)", True),
