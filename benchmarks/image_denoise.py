@@ -119,9 +119,11 @@ def fit_step_time(model, obj, data, batch, precision, lr):
 
 
 def train(model, images, damage, budget_s, *, patch=48, batch=32, lr=1e-3, seed=0, val=None,
-          flat=False):
+          flat=False, epochs=None):
     """Train for about ``budget_s`` seconds: steps/s calibrated first, then a cosine schedule
-    over the epochs that fit; the best validation epoch is kept."""
+    over the epochs that fit; the best validation epoch is kept. With ``epochs`` the number
+    of epochs is fixed instead (no calibration; ``budget_s`` only caps the time): on a shared
+    machine that keeps a comparison of candidates at equal steps."""
     src = PatchSource(images, patch, EPOCH, damage=damage, seed=seed)
     vsrc = PatchSource(val, patch, 128, damage=damage, fresh=False, seed=seed + 1) if val \
         else None
@@ -132,11 +134,12 @@ def train(model, images, damage, budget_s, *, patch=48, batch=32, lr=1e-3, seed=
     obj = Objective("mse")
     # time a few steps of fit on a throw-away copy: the model itself is trained by fit alone
     t0 = time.perf_counter()
-    n_cal = 3 if budget_s < 600 else 12  # long runs: a steadier estimate on a shared CPU
-    per_step = fit_step_time(copy.deepcopy(model), obj, _Prefix(src, batch * n_cal), batch,
-                             prec, lr)
-    spent = time.perf_counter() - t0
-    epochs = max(1, int((budget_s - spent) / (per_step * 1.1 * EPOCH / batch)))
+    if epochs is None:
+        n_cal = 3 if budget_s < 600 else 12  # long runs: a steadier estimate on a shared CPU
+        per_step = fit_step_time(copy.deepcopy(model), obj, _Prefix(src, batch * n_cal), batch,
+                                 prec, lr)
+        spent = time.perf_counter() - t0
+        epochs = max(1, int((budget_s - spent) / (per_step * 1.1 * EPOCH / batch)))
     t1 = time.perf_counter()
     h = fit(model, obj, src, val=vsrc, max_iter=epochs, batch_size=batch, learning_rate=lr,
             schedule="cosine", random_state=seed, progress=False, early_stopping=10 ** 6,

@@ -52,6 +52,10 @@ def main(argv=None):
     ap.add_argument("--budget", type=float, default=None, help="training seconds per candidate")
     ap.add_argument("--candidates", nargs="+", default=None, metavar="NAME",
                     help="a subset of the candidates (default: all)")
+    ap.add_argument("--epochs", type=int, default=None,
+                    help="train every candidate for this many epochs of 1,024 patches instead "
+                    "of a calibrated time budget (equal steps on a shared machine; --budget "
+                    "then only caps the time)")
     ap.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
     ap.add_argument("--name", default=None, help="results name (default image_denoise_select)")
     args = ap.parse_args(argv)
@@ -74,7 +78,7 @@ def main(argv=None):
         damage = GaussianNoise((0.0, 0.35))
         info = bench.train(m, tr, NoiseLevelMap(damage) if noise_map else damage, budget,
                            patch=patch, batch=batch, lr=lr,
-                           val=[v[:, :128, :128] for v in val])
+                           val=[v[:, :128, :128] for v in val], epochs=args.epochs)
         row = {"candidate": name, "noise_map": noise_map, "patch": patch, "batch": batch,
                "learning_rate": lr,
                "parameters": sum(p.numel() for p in m.parameters()), **info}
@@ -101,6 +105,7 @@ def main(argv=None):
     out_name = args.name or "image_denoise_select"
     _common.write_results(out_name + "_quick" if q else out_name, {
         "settings": {"quick": q, "threads": torch.get_num_threads(), "candidates": names,
+                     "epochs": args.epochs,
                      "omp_num_threads": os.environ.get("OMP_NUM_THREADS"),
                      "budget_s_per_candidate": budget, "bf16": bench.BF16},
         "protocol": {
@@ -108,7 +113,8 @@ def main(argv=None):
                         "flips/rotations, Gaussian σ ~ U[0, 0.35] per patch (blind, or with "
                         "the σ map as an extra input for a noise-map candidate); Adam, "
                         "cosine schedule over the epochs that fit the budget (step time "
-                        "calibrated first), best epoch on 128x128 validation crops",
+                        "calibrated first; with --epochs the same fixed number of epochs for "
+                        "every candidate), best epoch on 128x128 validation crops",
             "selection": "PSNR on the whole validation photo (coins, gray) with fixed noise at "
                          "σ = 0.1 / 0.2 / 0.3, tiled inference (a noise-map candidate told the "
                          "true σ, as BM3D is; its σ-estimated PSNR recorded too); the best at "
