@@ -12,6 +12,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from aekit.objectives import batch_stats_frozen, vat_direction, vat_loss
+from test_vat import _kl_hessian  # brute-force KL Hessian, dropout masks replayed
 
 
 def _bn_net() -> nn.Module:
@@ -35,20 +36,6 @@ def _frozen_copy(model: nn.Module, x: torch.Tensor, rng: torch.Tensor) -> nn.Mod
     m2[1].running_var = seen["h"].var(0, unbiased=False)
     m2[1].eval()
     return m2
-
-
-def _kl_hessian(model, x, i, rng):
-    """Brute force J_iᵀ (diag p − p pᵀ) J_i from the full Jacobian (float64)."""
-    def logits_i(xi):
-        torch.set_rng_state(rng)
-        X = x.clone()
-        X[i] = xi
-        return model(X)[i]
-
-    J = torch.autograd.functional.jacobian(logits_i, x[i])
-    with torch.no_grad():
-        p = F.softmax(logits_i(x[i]), dim=0)
-    return J.T @ (torch.diag(p) - torch.outer(p, p)) @ J
 
 
 def test_direction_is_the_power_step_of_the_frozen_statistics_network():

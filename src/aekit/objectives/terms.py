@@ -584,7 +584,7 @@ def _unit_max_rows(flat: torch.Tensor) -> torch.Tensor:
 
 @contextlib.contextmanager
 def batch_stats_frozen(model: nn.Module, x: torch.Tensor,
-                       rng: torch.Tensor | None = None) -> Iterator[None]:
+                       rng: torch.Tensor | None = None) -> Iterator[bool]:
     """Within the block, every batch-norm layer of ``model`` that is in train mode normalises
     with the statistics of the clean batch ``x``, held fixed, and updates no running
     statistics.
@@ -597,7 +597,8 @@ def batch_stats_frozen(model: nn.Module, x: torch.Tensor,
     :func:`vat_direction` is then well defined, and VAT's extra passes leave the running
     statistics as the main pass set them. (Miyato et al.'s code also keeps the extra passes
     out of the running averages, but lets the statistics of the perturbed batch follow ``r``.)
-    A model without batch norm in train mode is untouched (no extra pass).
+    A model without batch norm in train mode is untouched (no extra pass). The block's value
+    (``with ... as frozen``) says whether any layer was frozen.
 
     Parameters
     ----------
@@ -610,7 +611,7 @@ def batch_stats_frozen(model: nn.Module, x: torch.Tensor,
     bns = [m for m in model.modules()
            if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.training]
     if not bns:
-        yield
+        yield False
         return
     saved = [(m.running_mean, m.running_var, m.num_batches_tracked) for m in bns]
     for m in bns:  # the recording pass must not count as a step of the running averages
@@ -643,7 +644,7 @@ def batch_stats_frozen(model: nn.Module, x: torch.Tensor,
         for m in bns:
             m.running_mean, m.running_var = stats[m]
             m.eval()
-        yield
+        yield True
     finally:
         for m, (rm, rv, nb) in zip(bns, saved):
             m.running_mean, m.running_var, m.num_batches_tracked = rm, rv, nb
@@ -790,22 +791,16 @@ class VAT(Term):
         x = x_req.detach()
         d = torch.randn(x.shape, dtype=x.dtype)
         after = torch.get_rng_state()
-        if not any(isinstance(m, nn.modules.batchnorm._BatchNorm) and m.training
-                   for m in model.modules()):
+        with batch_stats_frozen(model, x, rng) as frozen:
+            if frozen:  # batch norm: redo the clean pass on a per-sample graph (same logits)
+                torch.set_rng_state(rng)
+                x_req = x.clone().requires_grad_(True)
+                logits = model(x_req)
             r_adv = self.eps * _power_steps(model, x, x_req, logits, rng, d, self.n_power)
             torch.set_rng_state(rng)
             logq = F.log_softmax(_wide(model(x + r_adv)), dim=1)
-        else:  # batch norm: every extra pass with the clean batch's statistics, frozen
-            with batch_stats_frozen(model, x, rng):
-                torch.set_rng_state(rng)
-                xr = x.clone().requires_grad_(True)
-                frozen_logits = model(xr)  # equal to logits, on a per-sample graph
-                r_adv = self.eps * _power_steps(model, x, xr, frozen_logits, rng, d,
-                                                self.n_power)
-                torch.set_rng_state(rng)
-                logq = F.log_softmax(_wide(model(x + r_adv)), dim=1)
         torch.set_rng_state(after)
-        logp = F.log_softmax(_wide(logits.detach()), dim=1)
+        logp = F.log_softmax(_wide(_logits(out).detach()), dim=1)  # p from the main pass
         return self.alpha * (logp.exp() * (logp - logq)).sum(dim=1).mean()
 
 
