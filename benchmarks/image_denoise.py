@@ -288,6 +288,17 @@ def main(argv=None):
                     help="also train a main blind RGB denoiser (the main gray recipe at 3 "
                     "channels, σ ~ U[0, 0.35]) for this many seconds (default: none; the RGB "
                     "rows then have only the small-budget RGB U-Net)")
+    ap.add_argument("--budget-of", action="append", default=[], metavar="KEY=SECONDS",
+                    help="training seconds of one smaller model, e.g. gray_sp_unet=480 "
+                    "(repeatable; overrides its share of --budget)")
+    ap.add_argument("--only", default=None, metavar="KEY,...",
+                    help="train only these models (keys as in the results' 'training', e.g. "
+                    "gray_sp_unet,fashion_unet); settings with no trained aekit model are "
+                    "skipped, so baselines run only where a model is compared")
+    ap.add_argument("--sp-select", action="store_true",
+                    help="salt-and-pepper models: train a plain and a residual U-Net, each "
+                    "for the model's budget, and keep the one with the lower validation loss "
+                    "(the choice and both losses are recorded)")
     ap.add_argument("--save-model", help="also save the main gray denoiser here (.safetensors)")
     ap.add_argument("--finish-by", default=None, metavar="HH:MM",
                     help="UTC time the run must end by: the main model's budget is cut to "
@@ -366,6 +377,16 @@ def main(argv=None):
     sp = SaltPepperNoise(SP)
     B = {k: v * total_budget for k, v in shares.items()}
     B["gray_main"] = gray_budget
+    for item in args.budget_of:
+        key, _, sec = item.partition("=")
+        if key not in shares or not sec:
+            raise SystemExit(f"--budget-of must be KEY=SECONDS with KEY one of "
+                             f"{', '.join(shares)}; got {item!r}")
+        B[key] = float(sec)
+    only = None if args.only is None else {k.strip() for k in args.only.split(",") if k.strip()}
+    if only is not None and only - set(B) - {"rgb_main"}:
+        raise SystemExit(f"--only: unknown model keys {sorted(only - set(B))}; known: "
+                         f"{', '.join(['gray_main', 'rgb_main', *shares])}")
     if args.rgb_budget:
         if main_map:
             raise SystemExit("--rgb-budget needs a blind --main (its recipe is reused at 3 "
@@ -379,7 +400,24 @@ def main(argv=None):
         raise SystemExit(f"--kinds must list some of gray, rgb, fashion; got {args.kinds!r}")
 
     def do(key, model, imgs, dmg, val, **kw):
-        if key.split("_")[0] not in kinds:
+        if key.split("_")[0] not in kinds or (only is not None and key not in only):
+            return
+        if args.sp_select and key.endswith("_sp_unet"):
+            # the plain U-Net and its residual twin, same budget, seed and validation patches
+            twin = type(model)(**{**model.config(), "residual": True})
+            cands = {}
+            for label, m in (("plain", model), ("residual", twin)):
+                torch.manual_seed(0)
+                info = train(m, imgs, dmg, B[key], val=val, **kw)
+                cands[label] = (m, info)
+                print(key, label, info, flush=True)
+            pick = min(cands, key=lambda c: cands[c][1]["best_val"])
+            models[key] = cands[pick][0]
+            train_info[key] = {**cands[pick][1], "selection": {
+                "chosen": pick, "by": "lowest best-epoch validation MSE (same patches)",
+                "best_val": {c: v[1]["best_val"] for c, v in cands.items()},
+                "train_s": {c: v[1]["train_s"] for c, v in cands.items()}}}
+            print(key, "chose", pick, flush=True)
             return
         torch.manual_seed(0)
         train_info[key] = train(model, imgs, dmg, B[key], val=val, **kw)
@@ -438,25 +476,33 @@ def main(argv=None):
             methods = {}
             if noise == "gaussian":
                 if kind == "gray":
-                    aek = {MAIN_LABEL: (models["gray_main"], False),
+                    aek = {MAIN_LABEL: (models.get("gray_main"), False),
                            # the 8x-inference ensemble on the whole photos only (time)
-                           **({MAIN_LABEL + " + x8 self-ensemble": (models["gray_main"], "ens")}
+                           **({MAIN_LABEL + " + x8 self-ensemble": (models.get("gray_main"), "ens")}
                               if set_name.startswith("photos gray whole") else {}),
                            # a non-blind model also told the wavelet estimate of σ instead
                            **({MAIN_LABEL.replace("σ given", "σ estimated"):
-                               (models["gray_main"], "est")} if main_map else {}),
-                           "aekit U-Net, no skips": (models["gray_unet_noskip"], False),
-                                "aekit DnCNN": (models["gray_dncnn"], False),
-                                "aekit ConvAE (code map)": (models["gray_conv"], False),
-                           "aekit dense DAE (16x16 patches)": (models["gray_dense"], True)}
+                               (models.get("gray_main"), "est")} if main_map else {}),
+                           "aekit U-Net, no skips": (models.get("gray_unet_noskip"), False),
+                                "aekit DnCNN": (models.get("gray_dncnn"), False),
+                                "aekit ConvAE (code map)": (models.get("gray_conv"), False),
+                           "aekit dense DAE (16x16 patches)": (models.get("gray_dense"), True)}
+                    aek = {k: v for k, v in aek.items() if v[0] is not None}
                 else:
-                    aek = {"aekit U-Net (residual)": (models[f"{kind}_unet"], False)}
+                    aek = {"aekit U-Net (residual)": (models[f"{kind}_unet"], False)} \
+                        if f"{kind}_unet" in models else {}
                     if kind == "rgb" and "rgb_main" in models:
                         aek = {rgb_label: (models["rgb_main"], False),
                                rgb_label + " + x8 self-ensemble": (models["rgb_main"], "ens"),
                                **aek}
             else:
-                aek = {"aekit U-Net": (models[f"{kind}_sp_unet"], False)}
+                sp_sel = train_info.get(f"{kind}_sp_unet", {}).get("selection")
+                aek = {"aekit U-Net" + (" (residual)" if sp_sel and sp_sel["chosen"] ==
+                                        "residual" else ""):
+                       (models[f"{kind}_sp_unet"], False)} if f"{kind}_sp_unet" in models \
+                    else {}
+            if not aek:  # a partial run (--only): only the settings a trained model is in
+                continue
             key_of = {id(v): k for k, v in models.items()}
             trained_s = {name: train_info[key_of[id(m)]]["train_s"] for name, (m, _) in
                          aek.items()}
@@ -550,6 +596,11 @@ def main(argv=None):
                      "main_gray_model": main_name, "main_noise_map": main_map,
                      "main_source": args.main_source, "kinds": kinds,
                      "training_budget_s_main_rgb": args.rgb_budget,
+                     "training_budget_s_overrides": {k: B[k] for k in B if k in
+                                                     {i.partition("=")[0] for i in
+                                                      args.budget_of}} or None,
+                     "only": sorted(only) if only is not None else None,
+                     "sp_select": args.sp_select,
                      "main_budget_note": budget_note},
         "protocol": {
             "test": "held-out photos " + ", ".join(test_gray) + " (gray), "
