@@ -10,7 +10,9 @@ step is what ``aekit.fit`` does per batch: ``objective(model, batch)``, backward
 ``log p(x|z) = Σ (x·s − softplus(s))`` composed by autograd, and the IWAE log weights
 computed on ``torch.cat`` of the first sample's logits with the k − 1 others (a (k, n, 784)
 copy). ``after`` is the library (:func:`aekit.models.vae.bernoulli_log_prob`,
-:func:`aekit.objectives.iwae_log_weights`). Variants are interleaved in ``--rounds`` rounds
+:func:`aekit.objectives.iwae_log_weights`); ``after_compiled`` the library with
+``model.compile_likelihood = True`` (:func:`aekit.models.vae.compiled_bernoulli_log_prob`,
+compiled during the warm-up, which is not timed). Variants are interleaved in ``--rounds`` rounds
 of ``--steps`` steps each (after a warm-up) and the median steps per CPU second of the
 process (``time.process_time``; one torch thread, so steps per second of one core) is
 reported: CPU time rather than wall-clock, and interleaving, so that load from other processes
@@ -63,9 +65,10 @@ class OldIWAE(IWAEBound):
         return -log_mean_exp(log_w, 0).mean()
 
 
-def make(k, old):
+def make(k, old, compiled=False):
     torch.manual_seed(0)
     model = (OldVAE if old else VAE)([784, 200, 200, 50], activation="tanh")
+    model.compile_likelihood = compiled
     if k == 1:
         obj = variational_objective(model)
     else:
@@ -93,6 +96,8 @@ def main(argv=None):
     ap.add_argument("--rounds", type=int, default=None, help="rounds (default 5)")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--no-bf16", action="store_true", help="skip the bf16 autocast rows")
+    ap.add_argument("--no-compile", action="store_true",
+                    help="skip the rows with the torch.compile-fused likelihood")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     q = args.quick
@@ -104,22 +109,25 @@ def main(argv=None):
     g = torch.Generator().manual_seed(0)
     bf16_ok = not args.no_bf16 and torch.backends.mkldnn.is_available() and \
         torch.ops.mkldnn._is_mkldnn_bf16_supported()
-    variants = [(old, bf) for bf in ((False, True) if bf16_ok else (False,))
+    variants = [(old, bf, False) for bf in ((False, True) if bf16_ok else (False,))
                 for old in (True, False)]
+    if not args.no_compile:  # the library with model.compile_likelihood, fp32 and bf16
+        variants += [(False, bf, True) for bf in ((False, True) if bf16_ok else (False,))]
     results, rows = {}, []
     for name, k in (("vae", 1), ("iwae5", 5), ("iwae50", 50)):
         n_steps = max(4, steps // 4) if k == 50 else (steps if k == 5 else steps * 3)
         batches = [dynamic_binarization(X[i * 100:(i + 1) * 100], g) for i in range(n_steps)]
-        runs = {v: make(k, v[0]) for v in variants}
-        for v in variants:  # warm-up
+        runs = {v: make(k, v[0], v[2]) for v in variants}
+        for v in variants:  # warm-up (and, for the compiled rows, the compilation)
             run_steps(*runs[v], batches[:3], v[1])
         rates = {v: [] for v in variants}
         for _ in range(rounds):
             for v in variants:
                 rates[v].append(run_steps(*runs[v], batches, v[1]))
         res = {}
-        for (old, bf), r in rates.items():
-            key = ("before" if old else "after") + ("_bf16" if bf else "")
+        for (old, bf, comp), r in rates.items():
+            key = ("before" if old else "after") + ("_bf16" if bf else "") + \
+                ("_compiled" if comp else "")
             res[key] = {"steps_per_s": statistics.median(r), "rounds": r}
         base = res["before"]["steps_per_s"]
         for key, r in res.items():

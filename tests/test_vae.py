@@ -554,6 +554,74 @@ def test_fused_bernoulli_log_prob_equals_the_composed_formula_with_gradients():
     assert torch.equal(m.log_px(x, s), bernoulli_log_prob(x, s))
 
 
+def test_compile_likelihood_routes_training_steps_only(monkeypatch):
+    """With ``compile_likelihood`` the training-time likelihood goes through the compiled
+    function (here ``torch.compile`` replaced by a recorder, so no compiler is needed), with
+    the same value and gradient as the fused eager one; without gradients (evaluation) and
+    with the switch off it does not."""
+    from aekit.models import vae as vae_mod
+
+    calls = []
+
+    def fake_compile(fn, **kw):
+        assert kw.get("dynamic") is False
+
+        def run(*a):
+            calls.append(tuple(a[1].shape))
+            return fn(*a)
+        return run
+    monkeypatch.setattr(torch, "compile", fake_compile)
+    monkeypatch.setattr(vae_mod, "_COMPILED", {})
+    g = torch.Generator().manual_seed(1)
+    x = (torch.rand(5, 12, generator=g) < 0.5).float()
+    s = (torch.randn(3, 5, 12, generator=g) * 3).requires_grad_(True)
+    m = VAE([12, 4])
+    ref = vae_mod.bernoulli_log_prob(x, s)
+    (gr,) = torch.autograd.grad(ref.sum(), s)
+    m.compile_likelihood = True
+    got = m.log_px(x, s)
+    assert calls == [(3, 5, 12)], calls
+    (gg,) = torch.autograd.grad(got.sum(), s)
+    assert float((got - ref).abs().max()) < 1e-4 and float((gg - gr).abs().max()) < 1e-6
+    with torch.no_grad():
+        m.log_px(x, s)  # evaluation: the eager path, no new shape compiled
+    m.log_px(x, s.detach())  # nothing to differentiate: eager too
+    assert len(calls) == 1, calls
+    m.compile_likelihood = False
+    m.log_px(x, s)
+    assert len(calls) == 1, calls
+    # the estimator passes the switch to its model, and rejects a non-boolean
+    from aekit import VariationalAutoencoder
+    X = (torch.rand(40, 12, generator=g) < 0.5).float().numpy()
+    est = VariationalAutoencoder(3, hidden_layer_sizes=(6,), max_iter=1, batch_size=20,
+                                 compile_likelihood=True, binarize="none").fit(X)
+    assert est.model_.compile_likelihood and len(calls) > 1, calls
+    with pytest.raises(ValueError, match="compile_likelihood"):
+        VariationalAutoencoder(3, compile_likelihood="yes").fit(X)
+
+
+@pytest.mark.slow
+def test_compiled_bernoulli_log_prob_equals_the_eager_one():
+    """The real ``torch.compile`` kernel (about 20-40 s to compile): value and gradients of
+    bf16 and float32 logits equal :func:`bernoulli_log_prob` to float32 rounding."""
+    from aekit.models.vae import bernoulli_log_prob, compiled_bernoulli_log_prob
+    g = torch.Generator().manual_seed(2)
+    x = (torch.rand(8, 30, generator=g) < 0.5).float()
+    for dt in (torch.float32, torch.bfloat16):
+        s0 = torch.randn(4, 8, 30, generator=g) * 5
+        s0[0, 0, 0], s0[1, 0, 1] = 60.0, -60.0
+        sa = s0.to(dt).requires_grad_(True)
+        sb = s0.to(dt).requires_grad_(True)
+        got, ref = compiled_bernoulli_log_prob(x, sa), bernoulli_log_prob(x, sb)
+        w = torch.randn(ref.shape, generator=g)
+        (got * w).sum().backward()
+        (ref * w).sum().backward()
+        ev = float((got - ref).abs().max())
+        eg = float((sa.grad.float() - sb.grad.float()).abs().max())
+        assert got.dtype == torch.float32 and ev < 1e-4, f"{dt}: value error {ev:.3g}"
+        assert eg < (1e-5 if dt == torch.float32 else 2e-2), f"{dt}: grad error {eg:.3g}"
+
+
 def test_iwae_log_weights_without_concatenation_equal_the_concatenated_reference():
     """Sample 1 from the forward pass, k − 1 fresh: log p(x|z) per block then concatenated
     (k, n) equals the previous formula on the concatenated (k, n, d) logits, with gradients."""

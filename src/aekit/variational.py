@@ -317,6 +317,12 @@ class VariationalAutoencoder(TransformerMixin, BaseEstimator):
         Measured 20.9 vs 12.7 steps/s (1.65×) for IWAE k = 50 and 1.42× for k = 5 on an
         AMX-BF16 CPU, none for the plain VAE (``benchmarks/vae_mnist_speed.py``); where the
         CPU has no native bf16, fit warns and uses fp32.
+    compile_likelihood : bool
+        Train with the ``torch.compile``-fused Bernoulli likelihood
+        (:func:`aekit.models.vae.compiled_bernoulli_log_prob`): tens of seconds of compilation
+        per batch shape (the last, shorter batch of an epoch is a second shape) and a C++
+        compiler on the machine, then faster steps where the likelihood dominates (IWAE with
+        many samples; ``benchmarks/vae_mnist_speed.py``). Default False.
 
     Attributes
     ----------
@@ -346,7 +352,8 @@ class VariationalAutoencoder(TransformerMixin, BaseEstimator):
                  binarize: Any = "dynamic", max_iter: int = 50, batch_size: int = 100,
                  learning_rate: float = 1e-3, validation_fraction: float = 0.1,
                  n_iter_no_change: int = 10, n_eval_samples: int = 1000,
-                 random_state: int = 0, precision: str = "fp32"):
+                 random_state: int = 0, precision: str = "fp32",
+                 compile_likelihood: bool = False):
         self.n_components = n_components
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
@@ -365,6 +372,7 @@ class VariationalAutoencoder(TransformerMixin, BaseEstimator):
         self.n_eval_samples = n_eval_samples
         self.random_state = random_state
         self.precision = precision
+        self.compile_likelihood = compile_likelihood
 
     # --- validation ----------------------------------------------------------------------
     def _check_params(self) -> None:
@@ -385,6 +393,9 @@ class VariationalAutoencoder(TransformerMixin, BaseEstimator):
         check_int("n_iter_no_change", self.n_iter_no_change, 1)
         check_int("n_eval_samples", self.n_eval_samples, 1)
         check_choice("precision", self.precision, ("fp32", "bf16"))
+        if not isinstance(self.compile_likelihood, bool | np.bool_):
+            raise ValueError(f"compile_likelihood must be True or False, got "
+                             f"{self.compile_likelihood!r}")
         b = self.binarize
         if not (b in ("dynamic", "none") or (isinstance(b, int | float)
                                              and not isinstance(b, bool) and 0 < b < 1)):
@@ -437,6 +448,7 @@ class VariationalAutoencoder(TransformerMixin, BaseEstimator):
         torch.manual_seed(int(self.random_state))
         model = VAE([d, *[int(h) for h in self.hidden_layer_sizes], int(self.n_components)],
                     activation=self.activation, likelihood=self.likelihood)
+        model.compile_likelihood = bool(self.compile_likelihood)
         objective = variational_objective(model, beta=self.beta, iw_samples=self.iw_samples,
                                           iw_gradient=self.iw_gradient,
                                           kl_warmup_steps=self.kl_warmup_steps,

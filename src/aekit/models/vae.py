@@ -29,7 +29,8 @@ from .base import AEOutput, Autoencoder
 from .conv import ConvAE
 from .dense import check_sizes
 
-__all__ = ["LIKELIHOODS", "VAE", "ConvVAE", "VariationalModel", "bernoulli_log_prob"]
+__all__ = ["LIKELIHOODS", "VAE", "ConvVAE", "VariationalModel", "bernoulli_log_prob",
+           "compiled_bernoulli_log_prob"]
 
 #: Decoder likelihoods: ``"bernoulli"`` (binary data, logits s, p(x|z) = Π σ(s)^x (1−σ(s))^(1−x))
 #: or ``"gaussian"`` (real data, mean s, a learned per-feature variance σ_x²).
@@ -105,6 +106,50 @@ def bernoulli_log_prob(x: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
     return _BernoulliLogProb.apply(x, logits)
 
 
+def _composed_bernoulli_log_prob(x: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
+    s = logits.float()
+    return (x * s - F.softplus(s)).sum(-1)
+
+
+_COMPILED: dict[str, Any] = {}
+
+
+def compiled_bernoulli_log_prob(x: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
+    """:func:`bernoulli_log_prob` through ``torch.compile``: the same
+    ``Σ_j [x_j s_j − softplus(s_j)]`` (float32, bf16 logits cast up inside the kernel), fused
+    by TorchInductor into one pass over the (..., n, d) logits forward and one backward (the
+    closed form ``x − σ(s)``), with x broadcast and never copied.
+
+    Opt-in (``VariationalModel.compile_likelihood``), for training steps dominated by the
+    likelihood, such as IWAE with many samples: the first call per input shape compiles for
+    tens of seconds and needs the C++ toolchain TorchInductor uses (a compiler on the
+    machine); every later call of that shape is reused. Shapes are static (``dynamic=False``),
+    so call it with the training batch shapes only; :meth:`VariationalModel.log_px` uses it
+    only where gradients are taken. Value and gradients equal :func:`bernoulli_log_prob` up to
+    float32 summation order.
+
+    ``x`` (n, d), ``logits`` (..., n, d) -> (..., n).
+
+    References
+    ----------
+    Ansel et al., "PyTorch 2: faster machine learning through dynamic Python bytecode
+    transformation and graph compilation", ASPLOS 2024 (TorchDynamo / TorchInductor).
+    """
+    fn = _COMPILED.get("bernoulli")
+    if fn is None:
+        fn = _COMPILED["bernoulli"] = torch.compile(_composed_bernoulli_log_prob,
+                                                    dynamic=False)
+    try:
+        return fn(x.to(torch.float32), logits)
+    except Exception as e:  # the toolchain is missing or the backend failed: say what to do
+        if type(e).__module__.startswith(("torch._dynamo", "torch._inductor")):
+            raise RuntimeError("compile_likelihood=True: torch.compile failed (it needs a C++ "
+                               "compiler for TorchInductor's CPU kernels); set "
+                               f"compile_likelihood=False. Cause: {type(e).__name__}: "
+                               f"{str(e)[:300]}") from e
+        raise
+
+
 class VariationalModel(Autoencoder):
     """Base of the variational models: reparameterisation, decoder likelihood, sampling.
 
@@ -116,10 +161,16 @@ class VariationalModel(Autoencoder):
     likelihood : {"bernoulli", "gaussian"}
     x_log_var : Parameter, shape (d,)
         ``log σ_x²`` of the Gaussian decoder (learned, initialised at 0); absent for Bernoulli.
+    compile_likelihood : bool
+        Run-time switch (default False, not saved): training steps compute the Bernoulli
+        likelihood with :func:`compiled_bernoulli_log_prob`.
     """
 
     variational = True
     likelihood: str = "bernoulli"
+    #: Use :func:`compiled_bernoulli_log_prob` for the Bernoulli likelihood where gradients
+    #: are taken (training steps); a run-time switch, not part of the saved config.
+    compile_likelihood: bool = False
 
     def _init_likelihood(self, likelihood: str, n_features: int) -> None:
         if likelihood not in LIKELIHOODS:
@@ -179,6 +230,8 @@ class VariationalModel(Autoencoder):
         """
         x = x.reshape(x.shape[0], -1)
         if self.likelihood == "bernoulli":
+            if self.compile_likelihood and torch.is_grad_enabled() and logits.requires_grad:
+                return compiled_bernoulli_log_prob(x, logits)
             return bernoulli_log_prob(x, logits)
         if logits.dtype in (torch.bfloat16, torch.float16):
             logits = logits.float()
