@@ -96,6 +96,8 @@ def main(argv=None):
     ap.add_argument("--rounds", type=int, default=None, help="rounds (default 5)")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--no-bf16", action="store_true", help="skip the bf16 autocast rows")
+    ap.add_argument("--name", default=None,
+                    help="results name (default vae_mnist_speed, quick: vae_mnist_speed_quick)")
     ap.add_argument("--no-compile", action="store_true",
                     help="skip the rows with the torch.compile-fused likelihood")
     args = ap.parse_args(argv)
@@ -136,7 +138,7 @@ def main(argv=None):
         results[name] = {"k": k, "steps_per_round": n_steps, **res}
         print(name, {kk: round(v["steps_per_s"], 1) for kk, v in res.items()}, flush=True)
     md = md_table(["model", "variant", "steps/s (median)", "× before (fp32)"], rows)
-    write_results("vae_mnist_speed_quick" if q else "vae_mnist_speed", {
+    write_results(args.name or ("vae_mnist_speed_quick" if q else "vae_mnist_speed"), {
         "protocol": __doc__,
         "settings": {"quick": q, "steps": steps, "rounds": rounds, "threads": args.threads,
                      "omp_num_threads": os.environ.get("OMP_NUM_THREADS"), "batch_size": 100,
