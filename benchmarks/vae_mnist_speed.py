@@ -107,7 +107,7 @@ def main(argv=None):
     rounds = args.rounds or (2 if q else 5)
     path = os.environ.get("AEKIT_DATA")
     train_ds, _ = load_mnist(None if path is None else os.path.join(path, "mnist.npz"))
-    X = torch.from_numpy(np.asarray(train_ds.X[:10_000], dtype=np.float32))
+    X = torch.from_numpy(np.asarray(train_ds.X[:30_000], dtype=np.float32))  # >= 120 batches
     g = torch.Generator().manual_seed(0)
     bf16_ok = not args.no_bf16 and torch.backends.mkldnn.is_available() and \
         torch.ops.mkldnn._is_mkldnn_bf16_supported()
