@@ -143,6 +143,13 @@ def add_dataset_args(p) -> None:
 
 
 PIECE_EXEMPT = ("name", "pieces", "shard", "threads", "allow_code_change")
+#: Settings that say which jobs a protocol has, not how any one job trains: the candidate
+#: recipes (a job's own recipe is in its key) and the final seeds (a job's seed is in its
+#: key). Recorded in every piece, left out when a stored piece is compared with a job, so a
+#: protocol with one more candidate reuses the jobs of the candidates it shares.
+JOB_LIST_SETTINGS = ("select", "seeds")
+#: The argument parser's defaults, stored by :func:`check_pieces_args` for :class:`Pieces`.
+PARSER_DEFAULTS: dict = {}
 
 
 def code_identity(script: str | Path) -> dict:
@@ -193,7 +200,14 @@ class Pieces:
     signature is refused by name, never mixed in, except that ``--allow-code-change``
     accepts pieces of the same settings trained by other code (other commits of ``src/`` or
     of the script), listed in the results' ``code_changed``; each piece keeps its own
-    commit. Thread counts may differ between pieces (recorded per piece)."""
+    commit. Thread counts may differ between pieces (recorded per piece).
+
+    What "the same settings" means for one job: the job-list settings
+    (:data:`JOB_LIST_SETTINGS`: the candidate recipes and the final seeds) are left out, since
+    a job's own recipe and seed are in its key, so a protocol with one more candidate reuses
+    the jobs it shares with an earlier one; and a setting the stored piece does not record
+    (added to the script after it was trained) matches when this run has it at the parser's
+    default, listed in the results' ``settings_defaulted``."""
 
     def __init__(self, a, script: str | Path):
         self.dir = Path(a.pieces) if a.pieces else None
@@ -202,6 +216,10 @@ class Pieces:
         self.signature = json.loads(json.dumps(
             {"settings": {k: v for k, v in sorted(vars(a).items()) if k not in PIECE_EXEMPT},
              "code": code_identity(script)}))
+        # parser defaults (check_pieces_args stores them): a setting added to the script after
+        # a piece was trained is absent from that piece and matches when it is at its default
+        self.defaults = dict(PARSER_DEFAULTS)
+        self.defaulted: list[str] = []
         self.allow_code_change = bool(getattr(a, "allow_code_change", False))
         self.used: list[dict] = []
         self.code_changed: list[str] = []
@@ -227,15 +245,16 @@ class Pieces:
             except (ValueError, KeyError, TypeError) as e:
                 raise SystemExit(f"--pieces: {path} is not a piece of this script "
                                  f"({type(e).__name__}: {e})") from None
-            same_settings = sig.get("settings") == self.signature["settings"]
-            if same_settings and sig.get("code") != self.signature["code"] \
-                    and self.allow_code_change:
+            same_settings, defaulted = self._same_job_settings(sig.get("settings"))
+            same_code = sig.get("code") == self.signature["code"]
+            if same_settings and not same_code and self.allow_code_change:
                 self.code_changed.append(path.name)
-            elif sig != self.signature:
+            elif not (same_settings and same_code):
                 raise SystemExit(f"--pieces: {path} was trained with other settings or code "
                                  f"({_sig_diff(sig, self.signature)}); use another --pieces "
                                  "directory")
             self.used.append({"piece": path.name, "environment": piece["environment"]})
+            self.defaulted += [f"{path.name}: {k}" for k in defaulted]
             print(f"   (reusing {path.name})", flush=True)
             return result
         if not mine:
@@ -251,6 +270,26 @@ class Pieces:
             self.used.append({"piece": path.name, "environment": env})
         return result
 
+    def _same_job_settings(self, stored) -> tuple[bool, list[str]]:
+        """Whether a stored piece's settings train the same job as this run's, and which
+        settings it lacks and were matched at their defaults. Job-list settings
+        (:data:`JOB_LIST_SETTINGS`) are ignored on both sides."""
+        if not isinstance(stored, dict):
+            return False, []
+        mine = self.signature["settings"]
+        defaulted = []
+        for k in set(stored) | set(mine):
+            if k in JOB_LIST_SETTINGS:
+                continue
+            if k in stored and k in mine:
+                if stored[k] != mine[k]:
+                    return False, []
+            elif k in mine and k in self.defaults and mine[k] == self.defaults[k]:
+                defaulted.append(k)
+            else:
+                return False, []
+        return True, sorted(defaulted)
+
     def refuse_dirty(self, quick: bool) -> None:
         """Exit unless every piece used was trained from a clean tree (quick runs and
         ``--allow-dirty`` excepted): a headline result never rests on uncommitted code."""
@@ -263,7 +302,8 @@ class Pieces:
 def _sig_diff(old: dict, new: dict) -> str:
     keys = [f"code.{k}" for k in new["code"] if old.get("code", {}).get(k) != new["code"][k]]
     keys += [k for k in set(old.get("settings", {})) | set(new["settings"])
-             if old.get("settings", {}).get(k) != new["settings"].get(k)]
+             if k not in JOB_LIST_SETTINGS
+             and old.get("settings", {}).get(k) != new["settings"].get(k)]
     return "differs in " + ", ".join(sorted(keys)) if keys else "unreadable signature"
 
 
@@ -288,3 +328,6 @@ def check_pieces_args(p, a) -> None:
     if a.shard and not a.pieces:
         p.error("--shard needs --pieces DIR (the shards meet there)")
     parse_shard(a.shard)
+    # the parser's defaults, for pieces trained before a setting existed (see Pieces)
+    PARSER_DEFAULTS.clear()
+    PARSER_DEFAULTS.update({k: p.get_default(k) for k in vars(a)})

@@ -298,6 +298,7 @@ def select_and_test(a: argparse.Namespace, Xtr: np.ndarray, Xte: np.ndarray) -> 
                    "selection": selection, "chosen": chosen, "pca_val": pca_val,
                    "final": final, "pca": pca, "pieces": pieces.used or None,
                    "code_changed": pieces.code_changed, "code": pieces.signature["code"],
+                   "settings_defaulted": pieces.defaulted or None,
                    "unit": "sum over 784 pixels of squared error, mean over images",
                    "protocol": f"{a.dataset}: candidates trained on the first 55k training "
                                "images, scored on the last 5k after their last epoch "

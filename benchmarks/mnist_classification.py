@@ -416,6 +416,7 @@ def select_and_test(a, Xtr, ytr, Xte, yte) -> None:
                    "dataset": a.dataset, "selection": selection, "chosen": best["recipe"],
                    "final": finals, "pieces": pieces.used or None,
                    "code_changed": pieces.code_changed,
+                   "settings_defaulted": pieces.defaulted or None,
                    "code": pieces.signature["code"],
                    "unit": "error in percent",
                    "protocol": f"{a.dataset}: every recipe fine-tunes every variant on the "

@@ -240,6 +240,38 @@ def test_classification_pieces_shards_equal_one_run(mnist_path, tmp_path):
     assert [r["test_error_pct"] for r in res["final"]] == \
         [r["test_error_pct"] for r in whole["final"]], (res["final"], whole["final"])
     assert len(res["pieces"]) == 4 and res["code"]["src_tree"], res["pieces"]
+    assert res["settings_defaulted"] is None, res["settings_defaulted"]
+
+    # one more candidate recipe: the jobs it shares with the run above are reused (the
+    # candidate list is not part of a job's settings), only the new candidate is trained
+    before = {p.name for p in (tmp_path / "pieces").iterdir()}
+    i = base.index("--select") + 3  # after the two recipes of `common`
+    more = [*base[:i], "dropout=0.3", *base[i:]]
+    grown = subprocess.run([*more, "--shard", "2/3", "--name", name], cwd=ROOT, env=env,
+                           capture_output=True, text=True, timeout=300)
+    assert grown.returncode == 0 and grown.stdout.count("(reusing select-") == 2, \
+        (grown.stdout[-1500:], grown.stderr[-1000:])
+    added = {p.name for p in (tmp_path / "pieces").iterdir()} - before
+    assert len(added) == 1 and next(iter(added)).startswith("select-mlp-s0-"), added
+    (tmp_path / "pieces" / next(iter(added))).unlink()
+    out.unlink(missing_ok=True)  # written when the new candidate lost (finals all stored)
+    # a setting added to the script after a piece was trained: absent from the piece, it
+    # matches at its default (listed), and refuses the piece at any other value
+    old = tmp_path / "pieces" / stored[1]
+    piece = json.loads(old.read_text())
+    assert piece["signature"]["settings"].pop("batch_norm") is False
+    old.write_text(json.dumps(piece))
+    try:
+        aged = _run_quick("mnist_classification.py", name, mnist_path, *common, "--pieces",
+                          str(tmp_path / "pieces"))
+    finally:
+        out.unlink(missing_ok=True)
+    assert aged["settings_defaulted"] == [f"{stored[1]}: batch_norm"], aged["settings_defaulted"]
+    assert [r["test_error_pct"] for r in aged["final"]] == \
+        [r["test_error_pct"] for r in whole["final"]]
+    bn = subprocess.run([*base, "--batch-norm", "--name", name], cwd=ROOT, env=env,
+                        capture_output=True, text=True, timeout=300)
+    assert bn.returncode != 0 and "batch_norm" in bn.stderr, bn.stderr[-500:]
 
     other = subprocess.run([*base, "--lr", "0.002", "--name", name], cwd=ROOT, env=env,
                            capture_output=True, text=True, timeout=300)
