@@ -36,6 +36,15 @@ NeurIPS 2022 datasets track, benchmark table): VAE 89.78, IWAE 86.82. Goal of th
 pythae within 2 hours of training on this CPU.
 
 Command: ``OMP_NUM_THREADS=1 python benchmarks/vae_mnist.py [--quick] [--budget-minutes M]``.
+
+Data-parallel over the cores: ``OMP_NUM_THREADS=1 torchrun --standalone --nproc-per-node 2
+benchmarks/vae_mnist.py --lr 1e-3 ...`` trains each model with ``aekit.fit``'s
+DistributedDataParallel strategy (gloo): every step's batch of 100 is split 50/50 and the
+gradients averaged, which is the one-process step on the same batch (up to float
+round-off). The clock is rank 0's (broadcast every step, so every process stops, decays the
+learning rate and reaches the checkpoints at the same step); rank 0 alone evaluates and
+writes the results. ``--lr`` is required (no selection under torchrun) and ``ae`` is not
+allowed.
 """
 
 from __future__ import annotations
@@ -65,6 +74,25 @@ class _Budget(Exception):
     pass
 
 
+def _world_rank() -> tuple[int, int]:
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_world_size(), dist.get_rank()
+    return 1, 0
+
+
+def _rank0_value(v: float) -> float:
+    """``v`` of rank 0 on every process (itself without a process group)."""
+    import torch.distributed as dist
+
+    if not (dist.is_available() and dist.is_initialized()):
+        return v
+    t = torch.tensor([v], dtype=torch.float64)
+    dist.broadcast(t, src=0)
+    return float(t)
+
+
 class Clock(Callback):
     """Counts training time (evaluations excluded), evaluates the validation NLL at the
     checkpoint times and stops the run when the budget is spent (checked every step).
@@ -86,7 +114,9 @@ class Clock(Callback):
 
     def on_batch_end(self, loop):
         now = self._now()
-        self.train_s += now - self._t
+        # under torchrun every process follows rank 0's clock: the same stop, learning rate
+        # and checkpoint steps everywhere
+        self.train_s = _rank0_value(self.train_s + now - self._t)
         self.train_wall_s += time.perf_counter() - self._w
         self.steps = loop.step
         if self.lr_decay != 1.0:  # lr(t) = lr0 · decay^(t / budget), t = training time so far
@@ -96,6 +126,9 @@ class Clock(Callback):
         self.last_lr = loop.optimizer.param_groups[0]["lr"]
         if self.todo and self.train_s >= self.todo[0]:
             self.todo.pop(0)
+            if _world_rank()[1] != 0:  # rank 0 evaluates; the others wait at the next step
+                self._t, self._w = self._now(), time.perf_counter()
+                return
             loop.model.eval()
             t0 = time.perf_counter()
             nll = self.evaluate(loop.model)
@@ -188,6 +221,14 @@ def main(argv=None):
         raise SystemExit("--validation-only: model 'ae' is scored on the test set only; "
                          "leave it out of --models")
     torch.set_num_threads(args.threads)
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:  # under torchrun
+        import torch.distributed as dist
+
+        if args.lr is None or "ae" in args.models.split(","):
+            raise SystemExit("under torchrun: give --lr (no selection) and leave 'ae' out of "
+                             "--models")
+        dist.init_process_group("gloo")
+    world, rank = _world_rank()
     q = args.quick
     budget_min = args.budget_minutes if args.budget_minutes is not None else (0.25 if q else 6)
     test_n = args.test_n or (100 if q else 2000)
@@ -252,6 +293,8 @@ def main(argv=None):
         model.compile_likelihood = args.compile_likelihood
         clock = train(model, objective, Xtr, budget_s, checkpoints, val_nll, lr=lr,
                       clock=args.clock, precision=args.precision, lr_decay=args.lr_decay)
+        if rank != 0:  # data-parallel helper: rank 0 evaluates and writes
+            continue
         t0 = time.perf_counter()
         final_val = val_nll(model)
         clock.curve.append({"train_s": clock.train_s, "train_wall_s": clock.train_wall_s,
@@ -286,6 +329,8 @@ def main(argv=None):
                       "anchors": ANCHORS[base], **_recon(Xte, p)}
         print({kk: v for kk, v in runs[name].items() if kk != "curve"}, flush=True)
 
+    if rank != 0:
+        return
     for name, r in runs.items():
         if name == "ae" or args.validation_only:
             continue
@@ -338,7 +383,7 @@ def main(argv=None):
                      "select_minutes": select_s / 60 if selection else 0, "adam_eps": 1e-4,
                      "clock": args.clock, "precision": args.precision,
                      "lr_decay": args.lr_decay, "compile_likelihood": args.compile_likelihood,
-                     "threads": args.threads,
+                     "threads": args.threads, "processes": world,
                      "omp_num_threads": os.environ.get("OMP_NUM_THREADS"),
                      "argv": sys.argv},
         "anchors": ANCHORS, "runs": runs,
