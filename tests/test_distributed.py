@@ -71,3 +71,45 @@ def test_resume_across_process_counts(tmp_path):
     b = load_file(tmp_path / "run" / "model.safetensors")
     diffs = {k: float((a[k] - b[k]).abs().max()) for k in a}
     assert max(diffs.values()) < 1e-4, diffs
+
+
+STOP_SCRIPT = """
+import json, sys
+import numpy as np
+import torch.distributed as dist
+from aekit import fit
+from aekit.models import DenseAE
+from aekit.objectives import Objective
+from aekit.train.callbacks import Callback
+
+dist.init_process_group("gloo")
+rank = dist.get_rank()
+
+
+class StopOnRank1(Callback):  # a stop only one process decides (as a wall-clock budget can)
+    def on_epoch_end(self, loop, record):
+        return rank == 1 and record["epoch"] >= 2
+
+
+X = np.random.default_rng(0).random((64, 8)).astype("float32")
+h = fit(DenseAE([8, 3]), Objective("mse"), X, max_iter=6, batch_size=16, progress=False,
+        callbacks=[StopOnRank1()])
+print(json.dumps({"rank": rank, "epochs": len(h.records)}), flush=True)
+dist.destroy_process_group()
+"""
+
+
+@pytest.mark.skipif(not dist.is_available(), reason="torch.distributed is not available")
+def test_a_stop_decided_on_one_process_stops_all(tmp_path):
+    """A callback that stops training on rank 1 only: both processes end after the same
+    epoch (without the agreement rank 0 would wait in the next all-reduce)."""
+    script = tmp_path / "stop.py"
+    script.write_text(STOP_SCRIPT)
+    env = dict(os.environ, CI="true", OMP_NUM_THREADS="1")
+    proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone",
+                           "--nproc-per-node", "2", str(script)], env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    got = sorted((json.loads(line) for line in proc.stdout.splitlines()
+                  if line.startswith("{")), key=lambda r: r["rank"])
+    assert got == [{"rank": 0, "epochs": 2}, {"rank": 1, "epochs": 2}], (got, proc.stdout)

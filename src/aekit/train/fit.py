@@ -158,6 +158,9 @@ class Loop:
                 for cb in self.callbacks:
                     if cb.on_epoch_end(self, record):
                         self.stop = True
+                # every process stops together: a stop decided on one (a wall-clock budget,
+                # a callback of its own) would otherwise leave the others in a collective
+                self.stop = bool(self.dist.any(float(self.stop)))
                 self.epoch, self.batch = self.epoch + 1, 0
             for cb in self.callbacks:
                 cb.on_fit_end(self)
