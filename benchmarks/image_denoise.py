@@ -38,6 +38,7 @@ from aekit.images import (
     PatchSource,
     SaltPepperNoise,
     SelfEnsemble,
+    denoise,
     estimate_noise,
     load_fashion_mnist,
     load_photos,
@@ -152,9 +153,15 @@ def train(model, images, damage, budget_s, *, patch=48, batch=32, lr=1e-3, seed=
             "fit_s": round(time.perf_counter() - t1, 1)}
 
 
-def run_model(model, img, flat=False, ensemble=False, sigma=None):
+def run_model(model, img, flat=False, ensemble=False, sigma=None, opponent=False):
     """Whole-image inference (tiles of 128 overlapping 32), clipped to [0, 1]; a noise-map
-    model (``noise_map=True``) is given ``[y, σ·1]`` with ``sigma`` (required for it)."""
+    model (``noise_map=True``) is given ``[y, σ·1]`` with ``sigma`` (required for it).
+    ``opponent``: a one-channel model on the opponent channels of an RGB image
+    (``aekit.images.denoise(colour="opponent")``, CBM3D's colour space)."""
+    if opponent:
+        return denoise(model, img, tile=128, overlap=32, self_ensemble=ensemble,
+                       sigma=sigma if getattr(model, "noise_map", False) else None,
+                       colour="opponent")
     if getattr(model, "noise_map", False):
         if sigma is None:
             raise ValueError("a noise-map model needs sigma")
@@ -495,6 +502,11 @@ def main(argv=None):
                         aek = {rgb_label: (models["rgb_main"], False),
                                rgb_label + " + x8 self-ensemble": (models["rgb_main"], "ens"),
                                **aek}
+                    if kind == "rgb" and "gray_main" in models:  # the gray model, CBM3D-style
+                        opp = MAIN_LABEL + " on opponent channels"
+                        aek = {opp: (models["gray_main"], "opp"),
+                               opp + " + x8 self-ensemble": (models["gray_main"], "opp_ens"),
+                               **aek}
             else:
                 sp_sel = train_info.get(f"{kind}_sp_unet", {}).get("selection")
                 aek = {"aekit U-Net" + (" (residual)" if sp_sel and sp_sel["chosen"] ==
@@ -508,8 +520,9 @@ def main(argv=None):
                          aek.items()}
             for name, (m, flat) in aek.items():
                 methods[name] = (lambda y, m=m, flat=flat, s_=sig: run_model(
-                    m, y, flat is True, flat == "ens",
-                    sigma=estimate_noise(y) if flat == "est" else s_))
+                    m, y, flat is True, flat in ("ens", "opp_ens"),
+                    sigma=estimate_noise(y) if flat == "est" else s_,
+                    opponent=flat in ("opp", "opp_ens")))
             msize = choose(median, [3, 5], vp)
             gs = choose(gblur, [0.5, 1.0, 1.5, 2.0], vp)
             pk = choose(pca[kind], [2, 4, 8, 16], vp[:2] if kind != "fashion" else vp[:10])
@@ -624,6 +637,13 @@ def main(argv=None):
                           "image_denoise_select.py (short runs; no test photo); the '+ x8 "
                           "self-ensemble' row averages the model over the 8 flips/rotations of "
                           "each tile (8x inference, no retraining; on the whole photos only)",
+            "aekit_main_on_rgb": "when the main gray denoiser is trained in the run (kinds gray "
+                                 "and rgb), the RGB rows also run it on the three channels of "
+                                 "the orthogonal opponent transform Y = (R+G+B)/3, (R−B)/2 + "
+                                 "1/2, (R−2G+B)/4 + 1/2 (aekit.images.rgb_to_opponent; the "
+                                 "noise stays white, σ/√3, σ/√2, σ√6/4 per channel) and maps "
+                                 "the result back, as CBM3D runs grayscale BM3D; no RGB "
+                                 "training",
             **({"aekit_main_rgb": f"{rgb_label}: the main gray recipe (architecture, patch, "
                 "batch, learning rate, σ ~ U[0, 0.35], best validation epoch) at 3 input/output "
                 f"channels, trained {args.rgb_budget:.0f} s on patches of the RGB training "

@@ -33,10 +33,13 @@ __all__ = [
     "compress_image",
     "decompress_image",
     "denoise",
+    "denoise_colour_mode",
     "dihedral_inverse",
     "estimate_noise",
     "inpaint",
+    "opponent_to_rgb",
     "read_compressed",
+    "rgb_to_opponent",
     "train_compressor",
     "train_denoiser",
     "train_image_model",
@@ -207,18 +210,98 @@ class SelfEnsemble:
         return acc / 8
 
 
+#: Rows of the opponent transform (orthogonal, each scaled into [0, 1]) and the factor by
+#: which each row scales white Gaussian noise: ‖row‖₂ = 1/√3, 1/√2, √6/4.
+_OPPONENT = np.array([[1 / 3, 1 / 3, 1 / 3], [1 / 2, 0, -1 / 2], [1 / 4, -1 / 2, 1 / 4]])
+_OPPONENT_OFFSET = np.array([0.0, 0.5, 0.5])
+OPPONENT_NOISE_SCALE = (3 ** -0.5, 2 ** -0.5, 6 ** 0.5 / 4)
+
+
+def rgb_to_opponent(image) -> np.ndarray:
+    """RGB (3, H, W) in [0, 1] -> an opponent (luminance–chrominance) image (3, H, W) in [0, 1].
+
+    ``Y = (R + G + B)/3``, ``C₁ = (R − B)/2 + ½``, ``C₂ = (R − 2G + B)/4 + ½``. The rows are
+    orthogonal, so white Gaussian noise of level σ in RGB stays white and independent across
+    the three channels, with levels σ/√3, σ/√2 and σ·√6/4 (``OPPONENT_NOISE_SCALE``): a
+    grayscale denoiser can then treat each channel on its own. Exactly inverted by
+    :func:`opponent_to_rgb`.
+
+    References
+    ----------
+    Dabov, Foi, Katkovnik & Egiazarian, "Color image denoising via sparse 3D collaborative
+    filtering with grouping constraint in luminance-chrominance space", ICIP 2007 (CBM3D's
+    opponent colour space; the same rows, scaled differently).
+    """
+    x = as_chw(image, "image")
+    if x.shape[0] != 3:
+        raise ValueError(f"image must have 3 (RGB) channels, got {x.shape[0]}")
+    y = np.tensordot(_OPPONENT, x.astype(np.float64), axes=1) + _OPPONENT_OFFSET[:, None, None]
+    return y.astype(x.dtype)
+
+
+def opponent_to_rgb(image) -> np.ndarray:
+    """Inverse of :func:`rgb_to_opponent`: ``G = Y − 4c/3``, ``R = Y + b + 2c/3``,
+    ``B = Y − b + 2c/3`` with ``b = C₁ − ½``, ``c = C₂ − ½``. (3, H, W) -> (3, H, W)."""
+    y = as_chw(image, "image")
+    if y.shape[0] != 3:
+        raise ValueError(f"image must have 3 (opponent) channels, got {y.shape[0]}")
+    a, b, c = y.astype(np.float64) - _OPPONENT_OFFSET[:, None, None]
+    return np.stack([a + b + 2 * c / 3, a - 4 * c / 3, a - b + 2 * c / 3]).astype(y.dtype)
+
+
+def denoise_colour_mode(model: nn.Module, image, colour: str = "auto") -> str:
+    """How :func:`denoise` feeds ``image`` (C, H, W) to ``model``: ``"opponent"`` for
+    ``colour="auto"`` with a one-channel model (image channels, not counting a noise map) and
+    an RGB image, else ``"direct"``; an explicit ``colour`` is returned as given."""
+    if colour not in ("auto", "direct", "opponent"):
+        raise ValueError(f"colour must be 'auto', 'direct' or 'opponent', got {colour!r}")
+    if colour != "auto":
+        return colour
+    cin = getattr(model, "in_channels", None)
+    c_model = cin - int(bool(getattr(model, "noise_map", False))) if isinstance(cin, int) \
+        else None
+    return "opponent" if c_model == 1 and np.shape(image)[0] == 3 else "direct"
+
+
 def denoise(model: nn.Module, image, *, tile: int = 128, overlap: int = 32,
             clip: bool = True, self_ensemble: bool = False,
-            sigma: float | None = None) -> np.ndarray:
+            sigma: float | None = None, colour: str = "auto") -> np.ndarray:
     """Denoise a whole image of any size: tiled inference, clipped to [0, 1]. (C, H, W).
 
     With ``self_ensemble`` the model is applied to the 8 flips/rotations of every tile and the
     results averaged (:class:`SelfEnsemble`, 8× slower). A model with ``noise_map=True``
     (non-blind, FFDNet-style) is given ``[x̃, σ·1]``: ``sigma`` the noise level in pixel units
     of [0, 1] when known, else :func:`estimate_noise` of the image. A blind model takes no
-    ``sigma``: passing one is an error, so a σ is never silently dropped."""
+    ``sigma``: passing one is an error, so a σ is never silently dropped.
+
+    ``colour``: ``"opponent"`` runs a grayscale (one-channel) denoiser on the three channels
+    of :func:`rgb_to_opponent` of an RGB image and maps the result back, as CBM3D does with
+    grayscale BM3D: the transform keeps Gaussian noise white and independent per channel,
+    at levels σ/√3, σ/√2, σ·√6/4 (a given ``sigma`` is scaled so for a noise-map model;
+    otherwise each channel's level is estimated). ``"direct"`` gives the image to the model
+    as it is. ``"auto"`` (default) is ``"opponent"`` for a one-channel model and an RGB image,
+    else ``"direct"``."""
     x = as_chw(image)
-    if getattr(model, "noise_map", False):
+    n_map = bool(getattr(model, "noise_map", False))
+    cin = getattr(model, "in_channels", None)
+    c_model = (cin - 1 if n_map else cin) if isinstance(cin, int) else None
+    colour = denoise_colour_mode(model, x, colour)
+    if colour == "opponent":
+        if x.shape[0] != 3 or c_model not in (1, None):
+            raise ValueError(f"colour='opponent' runs a one-channel model on an RGB image; got "
+                             f"a {x.shape[0]}-channel image and a {c_model}-channel model")
+        if sigma is not None and not n_map:
+            raise ValueError("sigma is given but the model is blind (no noise-level input); "
+                             "train it with noise_map=True to use a known σ")
+        y = rgb_to_opponent(x)
+        out = np.stack([denoise(model, y[c:c + 1], tile=tile, overlap=overlap, clip=False,
+                                self_ensemble=self_ensemble,
+                                sigma=None if sigma is None else
+                                float(sigma) * OPPONENT_NOISE_SCALE[c])[0]
+                        for c in range(3)])
+        out = opponent_to_rgb(out)
+        return np.clip(out, 0, 1) if clip else out
+    if n_map:
         if sigma is None:
             sigma = estimate_noise(x)
         sigma = float(sigma)
@@ -228,7 +311,6 @@ def denoise(model: nn.Module, image, *, tile: int = 128, overlap: int = 32,
     elif sigma is not None:
         raise ValueError("sigma is given but the model is blind (no noise-level input); "
                          "train it with noise_map=True to use a known σ")
-    cin = getattr(model, "in_channels", None)
     if self_ensemble and isinstance(cin, int) and cin != x.shape[0]:
         raise ValueError(f"the model expects {cin}-channel images, the image has {x.shape[0]}")
     f = SelfEnsemble(model) if self_ensemble else model

@@ -42,7 +42,7 @@ def _mode(args):
 
 
 def run_denoise(args) -> int:
-    from .apps import denoise, estimate_noise, train_denoiser
+    from .apps import denoise, denoise_colour_mode, estimate_noise, train_denoiser
     from .io import read_image, write_image
     from .metrics import psnr, ssim
 
@@ -70,7 +70,9 @@ def run_denoise(args) -> int:
     out = denoise(m, x, sigma=args.sigma)
     write_image(args.output, out)
     report = {"input": str(args.input), "output": str(args.output),
-              "estimated_sigma": round(estimate_noise(x), 4)}
+              "estimated_sigma": round(estimate_noise(x), 4),
+              # a gray model on a colour image runs on its opponent channels
+              "colour": denoise_colour_mode(m, x)}
     if non_blind:
         report["sigma_used"] = round(args.sigma if args.sigma is not None
                                      else report["estimated_sigma"], 4)
