@@ -306,6 +306,9 @@ def main(argv=None):
                     help="salt-and-pepper models: train a plain and a residual U-Net, each "
                     "for the model's budget, and keep the one with the lower validation loss "
                     "(the choice and both losses are recorded)")
+    ap.add_argument("--sp-residual", action="store_true",
+                    help="salt-and-pepper models: the residual U-Net only (the choice an "
+                    "earlier --sp-select run made on validation; say which with --main-source)")
     ap.add_argument("--save-model", help="also save the main gray denoiser here (.safetensors)")
     ap.add_argument("--finish-by", default=None, metavar="HH:MM",
                     help="UTC time the run must end by: the main model's budget is cut to "
@@ -390,6 +393,8 @@ def main(argv=None):
             raise SystemExit(f"--budget-of must be KEY=SECONDS with KEY one of "
                              f"{', '.join(shares)}; got {item!r}")
         B[key] = float(sec)
+    if args.sp_select and args.sp_residual:
+        raise SystemExit("--sp-select and --sp-residual are alternatives; give one")
     only = None if args.only is None else {k.strip() for k in args.only.split(",") if k.strip()}
     if only is not None and only - set(B) - {"rgb_main"}:
         raise SystemExit(f"--only: unknown model keys {sorted(only - set(B))}; known: "
@@ -409,6 +414,10 @@ def main(argv=None):
     def do(key, model, imgs, dmg, val, **kw):
         if key.split("_")[0] not in kinds or (only is not None and key not in only):
             return
+        if args.sp_residual and key.endswith("_sp_unet"):
+            model = type(model)(**{**model.config(), "residual": True})
+            train_info[key] = {"selection": {"chosen": "residual", "by": "--sp-residual",
+                                             "source": args.main_source}}
         if args.sp_select and key.endswith("_sp_unet"):
             # the plain U-Net and its residual twin, same budget, seed and validation patches
             twin = type(model)(**{**model.config(), "residual": True})
@@ -427,7 +436,8 @@ def main(argv=None):
             print(key, "chose", pick, flush=True)
             return
         torch.manual_seed(0)
-        train_info[key] = train(model, imgs, dmg, B[key], val=val, **kw)
+        train_info[key] = {**train(model, imgs, dmg, B[key], val=val, **kw),
+                           **train_info.get(key, {})}
         models[key] = model
         print(key, train_info[key], flush=True)
 
@@ -613,7 +623,7 @@ def main(argv=None):
                                                      {i.partition("=")[0] for i in
                                                       args.budget_of}} or None,
                      "only": sorted(only) if only is not None else None,
-                     "sp_select": args.sp_select,
+                     "sp_select": args.sp_select, "sp_residual": args.sp_residual,
                      "main_budget_note": budget_note},
         "protocol": {
             "test": "held-out photos " + ", ".join(test_gray) + " (gray), "
