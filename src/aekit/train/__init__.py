@@ -1,5 +1,6 @@
 """Training: the one loop, its callbacks and strategies, checkpoints and saved models."""
 
+from .batchnorm import recalibrate_batch_norm
 from .callbacks import (
     Callback,
     Checkpoint,
@@ -21,4 +22,5 @@ __all__ = ["OPTIMIZERS", "PRECISIONS", "SCHEDULES", "Callback", "Checkpoint", "E
            "FunctionCallback", "History", "Loop", "Pretrained", "ProgressBar", "SignalHandler",
            "TimeBudget", "TrainingInterrupted", "WeightAverage", "evaluate", "find_checkpoints",
            "fit", "load", "load_checkpoint", "lr_factor", "native_bf16", "pretrain_layers",
-           "resolve_precision", "save_checkpoint", "save_model", "stack_into_deep_ae"]
+           "recalibrate_batch_norm", "resolve_precision", "save_checkpoint", "save_model",
+           "stack_into_deep_ae"]
