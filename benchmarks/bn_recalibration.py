@@ -78,7 +78,6 @@ def main(argv=None):
         lin = copy.deepcopy(stacked) if pretrained else list(
             DenseAE(sizes, activation="relu", code_activation="relu").enc)
         m = mc.Classifier(lin, "relu", 0.0, 0.0, bn).train()
-        dead = None
         if bn:
             mc.identity_batch_norm_(m, X)
         with torch.no_grad():  # share of hidden units of layers 2-3 that are 0 on 2,000 images
