@@ -209,6 +209,7 @@ def test_hinton_select_protocol_touches_test_once(mnist_path):
     assert 0 < fin["test_error"] < res["pca"]["test_error"] * 3, fin["test_error"]
 
 
+@pytest.mark.slow  # about 50 s; the same Pieces machinery runs by default in the Hinton test
 def test_classification_pieces_shards_equal_one_run(mnist_path, tmp_path):
     """--pieces/--shard: two shards and a final assembling run give exactly the test errors
     of one uninterrupted run (same seeds, one thread), every job trained once; a piece of

@@ -32,7 +32,10 @@ def _tensors(run: Path) -> dict[str, torch.Tensor]:
     return load_file(run / "model.safetensors")
 
 
-@pytest.mark.parametrize("kill_after_step", [20, 75, 140])  # mid-epoch checkpoints, early to late
+# Mid-epoch checkpoints, early to late. The middle one runs by default; the early and late
+# kills (about 25 s each) run with ``pytest -m slow`` to keep the default suite short.
+@pytest.mark.parametrize("kill_after_step", [pytest.param(20, marks=pytest.mark.slow), 75,
+                                             pytest.param(140, marks=pytest.mark.slow)])
 def test_sigkill_then_resume_matches_uninterrupted(tmp_path, kill_after_step):
     ref = _aekit(*ARGS, "--output", str(tmp_path / "ref"))
     victim = _aekit(*ARGS, "--output", str(tmp_path / "victim"))
