@@ -34,6 +34,12 @@ class PatchSource:
     (validation) patch ``i`` is always the same (drawn from ``seed`` and ``i``), damage
     included.
 
+    Under ``torch.distributed`` with P > 1 processes (data-parallel :func:`aekit.fit`), fresh
+    draws come from a stream per rank r, seeded from (``seed``, P, r): every process holds a
+    copy of the source and is handed its own rows of the global batch, so one shared stream
+    would give every process the same patches (a global batch of P identical halves). The
+    one-process stream is unchanged.
+
     Images are picked with probability proportional to their number of possible patch
     positions, so every pixel is about equally likely to be seen.
 
@@ -93,6 +99,8 @@ class PatchSource:
                      np.float64)
         self._cum = torch.from_numpy(np.cumsum(w / w.sum()))
         self._g = torch.Generator().manual_seed(int(seed))
+        self._rank_g: torch.Generator | None = None  # the stream of this rank (see above)
+        self._rank_key: tuple[int, int] | None = None
         ff = float(focus_fraction)
         if not 0.0 <= ff <= 1.0:
             raise ValueError(f"focus_fraction must be in [0, 1], got {focus_fraction}")
@@ -155,8 +163,8 @@ class PatchSource:
         """Patches for ``idx``: fresh random ones, or the fixed patches ``idx``."""
         idx = torch.as_tensor(idx, dtype=torch.int64)
         if self.fresh:
-            x = self._draw(len(idx), self._g)
-            g = self._g
+            g = self._fresh_generator()
+            x = self._draw(len(idx), g)
         else:
             parts, g = [], None
             for i in idx.tolist():
@@ -176,8 +184,22 @@ class PatchSource:
         """Every patch (full-batch optimisers)."""
         return self.take(torch.arange(len(self)))
 
+    def _fresh_generator(self) -> torch.Generator:
+        """The generator of fresh draws: the source's own in one process, else this rank's."""
+        import torch.distributed as dist
+
+        if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() < 2:
+            return self._g
+        key = (dist.get_world_size(), dist.get_rank())
+        if self._rank_key != key:
+            world, rank = key
+            seed = (int(self.seed) * 1_000_003 + 7_919 * world + 104_729 * (rank + 1)) % 2 ** 63
+            self._rank_g, self._rank_key = torch.Generator().manual_seed(seed), key
+        return self._rank_g
+
     def state_dict(self) -> dict:
-        return {"generator": self._g.get_state()}
+        """The state of the fresh-draw generator (this rank's under torch.distributed)."""
+        return {"generator": self._fresh_generator().get_state()}
 
     def load_state_dict(self, state: dict) -> None:
-        self._g.set_state(state["generator"])
+        self._fresh_generator().set_state(state["generator"])
