@@ -13,6 +13,15 @@ training images. Training material: ``aekit.images.TRAIN_PHOTOS`` patches (and F
 training images), never a test image. Also: training throughput of ConvAE / UNetAE at batch 64.
 
 Command: ``OMP_NUM_THREADS=1 python benchmarks/image_denoise.py [--quick]``.
+
+Data-parallel over the cores: ``OMP_NUM_THREADS=1 torchrun --standalone --nproc-per-node 2
+benchmarks/image_denoise.py ...`` trains every model with ``aekit.fit``'s DistributedDataParallel
+strategy (gloo): each global batch is split over the processes and the gradients averaged, so
+batch norm sees ``batch / processes`` patches per process (``--main-batch`` sets the main
+models' global batch, e.g. twice the selected one to keep 32 per process). Each process draws
+its own fresh patches (``PatchSource``'s per-rank stream). The epochs of the calibrated
+schedule are rank 0's; a budget stop at an epoch end is agreed by all processes. Rank 0 alone
+evaluates, runs the baselines and writes the results (``processes`` recorded).
 """
 
 from __future__ import annotations
@@ -108,6 +117,23 @@ class _Images:
         return Batch(self.x[idx])
 
 
+def _world_rank() -> tuple[int, int]:
+    from aekit.train.distributed import world_and_rank
+
+    return world_and_rank()
+
+
+def _rank0_int(v: int) -> int:
+    """``v`` of rank 0 on every process (``v`` itself without a process group)."""
+    import torch.distributed as dist
+
+    if _world_rank()[0] == 1:
+        return int(v)
+    t = torch.tensor([int(v)], dtype=torch.int64)
+    dist.broadcast(t, src=0)
+    return int(t)
+
+
 def fit_step_time(model, obj, data, batch, precision, lr):
     """Seconds per optimiser step of ``aekit.fit`` on ``data`` (one epoch, batch ``batch``),
     after a one-batch warm-up fit; trains ``model`` in place (pass a copy to keep it)."""
@@ -141,6 +167,7 @@ def train(model, images, damage, budget_s, *, patch=48, batch=32, lr=1e-3, seed=
                                  prec, lr)
         spent = time.perf_counter() - t0
         epochs = max(1, int((budget_s - spent) / (per_step * 1.1 * EPOCH / batch)))
+        epochs = _rank0_int(epochs)  # under torchrun every process runs rank 0's schedule
     t1 = time.perf_counter()
     h = fit(model, obj, src, val=vsrc, max_iter=epochs, batch_size=batch, learning_rate=lr,
             schedule="cosine", random_state=seed, progress=False, early_stopping=10 ** 6,
@@ -318,6 +345,9 @@ def main(argv=None):
     ap.add_argument("--main", default=MAIN_CHOICE,
                     help="the main gray denoiser: a candidate name of image_denoise_select.py "
                     f"(default {MAIN_CHOICE!r}, the one its selection run chose)")
+    ap.add_argument("--main-batch", type=int, default=None, metavar="N",
+                    help="global batch of the main models instead of the selected one (under "
+                    "torchrun it is split over the processes; say why with --main-source)")
     ap.add_argument("--main-source", default=None,
                     help="where --main comes from (recorded), e.g. a selection results file")
     ap.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
@@ -326,6 +356,11 @@ def main(argv=None):
                     help="image kinds to train and test (comma-separated subset of gray, rgb, "
                     "fashion; a subset writes results/image_denoise_<kinds>.json)")
     args = ap.parse_args(argv)
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:  # under torchrun
+        import torch.distributed as dist
+
+        dist.init_process_group("gloo")
+    world, rank = _world_rank()
     q = args.quick
     global EPOCH
     EPOCH = 256 if q else 1024
@@ -348,6 +383,12 @@ def main(argv=None):
             print(budget_note, flush=True)
     global MAIN_LABEL
     main_name, (make_main, main_patch, main_batch, main_lr) = _main_spec(args.main)
+    selected_batch = main_batch
+    if args.main_batch is not None:
+        if args.main_batch < world:
+            raise SystemExit(f"--main-batch must be at least the number of processes ({world}), "
+                             f"got {args.main_batch}")
+        main_batch = args.main_batch
     main_map = bool(getattr(make_main(), "noise_map", False))
     MAIN_LABEL = (f"aekit non-blind denoiser, σ given ({gray_budget / 60:.0f} min)" if main_map
                   else f"aekit blind denoiser ({gray_budget / 60:.0f} min)")
@@ -466,6 +507,13 @@ def main(argv=None):
     do("fashion_sp_unet", UNetAE(1, features=32, depth=2), f_train, sp, f_val, patch=28,
        batch=64)
 
+    if world > 1:  # training done: rank 0 goes on alone (its later fits are one-process)
+        import torch.distributed as dist
+
+        dist.barrier()
+        dist.destroy_process_group()
+    if rank != 0:  # data-parallel helper: rank 0 evaluates, runs the baselines and writes
+        return
     if args.save_model:
         import aekit
         aekit.save_model(models["gray_main"], args.save_model)
@@ -612,7 +660,8 @@ def main(argv=None):
     out_name = args.name or ("image_denoise" + ("" if set(kinds) == {"gray", "rgb", "fashion"}
                                                 else "_" + "_".join(kinds)))
     _common.write_results(out_name + "_quick" if q else out_name, {
-        "settings": {"quick": q, "threads": torch.get_num_threads(),
+        "settings": {"quick": q, "threads": torch.get_num_threads(), "processes": world,
+                     "main_batch": main_batch, "main_batch_selected": selected_batch,
                      "omp_num_threads": os.environ.get("OMP_NUM_THREADS"),
                      "training_budget_s_main_gray": gray_budget,
                      "training_budget_s_other_models": total_budget, "budget_shares": shares,

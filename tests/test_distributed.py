@@ -113,3 +113,44 @@ def test_a_stop_decided_on_one_process_stops_all(tmp_path):
     assert proc.returncode == 0, proc.stderr[-2000:]
     got = [json.loads((tmp_path / f"out.rank{r}").read_text()) for r in (0, 1)]
     assert got == [{"rank": 0, "epochs": 2}, {"rank": 1, "epochs": 2}], got
+
+
+BN_SCRIPT = """
+import json, sys
+import numpy as np
+import torch.distributed as dist
+from aekit import fit
+from aekit.models import DenseAE
+from aekit.objectives import Objective
+
+dist.init_process_group("gloo")
+rank = dist.get_rank()
+rng = np.random.default_rng(0)
+X, V = (rng.random((n, 12)).astype("float32") for n in (64, 16))
+model = DenseAE([12, 6, 3], batch_norm=True)
+h = fit(model, Objective("mse"), X, val=V, max_iter=3, batch_size=16, progress=False,
+        random_state=0)
+state = {k: v.double().sum().item() for k, v in model.state_dict().items()}
+with open(sys.argv[1] + f".rank{rank}", "w") as f:
+    json.dump({"val": [r["val_loss"] for r in h.records], "state": state}, f)
+dist.destroy_process_group()
+"""
+
+
+@pytest.mark.skipif(not dist.is_available(), reason="torch.distributed is not available")
+def test_batch_norm_statistics_agree_across_processes(tmp_path):
+    """Each rank's forward updates its batch-norm running statistics with its own rows; fit
+    gives every rank rank 0's at each epoch end, so all ranks validate, pick the best epoch of
+    and return the same model (without the sync the validation losses differ by rank)."""
+    script = tmp_path / "bn.py"
+    script.write_text(BN_SCRIPT)
+    env = dict(os.environ, CI="true", OMP_NUM_THREADS="1")
+    proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone",
+                           "--nproc-per-node", "2", str(script), str(tmp_path / "out")],
+                          env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    r0, r1 = (json.loads((tmp_path / f"out.rank{r}").read_text()) for r in (0, 1))
+    assert any("running_mean" in k for k in r0["state"]), sorted(r0["state"])
+    assert r0["val"] == r1["val"], (r0["val"], r1["val"])
+    assert r0["state"] == r1["state"], {k: (r0["state"][k], r1["state"][k])
+                                        for k in r0["state"] if r0["state"][k] != r1["state"][k]}

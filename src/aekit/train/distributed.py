@@ -63,6 +63,9 @@ class SingleProcess:
         """The maximum of ``value`` over processes (a flag every process must agree on)."""
         return value
 
+    def sync_buffers_(self, module: nn.Module) -> None:
+        """Give every process rank 0's buffers (batch-norm running statistics), in place."""
+
 
 class DataParallel(SingleProcess):
     """Data-parallel training over an initialised ``torch.distributed`` process group."""
@@ -102,6 +105,13 @@ class DataParallel(SingleProcess):
         t = torch.tensor(float(value))
         self.dist.all_reduce(t, op=self.dist.ReduceOp.MAX)
         return float(t)
+
+    def sync_buffers_(self, module):
+        # DistributedDataParallel broadcasts rank 0's buffers at the start of each forward,
+        # so after a step every rank holds running statistics updated with its own rows
+        # only; validation, best-epoch snapshots and the final model would then differ by rank
+        for b in module.buffers():
+            self.dist.broadcast(b.data, src=0)
 
 
 def strategy(seed: int = 0) -> SingleProcess:

@@ -180,6 +180,7 @@ class Loop:
                 "lower the learning rate or check the data" + self._kept_checkpoint())
         record.update({f"train_{k}": float(v) / self.n for k, v in self.sums.items()})
         record.update(self.objective.metrics())
+        self.dist.sync_buffers_(self.model)  # every rank validates (and keeps) rank 0's model
         record.update(self.validate())
         record["time_s"] = time.perf_counter() - t0
         return record
