@@ -351,6 +351,8 @@ def main(argv=None):
     ap.add_argument("--main-source", default=None,
                     help="where --main comes from (recorded), e.g. a selection results file")
     ap.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
+    ap.add_argument("--grid-dir", default=None,
+                    help="folder of the before/after grid PNG (default docs/images)")
     ap.add_argument("--name", default=None, help="results name (default from --kinds)")
     ap.add_argument("--kinds", default="gray,rgb,fashion",
                     help="image kinds to train and test (comma-separated subset of gray, rgb, "
@@ -643,7 +645,7 @@ def main(argv=None):
                   {r["method"]: r["psnr"] for r in rows[-len(scores):]}, flush=True)
     thr, bf16_native = throughput(q)
     if grid_png is not None:
-        out_dir = _common.ROOT / "docs" / "images"
+        out_dir = Path(args.grid_dir) if args.grid_dir else _common.ROOT / "docs" / "images"
         out_dir.mkdir(parents=True, exist_ok=True)
         write_image(out_dir / ("denoise_camera_s0.2" + ("_quick" if q else "") + ".png"), grid_png)
     headers = ["set", "noise", "level", "method", "PSNR dB", "SSIM", "PSNR − BM3D",

@@ -1,0 +1,51 @@
+"""benchmarks/image_denoise.py under torchrun: two processes train the main gray denoiser
+data-parallel, then rank 0 alone evaluates, runs the baselines and writes the results (slow:
+two interpreters and the quick baselines, about two minutes)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SCRIPT = ROOT / "benchmarks" / "image_denoise.py"
+
+
+@pytest.mark.slow
+def test_image_denoise_under_torchrun_two_processes(tmp_path):
+    torchrun = shutil.which("torchrun", path=str(Path(sys.executable).parent))
+    if torchrun is None:
+        pytest.skip("torchrun not found next to the Python interpreter")
+    pytest.importorskip("bm3d")
+    name = f"_test_denoise_ddp_{os.getpid()}"
+    out = ROOT / "benchmarks" / "results" / f"{name}_quick.json"
+    env = {**os.environ, "CI": "true", "OMP_NUM_THREADS": "1"}
+    cmd = [torchrun, "--standalone", "--nproc-per-node", "2", str(SCRIPT), "--quick",
+           "--kinds", "gray", "--only", "gray_main", "--gray-budget", "20", "--main-batch", "16",
+           "--grid-dir", str(tmp_path), "--allow-dirty", "--name", name]
+    try:
+        proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True,
+                              timeout=900)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        assert proc.stdout.count(f"wrote benchmarks/results/{name}_quick.json") == 1, \
+            proc.stdout[-2000:]
+        res = json.loads(out.read_text())
+    finally:
+        out.unlink(missing_ok=True)
+        out.with_suffix(".md").unlink(missing_ok=True)
+    s = res["settings"]
+    assert (s["processes"], s["main_batch"]) == (2, 16), s
+    assert s["main_batch_selected"] == 32, s
+    assert res["training"]["gray_main"]["steps"] > 0, res["training"]
+    assert (tmp_path / "denoise_camera_s0.2_quick.png").is_file()
+    # the trained model denoises (wall-clock budget, so a margin for a loaded machine)
+    rows = [r for r in res["rows"] if r["set"].startswith("photos gray whole")]
+    by = {r["method"]: r["psnr"] for r in rows}
+    main = [v for k, v in by.items() if k.startswith("aekit blind denoiser")]
+    assert main and min(main) > by["noisy input"] + 1, by  # 15 s of training: +1.8 dB
