@@ -487,7 +487,11 @@ def fit(
         if loaded is not None:
             loop.restore(*loaded)
             history.resumed_from_step = loop.resumed_from_step
-    loop.run()
+    try:
+        loop.run()
+    finally:
+        loop.forward = None  # drop the DistributedDataParallel wrapper while the group lives
+        dist.release()
     model.eval()
     return history
 
