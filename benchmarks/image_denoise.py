@@ -59,10 +59,12 @@ from aekit.images import (
 from aekit.models import ConvAE, DenseAE, DnCNN, UNetAE
 from aekit.objectives import Objective
 from aekit.train.callbacks import TimeBudget
+from aekit.train.distributed import world_and_rank
 
 SIGMAS = (0.1, 0.2, 0.3)
 SP = 0.1
 EPOCH = 1024  # patches per epoch
+MARGIN = 1.1  # calibrated epochs assume steps this much slower than measured (--margin)
 
 
 def _bf16_native() -> bool:
@@ -117,17 +119,11 @@ class _Images:
         return Batch(self.x[idx])
 
 
-def _world_rank() -> tuple[int, int]:
-    from aekit.train.distributed import world_and_rank
-
-    return world_and_rank()
-
-
 def _rank0_int(v: int) -> int:
     """``v`` of rank 0 on every process (``v`` itself without a process group)."""
     import torch.distributed as dist
 
-    if _world_rank()[0] == 1:
+    if world_and_rank()[0] == 1:
         return int(v)
     t = torch.tensor([int(v)], dtype=torch.int64)
     dist.broadcast(t, src=0)
@@ -162,11 +158,13 @@ def train(model, images, damage, budget_s, *, patch=48, batch=32, lr=1e-3, seed=
     # time a few steps of fit on a throw-away copy: the model itself is trained by fit alone
     t0 = time.perf_counter()
     if epochs is None:
-        n_cal = 3 if budget_s < 600 else 12  # long runs: a steadier estimate on a shared CPU
+        # long runs: a steadier estimate (12 steps overestimated the step time by ~10 % under
+        # torchrun, where each fit call also sets up DistributedDataParallel)
+        n_cal = 3 if budget_s < 600 else 32
         per_step = fit_step_time(copy.deepcopy(model), obj, _Prefix(src, batch * n_cal), batch,
                                  prec, lr)
         spent = time.perf_counter() - t0
-        epochs = max(1, int((budget_s - spent) / (per_step * 1.1 * EPOCH / batch)))
+        epochs = max(1, int((budget_s - spent) / (per_step * MARGIN * EPOCH / batch)))
         epochs = _rank0_int(epochs)  # under torchrun every process runs rank 0's schedule
     t1 = time.perf_counter()
     h = fit(model, obj, src, val=vsrc, max_iter=epochs, batch_size=batch, learning_rate=lr,
@@ -350,6 +348,9 @@ def main(argv=None):
                     "torchrun it is split over the processes; say why with --main-source)")
     ap.add_argument("--main-source", default=None,
                     help="where --main comes from (recorded), e.g. a selection results file")
+    ap.add_argument("--margin", type=float, default=1.1,
+                    help="calibrated schedules plan for steps this factor slower than "
+                    "measured (validation, a busier machine); default 1.1")
     ap.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
     ap.add_argument("--grid-dir", default=None,
                     help="folder of the before/after grid PNG (default docs/images)")
@@ -362,10 +363,13 @@ def main(argv=None):
         import torch.distributed as dist
 
         dist.init_process_group("gloo")
-    world, rank = _world_rank()
+    world, rank = world_and_rank()
     q = args.quick
-    global EPOCH
+    global EPOCH, MARGIN
     EPOCH = 256 if q else 1024
+    if not 1.0 <= args.margin <= 2.0:
+        raise SystemExit(f"--margin must be in [1, 2], got {args.margin}")
+    MARGIN = args.margin
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     total_budget = args.budget or (40.0 if q else 330.0)
@@ -663,6 +667,7 @@ def main(argv=None):
                                                 else "_" + "_".join(kinds)))
     _common.write_results(out_name + "_quick" if q else out_name, {
         "settings": {"quick": q, "threads": torch.get_num_threads(), "processes": world,
+                     "calibration_margin": MARGIN,
                      "main_batch": main_batch, "main_batch_selected": selected_batch,
                      "omp_num_threads": os.environ.get("OMP_NUM_THREADS"),
                      "training_budget_s_main_gray": gray_budget,
