@@ -49,3 +49,49 @@ def test_image_denoise_under_torchrun_two_processes(tmp_path):
     by = {r["method"]: r["psnr"] for r in rows}
     main = [v for k, v in by.items() if k.startswith("aekit blind denoiser")]
     assert main and min(main) > by["noisy input"] + 1, by  # measured: 15 s gave +1.8 dB
+
+
+def _bench_module():
+    import importlib
+
+    sys.path.insert(0, str(SCRIPT.parent))
+    try:
+        return importlib.import_module("image_denoise")
+    finally:
+        sys.path.remove(str(SCRIPT.parent))
+
+
+@pytest.mark.parametrize("margin", [1.0, 1.1, 1.5])
+def test_calibrated_schedule_plans_epochs_with_the_margin(monkeypatch, margin):
+    """epochs = ⌊(budget − calibration time) / (step time · margin · steps per epoch)⌋: with
+    the step time pinned at 0.01 s and 8 steps per epoch, a 10 s budget plans ⌊10 / (0.08 ·
+    margin)⌋ epochs (the calibration's own seconds are negligible here)."""
+    bench = _bench_module()
+    seen = {}
+
+    from types import SimpleNamespace
+
+    def fake_fit(model, obj, data, **kw):
+        seen["max_iter"] = kw["max_iter"]
+        return SimpleNamespace(records=[{"val_loss": 1.0}])
+
+    monkeypatch.setattr(bench, "fit", fake_fit)
+    monkeypatch.setattr(bench, "fit_step_time", lambda *a, **k: 0.01)
+    monkeypatch.setattr(bench, "EPOCH", 64)
+    monkeypatch.setattr(bench, "MARGIN", margin)
+    import numpy as np
+
+    from aekit.images import GaussianNoise
+    from aekit.models import UNetAE
+
+    img = np.random.default_rng(0).random((1, 64, 64)).astype("float32")
+    bench.train(UNetAE(1, features=4, depth=1), [img], GaussianNoise(0.1), 10.0, patch=16,
+                batch=8)
+    want = int(10.0 / (0.01 * margin * 64 / 8))
+    assert abs(seen["max_iter"] - want) <= 1, (margin, seen, want)
+
+
+def test_margin_outside_1_to_2_is_refused(capsys):
+    bench = _bench_module()
+    with pytest.raises(SystemExit, match="--margin must be in \\[1, 2\\], got 0.5"):
+        bench.main(["--quick", "--margin", "0.5"])
