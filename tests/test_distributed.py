@@ -93,10 +93,12 @@ class StopOnRank1(Callback):  # a stop only one process decides (as a wall-clock
 
 
 X = np.random.default_rng(0).random((64, 8)).astype("float32")
+gc.disable()  # only fit's own collection may free the wrapper (no lucky automatic one)
 h = fit(DenseAE([8, 3]), Objective("mse"), X, max_iter=6, batch_size=16, progress=False,
         callbacks=[StopOnRank1()])
-# fit must free its DDP wrapper (a reference cycle) before returning: left to the collector
-# it could be freed at interpreter exit, after destroy_process_group, and abort the process
+# fit must free its DDP wrapper before returning: held by the loop (a reference cycle) it
+# could be freed by the collector at interpreter exit, after destroy_process_group, and
+# abort the process
 ddp = sum(isinstance(o, DistributedDataParallel) for o in gc.get_objects())
 with open(sys.argv[1] + f".rank{rank}", "w") as f:  # a file each: stdout interleaves
     json.dump({"rank": rank, "epochs": len(h.records), "ddp_alive": ddp}, f)

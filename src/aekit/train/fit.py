@@ -487,11 +487,7 @@ def fit(
         if loaded is not None:
             loop.restore(*loaded)
             history.resumed_from_step = loop.resumed_from_step
-    try:
-        loop.run()
-    finally:
-        loop.forward = None  # drop the DistributedDataParallel wrapper while the group lives
-        dist.release()
+    dist.run(loop)  # loop.run(), then a data-parallel strategy frees its DDP wrapper
     model.eval()
     return history
 
