@@ -10,8 +10,13 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
+import numpy as np
 import pytest
+
+from aekit.images import GaussianNoise
+from aekit.models import UNetAE
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "benchmarks" / "image_denoise.py"
@@ -69,8 +74,6 @@ def test_calibrated_schedule_plans_epochs_with_the_margin(monkeypatch, margin):
     bench = _bench_module()
     seen = {}
 
-    from types import SimpleNamespace
-
     def fake_fit(model, obj, data, **kw):
         seen["max_iter"] = kw["max_iter"]
         return SimpleNamespace(records=[{"val_loss": 1.0}])
@@ -79,11 +82,6 @@ def test_calibrated_schedule_plans_epochs_with_the_margin(monkeypatch, margin):
     monkeypatch.setattr(bench, "fit_step_time", lambda *a, **k: 0.01)
     monkeypatch.setattr(bench, "EPOCH", 64)
     monkeypatch.setattr(bench, "MARGIN", margin)
-    import numpy as np
-
-    from aekit.images import GaussianNoise
-    from aekit.models import UNetAE
-
     img = np.random.default_rng(0).random((1, 64, 64)).astype("float32")
     bench.train(UNetAE(1, features=4, depth=1), [img], GaussianNoise(0.1), 10.0, patch=16,
                 batch=8)
@@ -91,7 +89,7 @@ def test_calibrated_schedule_plans_epochs_with_the_margin(monkeypatch, margin):
     assert abs(seen["max_iter"] - want) <= 1, (margin, seen, want)
 
 
-def test_margin_outside_1_to_2_is_refused(capsys):
+def test_margin_outside_1_to_2_is_refused():
     bench = _bench_module()
     with pytest.raises(SystemExit, match="--margin must be in \\[1, 2\\], got 0.5"):
         bench.main(["--quick", "--margin", "0.5"])

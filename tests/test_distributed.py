@@ -93,7 +93,7 @@ class StopOnRank1(Callback):  # a stop only one process decides (as a wall-clock
 
 
 X = np.random.default_rng(0).random((64, 8)).astype("float32")
-gc.disable()  # only fit's own collection may free the wrapper (no lucky automatic one)
+gc.disable()  # no automatic collection: only fit dropping its reference can free the wrapper
 h = fit(DenseAE([8, 3]), Objective("mse"), X, max_iter=6, batch_size=16, progress=False,
         callbacks=[StopOnRank1()])
 # fit must free its DDP wrapper before returning: held by the loop (a reference cycle) it
