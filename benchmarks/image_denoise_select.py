@@ -2,8 +2,9 @@
 
 Short runs (``--budget`` seconds of training each, 150 by default) of candidate residual
 denoisers on patches of ``aekit.images.TRAIN_PHOTOS`` with σ ~ U[0, 0.35] (DnCNN-B style),
-scored by PSNR on the validation photo (``VAL_PHOTOS``: coins, whole, gray) at σ = 0.1 / 0.2 /
-0.3. No test photo is read. The candidate with the best mean validation PSNR at σ = 0.2 is the
+scored by PSNR on the validation photos (``VAL_PHOTOS``: coins, whole, gray; ``--val-photos``
+adds e.g. ``motorcycle_right`` of ``EXTRA_PHOTOS``, in no training set) at σ = 0.1 / 0.2 / 0.3.
+No test photo is read. The candidate with the best mean validation PSNR at σ = 0.2 is the
 one ``image_denoise.py`` trains for 30 minutes.
 
 Command: ``OMP_NUM_THREADS=1 python benchmarks/image_denoise_select.py [--quick]``.
@@ -24,13 +25,26 @@ import torch
 
 import _common
 import image_denoise as bench
-from aekit.images import GaussianNoise, NoiseLevelMap, estimate_noise, load_photos, psnr
+from aekit.images import (
+    EXTRA_PHOTOS,
+    VAL_PHOTOS,
+    GaussianNoise,
+    NoiseLevelMap,
+    estimate_noise,
+    load_photo,
+    load_photos,
+    psnr,
+)
 from aekit.models import DnCNN, UNetAE
 
 CANDIDATES = {
     # name: (constructor, patch, batch, learning rate); a model with noise_map=True is trained
     # on NoiseLevelMap pairs and told the true σ on validation (as BM3D is)
     "U-Net f32 d3 BN (residual)": (lambda: UNetAE(1, features=32, depth=3, residual=True), 48,
+                                   32, 1e-3),
+    "U-Net f48 d3 BN (residual)": (lambda: UNetAE(1, features=48, depth=3, residual=True), 48,
+                                   32, 1e-3),
+    "U-Net f32 d4 BN (residual)": (lambda: UNetAE(1, features=32, depth=4, residual=True), 48,
                                    32, 1e-3),
     "U-Net f32 d3 BN (residual, noise map)": (
         lambda: UNetAE(2, out_channels=1, features=32, depth=3, residual=True, noise_map=True),
@@ -57,6 +71,10 @@ def main(argv=None):
                     "of a calibrated time budget (equal steps on a shared machine; --budget "
                     "then only caps the time)")
     ap.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
+    ap.add_argument("--val-photos", default=",".join(VAL_PHOTOS), metavar="NAME,...",
+                    help="validation photos (whole, gray; default the VAL_PHOTOS split, "
+                    f"{','.join(VAL_PHOTOS)}); any of VAL_PHOTOS and EXTRA_PHOTOS, never a "
+                    "training or test photo")
     ap.add_argument("--name", default=None, help="results name (default image_denoise_select)")
     args = ap.parse_args(argv)
     names = args.candidates or list(CANDIDATES)
@@ -68,7 +86,12 @@ def main(argv=None):
     bench.EPOCH = 256 if q else 1024
     torch.set_num_threads(args.threads)
     tr = list(load_photos("train", "L").values())
-    val = list(load_photos("val", "L").values())
+    val_names = [v.strip() for v in args.val_photos.split(",") if v.strip()]
+    bad = [v for v in val_names if v not in set(VAL_PHOTOS) | set(EXTRA_PHOTOS)]
+    if not val_names or bad:
+        raise SystemExit(f"--val-photos must name some of {VAL_PHOTOS + EXTRA_PHOTOS}, got "
+                         f"{args.val_photos!r}")
+    val = [load_photo(v, "L") for v in val_names]
     rows = []
     for name in names:
         make, patch, batch, lr = CANDIDATES[name]
@@ -87,6 +110,7 @@ def main(argv=None):
             for i, c in enumerate(val):
                 y = bench.noisy_of(c, "gaussian", s, 10_000 + i)
                 ps.append(psnr(c, bench.run_model(m, y, sigma=s)))
+                row[f"val_psnr_{s}_{val_names[i]}"] = round(float(ps[-1]), 3)
                 if noise_map:  # also told the wavelet estimate of σ instead of the truth
                     pe.append(psnr(c, bench.run_model(m, y, sigma=estimate_noise(y))))
             row[f"val_psnr_{s}"] = round(float(np.mean(ps)), 3)
@@ -105,7 +129,7 @@ def main(argv=None):
     out_name = args.name or "image_denoise_select"
     _common.write_results(out_name + "_quick" if q else out_name, {
         "settings": {"quick": q, "threads": torch.get_num_threads(), "candidates": names,
-                     "epochs": args.epochs,
+                     "epochs": args.epochs, "val_photos": val_names,
                      "omp_num_threads": os.environ.get("OMP_NUM_THREADS"),
                      "budget_s_per_candidate": budget, "bf16": bench.BF16},
         "protocol": {
@@ -115,7 +139,8 @@ def main(argv=None):
                         "cosine schedule over the epochs that fit the budget (step time "
                         "calibrated first; with --epochs the same fixed number of epochs for "
                         "every candidate), best epoch on 128x128 validation crops",
-            "selection": "PSNR on the whole validation photo (coins, gray) with fixed noise at "
+            "selection": "mean PSNR on the whole validation photos (settings.val_photos, gray; "
+                         "never a training or test photo) with fixed noise at "
                          "σ = 0.1 / 0.2 / 0.3, tiled inference (a noise-map candidate told the "
                          "true σ, as BM3D is; its σ-estimated PSNR recorded too); the best at "
                          "σ = 0.2 is chosen; no test photo is read",

@@ -23,6 +23,7 @@ from .apps import (
     train_inpainter,
 )
 from .builtin import (
+    EXTRA_PHOTOS,
     TEST_PHOTOS,
     TRAIN_PHOTOS,
     VAL_PHOTOS,
@@ -49,6 +50,7 @@ from .tiling import predict_tiled, tile_positions, window
 
 __all__ = [
     "DAMAGES",
+    "EXTRA_PHOTOS",
     "TEST_PHOTOS",
     "TRAIN_PHOTOS",
     "VAL_PHOTOS",

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["TEST_PHOTOS", "TRAIN_PHOTOS", "VAL_PHOTOS", "load_fashion_mnist",
+__all__ = ["EXTRA_PHOTOS", "TEST_PHOTOS", "TRAIN_PHOTOS", "VAL_PHOTOS", "load_fashion_mnist",
            "load_mnist_images", "load_photo", "load_photos"]
 
 #: Natural photos for training (scikit-image / scikit-learn sample data, no download).
@@ -22,9 +22,14 @@ TRAIN_PHOTOS = ("chelsea", "coffee", "rocket", "flower", "immunohistochemistry",
 VAL_PHOTOS = ("coins",)
 #: The fixed held-out test photos (whole images): touched once, by the benchmarks.
 TEST_PHOTOS = ("camera", "astronaut", "china", "clock")
+#: Further local sample photos in no split by default, for benchmarks that choose to use them
+#: (e.g. a second, natural validation photo): the two views of scikit-image's Middlebury stereo
+#: pair (a cluttered indoor scene; near-duplicates of each other, so never one in training and
+#: the other in validation), a photo of text on a textured surface, and a microscopy image.
+EXTRA_PHOTOS = ("motorcycle_left", "motorcycle_right", "text", "cell")
 
 _RGB = {"chelsea", "coffee", "rocket", "flower", "china", "astronaut", "immunohistochemistry",
-        "hubble_deep_field", "retina"}
+        "hubble_deep_field", "retina", "motorcycle_left", "motorcycle_right"}
 _MAX_SIDE = 640  # larger photos (retina 1411², hubble 872×1000) are downscaled to this
 
 
@@ -51,10 +56,13 @@ def load_photo(name: str, mode: str = "L") -> np.ndarray:
         a = imgs.images[files.index(f"{name}.jpg")]
     else:
         import skimage.data
-        known = set(TRAIN_PHOTOS) | set(VAL_PHOTOS) | set(TEST_PHOTOS)
+        known = set(TRAIN_PHOTOS) | set(VAL_PHOTOS) | set(TEST_PHOTOS) | set(EXTRA_PHOTOS)
         if name not in known:
             raise ValueError(f"unknown photo {name!r}; expected one of {sorted(known)}")
-        a = getattr(skimage.data, name)()
+        if name.startswith("motorcycle_"):
+            a = skimage.data.stereo_motorcycle()[0 if name.endswith("left") else 1]
+        else:
+            a = getattr(skimage.data, name)()
     a = np.asarray(a)
     if max(a.shape[:2]) > _MAX_SIDE:
         s = _MAX_SIDE / max(a.shape[:2])
