@@ -42,6 +42,8 @@ import _common
 from aekit import fit
 from aekit.data.batch import Batch
 from aekit.images import (
+    EXTRA_PHOTOS,
+    VAL_PHOTOS,
     GaussianNoise,
     NoiseLevelMap,
     PatchSource,
@@ -50,6 +52,7 @@ from aekit.images import (
     denoise,
     estimate_noise,
     load_fashion_mnist,
+    load_photo,
     load_photos,
     predict_tiled,
     psnr,
@@ -352,6 +355,10 @@ def main(argv=None):
                     help="calibrated schedules plan for steps this factor slower than "
                     "measured (validation, a busier machine); default 1.1")
     ap.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
+    ap.add_argument("--val-photos", default=None, metavar="NAME,...",
+                    help="gray validation photos (centre crops: best epoch and the baselines' "
+                    "settings) instead of VAL_PHOTOS, from VAL_PHOTOS and EXTRA_PHOTOS, e.g. "
+                    "coins,motorcycle_right (the set the main model was selected on)")
     ap.add_argument("--grid-dir", default=None,
                     help="folder of the before/after grid PNG (default docs/images)")
     ap.add_argument("--name", default=None, help="results name (default from --kinds)")
@@ -406,7 +413,14 @@ def main(argv=None):
     shares = {k: round(v / sum(shares.values()), 4) for k, v in shares.items()}
     tr_gray = list(load_photos("train", "L").values())
     tr_rgb = list(load_photos("train", "RGB").values())
-    val_gray = list(load_photos("val", "L").values())
+    if args.val_photos is None:
+        val_gray_names = list(VAL_PHOTOS)
+    else:
+        val_gray_names = [v.strip() for v in args.val_photos.split(",") if v.strip()]
+        if not val_gray_names or set(val_gray_names) - set(VAL_PHOTOS) - set(EXTRA_PHOTOS):
+            raise SystemExit(f"--val-photos must name some of {VAL_PHOTOS + EXTRA_PHOTOS}, "
+                             f"got {args.val_photos!r}")
+    val_gray = [load_photo(v, "L") for v in val_gray_names]
     val_rgb = list(load_photos("val", "RGB").values())
     test_gray = load_photos("test", "L")
     test_rgb = load_photos("test", "RGB")
@@ -680,7 +694,7 @@ def main(argv=None):
                                                       args.budget_of}} or None,
                      "only": sorted(only) if only is not None else None,
                      "sp_select": args.sp_select, "sp_residual": args.sp_residual,
-                     "main_budget_note": budget_note},
+                     "main_budget_note": budget_note, "val_photos_gray": val_gray_names},
         "protocol": {
             "test": "held-out photos " + ", ".join(test_gray) + " (gray), "
                     + ", ".join(test_rgb) + f" (RGB): {side}x{side} centre crops for every "
@@ -727,7 +741,8 @@ def main(argv=None):
                          "patches), NLM h, wavelet method chosen by validation PSNR; BM3D / "
                          "NLM / wavelet given the true σ (σ tuned on validation for "
                          "salt-and-pepper)",
-            "training_material": "aekit.images.TRAIN_PHOTOS (validation: coins gray, chelsea "
+            "training_material": "aekit.images.TRAIN_PHOTOS (validation: "
+                                 + ", ".join(val_gray_names) + " gray, chelsea "
                                  "RGB); Fashion-MNIST training images 0..4999 (validation: the "
                                  "last 100)",
             "metrics": "PSNR (data range 1) and SSIM (skimage defaults, 7x7 uniform window) of "

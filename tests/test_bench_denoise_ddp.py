@@ -33,7 +33,8 @@ def test_image_denoise_under_torchrun_two_processes(tmp_path):
     env = {**os.environ, "CI": "true", "OMP_NUM_THREADS": "1"}
     cmd = [torchrun, "--standalone", "--nproc-per-node", "2", str(SCRIPT), "--quick",
            "--kinds", "gray", "--only", "gray_main", "--gray-budget", "20", "--main-batch", "16",
-           "--grid-dir", str(tmp_path), "--allow-dirty", "--name", name]
+           "--grid-dir", str(tmp_path), "--allow-dirty", "--val-photos", "coins,motorcycle_right",
+           "--name", name]
     try:
         proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True,
                               timeout=900)
@@ -47,6 +48,7 @@ def test_image_denoise_under_torchrun_two_processes(tmp_path):
     s = res["settings"]
     assert (s["processes"], s["main_batch"]) == (2, 16), s
     assert s["main_batch_selected"] == 32, s
+    assert s["val_photos_gray"] == ["coins", "motorcycle_right"], s
     assert res["training"]["gray_main"]["steps"] > 0, res["training"]
     assert (tmp_path / "denoise_camera_s0.2_quick.png").is_file()
     # the trained model denoises (wall-clock budget, so a margin for a loaded machine)
@@ -93,3 +95,21 @@ def test_margin_outside_1_to_2_is_refused():
     bench = _bench_module()
     with pytest.raises(SystemExit, match="--margin must be in \\[1, 2\\], got 0.5"):
         bench.main(["--quick", "--margin", "0.5"])
+
+
+@pytest.mark.parametrize("photos", ["camera", "chelsea", "coins,astronaut", ","])
+def test_val_photos_must_be_validation_or_extra_photos(photos):
+    """A test or training photo can never become a validation photo, in the selection script
+    or the main benchmark (refused before any training)."""
+    import importlib
+
+    bench = _bench_module()
+    sys.path.insert(0, str(SCRIPT.parent))
+    try:
+        sel = importlib.import_module("image_denoise_select")
+    finally:
+        sys.path.remove(str(SCRIPT.parent))
+    with pytest.raises(SystemExit, match="--val-photos must name some of"):
+        sel.main(["--quick", "--val-photos", photos])
+    with pytest.raises(SystemExit, match="--val-photos must name some of"):
+        bench.main(["--quick", "--kinds", "gray", "--val-photos", photos])

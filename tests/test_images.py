@@ -335,3 +335,22 @@ def test_denoiser_training_noise_clipped_for_files(monkeypatch, tmp_path):
             "--train-images", str(folder), "--level", "0.3"]
     assert main(base) == 0 and seen[2][0] <= 1.0, seen
     assert main([*base, "--unclipped-noise"]) == 0 and seen[3][0] > 1.2, seen
+
+
+def test_photo_splits_are_disjoint_and_extra_photos_load():
+    """Training, validation, test and the extra photos never share a photo; the extra ones
+    load from local files (no download) as (C, H, W) float32 in [0, 1]; the two motorcycle
+    views differ (left vs right), and an unknown name is refused by name."""
+    from aekit.images import EXTRA_PHOTOS, TEST_PHOTOS, TRAIN_PHOTOS, VAL_PHOTOS
+
+    splits = [set(TRAIN_PHOTOS), set(VAL_PHOTOS), set(TEST_PHOTOS), set(EXTRA_PHOTOS)]
+    assert sum(map(len, splits)) == len(set().union(*splits)), splits
+    left, right = load_photo("motorcycle_left"), load_photo("motorcycle_right")
+    assert left.shape == right.shape == (1, 432, 640), (left.shape, right.shape)
+    assert float(np.abs(left - right).mean()) > 0.01, "left and right views are the same image"
+    assert load_photo("motorcycle_left", "RGB").shape == (3, 432, 640)
+    for name in ("text", "cell"):
+        a = load_photo(name)
+        assert a.dtype == np.float32 and a.ndim == 3 and 0 <= a.min() and a.max() <= 1, name
+    with pytest.raises(ValueError, match="unknown photo 'lena'"):
+        load_photo("lena")
