@@ -212,7 +212,7 @@ def _main_spec(name=MAIN_CHOICE):
     if name not in sel.CANDIDATES:
         raise SystemExit(f"--main must be a candidate of image_denoise_select.py, got {name!r}; "
                          f"candidates: {', '.join(sel.CANDIDATES)}")
-    return name, sel.CANDIDATES[name]
+    return name, sel.CANDIDATES[name], sel.TRAIN_SIGMA.get(name, sel.BLIND_SIGMA)
 
 
 # --- baselines -------------------------------------------------------------------------------
@@ -395,7 +395,7 @@ def main(argv=None):
             gray_budget = max(60.0, left)
             print(budget_note, flush=True)
     global MAIN_LABEL
-    main_name, (make_main, main_patch, main_batch, main_lr) = _main_spec(args.main)
+    main_name, (make_main, main_patch, main_batch, main_lr), main_sigma = _main_spec(args.main)
     selected_batch = main_batch
     if args.main_batch is not None:
         if args.main_batch < world:
@@ -403,7 +403,10 @@ def main(argv=None):
                              f"got {args.main_batch}")
         main_batch = args.main_batch
     main_map = bool(getattr(make_main(), "noise_map", False))
+    main_specific = not isinstance(main_sigma, tuple)
     MAIN_LABEL = (f"aekit non-blind denoiser, σ given ({gray_budget / 60:.0f} min)" if main_map
+                  else f"aekit denoiser trained at σ = {main_sigma} only "
+                  f"({gray_budget / 60:.0f} min)" if main_specific
                   else f"aekit blind denoiser ({gray_budget / 60:.0f} min)")
     # share of the smaller models' budget per model (the same seconds as the 600 s run of
     # b8ee725, whose remaining 45 % went to a gray U-Net, replaced by the 30-minute model)
@@ -461,7 +464,7 @@ def main(argv=None):
         raise SystemExit(f"--only: unknown model keys {sorted(only - set(B))}; known: "
                          f"{', '.join(['gray_main', 'rgb_main', *shares])}")
     if args.rgb_budget:
-        if main_map:
+        if main_map or main_specific:
             raise SystemExit("--rgb-budget needs a blind --main (its recipe is reused at 3 "
                              "channels)")
         B["rgb_main"] = args.rgb_budget
@@ -502,7 +505,7 @@ def main(argv=None):
         models[key] = model
         print(key, train_info[key], flush=True)
 
-    main_noise = GaussianNoise((0.0, 0.35))
+    main_noise = GaussianNoise(main_sigma)
     do("gray_main", make_main(), tr_gray, NoiseLevelMap(main_noise) if main_map else main_noise,
        val_gray, patch=main_patch, batch=main_batch, lr=main_lr)
     if args.rgb_budget:  # the main gray architecture, patch, batch and lr at 3 channels
@@ -687,6 +690,7 @@ def main(argv=None):
                      "training_budget_s_main_gray": gray_budget,
                      "training_budget_s_other_models": total_budget, "budget_shares": shares,
                      "main_gray_model": main_name, "main_noise_map": main_map,
+                     "main_train_sigma": main_sigma,
                      "main_source": args.main_source, "kinds": kinds,
                      "training_budget_s_main_rgb": args.rgb_budget,
                      "training_budget_s_overrides": {k: B[k] for k in B if k in
@@ -706,12 +710,16 @@ def main(argv=None):
             "aekit_main": f"{MAIN_LABEL}: ONE "
                           + ("non-blind (noise-level map input, FFDNet-style; told the true σ "
                              "as BM3D / NLM / wavelet are, and in a second row the wavelet "
-                             "estimate of σ) " if main_map else "blind ")
-                          + "residual denoiser for every Gaussian "
-                          f"level, trained {gray_budget:.0f} s (wall clock, calibrated cosine "
+                             "estimate of σ) " if main_map else "" if main_specific
+                             else "blind ")
+                          + ("residual denoiser used at every Gaussian level (trained at one) "
+                             if main_specific else "residual denoiser for every Gaussian level")
+                          + f", trained {gray_budget:.0f} s (wall clock, calibrated cosine "
                           "schedule, bf16 autocast + channels-last where the CPU has native "
-                          "bf16) on random patches of the gray training photos with σ ~ U[0, "
-                          "0.35] per patch (DnCNN-B style), best epoch on noisy validation "
+                          "bf16) on random patches of the gray training photos with "
+                          + (f"σ = {main_sigma} (DnCNN-S style)" if main_specific else
+                             f"σ ~ U[{main_sigma[0]}, {main_sigma[1]}] per patch (DnCNN-B "
+                             "style)") + ", best epoch on noisy validation "
                           "patches of the validation photo; architecture, patch, batch and "
                           "learning rate chosen on the validation photo by "
                           "image_denoise_select.py (short runs; no test photo); the '+ x8 "
