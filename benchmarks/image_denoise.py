@@ -594,6 +594,10 @@ def main(argv=None):
                                         "residual" else ""):
                        (models[f"{kind}_sp_unet"], False)} if f"{kind}_sp_unet" in models \
                     else {}
+            if main_specific and (kind != "gray" or level != main_sigma):
+                # a model trained at one σ is scored at that σ on gray images only (the
+                # opponent channels of RGB noise have other levels)
+                aek = {k: v for k, v in aek.items() if v[0] is not models.get("gray_main")}
             if not aek:  # a partial run (--only): only the settings a trained model is in
                 continue
             key_of = {id(v): k for k, v in models.items()}

@@ -113,3 +113,15 @@ def test_val_photos_must_be_validation_or_extra_photos(photos):
         sel.main(["--quick", "--val-photos", photos])
     with pytest.raises(SystemExit, match="--val-photos must name some of"):
         bench.main(["--quick", "--kinds", "gray", "--val-photos", photos])
+
+
+def test_main_spec_carries_the_training_noise_of_the_candidate():
+    """The main model is trained on its candidate's noise: blind U[0, 0.35] by default, one σ
+    for a σ-specific candidate (whose label and protocol then say so)."""
+    bench = _bench_module()
+    name, (make, patch, batch, lr), sigma = bench._main_spec()
+    assert sigma == (0.0, 0.35) and (patch, batch, lr) == (48, 32, 1e-3), (sigma, patch)
+    name, _, sigma = bench._main_spec("U-Net f32 d3 BN (residual, σ = 0.2 only)")
+    assert sigma == 0.2, sigma
+    with pytest.raises(SystemExit, match="--main must be a candidate"):
+        bench._main_spec("nope")
