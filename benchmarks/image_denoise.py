@@ -716,8 +716,9 @@ def main(argv=None):
                              "as BM3D / NLM / wavelet are, and in a second row the wavelet "
                              "estimate of σ) " if main_map else "" if main_specific
                              else "blind ")
-                          + ("residual denoiser used at every Gaussian level (trained at one) "
-                             if main_specific else "residual denoiser for every Gaussian level")
+                          + ("residual denoiser trained at one σ and scored at that σ on "
+                             "the gray photos only" if main_specific
+                             else "residual denoiser for every Gaussian level")
                           + f", trained {gray_budget:.0f} s (wall clock, calibrated cosine "
                           "schedule, bf16 autocast + channels-last where the CPU has native "
                           "bf16) on random patches of the gray training photos with "
