@@ -46,8 +46,9 @@ CANDIDATES = {
                                    32, 1e-3),
     "U-Net f32 d4 BN (residual)": (lambda: UNetAE(1, features=32, depth=4, residual=True), 48,
                                    32, 1e-3),
-    "U-Net f32 d3 BN (residual, σ = 0.2 only)": (
-        lambda: UNetAE(1, features=32, depth=3, residual=True), 48, 32, 1e-3),
+    **{f"U-Net f32 d3 BN (residual, σ = {s} only)": (
+        lambda: UNetAE(1, features=32, depth=3, residual=True), 48, 32, 1e-3)
+       for s in (0.1, 0.2, 0.3)},
     "U-Net f32 d3 BN (residual, noise map)": (
         lambda: UNetAE(2, out_channels=1, features=32, depth=3, residual=True, noise_map=True),
         48, 32, 1e-3),
@@ -63,7 +64,7 @@ CANDIDATES = {
 #: training noise level of a candidate (σ, or a (low, high) range drawn per patch); every
 #: other candidate is blind over σ ~ U[0, 0.35] (DnCNN-B style). A σ-specific model (DnCNN-S
 #: style) spends its capacity on one level: it is scored on the σ = 0.2 selection column only.
-TRAIN_SIGMA = {"U-Net f32 d3 BN (residual, σ = 0.2 only)": 0.2}
+TRAIN_SIGMA = {f"U-Net f32 d3 BN (residual, σ = {s} only)": s for s in (0.1, 0.2, 0.3)}
 BLIND_SIGMA = (0.0, 0.35)
 
 
