@@ -355,6 +355,9 @@ def main(argv=None):
                     help="calibrated schedules plan for steps this factor slower than "
                     "measured (validation, a busier machine); default 1.1")
     ap.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
+    ap.add_argument("--seed", type=int, default=0,
+                    help="seed of the trained models (initial weights, patches, noise draws "
+                    "and validation patches; the test noise is fixed whatever the seed)")
     ap.add_argument("--val-photos", default=None, metavar="NAME,...",
                     help="gray validation photos (centre crops: best epoch and the baselines' "
                     "settings) instead of VAL_PHOTOS, from VAL_PHOTOS and EXTRA_PHOTOS, e.g. "
@@ -378,7 +381,7 @@ def main(argv=None):
         raise SystemExit(f"--margin must be in [1, 2], got {args.margin}")
     MARGIN = args.margin
     torch.set_num_threads(args.threads)
-    torch.manual_seed(0)
+    torch.manual_seed(args.seed)
     total_budget = args.budget or (40.0 if q else 330.0)
     gray_budget = args.gray_budget or (30.0 if q else 1800.0)
     budget_note = None
@@ -487,8 +490,8 @@ def main(argv=None):
             twin = type(model)(**{**model.config(), "residual": True})
             cands = {}
             for label, m in (("plain", model), ("residual", twin)):
-                torch.manual_seed(0)
-                info = train(m, imgs, dmg, B[key], val=val, **kw)
+                torch.manual_seed(args.seed)
+                info = train(m, imgs, dmg, B[key], val=val, seed=args.seed, **kw)
                 cands[label] = (m, info)
                 print(key, label, info, flush=True)
             pick = min(cands, key=lambda c: cands[c][1]["best_val"])
@@ -499,8 +502,8 @@ def main(argv=None):
                 "train_s": {c: v[1]["train_s"] for c, v in cands.items()}}}
             print(key, "chose", pick, flush=True)
             return
-        torch.manual_seed(0)
-        train_info[key] = {**train(model, imgs, dmg, B[key], val=val, **kw),
+        torch.manual_seed(args.seed)
+        train_info[key] = {**train(model, imgs, dmg, B[key], val=val, seed=args.seed, **kw),
                            **train_info.get(key, {})}
         models[key] = model
         print(key, train_info[key], flush=True)
@@ -694,7 +697,7 @@ def main(argv=None):
                      "training_budget_s_main_gray": gray_budget,
                      "training_budget_s_other_models": total_budget, "budget_shares": shares,
                      "main_gray_model": main_name, "main_noise_map": main_map,
-                     "main_train_sigma": main_sigma,
+                     "main_train_sigma": main_sigma, "seed": args.seed,
                      "main_source": args.main_source, "kinds": kinds,
                      "training_budget_s_main_rgb": args.rgb_budget,
                      "training_budget_s_overrides": {k: B[k] for k in B if k in
