@@ -119,9 +119,10 @@ def test_main_spec_carries_the_training_noise_of_the_candidate():
     """The main model is trained on its candidate's noise: blind U[0, 0.35] by default, one σ
     for a σ-specific candidate (whose label and protocol then say so)."""
     bench = _bench_module()
-    name, (make, patch, batch, lr), sigma = bench._main_spec()
-    assert sigma == (0.0, 0.35) and (patch, batch, lr) == (48, 32, 1e-3), (sigma, patch)
+    name, (_, patch, batch, lr), sigma = bench._main_spec()
+    assert name == bench.MAIN_CHOICE and sigma == (0.0, 0.35), (name, sigma)
+    assert (patch, batch, lr) == (48, 32, 1e-3), (patch, batch, lr)
     name, _, sigma = bench._main_spec("U-Net f32 d3 BN (residual, σ = 0.2 only)")
-    assert sigma == 0.2, sigma
+    assert name.endswith("σ = 0.2 only)") and sigma == 0.2, (name, sigma)
     with pytest.raises(SystemExit, match="--main must be a candidate"):
         bench._main_spec("nope")
