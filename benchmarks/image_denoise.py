@@ -215,6 +215,18 @@ def _main_spec(name=MAIN_CHOICE):
     return name, sel.CANDIDATES[name], sel.TRAIN_SIGMA.get(name, sel.BLIND_SIGMA)
 
 
+def val_photo_names(text: str | None) -> list[str]:
+    """``--val-photos "a,b"`` as a list of validation photo names (``None``: ``VAL_PHOTOS``);
+    only names of ``VAL_PHOTOS`` and ``EXTRA_PHOTOS``, never a training or test photo."""
+    if text is None:
+        return list(VAL_PHOTOS)
+    names = [v.strip() for v in text.split(",") if v.strip()]
+    if not names or set(names) - set(VAL_PHOTOS) - set(EXTRA_PHOTOS):
+        raise SystemExit(f"--val-photos must name some of {VAL_PHOTOS + EXTRA_PHOTOS}, got "
+                         f"{text!r}")
+    return names
+
+
 # --- baselines -------------------------------------------------------------------------------
 def median(y, size):
     from scipy.ndimage import median_filter
@@ -419,13 +431,7 @@ def main(argv=None):
     shares = {k: round(v / sum(shares.values()), 4) for k, v in shares.items()}
     tr_gray = list(load_photos("train", "L").values())
     tr_rgb = list(load_photos("train", "RGB").values())
-    if args.val_photos is None:
-        val_gray_names = list(VAL_PHOTOS)
-    else:
-        val_gray_names = [v.strip() for v in args.val_photos.split(",") if v.strip()]
-        if not val_gray_names or set(val_gray_names) - set(VAL_PHOTOS) - set(EXTRA_PHOTOS):
-            raise SystemExit(f"--val-photos must name some of {VAL_PHOTOS + EXTRA_PHOTOS}, "
-                             f"got {args.val_photos!r}")
+    val_gray_names = val_photo_names(args.val_photos)
     val_gray = [load_photo(v, "L") for v in val_gray_names]
     val_rgb = list(load_photos("val", "RGB").values())
     test_gray = load_photos("test", "L")

@@ -26,7 +26,6 @@ import torch
 import _common
 import image_denoise as bench
 from aekit.images import (
-    EXTRA_PHOTOS,
     VAL_PHOTOS,
     GaussianNoise,
     NoiseLevelMap,
@@ -79,7 +78,7 @@ def main(argv=None):
                     "of a calibrated time budget (equal steps on a shared machine; --budget "
                     "then only caps the time)")
     ap.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
-    ap.add_argument("--val-photos", default=",".join(VAL_PHOTOS), metavar="NAME,...",
+    ap.add_argument("--val-photos", default=None, metavar="NAME,...",
                     help="validation photos (whole, gray; default the VAL_PHOTOS split, "
                     f"{','.join(VAL_PHOTOS)}); any of VAL_PHOTOS and EXTRA_PHOTOS, never a "
                     "training or test photo")
@@ -94,11 +93,7 @@ def main(argv=None):
     bench.EPOCH = 256 if q else 1024
     torch.set_num_threads(args.threads)
     tr = list(load_photos("train", "L").values())
-    val_names = [v.strip() for v in args.val_photos.split(",") if v.strip()]
-    bad = [v for v in val_names if v not in set(VAL_PHOTOS) | set(EXTRA_PHOTOS)]
-    if not val_names or bad:
-        raise SystemExit(f"--val-photos must name some of {VAL_PHOTOS + EXTRA_PHOTOS}, got "
-                         f"{args.val_photos!r}")
+    val_names = bench.val_photo_names(args.val_photos)
     val = [load_photo(v, "L") for v in val_names]
     rows = []
     for name in names:
