@@ -33,7 +33,9 @@ from aekit.images import (
     load_photo,
     load_photos,
     psnr,
+    rgb_to_opponent,
 )
+from aekit.images.apps import OPPONENT_NOISE_SCALE
 from aekit.models import DnCNN, UNetAE
 
 CANDIDATES = {
@@ -66,6 +68,69 @@ CANDIDATES = {
 TRAIN_SIGMA = {f"U-Net f32 d3 BN (residual, σ = {s} only)": s for s in (0.1, 0.2, 0.3)}
 BLIND_SIGMA = (0.0, 0.35)
 
+#: the RGB level the colour candidates are trained for: the one RGB setting where aekit was
+#: still below a classical baseline other than BM3D (NL-means, σ = 0.1)
+RGB_SIGMA = 0.1
+#: the noise levels of the three opponent channels of RGB noise at RGB_SIGMA
+OPPONENT_BAND = (round(RGB_SIGMA * min(OPPONENT_NOISE_SCALE), 4),
+                 round(RGB_SIGMA * max(OPPONENT_NOISE_SCALE), 4))
+
+
+def _unet(channels):
+    return lambda: UNetAE(channels, features=32, depth=3, residual=True)
+
+
+#: colour candidates, selected with ``--kind rgb`` on RGB validation photos at RGB_SIGMA:
+#: name -> (constructor, patch, batch, learning rate, training material, training σ). A
+#: three-channel model denoises R, G, B jointly; a one-channel model is run on the three
+#: opponent channels (``aekit.images.denoise(colour="opponent")``, CBM3D's colour space) and
+#: trained on σ drawn per patch from those channels' band. Training material (RGB validation
+#: photos always left out, also as gray photos):
+#:   "rgb": the colour training photos;
+#:   "rgb_orders_gray": those in all 6 channel orders (RGB noise is i.i.d. per channel, so a
+#:       permuted photo is as valid a training pair) plus every gray training photo as R=G=B;
+#:   "gray": the gray training photos;
+#:   "gray_opponent": those plus each opponent channel of every colour training photo.
+RGB_CANDIDATES = {
+    f"RGB U-Net f32 d3 BN (residual, σ = {RGB_SIGMA} only)": (
+        _unet(3), 48, 32, 1e-3, "rgb", RGB_SIGMA),
+    f"RGB U-Net f32 d3 BN (residual, σ = {RGB_SIGMA} only, 6 channel orders + gray photos)": (
+        _unet(3), 48, 32, 1e-3, "rgb_orders_gray", RGB_SIGMA),
+    f"opponent: gray U-Net f32 d3 BN (residual, σ ~ U{list(OPPONENT_BAND)})": (
+        _unet(1), 48, 32, 1e-3, "gray", OPPONENT_BAND),
+    f"opponent: gray U-Net f32 d3 BN (residual, σ ~ U{list(OPPONENT_BAND)}, + colour photos' "
+    "opponent channels)": (_unet(1), 48, 32, 1e-3, "gray_opponent", OPPONENT_BAND),
+}
+RGB_MATERIAL = ("rgb", "rgb_orders_gray", "gray", "gray_opponent")
+
+
+def rgb_material(kind: str, exclude=()) -> list[np.ndarray]:
+    """Training images of an RGB candidate's ``kind`` (see :data:`RGB_CANDIDATES`), leaving
+    out the photos named in ``exclude`` (the RGB validation photos) in every form."""
+    if kind not in RGB_MATERIAL:
+        raise ValueError(f"kind must be one of {RGB_MATERIAL}, got {kind!r}")
+    rgb = [v for k, v in load_photos("train", "RGB").items() if k not in exclude]
+    gray = [v for k, v in load_photos("train", "L").items() if k not in exclude]
+    if kind == "rgb":
+        return rgb
+    if kind == "rgb_orders_gray":
+        import itertools
+
+        return [np.ascontiguousarray(v[list(o)]) for v in rgb
+                for o in itertools.permutations(range(3))] + [np.repeat(g, 3, 0) for g in gray]
+    if kind == "gray":
+        return gray
+    return gray + [np.ascontiguousarray(rgb_to_opponent(v)[c:c + 1]) for v in rgb
+                   for c in range(3)]
+
+
+def rgb_validation_patches(model, images: list[np.ndarray]) -> list[np.ndarray]:
+    """Clean validation images in the model's own input space: the RGB images for a
+    three-channel model, their three opponent channels as gray images for a one-channel one."""
+    if next(m for m in model.modules() if isinstance(m, torch.nn.Conv2d)).in_channels == 3:
+        return images
+    return [np.ascontiguousarray(rgb_to_opponent(v)[c:c + 1]) for v in images for c in range(3)]
+
 
 def main(argv=None):
     ap = argparse.ArgumentParser()
@@ -82,8 +147,14 @@ def main(argv=None):
                     help="validation photos (whole, gray; default the VAL_PHOTOS split, "
                     f"{','.join(VAL_PHOTOS)}); any of VAL_PHOTOS and EXTRA_PHOTOS, never a "
                     "training or test photo")
+    ap.add_argument("--kind", choices=("gray", "rgb"), default="gray",
+                    help="gray: CANDIDATES, chosen at σ = 0.2 on gray validation photos; rgb: "
+                    f"RGB_CANDIDATES, chosen at σ = {RGB_SIGMA} on RGB validation photos "
+                    "(chelsea, the RGB validation photo, and any --val-photos)")
     ap.add_argument("--name", default=None, help="results name (default image_denoise_select)")
     args = ap.parse_args(argv)
+    if args.kind == "rgb":
+        return main_rgb(args)
     names = args.candidates or list(CANDIDATES)
     unknown = [n for n in names if n not in CANDIDATES]
     if unknown:
@@ -148,6 +219,82 @@ def main(argv=None):
                          "σ = 0.1 / 0.2 / 0.3, tiled inference (a noise-map candidate told the "
                          "true σ, as BM3D is; its σ-estimated PSNR recorded too); the best at "
                          "σ = 0.2 is chosen; no test photo is read",
+        },
+        "rows": rows, "chosen": best["candidate"],
+    }, table)
+    print("chosen:", best["candidate"], time.strftime("%H:%M:%S"))
+
+
+def rgb_val_photo_names(text: str | None) -> list[str]:
+    """The RGB validation photos: chelsea (the RGB validation photo) and the colour photos of
+    ``--val-photos`` (from ``EXTRA_PHOTOS``; never a training or test photo)."""
+    extra = [n for n in bench.val_photo_names(text) if n not in VAL_PHOTOS] if text else []
+    gray_only = [n for n in extra if load_photo(n, "RGB").std(0).max() == 0]
+    if gray_only:
+        raise SystemExit(f"--val-photos for --kind rgb must be colour photos, got {gray_only}")
+    return ["chelsea", *extra]
+
+
+def main_rgb(args):
+    """``--kind rgb``: train each of RGB_CANDIDATES for the budget and score it on the whole
+    RGB validation photos at σ = RGB_SIGMA; the best is chosen."""
+    names = args.candidates or list(RGB_CANDIDATES)
+    unknown = [n for n in names if n not in RGB_CANDIDATES]
+    if unknown:
+        raise SystemExit(f"unknown --candidates {unknown}; expected some of "
+                         f"{list(RGB_CANDIDATES)}")
+    q = args.quick
+    budget = args.budget or (15.0 if q else 150.0)
+    bench.EPOCH = 256 if q else 1024
+    torch.set_num_threads(args.threads)
+    val_names = rgb_val_photo_names(args.val_photos)
+    val = [load_photo(v, "RGB") for v in val_names]
+    rows = []
+    for name in names:
+        make, patch, batch, lr, material, sigma = RGB_CANDIDATES[name]
+        torch.manual_seed(0)
+        m = make()
+        tr = rgb_material(material, exclude=val_names)
+        info = bench.train(m, tr, GaussianNoise(sigma), budget, patch=patch, batch=batch, lr=lr,
+                           val=rgb_validation_patches(m, [v[:, :128, :128] for v in val]),
+                           epochs=args.epochs)
+        opponent = m.config()["in_channels"] == 1
+        row = {"candidate": name, "material": material, "training_images": len(tr),
+               "route": "opponent" if opponent else "direct", "patch": patch, "batch": batch,
+               "train_sigma": sigma, "learning_rate": lr,
+               "parameters": sum(p.numel() for p in m.parameters()), **info}
+        ps = []
+        for i, c in enumerate(val):
+            y = bench.noisy_of(c, "gaussian", RGB_SIGMA, 10_000 + i)
+            ps.append(psnr(c, bench.run_model(m, y, opponent=opponent)))
+            row[f"val_psnr_{RGB_SIGMA}_{val_names[i]}"] = round(float(ps[-1]), 3)
+        row[f"val_psnr_{RGB_SIGMA}"] = round(float(np.mean(ps)), 3)
+        row["patches_per_s"] = round(info["steps"] * batch / max(info["fit_s"], 1e-9), 1)
+        rows.append(row)
+        print(row, flush=True)
+    key = f"val_psnr_{RGB_SIGMA}"
+    best = max(rows, key=lambda r: r[key])
+    table = _common.md_table(
+        ["candidate", "training images", "route", "steps", "patches/s",
+         f"val PSNR σ={RGB_SIGMA}", *(f"{v}" for v in val_names)],
+        [[r["candidate"], r["training_images"], r["route"], r["steps"], r["patches_per_s"],
+          r[key], *(r[f"{key}_{v}"] for v in val_names)] for r in rows])
+    out_name = args.name or "image_denoise_select_rgb"
+    _common.write_results(out_name + "_quick" if q else out_name, {
+        "settings": {"quick": q, "kind": "rgb", "threads": torch.get_num_threads(),
+                     "candidates": names, "epochs": args.epochs, "val_photos": val_names,
+                     "omp_num_threads": os.environ.get("OMP_NUM_THREADS"),
+                     "budget_s_per_candidate": budget, "bf16": bench.BF16},
+        "protocol": {
+            "training": "random patches of each candidate's training material (see "
+                        "RGB_CANDIDATES; the validation photos left out in every form) with "
+                        "the 8 flips/rotations, Gaussian noise at the candidate's σ; Adam, "
+                        "cosine schedule over the epochs that fit the budget, best epoch on "
+                        "128x128 validation crops in the model's input space",
+            "selection": f"mean PSNR on the whole RGB validation photos (settings.val_photos) "
+                         f"with fixed noise at σ = {RGB_SIGMA}, tiled inference (a one-channel "
+                         "model on the opponent channels); the best is chosen; no test photo "
+                         "is read",
         },
         "rows": rows, "chosen": best["candidate"],
     }, table)
