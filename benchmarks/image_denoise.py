@@ -215,6 +215,16 @@ def _main_spec(name=MAIN_CHOICE):
     return name, sel.CANDIDATES[name], sel.TRAIN_SIGMA.get(name, sel.BLIND_SIGMA)
 
 
+def _rgb_spec(name):
+    """(name, RGB_CANDIDATES[name]) of image_denoise_select.py, or a clear exit."""
+    import image_denoise_select as sel
+
+    if name not in sel.RGB_CANDIDATES:
+        raise SystemExit(f"--rgb-main must be one of image_denoise_select.RGB_CANDIDATES, got "
+                         f"{name!r}; candidates: {', '.join(sel.RGB_CANDIDATES)}")
+    return name, sel.RGB_CANDIDATES[name]
+
+
 def val_photo_names(text: str | None) -> list[str]:
     """``--val-photos "a,b"`` as a list of validation photo names (``None``: ``VAL_PHOTOS``);
     only names of ``VAL_PHOTOS`` and ``EXTRA_PHOTOS``, never a training or test photo."""
@@ -335,6 +345,12 @@ def main(argv=None):
                     help="also train a main blind RGB denoiser (the main gray recipe at 3 "
                     "channels, σ ~ U[0, 0.35]) for this many seconds (default: none; the RGB "
                     "rows then have only the small-budget RGB U-Net)")
+    ap.add_argument("--rgb-main", default=None, metavar="NAME",
+                    help="with --rgb-budget: train this candidate of image_denoise_select.py's "
+                    "RGB_CANDIDATES (the one its --kind rgb selection chose) as the main RGB "
+                    "denoiser instead of the gray recipe at 3 channels; a one-channel "
+                    "candidate runs on the opponent channels; a σ-specific one is scored at "
+                    "its σ only")
     ap.add_argument("--budget-of", action="append", default=[], metavar="KEY=SECONDS",
                     help="training seconds of one smaller model, e.g. gray_sp_unet=480 "
                     "(repeatable; overrides its share of --budget)")
@@ -472,12 +488,25 @@ def main(argv=None):
     if only is not None and only - set(B) - {"rgb_main"}:
         raise SystemExit(f"--only: unknown model keys {sorted(only - set(B))}; known: "
                          f"{', '.join(['gray_main', 'rgb_main', *shares])}")
-    if args.rgb_budget:
+    rgb_spec = _rgb_spec(args.rgb_main) if args.rgb_main else None
+    if rgb_spec and not args.rgb_budget:
+        raise SystemExit("--rgb-main needs --rgb-budget (its training seconds)")
+    if args.rgb_budget and not rgb_spec:
         if main_map or main_specific:
             raise SystemExit("--rgb-budget needs a blind --main (its recipe is reused at 3 "
                              "channels)")
         B["rgb_main"] = args.rgb_budget
     rgb_label = f"aekit blind RGB denoiser ({(args.rgb_budget or 0) / 60:.0f} min)"
+    rgb_sigma, rgb_opponent = None, False  # a σ-specific / one-channel --rgb-main
+    if rgb_spec:
+        rgb_make, rgb_patch, rgb_batch, rgb_lr, rgb_material, rgb_train_sigma = rgb_spec[1]
+        rgb_opponent = rgb_make().config()["in_channels"] == 1
+        import image_denoise_select as sel
+        rgb_sigma = sel.RGB_SIGMA
+        rgb_label = (f"aekit RGB denoiser for σ = {rgb_sigma}"
+                     + (" (gray net on opponent channels" if rgb_opponent else " (")
+                     + f", {args.rgb_budget / 60:.0f} min)")
+        B["rgb_main"] = args.rgb_budget
     models, train_info = {}, {}
 
     kinds = [k.strip() for k in args.kinds.split(",") if k.strip()]
@@ -517,7 +546,14 @@ def main(argv=None):
     main_noise = GaussianNoise(main_sigma)
     do("gray_main", make_main(), tr_gray, NoiseLevelMap(main_noise) if main_map else main_noise,
        val_gray, patch=main_patch, batch=main_batch, lr=main_lr)
-    if args.rgb_budget:  # the main gray architecture, patch, batch and lr at 3 channels
+    if rgb_spec:  # the RGB candidate chosen by image_denoise_select.py --kind rgb
+        import image_denoise_select as sel
+        rgb_m = rgb_make()
+        tr_m = sel.rgb_material(rgb_material, exclude=("chelsea",))
+        do("rgb_main", rgb_m, tr_m, GaussianNoise(rgb_train_sigma),
+           sel.rgb_validation_patches(rgb_m, val_rgb), patch=rgb_patch,
+           batch=args.main_batch or rgb_batch, lr=rgb_lr)
+    elif args.rgb_budget:  # the main gray architecture, patch, batch and lr at 3 channels
         rgb_main = make_main()
         rgb_main = type(rgb_main)(**{**rgb_main.config(), "in_channels": 3,
                                         "out_channels": 3})
@@ -560,6 +596,10 @@ def main(argv=None):
              settings),
             (f"photos RGB {side}x{side} centre crops", centre(test_rgb), val_rgb, "rgb",
              settings),
+            # a σ-specific RGB model: also the whole RGB photos at its σ
+            *([("photos RGB whole" + (" (quick: crops)" if q else ""),
+                centre(test_rgb) if q else test_rgb, val_rgb, "rgb",
+                [("gaussian", rgb_sigma)])] if rgb_sigma is not None else []),
             ("Fashion-MNIST", f_test, f_val, "fashion", settings)]
     sets = [st for st in sets if st[3] in kinds]
     rows, per_image, chosen = [], [], {}
@@ -589,8 +629,9 @@ def main(argv=None):
                     aek = {"aekit U-Net (residual)": (models[f"{kind}_unet"], False)} \
                         if f"{kind}_unet" in models else {}
                     if kind == "rgb" and "rgb_main" in models:
-                        aek = {rgb_label: (models["rgb_main"], False),
-                               rgb_label + " + x8 self-ensemble": (models["rgb_main"], "ens"),
+                        aek = {rgb_label: (models["rgb_main"], "opp" if rgb_opponent else False),
+                               rgb_label + " + x8 self-ensemble": (
+                                   models["rgb_main"], "opp_ens" if rgb_opponent else "ens"),
                                **aek}
                     if kind == "rgb" and "gray_main" in models:  # the gray model, CBM3D-style
                         opp = MAIN_LABEL + " on opponent channels"
@@ -607,6 +648,9 @@ def main(argv=None):
                 # a model trained at one σ is scored at that σ on gray images only (the
                 # opponent channels of RGB noise have other levels)
                 aek = {k: v for k, v in aek.items() if v[0] is not models.get("gray_main")}
+            if rgb_sigma is not None and (kind != "rgb" or noise != "gaussian"
+                                          or level != rgb_sigma):
+                aek = {k: v for k, v in aek.items() if v[0] is not models.get("rgb_main")}
             if not aek:  # a partial run (--only): only the settings a trained model is in
                 continue
             key_of = {id(v): k for k, v in models.items()}
@@ -706,6 +750,7 @@ def main(argv=None):
                      "main_train_sigma": main_sigma, "seed": args.seed,
                      "main_source": args.main_source, "kinds": kinds,
                      "training_budget_s_main_rgb": args.rgb_budget,
+                     "main_rgb_model": rgb_spec[0] if rgb_spec else None,
                      "training_budget_s_overrides": {k: B[k] for k in B if k in
                                                      {i.partition("=")[0] for i in
                                                       args.budget_of}} or None,
@@ -751,7 +796,18 @@ def main(argv=None):
                 f"channels, trained {args.rgb_budget:.0f} s on patches of the RGB training "
                 "photos, validation on the RGB validation photo (chelsea); the recipe was chosen "
                 "on the gray validation photo and reused, not re-selected for RGB; the '+ x8 "
-                "self-ensemble' row as for gray"} if args.rgb_budget else {}),
+                "self-ensemble' row as for gray"} if args.rgb_budget and not rgb_spec else {}),
+            **({"aekit_main_rgb": f"{rgb_label}: the candidate {rgb_spec[0]!r} of "
+                "image_denoise_select.RGB_CANDIDATES, chosen by its --kind rgb selection on RGB "
+                f"validation photos at σ = {rgb_sigma} (no test photo), trained "
+                f"{args.rgb_budget:.0f} s on its training material "
+                f"({rgb_spec[1][4]!r}; chelsea left out in every form) with noise σ = "
+                f"{rgb_spec[1][5]}, best epoch on the chelsea validation crop"
+                + (" (its three opponent channels)" if rgb_opponent else "")
+                + f"; scored at σ = {rgb_sigma} only, on the RGB crops and whole RGB photos"
+                + ("; run on the opponent channels (aekit.images.denoise(colour='opponent'))"
+                   if rgb_opponent else "") + "; the '+ x8 self-ensemble' row as for gray"}
+               if rgb_spec else {}),
             "aekit": "other models: blind Gaussian models trained on σ ~ U[0.05, 0.35] (σ not "
                      "given) sharing the smaller budget (training seconds in the table), a "
                      "separate salt-and-pepper model; random 48x48 patches (40 DnCNN, 16 dense, "

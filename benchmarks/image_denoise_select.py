@@ -229,7 +229,7 @@ def rgb_val_photo_names(text: str | None) -> list[str]:
     """The RGB validation photos: chelsea (the RGB validation photo) and the colour photos of
     ``--val-photos`` (from ``EXTRA_PHOTOS``; never a training or test photo)."""
     extra = [n for n in bench.val_photo_names(text) if n not in VAL_PHOTOS] if text else []
-    gray_only = [n for n in extra if load_photo(n, "RGB").std(0).max() == 0]
+    gray_only = [n for n in extra if np.ptp(load_photo(n, "RGB"), 0).max() == 0]
     if gray_only:
         raise SystemExit(f"--val-photos for --kind rgb must be colour photos, got {gray_only}")
     return ["chelsea", *extra]

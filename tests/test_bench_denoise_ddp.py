@@ -126,3 +126,75 @@ def test_main_spec_carries_the_training_noise_of_the_candidate():
     assert name.endswith("σ = 0.2 only)") and sigma == 0.2, (name, sigma)
     with pytest.raises(SystemExit, match="--main must be a candidate"):
         bench._main_spec("nope")
+
+
+def _select_module():
+    import importlib
+
+    sys.path.insert(0, str(SCRIPT.parent))
+    try:
+        return importlib.import_module("image_denoise_select")
+    finally:
+        sys.path.remove(str(SCRIPT.parent))
+
+
+def test_rgb_material_leaves_validation_photos_out_in_every_form():
+    """Each RGB candidate's training material: the right images, the right channel counts,
+    and an excluded (validation) photo absent as colour, as gray and as opponent channels."""
+    from aekit.images import load_photo, load_photos, opponent_to_rgb
+
+    sel = _select_module()
+    rgb = load_photos("train", "RGB")
+    gray = load_photos("train", "L")
+    assert "chelsea" not in rgb and "chelsea" in gray, (list(rgb), list(gray))
+    n_rgb, n_gray = len(rgb), len(gray) - 1  # chelsea, the RGB validation photo, left out
+    plain = sel.rgb_material("rgb", exclude=("chelsea",))
+    assert len(plain) == n_rgb and all(v.shape[0] == 3 for v in plain), len(plain)
+    orders = sel.rgb_material("rgb_orders_gray", exclude=("chelsea",))
+    assert len(orders) == 6 * n_rgb + n_gray, (len(orders), n_rgb, n_gray)
+    first = orders[:6]  # the 6 channel orders of the first colour photo, all distinct
+    assert all(np.array_equal(np.sort(v, 0), np.sort(first[0], 0)) for v in first)
+    assert len({v.tobytes() for v in first}) == 6
+    assert all(np.array_equal(v[0], v[1]) and np.array_equal(v[1], v[2])
+               for v in orders[6 * n_rgb:]), "gray photos must be R = G = B"
+    g = sel.rgb_material("gray", exclude=("chelsea",))
+    chelsea = load_photo("chelsea", "L")
+    assert len(g) == n_gray and not any(v.shape == chelsea.shape and np.array_equal(v, chelsea)
+                                        for v in g)
+    opp = sel.rgb_material("gray_opponent", exclude=("chelsea",))
+    assert len(opp) == n_gray + 3 * n_rgb and all(v.shape[0] == 1 for v in opp)
+    back = opponent_to_rgb(np.concatenate(opp[n_gray:n_gray + 3], 0))
+    assert np.abs(back - plain[0]).max() < 1e-5, np.abs(back - plain[0]).max()
+    coffee = sel.rgb_material("rgb", exclude=("chelsea", "coffee"))
+    assert len(coffee) == n_rgb - 1
+    with pytest.raises(ValueError, match="kind must be one of"):
+        sel.rgb_material("cmyk")
+
+
+def test_rgb_validation_is_colour_and_never_a_training_or_test_photo():
+    sel = _select_module()
+    assert sel.rgb_val_photo_names(None) == ["chelsea"]
+    assert sel.rgb_val_photo_names("motorcycle_right") == ["chelsea", "motorcycle_right"]
+    with pytest.raises(SystemExit, match="must be colour photos, got \\['text'\\]"):
+        sel.rgb_val_photo_names("text")
+    for bad in ("astronaut", "coffee"):
+        with pytest.raises(SystemExit, match="--val-photos must name some of"):
+            sel.main(["--quick", "--kind", "rgb", "--val-photos", bad])
+    one = UNetAE(1, features=4, depth=1)
+    three = UNetAE(3, features=4, depth=1)
+    img = np.random.default_rng(0).random((3, 16, 16)).astype("float32")
+    assert [v.shape for v in sel.rgb_validation_patches(one, [img])] == [(1, 16, 16)] * 3
+    assert sel.rgb_validation_patches(three, [img])[0] is img
+
+
+def test_rgb_main_must_be_a_colour_candidate_with_a_budget():
+    bench = _bench_module()
+    sel = _select_module()
+    name = next(iter(sel.RGB_CANDIDATES))
+    assert bench._rgb_spec(name)[1][5] == sel.RGB_SIGMA
+    with pytest.raises(SystemExit, match="--rgb-main must be one of"):
+        bench.main(["--quick", "--kinds", "rgb", "--rgb-main", "nope", "--rgb-budget", "1"])
+    with pytest.raises(SystemExit, match="--rgb-main needs --rgb-budget"):
+        bench.main(["--quick", "--kinds", "rgb", "--rgb-main", name])
+    with pytest.raises(SystemExit, match="unknown --candidates"):
+        sel.main(["--quick", "--kind", "rgb", "--candidates", "U-Net f32 d3 BN (residual)"])
