@@ -502,7 +502,7 @@ def main(argv=None):
         rgb_make, rgb_patch, rgb_batch, rgb_lr, rgb_material, rgb_train_sigma = rgb_spec[1]
         rgb_opponent = rgb_make().config()["in_channels"] == 1
         import image_denoise_select as sel
-        rgb_sigma = sel.RGB_SIGMA
+        rgb_sigma = sel.RGB_TARGET[args.rgb_main]
         rgb_label = (f"aekit RGB denoiser for σ = {rgb_sigma}"
                      + (" (gray net on opponent channels" if rgb_opponent else " (")
                      + f", {args.rgb_budget / 60:.0f} min)")
@@ -798,8 +798,12 @@ def main(argv=None):
                 "on the gray validation photo and reused, not re-selected for RGB; the '+ x8 "
                 "self-ensemble' row as for gray"} if args.rgb_budget and not rgb_spec else {}),
             **({"aekit_main_rgb": f"{rgb_label}: the candidate {rgb_spec[0]!r} of "
-                "image_denoise_select.RGB_CANDIDATES, chosen by its --kind rgb selection on RGB "
-                f"validation photos at σ = {rgb_sigma} (no test photo), trained "
+                "image_denoise_select.RGB_CANDIDATES, "
+                + ("chosen by its --kind rgb selection on RGB validation photos at σ = "
+                   f"{rgb_sigma} (no test photo)" if rgb_sigma == 0.1 else
+                   f"the kind of net the σ = 0.1 selection chose, at σ = {rgb_sigma} (no "
+                   "selection of its own)")
+                + ", trained "
                 f"{args.rgb_budget:.0f} s on its training material "
                 f"({rgb_spec[1][4]!r}; chelsea left out in every form) with noise σ = "
                 f"{rgb_spec[1][5]}, best epoch on the chelsea validation crop"

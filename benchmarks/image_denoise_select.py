@@ -71,9 +71,16 @@ BLIND_SIGMA = (0.0, 0.35)
 #: the RGB level the colour candidates are trained for: the one RGB setting where aekit was
 #: still below a classical baseline other than BM3D (NL-means, σ = 0.1)
 RGB_SIGMA = 0.1
-#: the noise levels of the three opponent channels of RGB noise at RGB_SIGMA
-OPPONENT_BAND = (round(RGB_SIGMA * min(OPPONENT_NOISE_SCALE), 4),
-                 round(RGB_SIGMA * max(OPPONENT_NOISE_SCALE), 4))
+
+
+def opponent_band(sigma: float) -> tuple[float, float]:
+    """The (lowest, highest) noise level of the three opponent channels of RGB noise σ:
+    σ/√3 (Y) and σ/√2 (C₁); C₂'s σ·√6/4 lies between (``OPPONENT_NOISE_SCALE``)."""
+    return (round(sigma * min(OPPONENT_NOISE_SCALE), 4),
+            round(sigma * max(OPPONENT_NOISE_SCALE), 4))
+
+
+OPPONENT_BAND = opponent_band(RGB_SIGMA)
 
 
 def _unet(channels):
@@ -100,7 +107,14 @@ RGB_CANDIDATES = {
         _unet(1), 48, 32, 1e-3, "gray", OPPONENT_BAND),
     f"opponent: gray U-Net f32 d3 BN (residual, σ ~ U{list(OPPONENT_BAND)}, + colour photos' "
     "opponent channels)": (_unet(1), 48, 32, 1e-3, "gray_opponent", OPPONENT_BAND),
+    # the σ = 0.1 choice (opponent band, gray photos) at the other RGB levels: no selection of
+    # their own
+    **{f"opponent: gray U-Net f32 d3 BN (residual, σ ~ U{list(opponent_band(s))})": (
+        _unet(1), 48, 32, 1e-3, "gray", opponent_band(s)) for s in (0.2, 0.3)},
 }
+#: the RGB noise level each colour candidate is trained for (and scored at)
+RGB_TARGET = {name: RGB_SIGMA for name in list(RGB_CANDIDATES)[:4]} | {
+    name: s for s, name in zip((0.2, 0.3), list(RGB_CANDIDATES)[4:], strict=True)}
 RGB_MATERIAL = ("rgb", "rgb_orders_gray", "gray", "gray_opponent")
 
 
@@ -238,11 +252,15 @@ def rgb_val_photo_names(text: str | None) -> list[str]:
 def main_rgb(args):
     """``--kind rgb``: train each of RGB_CANDIDATES for the budget and score it on the whole
     RGB validation photos at σ = RGB_SIGMA; the best is chosen."""
-    names = args.candidates or list(RGB_CANDIDATES)
+    names = args.candidates or [n for n in RGB_CANDIDATES if RGB_TARGET[n] == RGB_SIGMA]
     unknown = [n for n in names if n not in RGB_CANDIDATES]
     if unknown:
         raise SystemExit(f"unknown --candidates {unknown}; expected some of "
                          f"{list(RGB_CANDIDATES)}")
+    if len({RGB_TARGET[n] for n in names}) > 1:
+        raise SystemExit("--candidates of --kind rgb must be for one RGB σ, got "
+                         f"{sorted({RGB_TARGET[n] for n in names})}")
+    level = RGB_TARGET[names[0]]
     q = args.quick
     budget = args.budget or (15.0 if q else 150.0)
     bench.EPOCH = 256 if q else 1024
@@ -265,18 +283,18 @@ def main_rgb(args):
                "parameters": sum(p.numel() for p in m.parameters()), **info}
         ps = []
         for i, c in enumerate(val):
-            y = bench.noisy_of(c, "gaussian", RGB_SIGMA, 10_000 + i)
+            y = bench.noisy_of(c, "gaussian", level, 10_000 + i)
             ps.append(psnr(c, bench.run_model(m, y, opponent=opponent)))
-            row[f"val_psnr_{RGB_SIGMA}_{val_names[i]}"] = round(float(ps[-1]), 3)
-        row[f"val_psnr_{RGB_SIGMA}"] = round(float(np.mean(ps)), 3)
+            row[f"val_psnr_{level}_{val_names[i]}"] = round(float(ps[-1]), 3)
+        row[f"val_psnr_{level}"] = round(float(np.mean(ps)), 3)
         row["patches_per_s"] = round(info["steps"] * batch / max(info["fit_s"], 1e-9), 1)
         rows.append(row)
         print(row, flush=True)
-    key = f"val_psnr_{RGB_SIGMA}"
+    key = f"val_psnr_{level}"
     best = max(rows, key=lambda r: r[key])
     table = _common.md_table(
         ["candidate", "training images", "route", "steps", "patches/s",
-         f"val PSNR σ={RGB_SIGMA}", *(f"{v}" for v in val_names)],
+         f"val PSNR σ={level}", *(f"{v}" for v in val_names)],
         [[r["candidate"], r["training_images"], r["route"], r["steps"], r["patches_per_s"],
           r[key], *(r[f"{key}_{v}"] for v in val_names)] for r in rows])
     out_name = args.name or "image_denoise_select_rgb"
@@ -292,7 +310,7 @@ def main_rgb(args):
                         "cosine schedule over the epochs that fit the budget, best epoch on "
                         "128x128 validation crops in the model's input space",
             "selection": f"mean PSNR on the whole RGB validation photos (settings.val_photos) "
-                         f"with fixed noise at σ = {RGB_SIGMA}, tiled inference (a one-channel "
+                         f"with fixed noise at σ = {level}, tiled inference (a one-channel "
                          "model on the opponent channels); the best is chosen; no test photo "
                          "is read",
         },

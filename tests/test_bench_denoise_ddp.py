@@ -198,3 +198,27 @@ def test_rgb_main_must_be_a_colour_candidate_with_a_budget():
         bench.main(["--quick", "--kinds", "rgb", "--rgb-main", name])
     with pytest.raises(SystemExit, match="unknown --candidates"):
         sel.main(["--quick", "--kind", "rgb", "--candidates", "U-Net f32 d3 BN (residual)"])
+
+
+def test_opponent_band_candidates_cover_the_opponent_noise_of_their_rgb_sigma():
+    """A one-channel colour candidate for RGB σ trains on σ ~ U[σ/√3, σ/√2], the levels of the
+    opponent channels (measured here on real noise); mixed-σ selections are refused."""
+    from aekit.images import rgb_to_opponent
+
+    sel = _select_module()
+    assert sel.opponent_band(0.2) == (0.1155, 0.1414), sel.opponent_band(0.2)
+    rng = np.random.default_rng(0)
+    for name, spec in sel.RGB_CANDIDATES.items():
+        s = sel.RGB_TARGET[name]
+        if spec[0]().config()["in_channels"] == 1:
+            lo, hi = spec[5]
+            noise = rgb_to_opponent(rng.normal(0, s, (3, 256, 256)) + 0.5) - rgb_to_opponent(
+                np.full((3, 256, 256), 0.5))
+            measured = noise.reshape(3, -1).std(1)
+            assert lo * 0.98 <= measured.min() and measured.max() <= hi * 1.02, (name, measured)
+        else:
+            assert spec[5] == s, (name, spec[5], s)
+    assert sorted(set(sel.RGB_TARGET.values())) == [0.1, 0.2, 0.3]
+    names = [n for n in sel.RGB_CANDIDATES if sel.RGB_TARGET[n] in (0.1, 0.2)][-2:]
+    with pytest.raises(SystemExit, match="must be for one RGB σ"):
+        sel.main(["--quick", "--kind", "rgb", "--candidates", *names])
