@@ -32,10 +32,10 @@ from aekit.images import (
     estimate_noise,
     load_photo,
     load_photos,
+    opponent_noise_band,
     psnr,
     rgb_to_opponent,
 )
-from aekit.images.apps import OPPONENT_NOISE_SCALE
 from aekit.models import DnCNN, UNetAE
 
 CANDIDATES = {
@@ -74,10 +74,8 @@ RGB_SIGMA = 0.1
 
 
 def opponent_band(sigma: float) -> tuple[float, float]:
-    """The (lowest, highest) noise level of the three opponent channels of RGB noise σ:
-    σ/√3 (Y) and σ/√2 (C₁); C₂'s σ·√6/4 lies between (``OPPONENT_NOISE_SCALE``)."""
-    return (round(sigma * min(OPPONENT_NOISE_SCALE), 4),
-            round(sigma * max(OPPONENT_NOISE_SCALE), 4))
+    """``aekit.images.opponent_noise_band(σ)`` rounded to 4 digits (for candidate names)."""
+    return tuple(round(v, 4) for v in opponent_noise_band(sigma))
 
 
 OPPONENT_BAND = opponent_band(RGB_SIGMA)
