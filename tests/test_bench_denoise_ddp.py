@@ -58,12 +58,13 @@ def test_image_denoise_under_torchrun_two_processes(tmp_path):
     assert main and min(main) > by["noisy input"] + 1, by  # measured: 15 s gave +1.8 dB
 
 
-def _bench_module():
+def _bench_module(name="image_denoise"):
+    """A benchmark script of SCRIPT's folder as a module (``image_denoise`` by default)."""
     import importlib
 
     sys.path.insert(0, str(SCRIPT.parent))
     try:
-        return importlib.import_module("image_denoise")
+        return importlib.import_module(name)
     finally:
         sys.path.remove(str(SCRIPT.parent))
 
@@ -101,14 +102,8 @@ def test_margin_outside_1_to_2_is_refused():
 def test_val_photos_must_be_validation_or_extra_photos(photos):
     """A test or training photo can never become a validation photo, in the selection script
     or the main benchmark (refused before any training)."""
-    import importlib
-
     bench = _bench_module()
-    sys.path.insert(0, str(SCRIPT.parent))
-    try:
-        sel = importlib.import_module("image_denoise_select")
-    finally:
-        sys.path.remove(str(SCRIPT.parent))
+    sel = _select_module()
     with pytest.raises(SystemExit, match="--val-photos must name some of"):
         sel.main(["--quick", "--val-photos", photos])
     with pytest.raises(SystemExit, match="--val-photos must name some of"):
@@ -129,13 +124,7 @@ def test_main_spec_carries_the_training_noise_of_the_candidate():
 
 
 def _select_module():
-    import importlib
-
-    sys.path.insert(0, str(SCRIPT.parent))
-    try:
-        return importlib.import_module("image_denoise_select")
-    finally:
-        sys.path.remove(str(SCRIPT.parent))
+    return _bench_module("image_denoise_select")
 
 
 def test_rgb_material_leaves_validation_photos_out_in_every_form():
