@@ -800,11 +800,11 @@ def main(argv=None):
             **({"aekit_main_rgb": f"{rgb_label}: the candidate {rgb_spec[0]!r} of "
                 "image_denoise_select.RGB_CANDIDATES, "
                 + ("chosen by its --kind rgb selection on RGB validation photos at σ = "
-                   f"{rgb_sigma} (no test photo)" if rgb_sigma == 0.1 else
-                   f"the kind of net the σ = 0.1 selection chose, at σ = {rgb_sigma} (no "
-                   "selection of its own)")
-                + ", trained "
-                f"{args.rgb_budget:.0f} s on its training material "
+                   f"{rgb_sigma} (no test photo)" if rgb_sigma == sel.RGB_SIGMA else
+                   f"the kind of net the σ = {sel.RGB_SIGMA} selection chose, at σ = "
+                   f"{rgb_sigma} (no selection of its own)")
+                + f", trained for a budget of {args.rgb_budget:.0f} s (the seconds it took: "
+                "'training'; the time cap is 1.1x the budget) on its training material "
                 f"({rgb_spec[1][4]!r}; chelsea left out in every form) with noise σ = "
                 f"{rgb_spec[1][5]}, best epoch on the chelsea validation crop"
                 + (" (its three opponent channels)" if rgb_opponent else "")
