@@ -499,10 +499,10 @@ def main(argv=None):
     rgb_label = f"aekit blind RGB denoiser ({(args.rgb_budget or 0) / 60:.0f} min)"
     rgb_sigma, rgb_opponent = None, False  # a σ-specific / one-channel --rgb-main
     if rgb_spec:
-        rgb_make, rgb_patch, rgb_batch, rgb_lr, rgb_material, rgb_train_sigma = rgb_spec[1]
+        (rgb_make, rgb_patch, rgb_batch, rgb_lr, rgb_material, rgb_train_sigma,
+         rgb_sigma) = rgb_spec[1]
         rgb_opponent = rgb_make().config()["in_channels"] == 1
         import image_denoise_select as sel
-        rgb_sigma = sel.RGB_TARGET[args.rgb_main]
         rgb_label = (f"aekit RGB denoiser for σ = {rgb_sigma}"
                      + (" (gray net on opponent channels" if rgb_opponent else " (")
                      + f", {args.rgb_budget / 60:.0f} min)")

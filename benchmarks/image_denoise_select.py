@@ -86,7 +86,8 @@ def _unet(channels):
 
 
 #: colour candidates, selected with ``--kind rgb`` on RGB validation photos at RGB_SIGMA:
-#: name -> (constructor, patch, batch, learning rate, training material, training σ). A
+#: name -> (constructor, patch, batch, learning rate, training material, training σ, the RGB
+#: σ it is for and scored at). A
 #: three-channel model denoises R, G, B jointly; a one-channel model is run on the three
 #: opponent channels (``aekit.images.denoise(colour="opponent")``, CBM3D's colour space) and
 #: trained on σ drawn per patch from those channels' band. Training material (RGB validation
@@ -98,21 +99,20 @@ def _unet(channels):
 #:   "gray_opponent": those plus each opponent channel of every colour training photo.
 RGB_CANDIDATES = {
     f"RGB U-Net f32 d3 BN (residual, σ = {RGB_SIGMA} only)": (
-        _unet(3), 48, 32, 1e-3, "rgb", RGB_SIGMA),
+        _unet(3), 48, 32, 1e-3, "rgb", RGB_SIGMA, RGB_SIGMA),
     f"RGB U-Net f32 d3 BN (residual, σ = {RGB_SIGMA} only, 6 channel orders + gray photos)": (
-        _unet(3), 48, 32, 1e-3, "rgb_orders_gray", RGB_SIGMA),
+        _unet(3), 48, 32, 1e-3, "rgb_orders_gray", RGB_SIGMA, RGB_SIGMA),
     f"opponent: gray U-Net f32 d3 BN (residual, σ ~ U{list(OPPONENT_BAND)})": (
-        _unet(1), 48, 32, 1e-3, "gray", OPPONENT_BAND),
+        _unet(1), 48, 32, 1e-3, "gray", OPPONENT_BAND, RGB_SIGMA),
     f"opponent: gray U-Net f32 d3 BN (residual, σ ~ U{list(OPPONENT_BAND)}, + colour photos' "
-    "opponent channels)": (_unet(1), 48, 32, 1e-3, "gray_opponent", OPPONENT_BAND),
+    "opponent channels)": (_unet(1), 48, 32, 1e-3, "gray_opponent", OPPONENT_BAND, RGB_SIGMA),
     # the σ = 0.1 choice (opponent band, gray photos) at the other RGB levels: no selection of
     # their own
     **{f"opponent: gray U-Net f32 d3 BN (residual, σ ~ U{list(opponent_band(s))})": (
-        _unet(1), 48, 32, 1e-3, "gray", opponent_band(s)) for s in (0.2, 0.3)},
+        _unet(1), 48, 32, 1e-3, "gray", opponent_band(s), s) for s in (0.2, 0.3)},
 }
 #: the RGB noise level each colour candidate is trained for (and scored at)
-RGB_TARGET = {name: RGB_SIGMA for name in list(RGB_CANDIDATES)[:4]} | {
-    name: s for s, name in zip((0.2, 0.3), list(RGB_CANDIDATES)[4:], strict=True)}
+RGB_TARGET = {name: spec[6] for name, spec in RGB_CANDIDATES.items()}
 RGB_MATERIAL = ("rgb", "rgb_orders_gray", "gray", "gray_opponent")
 
 
@@ -132,16 +132,18 @@ def rgb_material(kind: str, exclude=()) -> list[np.ndarray]:
                 for o in itertools.permutations(range(3))] + [np.repeat(g, 3, 0) for g in gray]
     if kind == "gray":
         return gray
-    return gray + [np.ascontiguousarray(rgb_to_opponent(v)[c:c + 1]) for v in rgb
-                   for c in range(3)]
+    return gray + _opponent_channels(rgb)
+
+
+def _opponent_channels(images: list[np.ndarray]) -> list[np.ndarray]:
+    """The three opponent channels of each RGB image, each as a gray (1, H, W) image."""
+    return [np.ascontiguousarray(rgb_to_opponent(v)[c:c + 1]) for v in images for c in range(3)]
 
 
 def rgb_validation_patches(model, images: list[np.ndarray]) -> list[np.ndarray]:
     """Clean validation images in the model's own input space: the RGB images for a
     three-channel model, their three opponent channels as gray images for a one-channel one."""
-    if next(m for m in model.modules() if isinstance(m, torch.nn.Conv2d)).in_channels == 3:
-        return images
-    return [np.ascontiguousarray(rgb_to_opponent(v)[c:c + 1]) for v in images for c in range(3)]
+    return images if model.config()["in_channels"] == 3 else _opponent_channels(images)
 
 
 def main(argv=None):
@@ -267,7 +269,7 @@ def main_rgb(args):
     val = [load_photo(v, "RGB") for v in val_names]
     rows = []
     for name in names:
-        make, patch, batch, lr, material, sigma = RGB_CANDIDATES[name]
+        make, patch, batch, lr, material, sigma, _ = RGB_CANDIDATES[name]
         torch.manual_seed(0)
         m = make()
         tr = rgb_material(material, exclude=val_names)
