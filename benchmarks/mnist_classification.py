@@ -87,19 +87,26 @@ from _common import (
     md_table,
     write_results,
 )
-from aekit import DenseAE, fit
-from aekit.classifier import classifier_objective
+from aekit import ConvAE, DenseAE, fit
+from aekit.classifier import EncoderClassifier, classifier_objective
 from aekit.corruption import Masking
 from aekit.data import load_dataset
+from aekit.data.augment import RandomShift
 from aekit.layers import activation as make_activation
 from aekit.layers import init_linear
-from aekit.objectives import Contractive
+from aekit.objectives import Contractive, make_objective
 from aekit.train import PRECISIONS, Callback, recalibrate_batch_norm, resolve_precision
 from aekit.train.pretrain import pretrain_layers, stack_into_deep_ae
 
 HIDDEN = [1000, 1000, 1000]
 QUICK_HIDDEN = [128, 128, 128]
-VARIANTS = ("mlp", "sae", "sdae", "scae")
+#: The initialisations compared per architecture: random (``mlp`` / ``cnn``) or pretrained.
+ARCH_VARIANTS = {"dense": ("mlp", "sae", "sdae", "scae"), "conv": ("cnn", "cdae")}
+VARIANTS = tuple(v for vs in ARCH_VARIANTS.values() for v in vs)
+#: ``--arch conv``: the :class:`aekit.ConvAE` encoder (5×5 convolutions with stride 2, 28 →
+#: 14 → 7, relu), its fully connected code layer (relu) as the last hidden layer.
+CONV = {"channels": [32, 64], "kernel_size": 5, "strides": 2, "code_size": 256}
+QUICK_CONV = {"channels": [8, 16], "kernel_size": 5, "strides": 2, "code_size": 32}
 N_CLASSES = 10
 NU = 0.25  # masking fraction of the sdae layers (Vincent et al. 2010, MNIST: 25 %)
 
@@ -110,6 +117,7 @@ PAPER = {
     "sdae": [("SdA-3, masking 25 % (Vincent et al. 2010)", 1.28),
              ("DAE, 1×1000 (Rifai et al. 2011)", 1.18)],
     "scae": [("CAE, 1×1000 (Rifai et al. 2011)", 1.14)],
+    "cnn": [], "cdae": [],
 }
 PAPER_ONLY = [("DBN-3 (Vincent et al. 2010)", 1.24),
               ("RBM-pretrained 784-500-500-2000-10 (Hinton & Salakhutdinov 2006)", 1.2)]
@@ -230,11 +238,61 @@ def pretrain_spec(variant: str, a: argparse.Namespace) -> dict | None:
             "scae": {"terms": [Contractive(a.cae_lambda, "closed_form")]}}[variant]
 
 
+def arch_text(a: argparse.Namespace) -> str:
+    """The fine-tuned network in words, for the tables."""
+    if a.arch == "dense":
+        return f"784-{'-'.join(map(str, a.hidden))}-10, {a.activation} units"
+    c = QUICK_CONV if a.quick else CONV
+    k = c["kernel_size"]
+    convs = " → ".join(f"conv {k}×{k}/{c['strides']} ×{ch}" for ch in c["channels"])
+    return (f"28×28 → {convs} → fully connected {c['code_size']} → 10, {a.activation} units "
+            "(the aekit.ConvAE encoder and a softmax layer; not permutation invariant)")
+
+
+def sizes_of(a: argparse.Namespace) -> list[int] | None:
+    """The dense network's layer sizes (None for ``--arch conv``; see :func:`arch_text`)."""
+    return [784, *a.hidden, N_CLASSES] if a.arch == "dense" else None
+
+
+PRETRAINING = {"mlp": "none", "cnn": "none", "sae": "plain AE",
+               "sdae": f"denoising AE, masking {NU:.0%}",
+               "cdae": f"convolutional denoising AE (whole ConvAE), masking {NU:.0%}"}
+
+
+def conv_network(variant: str, data: dict, a: argparse.Namespace, tr: Tracker
+                 ) -> tuple[nn.Module, float]:
+    """``--arch conv``: the ConvAE encoder + softmax (:class:`EncoderClassifier`, dropout
+    ``--input-dropout`` on the pixels and ``--dropout`` on the fully connected layer), random
+    (``cnn``) or pretrained as a whole denoising ConvAE (``cdae``: masking ν, cross-entropy
+    reconstruction, Adam 1e-3, batch 128, ``--pretrain-epochs``, ``--precision``). Both start
+    from the same seeded initial weights. Returns the network and the pretraining seconds."""
+    spec = QUICK_CONV if a.quick else CONV
+    torch.manual_seed(a.seed)
+    ae = ConvAE((28, 28), activation=a.activation, code_activation=a.activation,
+                output="sigmoid", **spec)
+    t_pre = 0.0
+    if variant == "cdae":
+        hist = fit(ae, make_objective("bce"), data["Xtr"], corruption=Masking(NU),
+                   max_iter=a.pretrain_epochs, batch_size=128, optimizer="adam",
+                   learning_rate=1e-3, random_state=a.seed, precision=a.precision,
+                   callbacks=[tr.deadline], progress=False, desc="cdae pretraining")
+        t_pre = tr.elapsed()
+        print(f"    pretraining {len(hist)} epochs, {t_pre:.1f} s, train loss "
+              f"{hist['train_loss'][-1]:.4g}", flush=True)
+    torch.manual_seed(a.seed)
+    net = EncoderClassifier(ae, N_CLASSES, dropout=a.dropout, input_dropout=a.input_dropout)
+    return net.train(), t_pre
+
+
 def run_variant(variant: str, data: dict, a: argparse.Namespace) -> dict:
+    tr = Tracker(a.minutes * 60)
+    if a.arch == "conv":
+        print(f"== {variant}  {arch_text(a)}", flush=True)
+        model, t_pre = conv_network(variant, data, a, tr)
+        return finetune(variant, model, t_pre, tr, data, a)
     sizes = [784, *a.hidden]
     layer_kwargs = pretrain_spec(variant, a)
     print(f"== {variant}  sizes {sizes}+{N_CLASSES}  pretraining {layer_kwargs}", flush=True)
-    tr = Tracker(a.minutes * 60)
     t_pre = 0.0
     if layer_kwargs is not None:
         pre = pretrain_layers(sizes, data["Xtr"], activation=a.activation,
@@ -259,6 +317,13 @@ def run_variant(variant: str, data: dict, a: argparse.Namespace) -> dict:
                        bool(a.batch_norm)).train()
     if a.batch_norm:  # the same data-dependent identity start for every variant
         identity_batch_norm_(model, torch.from_numpy(data["Xtr"][:10_000]))
+    return finetune(variant, model, t_pre, tr, data, a)
+
+
+def finetune(variant: str, model: nn.Module, t_pre: float, tr: Tracker, data: dict,
+             a: argparse.Namespace) -> dict:
+    """Fine-tune ``model`` (logits) with the library's classification objective and loop;
+    the result row of the variant."""
     Xtr, ytr = torch.from_numpy(data["Xtr"]), torch.from_numpy(data["ytr"])
     # The library's fine-tuning objective (cross-entropy, + FGSM or VAT) and its one loop.
     objective = classifier_objective(a.adversarial, a.vat)
@@ -268,18 +333,18 @@ def run_variant(variant: str, data: dict, a: argparse.Namespace) -> dict:
         learning_rate=a.lr, schedule="cosine", random_state=a.seed, precision=a.precision,
         progress=False,
         callbacks=[EpochLog(tr, data, curve, recalibrate=bool(a.batch_norm))], desc=variant,
-        weight_average=a.weight_average or None)
+        weight_average=a.weight_average or None,
+        augment=RandomShift((28, 28), a.shift) if a.shift else None)
     last = dict(curve[-1])
     if "test_error_pct" not in last and data["Xte"] is not None:  # the protocol's one touch
         last["test_error_pct"] = round(error_pct(model, data["Xte"], data["yte"]), 3)
-    return {"method": variant, "pretraining": "none" if layer_kwargs is None else
-            {"sae": "plain AE", "sdae": f"denoising AE, masking {NU:.0%}",
-             "scae": f"contractive AE, lambda {a.cae_lambda}"}[variant],
+    return {"method": variant, "pretraining": PRETRAINING.get(
+                variant, f"contractive AE, lambda {a.cae_lambda}"),
             "test_error_pct": last.get("test_error_pct"),
             "val_error_pct": last.get("val_error_pct"),
             "pretrain_time_s": round(t_pre, 2), "finetune_time_s": round(tr.elapsed() - t_ft0, 2),
-            "epochs": len(curve), "pretrain_epochs": a.pretrain_epochs if layer_kwargs is not None
-            else 0, "n_train": len(Xtr),
+            "epochs": len(curve), "pretrain_epochs": 0 if variant in ("mlp", "cnn")
+            else a.pretrain_epochs, "n_train": len(Xtr),
             "n_test": 0 if data["Xte"] is None else len(data["Xte"]),
             "stopped_by_budget": tr.hit_budget, "seed": a.seed,
             "curve": curve, "curve_note": "per-epoch test error (if any) for plotting only; "
@@ -300,24 +365,24 @@ def table(rows: list[dict], a: argparse.Namespace) -> str:
                     round(r["pretrain_time_s"], 1), round(r["finetune_time_s"], 1),
                     f"{r['n_train']} / {r['n_test']}"
                     + (" (budget hit)" if r["stopped_by_budget"] else "")])
-    for name, e in PAPER_ONLY if a.dataset == "mnist" else []:
+    for name, e in PAPER_ONLY if a.dataset == "mnist" and a.arch == "dense" else []:
         out.append([name, "(paper only)", "—", f"{e:.2f}", *(["—"] if val else []),
                     "—", "—", "—", "—"])
     md = md_table(headers, out)
-    md += (f"\n\n{a.dataset}. Architecture 784-{'-'.join(map(str, a.hidden))}-10, "
-           f"{a.activation} units; "
+    md += (f"\n\n{a.dataset}. Architecture {arch_text(a)}; "
            f"fine-tuning: input dropout {a.input_dropout}, dropout {a.dropout}, Adam lr {a.lr} "
            f"cosine, batch 128, {a.epochs} epochs"
            + (f", FGSM adversarial training ε = {a.adversarial}, α = 0.5" if a.adversarial else "")
            + (f", virtual adversarial training ε = {a.vat} (L2), α = 1, one power "
               "iteration" if a.vat else "")
            + (", bf16 autocast" if a.precision == "bf16" else "")
+           + (f", random shifts of up to {a.shift} pixels" if a.shift else "")
            + (", batch norm after every hidden linear layer (initialised to the identity on "
               "10,000 training images; running statistics recomputed on the training images "
               "before each evaluation)" if a.batch_norm else "")
            + "; test error after the last epoch (no "
            "selection on the test set).")
-    if a.dataset == "mnist":
+    if a.dataset == "mnist" and a.arch == "dense":
         md += (" Published rows: Vincent et al. 2010 (JMLR, table 3, 3 hidden layers); Rifai "
                "et al. 2011 (ICML, one hidden layer of 1000 units); Hinton & Salakhutdinov "
                "2006 (Science).")
@@ -328,7 +393,7 @@ def table(rows: list[dict], a: argparse.Namespace) -> str:
 
 RECIPE_KEYS = {"adversarial": float, "vat": float, "dropout": float, "input_dropout": float,
                "lr": float, "epochs": int, "pretrain_epochs": int, "activation": str,
-               "weight_average": float, "batch_norm": int}
+               "weight_average": float, "batch_norm": int, "shift": int}
 
 
 def parse_recipe(text: str) -> dict:
@@ -415,12 +480,12 @@ def select_and_test(a, Xtr, ytr, Xte, yte) -> None:
     md += "\n\n" + md_table(["variant (60k train)", "recipe", "test error % per seed "
                               f"({', '.join(map(str, a.seeds))})", "mean",
                               "train time (min)"], frows)
-    md += (f"\n\n{a.dataset}; architecture 784-{'-'.join(map(str, a.hidden))}-10; recipes "
+    md += (f"\n\n{a.dataset}; architecture {arch_text(a)}; recipes "
            "chosen on the validation split only, the test set touched once per final network.")
     if a.quick:
         md += " Quick mode: a smoke test, not a result."
     write_results(a.name or ("mnist_classification_selected" + ("_quick" if a.quick else "")),
-                  {"settings": vars(a), "sizes": [784, *a.hidden, N_CLASSES],
+                  {"settings": vars(a), "sizes": sizes_of(a), "architecture": arch_text(a),
                    "dataset": a.dataset, "selection": selection, "chosen": best["recipe"],
                    "final": finals, "pieces": pieces.used or None,
                    "code_changed": pieces.code_changed,
@@ -440,9 +505,15 @@ def main() -> None:
     p.add_argument("--quick", action="store_true",
                    help="3,000 training and 1,000 test images, hidden 128-128-128, "
                         "1 pretraining epoch, 2 fine-tuning epochs")
-    p.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=VARIANTS)
+    p.add_argument("--arch", default="dense", choices=tuple(ARCH_VARIANTS),
+                   help="dense: the permutation-invariant 784-1000-1000-1000-10 network "
+                        "(variants mlp sae sdae scae); conv: the ConvAE encoder + softmax "
+                        f"({CONV}; variants cnn cdae), not permutation invariant")
+    p.add_argument("--variants", nargs="+", default=None, choices=VARIANTS,
+                   help="default: every variant of --arch")
     p.add_argument("--hidden", type=int, nargs="+", default=None,
-                   help="hidden sizes (default 1000 1000 1000; quick: 128 128 128)")
+                   help="hidden sizes of --arch dense (default 1000 1000 1000; quick: 128 128 "
+                        "128)")
     p.add_argument("--activation", default="sigmoid", choices=("sigmoid", "relu", "tanh"),
                    help="hidden units, in pretraining and fine-tuning")
     p.add_argument("--epochs", type=int, default=100, help="fine-tuning epochs")
@@ -467,6 +538,10 @@ def main() -> None:
                         "running statistics recomputed on the training images before each "
                         "evaluation (recalibrate_batch_norm); VAT then perturbs with the clean "
                         "batch's statistics frozen (aekit.objectives.batch_stats_frozen)")
+    p.add_argument("--shift", type=int, default=0, metavar="S",
+                   help="--arch conv: fine-tune on training images translated by a random "
+                        "integer offset in [-S, S]² (aekit.data.augment.RandomShift, zero "
+                        "fill); 0 = off. Refused for --arch dense (permutation invariant)")
     p.add_argument("--precision", default="fp32", choices=PRECISIONS,
                    help="fine-tuning matmul precision (bf16: autocast, only on CPUs with "
                         "native bf16; elsewhere falls back to fp32 with a warning)")
@@ -495,9 +570,17 @@ def main() -> None:
     if a.vat and a.adversarial:
         p.error("--vat and --adversarial are alternatives; give one")
     a.precision = resolve_precision(a.precision)
+    if a.variants is None:
+        a.variants = list(ARCH_VARIANTS[a.arch])
+    wrong = [v for v in a.variants if v not in ARCH_VARIANTS[a.arch]]
+    if wrong:
+        p.error(f"--variants {' '.join(wrong)} not of --arch {a.arch} (its variants: "
+                f"{' '.join(ARCH_VARIANTS[a.arch])})")
+    if a.arch == "conv" and (a.hidden is not None or a.batch_norm):
+        p.error("--hidden and --batch-norm are options of --arch dense")
     if a.quick:
         a.epochs, a.pretrain_epochs = 2, 1
-    if a.hidden is None:
+    if a.hidden is None and a.arch == "dense":
         a.hidden = list(QUICK_HIDDEN if a.quick else HIDDEN)
     if a.epochs < 1 or a.pretrain_epochs < 1:
         p.error("--epochs and --pretrain-epochs must be >= 1")
@@ -507,6 +590,10 @@ def main() -> None:
     if a.quick:
         Xtr, ytr, Xte, yte = Xtr[:3000], ytr[:3000], Xte[:1000], yte[:1000]
     check_pieces_args(p, a)
+    shifts = [a.shift, *[parse_recipe(t).get("shift", 0) for t in a.select or []]]
+    if min(shifts) < 0 or (a.arch == "dense" and max(shifts) > 0):
+        p.error("shift must be >= 0, and 0 with --arch dense (a translated image uses the "
+                f"pixel grid, which the permutation-invariant task may not); got {shifts}")
     if a.select:
         for text in a.select:  # every recipe checked before any training is spent
             parse_recipe(text)
@@ -527,7 +614,7 @@ def main() -> None:
     md = table(rows, a)
     name = a.name or ("mnist_classification" + ("_quick" if a.quick else ""))
     write_results(name, {
-        "settings": vars(a), "sizes": [784, *a.hidden, N_CLASSES], "rows": rows,
+        "settings": vars(a), "sizes": sizes_of(a), "architecture": arch_text(a), "rows": rows,
         "dataset": a.dataset,
         "published": {} if a.dataset != "mnist" else {
             **{k: v for k, v in PAPER.items() if v}, "other": PAPER_ONLY},

@@ -61,3 +61,33 @@ def test_fit_trains_on_augmented_batches_reproducibly():
     a, b = run(RandomShift((4, 4), 1)), run(RandomShift((4, 4), 1))
     assert torch.equal(a, b), "same seed, same augmented run"
     assert not torch.allclose(a, run(None)), "augmentation changed nothing"
+
+
+def test_fit_augments_the_inputs_of_labelled_data_and_keeps_the_labels():
+    """(X, labels): the transform reaches the inputs only. An augmentation that blanks every
+    input leaves the classifier nothing but the class prior, so its loss ends at the prior's
+    entropy; the labels still reach the loss unchanged (the prior is learnt exactly)."""
+    from aekit.classifier import EncoderClassifier, classifier_objective
+
+    g = torch.Generator().manual_seed(0)
+    X = torch.rand(96, 16, generator=g)
+    y = (X[:, :8].sum(1) > X[:, 8:].sum(1)).long() * 2  # labels 0 / 2 from the pixels
+    y[:16] = 1
+
+    def run(augment, epochs=40):
+        torch.manual_seed(0)
+        net = EncoderClassifier(DenseAE([16, 8]), 3)
+        h = fit(net, classifier_objective(), (X, y), max_iter=epochs, batch_size=96,
+                learning_rate=0.05, augment=augment, random_state=1, progress=False)
+        return net, h["train_loss"][-1]
+
+    prior = torch.bincount(y, minlength=3).double() / len(y)
+    entropy = float(-(prior * prior.log()).sum())
+    _, blanked = run(lambda x, gen: torch.zeros_like(x), epochs=300)
+    assert abs(blanked - entropy) < 0.01, (blanked, entropy)
+    _, plain = run(None)
+    assert plain < entropy - 0.2, f"without the blanking the pixels are used: {plain} vs {entropy}"
+    a, b = run(RandomShift((4, 4), 1))[0], run(RandomShift((4, 4), 1))[0]
+    assert all(torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters()))
+    with pytest.raises(ValueError, match="other than class labels"):
+        fit(DenseAE([16, 8]), make_objective("mse"), (X, X), augment=lambda x, gen: x)

@@ -28,7 +28,7 @@ from .estimators import (
 )
 from .io import FileFormatError, expect, pack_tree, save_tensor_file, unpack_tree
 from .models import Autoencoder as AEModel
-from .models import DenseAE, LinearAE
+from .models import ConvAE, DenseAE, LinearAE
 from .objectives import FGSM, VAT, Objective, make_objective
 from .train import fit as _fit
 from .train.pretrain import pretrain_layers, stack_into_deep_ae
@@ -46,16 +46,21 @@ PRETRAIN = ("ae", "layerwise", "none")
 class EncoderClassifier(nn.Module):
     """An autoencoder's encoder followed by a linear softmax layer.
 
-    ``p(y = c | x) = softmax(V f(x) + a)_c`` with the code ``f(x)`` (n, k), ``V`` (C, k).
-    ``forward`` returns the logits (n, C).
+    ``p(y = c | x) = softmax(V D_p(f(D_q(x))) + a)_c`` with the code ``f(x)`` (n, k),
+    ``V`` (C, k), and ``D_q``, ``D_p`` dropout on the input and on the code (identities in
+    eval mode, and by default). ``forward`` returns the logits (n, C).
 
     Parameters
     ----------
     encoder : Autoencoder
-        Only its ``encode`` is used; :class:`DenseAE` and :class:`LinearAE` decoders are
-        removed, those of other models receive no gradient.
+        Only its ``encode`` is used; :class:`DenseAE`, :class:`LinearAE` and :class:`ConvAE`
+        decoders are removed, those of other models receive no gradient.
     n_classes : int
         C.
+    dropout : float
+        p, the dropout rate on the code (Srivastava et al. 2014), in [0, 1).
+    input_dropout : float
+        q, the dropout rate on the input, in [0, 1).
 
     References
     ----------
@@ -64,17 +69,21 @@ class EncoderClassifier(nn.Module):
     JMLR 2010.
     """
 
-    def __init__(self, encoder: AEModel, n_classes: int):
+    def __init__(self, encoder: AEModel, n_classes: int, *, dropout: float = 0.0,
+                 input_dropout: float = 0.0):
         super().__init__()
+        p_code = check_float("dropout", dropout, 0.0, 1.0, hi_open=True)
+        p_in = check_float("input_dropout", input_dropout, 0.0, 1.0, hi_open=True)
         _drop_decoder(encoder)
         self.encoder = encoder
+        self.input_dropout, self.dropout = nn.Dropout(p_in), nn.Dropout(p_code)
         self.head = nn.Linear(int(encoder.n_components), int(n_classes))
         p = next(encoder.parameters(), None)
         if p is not None:
             self.head.to(dtype=p.dtype, device=p.device)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.encoder.encode(x))
+        return self.head(self.dropout(self.encoder.encode(self.input_dropout(x))))
 
 
 def _drop_decoder(model: AEModel) -> None:
@@ -84,6 +93,10 @@ def _drop_decoder(model: AEModel) -> None:
             nn.ModuleList()
     elif isinstance(model, LinearAE):
         model.decoder = nn.Identity()
+    elif isinstance(model, ConvAE):
+        model.dec, model.dec_act, model.dec_bn = nn.ModuleList(), nn.ModuleList(), \
+            nn.ModuleList()
+        model.from_code = nn.Identity()
 
 
 def classifier_objective(adversarial_eps: float = 0.0, vat_eps: float = 0.0,

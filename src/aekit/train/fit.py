@@ -342,7 +342,9 @@ def fit(
         Applied to training inputs only; the loss is against the clean ``x`` (or ``y``).
     augment : callable ``(x, generator) -> x'``, optional
         Replaces the training input itself (so a reconstruction target too); drawn before the
-        corruption from the same seeded generator. Validation data is never augmented.
+        corruption from the same seeded generator. Validation data is never augmented. With
+        targets ``(X, Y)`` only for class labels (1-D integer ``Y``, unchanged by the
+        transform); paired image targets need the transform inside the data source.
     val : like ``data``, optional
         Evaluated each epoch in eval mode without corruption: ``val_loss``, ``val_<part>``.
     max_iter : int, default=10
@@ -442,9 +444,10 @@ def fit(
     ps = list(model.parameters())
     dtype = ps[0].dtype if ps else torch.float32
     source = _source(data, model, dtype, "X")
-    if augment is not None and isinstance(source, ArraySource) and source.Y is not None:
-        raise ValueError("augment transforms the inputs only; with targets (X, Y) put the "
-                         "transform in the data source so both get it")
+    if (augment is not None and isinstance(source, ArraySource) and source.Y is not None
+            and not (source.Y.ndim == 1 and not source.Y.is_floating_point())):
+        raise ValueError("augment transforms the inputs only; with targets (X, Y) other than "
+                         "class labels put the transform in the data source so both get it")
     val_source = _source(val, model, dtype, "val") if val is not None else None
     objective.to(dtype)
     if params is None:
