@@ -33,6 +33,7 @@ from aekit.images import (
     load_photo,
     load_photos,
     opponent_noise_band,
+    opponent_to_rgb,
     psnr,
     rgb_to_opponent,
 )
@@ -111,9 +112,48 @@ RGB_CANDIDATES = {
     **{f"opponent: gray U-Net f32 d3 BN (residual, σ ~ U{list(opponent_band(s))})": (
         _unet(1), 48, 32, 1e-3, "gray", opponent_band(s), s) for s in (0.2, 0.3)},
 }
+#: luminance-guided colour candidates (CBM3D's idea that chroma is denoised along the
+#: luminance's structure): the luminance channel Y by a one-channel RGB_CANDIDATES model, each
+#: chroma channel c by a two-channel net that sees (noisy c, noisy Y) and predicts both
+#: (``guided_denoise``; c is kept). The RGB noise is independent across opponent channels,
+#: so a chroma training pair is (c, Y) with independent noise in each, as at test time. The
+#: candidate's budget is shared: ``share`` of it trains the luminance model, the rest the
+#: chroma model. name -> (luminance candidate, chroma constructor, patch, batch, learning
+#: rate, chroma training σ, the RGB σ, share).
+GUIDED_CANDIDATES = {
+    f"luminance-guided chroma: gray U-Net for Y + (c, Y) U-Net f32 d3 BN (residual, σ ~ "
+    f"U{list(opponent_band(s))}), half the budget each": (
+        f"opponent: gray U-Net f32 d3 BN (residual, σ ~ U{list(opponent_band(s))})",
+        _unet(2), 48, 32, 1e-3, opponent_band(s), s, 0.5) for s in (0.1, 0.2, 0.3)}
 #: the RGB noise level each colour candidate is trained for (and scored at)
-RGB_TARGET = {name: spec[6] for name, spec in RGB_CANDIDATES.items()}
+RGB_TARGET = {**{name: spec[6] for name, spec in RGB_CANDIDATES.items()},
+              **{name: spec[6] for name, spec in GUIDED_CANDIDATES.items()}}
 RGB_MATERIAL = ("rgb", "rgb_orders_gray", "gray", "gray_opponent")
+
+
+def chroma_pairs(images: list[np.ndarray]) -> list[np.ndarray]:
+    """Two-channel (c, Y) training images of a guided chroma net: for each RGB image in each
+    of the 6 channel orders (RGB noise is i.i.d. per channel, so a permuted photo is as valid
+    a clean image), each chroma opponent channel c with the luminance Y, as (2, H, W)."""
+    import itertools
+
+    out = []
+    for v in images:
+        for o in itertools.permutations(range(3)):
+            opp = rgb_to_opponent(np.ascontiguousarray(v[list(o)]))
+            out += [np.ascontiguousarray(opp[[c, 0]]) for c in (1, 2)]
+    return out
+
+
+def guided_denoise(luma, chroma, rgb: np.ndarray, ensemble: bool = False) -> np.ndarray:
+    """Denoise a noisy RGB image (3, H, W) with a guided candidate: ``Ŷ = luma(Y)``,
+    ``ĉ = chroma([c, Y])[0]`` for the two chroma channels (tiled, each clipped to [0, 1]),
+    back to RGB by :func:`aekit.images.opponent_to_rgb`, clipped to [0, 1]."""
+    opp = rgb_to_opponent(rgb)
+    out = [bench.run_model(luma, opp[:1], ensemble=ensemble)[0]]
+    out += [bench.run_model(chroma, np.ascontiguousarray(opp[[c, 0]]), ensemble=ensemble)[0]
+            for c in (1, 2)]
+    return np.clip(opponent_to_rgb(np.stack(out)), 0, 1)
 
 
 def rgb_material(kind: str, exclude=()) -> list[np.ndarray]:
@@ -249,14 +289,57 @@ def rgb_val_photo_names(text: str | None) -> list[str]:
     return ["chelsea", *extra]
 
 
+def train_rgb_candidate(name, budget, val_names, crops, epochs):
+    """Train one RGB_CANDIDATES model for ``budget`` seconds; its RGB denoiser, row and
+    model."""
+    make, patch, batch, lr, material, sigma, _ = RGB_CANDIDATES[name]
+    torch.manual_seed(0)
+    m = make()
+    tr = rgb_material(material, exclude=val_names)
+    info = bench.train(m, tr, GaussianNoise(sigma), budget, patch=patch, batch=batch, lr=lr,
+                       val=rgb_validation_patches(m, crops), epochs=epochs)
+    opponent = m.config()["in_channels"] == 1
+    row = {"candidate": name, "material": material, "training_images": len(tr),
+           "route": "opponent" if opponent else "direct", "patch": patch, "batch": batch,
+           "train_sigma": sigma, "learning_rate": lr,
+           "parameters": sum(p.numel() for p in m.parameters()), **info,
+           "patches_per_s": round(info["steps"] * batch / max(info["fit_s"], 1e-9), 1)}
+    return (lambda y: bench.run_model(m, y, opponent=opponent)), row, m
+
+
+def train_guided(name, budget, val_names, crops, epochs):
+    """Train a GUIDED_CANDIDATES pair: the luminance model for ``share`` of the budget, then
+    the (c, Y) chroma model (on :func:`chroma_pairs` of the colour training photos, the
+    validation photos left out) for the rest; its RGB denoiser and row."""
+    luma_name, make, patch, batch, lr, sigma, _, share = GUIDED_CANDIDATES[name]
+    _, row_y, luma = train_rgb_candidate(luma_name, budget * share, val_names, crops, epochs)
+    torch.manual_seed(0)
+    m = make()
+    rgb = [v for k, v in load_photos("train", "RGB").items() if k not in val_names]
+    tr = chroma_pairs(rgb)
+    info = bench.train(m, tr, GaussianNoise(sigma), budget * (1 - share), patch=patch,
+                       batch=batch, lr=lr, val=chroma_pairs(crops), epochs=epochs)
+    row = {"candidate": name, "material": f"Y: {row_y['material']}; chroma: (c, Y) of the "
+                                          "colour photos in 6 channel orders",
+           "training_images": row_y["training_images"] + len(tr), "route": "guided",
+           "patch": patch, "batch": batch, "train_sigma": sigma, "learning_rate": lr,
+           "parameters": row_y["parameters"] + sum(p.numel() for p in m.parameters()),
+           "steps": row_y["steps"] + info["steps"],
+           "fit_s": row_y["fit_s"] + info["fit_s"],
+           "patches_per_s": round((row_y["steps"] + info["steps"]) * batch
+                                  / max(row_y["fit_s"] + info["fit_s"], 1e-9), 1),
+           "luminance": row_y, "chroma": info}
+    return (lambda y: guided_denoise(luma, m, y)), row
+
+
 def main_rgb(args):
     """``--kind rgb``: train each of RGB_CANDIDATES for the budget and score it on the whole
     RGB validation photos at σ = RGB_SIGMA; the best is chosen."""
     names = args.candidates or [n for n in RGB_CANDIDATES if RGB_TARGET[n] == RGB_SIGMA]
-    unknown = [n for n in names if n not in RGB_CANDIDATES]
+    unknown = [n for n in names if n not in RGB_TARGET]
     if unknown:
         raise SystemExit(f"unknown --candidates {unknown}; expected some of "
-                         f"{list(RGB_CANDIDATES)}")
+                         f"{list(RGB_TARGET)}")
     if len({RGB_TARGET[n] for n in names}) > 1:
         raise SystemExit("--candidates of --kind rgb must be for one RGB σ, got "
                          f"{sorted({RGB_TARGET[n] for n in names})}")
@@ -268,26 +351,18 @@ def main_rgb(args):
     val_names = rgb_val_photo_names(args.val_photos)
     val = [load_photo(v, "RGB") for v in val_names]
     rows = []
+    crops = [v[:, :128, :128] for v in val]
     for name in names:
-        make, patch, batch, lr, material, sigma, _ = RGB_CANDIDATES[name]
-        torch.manual_seed(0)
-        m = make()
-        tr = rgb_material(material, exclude=val_names)
-        info = bench.train(m, tr, GaussianNoise(sigma), budget, patch=patch, batch=batch, lr=lr,
-                           val=rgb_validation_patches(m, [v[:, :128, :128] for v in val]),
-                           epochs=args.epochs)
-        opponent = m.config()["in_channels"] == 1
-        row = {"candidate": name, "material": material, "training_images": len(tr),
-               "route": "opponent" if opponent else "direct", "patch": patch, "batch": batch,
-               "train_sigma": sigma, "learning_rate": lr,
-               "parameters": sum(p.numel() for p in m.parameters()), **info}
+        if name in GUIDED_CANDIDATES:
+            run, row = train_guided(name, budget, val_names, crops, args.epochs)
+        else:
+            run, row, _ = train_rgb_candidate(name, budget, val_names, crops, args.epochs)
         ps = []
         for i, c in enumerate(val):
             y = bench.noisy_of(c, "gaussian", level, 10_000 + i)
-            ps.append(psnr(c, bench.run_model(m, y, opponent=opponent)))
+            ps.append(psnr(c, run(y)))
             row[f"val_psnr_{level}_{val_names[i]}"] = round(float(ps[-1]), 3)
         row[f"val_psnr_{level}"] = round(float(np.mean(ps)), 3)
-        row["patches_per_s"] = round(info["steps"] * batch / max(info["fit_s"], 1e-9), 1)
         rows.append(row)
         print(row, flush=True)
     key = f"val_psnr_{level}"

@@ -214,3 +214,45 @@ def test_opponent_band_candidates_cover_the_opponent_noise_of_their_rgb_sigma():
     names = [n for n in sel.RGB_CANDIDATES if sel.RGB_TARGET[n] in (0.1, 0.2)][-2:]
     with pytest.raises(SystemExit, match="must be for one RGB σ"):
         sel.main(["--quick", "--kind", "rgb", "--candidates", *names])
+
+
+def test_guided_candidates_pair_chroma_with_luminance_and_invert_exactly():
+    """A guided candidate's chroma material is (c, Y) of each colour photo in its 6 channel
+    orders (12 images a photo, Y the same in all); its denoiser with identity models (zero
+    residual) returns the noisy image exactly, and one that zeroes a chroma channel's
+    residual is the only one that changes that channel; its luminance model is a one-channel
+    band candidate of the same RGB σ."""
+    import torch
+
+    from aekit.images import rgb_to_opponent
+
+    sel = _select_module()
+    # inside [0.1, 0.9], so that the final clip to [0, 1] never acts below
+    img = (0.1 + 0.8 * np.random.default_rng(0).random((3, 16, 24))).astype("float32")
+    pairs = sel.chroma_pairs([img])
+    assert len(pairs) == 12 and all(p.shape == (2, 16, 24) for p in pairs)
+    opp = rgb_to_opponent(img)
+    assert all(np.allclose(p[1], opp[0], atol=1e-6) for p in pairs)
+    assert np.allclose(pairs[0][0], opp[1]) and np.allclose(pairs[1][0], opp[2])
+    assert len({p[0].tobytes() for p in pairs}) >= 9  # O2 in 6 signs/pairs, O3 in 3
+
+    def identity(ch):
+        m = UNetAE(ch, features=4, depth=1, residual=True)
+        with torch.no_grad():
+            m.head.weight.zero_()
+            m.head.bias.zero_()
+        return m.eval()
+
+    luma, chroma = identity(1), identity(2)
+    out = sel.guided_denoise(luma, chroma, img)
+    assert np.abs(out - img).max() < 1e-5, np.abs(out - img).max()
+    with torch.no_grad():  # the residual s = 0.01 on the chroma output: chroma moves by -0.01
+        chroma.head.bias.fill_(0.01)
+    moved = rgb_to_opponent(sel.guided_denoise(luma, chroma, img)) - opp
+    assert np.abs(moved[0]).max() < 1e-5 and np.allclose(moved[1:], -0.01, atol=1e-4), \
+        np.abs(moved).reshape(3, -1).max(1)
+    for name, spec in sel.GUIDED_CANDIDATES.items():
+        luma_name, make = spec[0], spec[1]
+        assert sel.RGB_TARGET[luma_name] == sel.RGB_TARGET[name] == spec[6]
+        assert sel.RGB_CANDIDATES[luma_name][0]().config()["in_channels"] == 1
+        assert make().config()["in_channels"] == 2 and 0 < spec[7] < 1
