@@ -216,12 +216,16 @@ def _main_spec(name=MAIN_CHOICE):
 
 
 def _rgb_spec(name):
-    """(name, RGB_CANDIDATES[name]) of image_denoise_select.py, or a clear exit."""
+    """(name, RGB_CANDIDATES[name]) of image_denoise_select.py, or for a GUIDED_CANDIDATES
+    name (name, the spec of its luminance candidate); or a clear exit."""
     import image_denoise_select as sel
 
+    if name in sel.GUIDED_CANDIDATES:
+        return name, sel.RGB_CANDIDATES[sel.GUIDED_CANDIDATES[name][0]]
     if name not in sel.RGB_CANDIDATES:
-        raise SystemExit(f"--rgb-main must be one of image_denoise_select.RGB_CANDIDATES, got "
-                         f"{name!r}; candidates: {', '.join(sel.RGB_CANDIDATES)}")
+        raise SystemExit("--rgb-main must be one of image_denoise_select.RGB_CANDIDATES or "
+                         f"GUIDED_CANDIDATES, got {name!r}; candidates: "
+                         f"{', '.join([*sel.RGB_CANDIDATES, *sel.GUIDED_CANDIDATES])}")
     return name, sel.RGB_CANDIDATES[name]
 
 
@@ -498,6 +502,7 @@ def main(argv=None):
         B["rgb_main"] = args.rgb_budget
     rgb_label = f"aekit blind RGB denoiser ({(args.rgb_budget or 0) / 60:.0f} min)"
     rgb_sigma, rgb_opponent = None, False  # a σ-specific / one-channel --rgb-main
+    rgb_guided = None  # a GUIDED_CANDIDATES spec: the luminance model + a (c, Y) chroma model
     if rgb_spec:
         (rgb_make, rgb_patch, rgb_batch, rgb_lr, rgb_material, rgb_train_sigma,
          rgb_sigma) = rgb_spec[1]
@@ -507,6 +512,13 @@ def main(argv=None):
                      + (" (gray net on opponent channels" if rgb_opponent else " (")
                      + f", {args.rgb_budget / 60:.0f} min)")
         B["rgb_main"] = args.rgb_budget
+        if rgb_spec[0] in sel.GUIDED_CANDIDATES:  # the budget shared by the two models
+            rgb_guided = sel.GUIDED_CANDIDATES[rgb_spec[0]]
+            rgb_opponent = False
+            rgb_label = (f"aekit RGB denoiser for σ = {rgb_sigma} (gray net for Y, "
+                         f"luminance-guided chroma net, {args.rgb_budget / 60:.0f} min)")
+            B["rgb_main"] = args.rgb_budget * rgb_guided[7]
+            B["rgb_chroma"] = args.rgb_budget - B["rgb_main"]
     models, train_info = {}, {}
 
     kinds = [k.strip() for k in args.kinds.split(",") if k.strip()]
@@ -514,7 +526,8 @@ def main(argv=None):
         raise SystemExit(f"--kinds must list some of gray, rgb, fashion; got {args.kinds!r}")
 
     def do(key, model, imgs, dmg, val, **kw):
-        if key.split("_")[0] not in kinds or (only is not None and key not in only):
+        only_key = "rgb_main" if key == "rgb_chroma" else key  # one model for --only
+        if key.split("_")[0] not in kinds or (only is not None and only_key not in only):
             return
         if args.sp_residual and key.endswith("_sp_unet"):
             model = type(model)(**{**model.config(), "residual": True})
@@ -553,6 +566,16 @@ def main(argv=None):
         do("rgb_main", rgb_m, tr_m, GaussianNoise(rgb_train_sigma),
            sel.rgb_validation_patches(rgb_m, val_rgb), patch=rgb_patch,
            batch=args.main_batch or rgb_batch, lr=rgb_lr)
+        if rgb_guided and "rgb_main" in models:  # then the chroma model; one pair
+            _, c_make, c_patch, c_batch, c_lr, c_sigma, _, _ = rgb_guided
+            do("rgb_chroma", c_make(), sel.chroma_pairs(tr_rgb), GaussianNoise(c_sigma),
+               sel.chroma_pairs(val_rgb), patch=c_patch, batch=args.main_batch or c_batch,
+               lr=c_lr)
+            luma_info, chroma_info = train_info.pop("rgb_main"), train_info.pop("rgb_chroma")
+            models["rgb_main"] = sel.GuidedPair(models["rgb_main"], models.pop("rgb_chroma"))
+            train_info["rgb_main"] = {
+                "train_s": round(luma_info["train_s"] + chroma_info["train_s"], 1),
+                "luminance": luma_info, "chroma": chroma_info}
     elif args.rgb_budget:  # the main gray architecture, patch, batch and lr at 3 channels
         rgb_main = make_main()
         rgb_main = type(rgb_main)(**{**rgb_main.config(), "in_channels": 3,
@@ -629,9 +652,11 @@ def main(argv=None):
                     aek = {"aekit U-Net (residual)": (models[f"{kind}_unet"], False)} \
                         if f"{kind}_unet" in models else {}
                     if kind == "rgb" and "rgb_main" in models:
-                        aek = {rgb_label: (models["rgb_main"], "opp" if rgb_opponent else False),
-                               rgb_label + " + x8 self-ensemble": (
-                                   models["rgb_main"], "opp_ens" if rgb_opponent else "ens"),
+                        mode = "guided" if rgb_guided else "opp" if rgb_opponent else False
+                        ens = "guided_ens" if rgb_guided else "opp_ens" if rgb_opponent \
+                            else "ens"
+                        aek = {rgb_label: (models["rgb_main"], mode),
+                               rgb_label + " + x8 self-ensemble": (models["rgb_main"], ens),
                                **aek}
                     if kind == "rgb" and "gray_main" in models:  # the gray model, CBM3D-style
                         opp = MAIN_LABEL + " on opponent channels"
@@ -657,6 +682,11 @@ def main(argv=None):
             trained_s = {name: train_info[key_of[id(m)]]["train_s"] for name, (m, _) in
                          aek.items()}
             for name, (m, flat) in aek.items():
+                if flat in ("guided", "guided_ens"):
+                    import image_denoise_select as sel
+                    methods[name] = (lambda y, m=m, e=flat == "guided_ens": sel.guided_denoise(
+                        m.luma, m.chroma, y, ensemble=e))
+                    continue
                 methods[name] = (lambda y, m=m, flat=flat, s_=sig: run_model(
                     m, y, flat is True, flat in ("ens", "opp_ens"),
                     sigma=estimate_noise(y) if flat == "est" else s_,
@@ -811,7 +841,22 @@ def main(argv=None):
                 + f"; scored at σ = {rgb_sigma} only, on the RGB crops and whole RGB photos"
                 + ("; run on the opponent channels (aekit.images.denoise(colour='opponent'))"
                    if rgb_opponent else "") + "; the '+ x8 self-ensemble' row as for gray"}
-               if rgb_spec else {}),
+               if rgb_spec and not rgb_guided else {}),
+            **({"aekit_main_rgb": f"{rgb_label}: the candidate {rgb_spec[0]!r} of "
+                "image_denoise_select.GUIDED_CANDIDATES, chosen by its --kind rgb selection "
+                f"on RGB validation photos at σ = {rgb_sigma} (no test photo). A budget of "
+                f"{args.rgb_budget:.0f} s shared: {rgb_guided[7]:.0%} trains the luminance "
+                f"model (the one-channel candidate {rgb_guided[0]!r}, on its material "
+                f"{rgb_spec[1][4]!r} with σ ~ U{list(rgb_spec[1][5])}), the rest the two-channel "
+                "chroma model on (c, Y) of the colour training photos in 6 channel orders "
+                f"(image_denoise_select.chroma_pairs) with σ ~ U{list(rgb_guided[5])} "
+                "independently in both channels; each keeps its best epoch on the chelsea "
+                "validation crop (the seconds each took: 'training'). Run by "
+                "image_denoise_select.guided_denoise: Ŷ from the noisy Y, each chroma channel "
+                "from (noisy c, noisy Y); scored at σ = "
+                f"{rgb_sigma} only, on the RGB crops and whole RGB photos; the '+ x8 "
+                "self-ensemble' row runs both models with the 8 flips/rotations"}
+               if rgb_guided else {}),
             "aekit": "other models: blind Gaussian models trained on σ ~ U[0.05, 0.35] (σ not "
                      "given) sharing the smaller budget (training seconds in the table), a "
                      "separate salt-and-pepper model; random 48x48 patches (40 DnCNN, 16 dense, "

@@ -145,6 +145,18 @@ def chroma_pairs(images: list[np.ndarray]) -> list[np.ndarray]:
     return out
 
 
+class GuidedPair(torch.nn.Module):
+    """The two trained models of a guided candidate, kept together (``luma``: one channel,
+    ``chroma``: (c, Y) -> (c, Y)); run by :func:`guided_denoise`, not by ``forward``."""
+
+    def __init__(self, luma: torch.nn.Module, chroma: torch.nn.Module):
+        super().__init__()
+        self.luma, self.chroma = luma, chroma
+
+    def forward(self, x):
+        raise TypeError("a GuidedPair is run by guided_denoise(pair.luma, pair.chroma, rgb)")
+
+
 def guided_denoise(luma, chroma, rgb: np.ndarray, ensemble: bool = False) -> np.ndarray:
     """Denoise a noisy RGB image (3, H, W) with a guided candidate: ``Ŷ = luma(Y)``,
     ``ĉ = chroma([c, Y])[0]`` for the two chroma channels (tiled, each clipped to [0, 1]),

@@ -184,6 +184,9 @@ def test_rgb_main_must_be_a_colour_candidate_with_a_budget():
     sel = _select_module()
     name = next(iter(sel.RGB_CANDIDATES))
     assert bench._rgb_spec(name)[1][5] == sel.RGB_SIGMA
+    guided = next(iter(sel.GUIDED_CANDIDATES))  # a guided pair: its luminance model's spec
+    assert bench._rgb_spec(guided) == (guided, sel.RGB_CANDIDATES[sel.GUIDED_CANDIDATES[
+        guided][0]])
     with pytest.raises(SystemExit, match="--rgb-main must be one of"):
         bench.main(["--quick", "--kinds", "rgb", "--rgb-main", "nope", "--rgb-budget", "1"])
     with pytest.raises(SystemExit, match="--rgb-main needs --rgb-budget"):
