@@ -56,15 +56,16 @@ def test_quick_mode_writes_results(mnist_path):
     assert f"wrote benchmarks/results/{name}.json" in proc.stdout
 
 
-def _quick_mlp(mnist_path, tag: str, good: list[str], bad: list[tuple[list[str], str]]) -> dict:
-    """Run the script in quick mode (mlp only) with the flags ``good`` and return its results;
-    each ``(flags, word)`` in ``bad`` must be refused with exit code 2 naming ``word``, and
-    must write no results file."""
+def _quick(mnist_path, tag: str, fixed: list[str], good: list[str],
+           bad: list[tuple[list[str], str]]) -> dict:
+    """Run the script in quick mode with the flags ``fixed + good`` and return its results;
+    each ``(flags, word)`` in ``bad`` (after ``fixed``) must be refused with exit code 2
+    naming ``word``, and must write no results file."""
     name = f"_test_mnist_classification_{tag}_{os.getpid()}"
     out = ROOT / "benchmarks" / "results" / f"{name}.json"
     env = {**os.environ, "CI": "true"}
     base = [sys.executable, str(SCRIPT), "--quick", "--threads", "1", "--data", str(mnist_path),
-            "--variants", "mlp", "--name", name]
+            *fixed, "--name", name]
     try:
         proc = subprocess.run([*base, *good], cwd=ROOT, env=env, capture_output=True, text=True,
                               timeout=300)
@@ -75,8 +76,14 @@ def _quick_mlp(mnist_path, tag: str, good: list[str], bad: list[tuple[list[str],
     for flags, word in bad:
         refused = subprocess.run([*base, *flags], cwd=ROOT, env=env, capture_output=True,
                                  text=True, timeout=120)
-        assert refused.returncode == 2 and word in refused.stderr, refused.stderr[-500:]
+        assert refused.returncode == 2 and word in refused.stderr, (flags, refused.stderr[-500:])
         assert not out.exists()
+    return res
+
+
+def _quick_mlp(mnist_path, tag: str, good: list[str], bad: list[tuple[list[str], str]]) -> dict:
+    """:func:`_quick` with the mlp variant only, which must learn."""
+    res = _quick(mnist_path, tag, ["--variants", "mlp"], good, bad)
     row = res["rows"][0]
     assert row["test_error_pct"] < 88.0, row["test_error_pct"]  # it learns; chance is 90 %
     assert row["curve"][1]["train_loss"] < row["curve"][0]["train_loss"], row["curve"]
@@ -120,18 +127,14 @@ def test_quick_mode_conv(mnist_path):
     classifier with shifted images and reach the table, which says it is not permutation
     invariant and lists no permutation-invariant paper rows; arch/variant mixes, --hidden,
     --batch-norm and shifts of the dense net are refused by name, writing nothing."""
-    name = f"_test_mnist_classification_conv_{os.getpid()}"
-    out = ROOT / "benchmarks" / "results" / f"{name}.json"
-    env = {**os.environ, "CI": "true"}
-    base = [sys.executable, str(SCRIPT), "--quick", "--threads", "1", "--data", str(mnist_path),
-            "--activation", "relu", "--name", name]
-    try:
-        proc = subprocess.run([*base, "--arch", "conv", "--shift", "1"], cwd=ROOT, env=env,
-                              capture_output=True, text=True, timeout=300)
-        assert proc.returncode == 0, proc.stderr[-3000:]
-        res = json.loads(out.read_text())
-    finally:
-        out.unlink(missing_ok=True)
+    res = _quick(mnist_path, "conv", ["--activation", "relu"], ["--arch", "conv", "--shift", "1"],
+                 [(["--arch", "conv", "--variants", "mlp"], "not of --arch conv"),
+                  (["--variants", "cdae"], "not of --arch dense"),
+                  (["--arch", "conv", "--hidden", "64"], "--hidden"),
+                  (["--arch", "conv", "--batch-norm"], "--batch-norm"),
+                  (["--shift", "1"], "permutation-invariant"),
+                  (["--select", "shift=2"], "permutation-invariant"),
+                  (["--arch", "conv", "--shift", "-1"], "shift must be >= 0")])
     rows = {r["method"]: r for r in res["rows"]}
     assert list(rows) == ["cnn", "cdae"]
     assert rows["cnn"]["pretrain_time_s"] == 0 and rows["cnn"]["pretraining"] == "none"
@@ -145,17 +148,6 @@ def test_quick_mode_conv(mnist_path):
     assert "not permutation invariant" in md and "random shifts of up to 1 pixels" in md
     assert "SdA-3" not in md and "Hinton" not in md
     assert res["sizes"] is None and "conv 5×5/2 ×8" in res["architecture"]
-    for flags, word in [(["--arch", "conv", "--variants", "mlp"], "not of --arch conv"),
-                        (["--variants", "cdae"], "not of --arch dense"),
-                        (["--arch", "conv", "--hidden", "64"], "--hidden"),
-                        (["--arch", "conv", "--batch-norm"], "--batch-norm"),
-                        (["--shift", "1"], "permutation-invariant"),
-                        (["--select", "shift=2"], "permutation-invariant"),
-                        (["--arch", "conv", "--shift", "-1"], "shift must be >= 0")]:
-        refused = subprocess.run([*base, *flags], cwd=ROOT, env=env, capture_output=True,
-                                 text=True, timeout=120)
-        assert refused.returncode == 2 and word in refused.stderr, (flags, refused.stderr[-500:])
-        assert not out.exists()
 
 
 def test_conv_variants_share_the_start_and_pretraining_moves_it():
