@@ -7,6 +7,9 @@ adds e.g. ``motorcycle_right`` of ``EXTRA_PHOTOS``, in no training set) at σ = 
 No test photo is read. The candidate with the best mean validation PSNR at σ = 0.2 is the
 one ``image_denoise.py`` trains for 30 minutes.
 
+``--kind rgb`` selects among the colour candidates (``RGB_CANDIDATES`` and the
+luminance-guided pairs of ``GUIDED_CANDIDATES``) for one RGB σ, on RGB validation photos.
+
 Command: ``OMP_NUM_THREADS=1 python benchmarks/image_denoise_select.py [--quick]``.
 """
 
