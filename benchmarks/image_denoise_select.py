@@ -330,8 +330,7 @@ def train_guided(name, budget, val_names, crops, epochs):
     _, row_y, luma = train_rgb_candidate(luma_name, budget * share, val_names, crops, epochs)
     torch.manual_seed(0)
     m = make()
-    rgb = [v for k, v in load_photos("train", "RGB").items() if k not in val_names]
-    tr = chroma_pairs(rgb)
+    tr = chroma_pairs(rgb_material("rgb", exclude=val_names))
     info = bench.train(m, tr, GaussianNoise(sigma), budget * (1 - share), patch=patch,
                        batch=batch, lr=lr, val=chroma_pairs(crops), epochs=epochs)
     row = {"candidate": name, "material": f"Y: {row_y['material']}; chroma: (c, Y) of the "

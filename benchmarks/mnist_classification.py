@@ -272,9 +272,12 @@ def sizes_of(a: argparse.Namespace) -> list[int] | None:
     return [784, *a.hidden, N_CLASSES] if a.arch == "dense" else None
 
 
-PRETRAINING = {"mlp": "none", "cnn": "none", "sae": "plain AE",
-               "sdae": f"denoising AE, masking {NU:.0%}",
-               "cdae": f"convolutional denoising AE (whole ConvAE), masking {NU:.0%}"}
+def pretraining_text(variant: str, a: argparse.Namespace) -> str:
+    """The variant's pretraining in words ("none" for the random starts mlp and cnn)."""
+    return {"mlp": "none", "cnn": "none", "sae": "plain AE",
+            "sdae": f"denoising AE, masking {NU:.0%}",
+            "scae": f"contractive AE, lambda {a.cae_lambda}",
+            "cdae": f"convolutional denoising AE (whole ConvAE), masking {NU:.0%}"}[variant]
 
 
 def conv_network(variant: str, data: dict, a: argparse.Namespace, tr: Tracker
@@ -356,12 +359,12 @@ def finetune(variant: str, model: nn.Module, t_pre: float, tr: Tracker, data: di
     last = dict(curve[-1])
     if "test_error_pct" not in last and data["Xte"] is not None:  # the protocol's one touch
         last["test_error_pct"] = round(error_pct(model, data["Xte"], data["yte"]), 3)
-    return {"method": variant, "pretraining": PRETRAINING.get(
-                variant, f"contractive AE, lambda {a.cae_lambda}"),
+    pretraining = pretraining_text(variant, a)
+    return {"method": variant, "pretraining": pretraining,
             "test_error_pct": last.get("test_error_pct"),
             "val_error_pct": last.get("val_error_pct"),
             "pretrain_time_s": round(t_pre, 2), "finetune_time_s": round(tr.elapsed() - t_ft0, 2),
-            "epochs": len(curve), "pretrain_epochs": 0 if variant in ("mlp", "cnn")
+            "epochs": len(curve), "pretrain_epochs": 0 if pretraining == "none"
             else a.pretrain_epochs, "n_train": len(Xtr),
             "n_test": 0 if data["Xte"] is None else len(data["Xte"]),
             "stopped_by_budget": tr.hit_budget, "seed": a.seed,
@@ -608,13 +611,12 @@ def main() -> None:
     if a.quick:
         Xtr, ytr, Xte, yte = Xtr[:3000], ytr[:3000], Xte[:1000], yte[:1000]
     check_pieces_args(p, a)
-    shifts = [a.shift, *[parse_recipe(t).get("shift", 0) for t in a.select or []]]
+    recipes = [parse_recipe(t) for t in a.select or []]  # checked before any training
+    shifts = [a.shift, *[r.get("shift", 0) for r in recipes]]
     if min(shifts) < 0 or (a.arch == "dense" and max(shifts) > 0):
         p.error("shift must be >= 0, and 0 with --arch dense (a translated image uses the "
                 f"pixel grid, which the permutation-invariant task may not); got {shifts}")
     if a.select:
-        for text in a.select:  # every recipe checked before any training is spent
-            parse_recipe(text)
         select_and_test(a, Xtr, ytr, Xte, yte)
         return
     Xva = yva = None
