@@ -200,6 +200,10 @@ def run_model(model, img, flat=False, ensemble=False, sigma=None, opponent=False
     return np.clip(predict_tiled(f, img, tile=128, overlap=32), 0, 1)
 
 
+#: where --refine chooses its settings: the RGB validation photo and a colour photo of
+#: EXTRA_PHOTOS (in no training set), whole, as in image_denoise_select.py --kind rgb
+REFINE_VAL_PHOTOS = ("chelsea", "motorcycle_right")
+
 #: The main gray denoiser: the candidate of image_denoise_select.py with the best validation
 #: PSNR at σ = 0.2 (results/image_denoise_select.json, "chosen").
 MAIN_CHOICE = "U-Net f32 d3 BN (residual)"
@@ -370,6 +374,12 @@ def main(argv=None):
                     help="salt-and-pepper models: the residual U-Net only (the choice an "
                     "earlier --sp-select run made on validation; say which with --main-source)")
     ap.add_argument("--save-model", help="also save the main gray denoiser here (.safetensors)")
+    ap.add_argument("--refine", action="store_true",
+                    help="with a one-channel --rgb-main: also rows with a GuidedRefine second "
+                    "pass (guided NL-means of the opponent channels), its settings chosen "
+                    "with the trained model on the whole RGB validation photos "
+                    f"({', '.join(REFINE_VAL_PHOTOS)}), for the single model and the x8 "
+                    "ensemble separately")
     ap.add_argument("--finish-by", default=None, metavar="HH:MM",
                     help="UTC time the run must end by: the main model's budget is cut to "
                     "what is left after --reserve seconds for the rest (recorded)")
@@ -519,6 +529,9 @@ def main(argv=None):
                          f"luminance-guided chroma net, {args.rgb_budget / 60:.0f} min)")
             B["rgb_main"] = args.rgb_budget * rgb_guided[7]
             B["rgb_chroma"] = args.rgb_budget - B["rgb_main"]
+    if args.refine and not (rgb_opponent and not rgb_guided):
+        raise SystemExit("--refine needs a one-channel --rgb-main (a gray net run on the "
+                         "opponent channels)")
     models, train_info = {}, {}
 
     kinds = [k.strip() for k in args.kinds.split(",") if k.strip()]
@@ -608,6 +621,21 @@ def main(argv=None):
     if args.save_model:
         import aekit
         aekit.save_model(models["gray_main"], args.save_model)
+    refine, refine_info = {}, {}  # --refine: ensemble? -> the chosen GuidedRefine or None
+    if args.refine and "rgb_main" in models:
+        import image_denoise_select as sel
+        rv = [load_photo(n, "RGB") for n in REFINE_VAL_PHOTOS]
+        rv = list(centre(dict(enumerate(rv))).values()) if q else rv
+        for e in (False, True):
+            t0 = time.perf_counter()
+            r, p0, p1, grid = sel.choose_refine(models["rgb_main"], rv, rgb_sigma,
+                                                range(10_000, 10_000 + len(rv)), ensemble=e)
+            refine[e] = r
+            refine_info["x8 self-ensemble" if e else "single model"] = {
+                "chosen": r.config() if r else None, "val_psnr_without": p0,
+                "val_psnr_with": p1, "seconds": round(time.perf_counter() - t0, 1),
+                "grid": grid}
+            print("refine", "ensemble" if e else "single", r, p0, "->", p1, flush=True)
     pca = {"gray": PCAPatches(tr_gray) if "gray" in kinds else None,
            "rgb": PCAPatches(tr_rgb) if "rgb" in kinds else None,
            "fashion": PCAPatches(f_train, n=20000) if "fashion" in kinds else None}
@@ -657,6 +685,12 @@ def main(argv=None):
                             else "ens"
                         aek = {rgb_label: (models["rgb_main"], mode),
                                rgb_label + " + x8 self-ensemble": (models["rgb_main"], ens),
+                               **({rgb_label + " + guided refinement":
+                                   (models["rgb_main"], "opp_ref")} if refine.get(False)
+                                  else {}),
+                               **({rgb_label + " + x8 self-ensemble + guided refinement":
+                                   (models["rgb_main"], "opp_ens_ref")} if refine.get(True)
+                                  else {}),
                                **aek}
                     if kind == "rgb" and "gray_main" in models:  # the gray model, CBM3D-style
                         opp = MAIN_LABEL + " on opponent channels"
@@ -686,6 +720,11 @@ def main(argv=None):
                     import image_denoise_select as sel
                     methods[name] = (lambda y, m=m, e=flat == "guided_ens": sel.guided_denoise(
                         m.luma, m.chroma, y, ensemble=e))
+                    continue
+                if flat in ("opp_ref", "opp_ens_ref"):
+                    e = flat == "opp_ens_ref"
+                    methods[name] = (lambda y, m=m, e=e: denoise(m, y, self_ensemble=e,
+                                                                 refine=refine[e]))
                     continue
                 methods[name] = (lambda y, m=m, flat=flat, s_=sig: run_model(
                     m, y, flat is True, flat in ("ens", "opp_ens"),
@@ -786,7 +825,9 @@ def main(argv=None):
                                                       args.budget_of}} or None,
                      "only": sorted(only) if only is not None else None,
                      "sp_select": args.sp_select, "sp_residual": args.sp_residual,
-                     "main_budget_note": budget_note, "val_photos_gray": val_gray_names},
+                     "main_budget_note": budget_note, "val_photos_gray": val_gray_names,
+                     "refine": args.refine},
+        **({"refine_selection": refine_info} if refine_info else {}),
         "protocol": {
             "test": "held-out photos " + ", ".join(test_gray) + " (gray), "
                     + ", ".join(test_rgb) + f" (RGB): {side}x{side} centre crops for every "
@@ -857,6 +898,15 @@ def main(argv=None):
                 f"{rgb_sigma} only, on the RGB crops and whole RGB photos; the '+ x8 "
                 "self-ensemble' row runs both models with the 8 flips/rotations"}
                if rgb_guided else {}),
+            **({"aekit_main_rgb_refine": "the '+ guided refinement' rows: the same trained "
+                "model, then aekit.images.GuidedRefine (guided NL-means of the chroma, and "
+                "of the luminance if chosen, over the patch matches of the denoised opponent "
+                "channels; no learning). Its settings were chosen with the trained model on the "
+                "whole RGB validation photos " + ", ".join(REFINE_VAL_PHOTOS)
+                + f" at σ = {rgb_sigma} (fixed noise; image_denoise_select.choose_refine: "
+                "chroma_h x patch, then luma_h), for the single model and the x8 ensemble "
+                "separately (refine_selection); no test photo was read for it"}
+               if args.refine else {}),
             "aekit": "other models: blind Gaussian models trained on σ ~ U[0.05, 0.35] (σ not "
                      "given) sharing the smaller budget (training seconds in the table), a "
                      "separate salt-and-pepper model; random 48x48 patches (40 DnCNN, 16 dense, "

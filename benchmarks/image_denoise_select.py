@@ -171,6 +171,51 @@ def guided_denoise(luma, chroma, rgb: np.ndarray, ensemble: bool = False) -> np.
     return np.clip(opponent_to_rgb(np.stack(out)), 0, 1)
 
 
+#: the grid :func:`choose_refine` searches, in two stages: (chroma_h, patch) with no luminance
+#: pass, then luma_h with the chosen chroma pass; the window is 21 throughout
+REFINE_CHROMA_H = (0.02, 0.03, 0.04, 0.05, 0.06)
+REFINE_PATCH = (3, 5)
+REFINE_LUMA_H = (0.005, 0.0075, 0.01, 0.015, 0.02)
+
+
+def choose_refine(model, val: list[np.ndarray], sigma: float, seeds, ensemble: bool = False):
+    """Choose a :class:`aekit.images.GuidedRefine` for ``model`` on validation photos.
+
+    Each clean RGB photo of ``val`` gets fixed Gaussian noise σ (seed from ``seeds``), is
+    denoised once by the model (``denoise(clip=False)``, on the opponent channels for a
+    one-channel model; with the x8 self-ensemble if ``ensemble``), and every setting of the
+    grid is scored by mean PSNR of ``clip(refine(output))``: first chroma_h × patch
+    (REFINE_CHROMA_H × REFINE_PATCH), then luma_h (REFINE_LUMA_H) on top of the best, each
+    stage keeping "none" when nothing beats it. Returns (the chosen GuidedRefine or None,
+    the mean PSNR without it, with it, and every score as rows)."""
+    from aekit.images import GuidedRefine, denoise
+
+    data = []
+    for c, seed in zip(val, seeds, strict=True):
+        y = bench.noisy_of(c, "gaussian", sigma, seed)
+        data.append((c, denoise(model, y, clip=False, self_ensemble=ensemble)))
+
+    def score(r):
+        return float(np.mean([psnr(c, np.clip(d if r is None else r(d), 0, 1))
+                              for c, d in data]))
+
+    rows = [{"refine": None, "psnr": round(score(None), 3)}]
+    best, best_p = None, rows[0]["psnr"]
+    for h in REFINE_CHROMA_H:
+        for patch in REFINE_PATCH:
+            r = GuidedRefine(chroma_h=h, patch=patch)
+            rows.append({"refine": r.config(), "psnr": round(score(r), 3)})
+            if rows[-1]["psnr"] > best_p:
+                best, best_p = r, rows[-1]["psnr"]
+    base = best or GuidedRefine(chroma_h=None)
+    for h in REFINE_LUMA_H:
+        r = GuidedRefine(chroma_h=base.chroma_h, luma_h=h, patch=base.patch)
+        rows.append({"refine": r.config(), "psnr": round(score(r), 3)})
+        if rows[-1]["psnr"] > best_p:
+            best, best_p = r, rows[-1]["psnr"]
+    return best, rows[0]["psnr"], best_p, rows
+
+
 def rgb_material(kind: str, exclude=()) -> list[np.ndarray]:
     """Training images of an RGB candidate's ``kind`` (see :data:`RGB_CANDIDATES`), leaving
     out the photos named in ``exclude`` (the RGB validation photos) in every form."""

@@ -44,6 +44,7 @@ from .damage import (
     TextOverlay,
     make_damage,
 )
+from .guided import GuidedRefine, guided_nl_means
 from .io import as_chw, list_images, load_folder, read_image, write_image
 from .metrics import psnr, ssim
 from .patches import PatchSource, dihedral
@@ -58,6 +59,7 @@ __all__ = [
     "Blocks",
     "Damage",
     "GaussianNoise",
+    "GuidedRefine",
     "MaskInput",
     "NoiseLevelMap",
     "PatchSource",
@@ -73,6 +75,7 @@ __all__ = [
     "dihedral",
     "dihedral_inverse",
     "estimate_noise",
+    "guided_nl_means",
     "inpaint",
     "list_images",
     "load_fashion_mnist",

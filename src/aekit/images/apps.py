@@ -24,6 +24,7 @@ from ..io import FileFormatError, atomic_write_bytes
 from ..models import ConvAE, UNetAE
 from ..models.base import AEOutput
 from .damage import Damage, make_damage
+from .guided import GuidedRefine
 from .io import as_chw
 from .patches import PatchSource
 from .tiling import predict_tiled
@@ -290,7 +291,8 @@ def denoise_colour_mode(model: nn.Module, image, colour: str = "auto") -> str:
 
 def denoise(model: nn.Module, image, *, tile: int = 128, overlap: int = 32,
             clip: bool = True, self_ensemble: bool = False,
-            sigma: float | None = None, colour: str = "auto") -> np.ndarray:
+            sigma: float | None = None, colour: str = "auto",
+            refine: GuidedRefine | None = None) -> np.ndarray:
     """Denoise a whole image of any size: tiled inference, clipped to [0, 1]. (C, H, W).
 
     With ``self_ensemble`` the model is applied to the 8 flips/rotations of every tile and the
@@ -305,7 +307,13 @@ def denoise(model: nn.Module, image, *, tile: int = 128, overlap: int = 32,
     at levels σ/√3, σ/√2, σ·√6/4 (a given ``sigma`` is scaled so for a noise-map model;
     otherwise each channel's level is estimated). ``"direct"`` gives the image to the model
     as it is. ``"auto"`` (default) is ``"opponent"`` for a one-channel model and an RGB image,
-    else ``"direct"``."""
+    else ``"direct"``.
+
+    ``refine``: a :class:`~aekit.images.GuidedRefine` second pass on the model's (unclipped)
+    output, before clipping: guided NL-means of the chroma (and optionally the luminance)
+    along the patch matches of the denoised image, CBM3D's use of the luminance for chroma."""
+    if refine is not None and not isinstance(refine, GuidedRefine):
+        raise TypeError(f"refine must be a GuidedRefine or None, got {type(refine).__name__}")
     x = as_chw(image)
     n_map = bool(getattr(model, "noise_map", False))
     cin = getattr(model, "in_channels", None)
@@ -325,6 +333,8 @@ def denoise(model: nn.Module, image, *, tile: int = 128, overlap: int = 32,
                                 float(sigma) * OPPONENT_NOISE_SCALE[c])[0]
                         for c in range(3)])
         out = opponent_to_rgb(out)
+        if refine is not None:
+            out = refine(out)
         return np.clip(out, 0, 1) if clip else out
     if n_map:
         if sigma is None:
@@ -340,6 +350,8 @@ def denoise(model: nn.Module, image, *, tile: int = 128, overlap: int = 32,
         raise ValueError(f"the model expects {cin}-channel images, the image has {x.shape[0]}")
     f = SelfEnsemble(model) if self_ensemble else model
     out = predict_tiled(f, x, tile=tile, overlap=overlap)
+    if refine is not None:
+        out = refine(out)
     return np.clip(out, 0, 1) if clip else out
 
 

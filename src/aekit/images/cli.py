@@ -67,12 +67,25 @@ def run_denoise(args) -> int:
     if ref is not None and ref.shape != x.shape:
         raise ValueError(f"--reference {args.reference} is {ref.shape[1]}x{ref.shape[2]}x"
                          f"{ref.shape[0]}, the input is {x.shape[1]}x{x.shape[2]}x{x.shape[0]}")
-    out = denoise(m, x, sigma=args.sigma)
+    refine = None
+    if args.refine_chroma is not None or args.refine_luma is not None:
+        from .guided import GuidedRefine
+
+        try:
+            refine = GuidedRefine(chroma_h=args.refine_chroma, luma_h=args.refine_luma,
+                                  patch=args.refine_patch)
+        except ValueError as e:  # name the flag, not the field
+            msg = str(e).replace("chroma_h", "--refine-chroma").replace("luma_h",
+                                                                       "--refine-luma")
+            raise ValueError(msg.replace("patch must", "--refine-patch must")) from None
+    out = denoise(m, x, sigma=args.sigma, refine=refine)
     write_image(args.output, out)
     report = {"input": str(args.input), "output": str(args.output),
               "estimated_sigma": round(estimate_noise(x), 4),
               # a gray model on a colour image runs on its opponent channels
               "colour": denoise_colour_mode(m, x)}
+    if refine is not None:
+        report["refine"] = refine.config()
     if non_blind:
         report["sigma_used"] = round(args.sigma if args.sigma is not None
                                      else report["estimated_sigma"], 4)
@@ -189,6 +202,15 @@ def add_parser(subparsers) -> None:
                    help="the image's Gaussian noise level in [0, 1] pixel units, for a "
                    "non-blind (--noise-map) model (default: estimated by wavelet MAD)")
     p.add_argument("--reference", help="clean image: report PSNR/SSIM against it")
+    p.add_argument("--refine-chroma", type=float, default=None, metavar="H",
+                   help="second pass on a colour result: guided NL-means of the chroma along "
+                   "the denoised image's patch matches, filtering parameter H (e.g. 0.04; "
+                   "aekit.images.GuidedRefine)")
+    p.add_argument("--refine-luma", type=float, default=None, metavar="H",
+                   help="second pass on the luminance (or a gray result) too, with this H "
+                   "(small, e.g. 0.01)")
+    p.add_argument("--refine-patch", type=int, default=5,
+                   help="patch side of the guided NL-means pass (odd; default 5)")
     p.add_argument("--unclipped-noise", action="store_true",
                    help="train on unclipped Gaussian noise (the AWGN benchmark protocol); by "
                    "default the training noise is clipped to [0, 1] like the noise an image "
