@@ -14,6 +14,7 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
+import torch
 
 from aekit.images import GaussianNoise
 from aekit.models import UNetAE
@@ -259,3 +260,51 @@ def test_guided_candidates_pair_chroma_with_luminance_and_invert_exactly():
         assert sel.RGB_TARGET[luma_name] == sel.RGB_TARGET[name] == spec[6]
         assert sel.RGB_CANDIDATES[luma_name][0]().config()["in_channels"] == 1
         assert make().config()["in_channels"] == 2 and 0 < spec[7] < 1
+
+
+def test_choose_refine_scores_the_grid_on_validation_and_keeps_none_when_it_does_not_help():
+    """choose_refine: a row for 'none' and for every grid setting, the chosen one the best of
+    them; an identity 'denoiser' (the noisy image back) is helped by the chroma pass, a
+    denoiser that returns the clean image is not, so it keeps None; --refine needs a
+    one-channel --rgb-main."""
+    from torch import nn
+
+    from aekit.images import load_photo
+
+    sel = _select_module()
+    bench = _bench_module()
+    clean = load_photo("chelsea", "RGB")[:, 100:164, 100:164]
+
+    class Identity(nn.Module):
+        _images = True
+        in_channels = 1
+
+        def forward(self, x):
+            return x
+
+    r, p0, p1, rows = sel.choose_refine(Identity(), [clean], 0.2, [7])
+    n_grid = len(sel.REFINE_CHROMA_H) * len(sel.REFINE_PATCH) + len(sel.REFINE_LUMA_H)
+    assert len(rows) == 1 + n_grid and rows[0] == {"refine": None, "psnr": p0}, rows[:2]
+    assert r is not None and p1 == max(row["psnr"] for row in rows) and p1 > p0 + 0.3, (p0, p1)
+    assert r.config() in [row["refine"] for row in rows]
+
+    class Oracle(nn.Module):  # returns the clean opponent channels, one call (tile) each
+        _images = True
+        in_channels = 1
+
+        def __init__(self, channels):
+            super().__init__()
+            self.channels, self.calls = channels, 0
+
+        def forward(self, x):
+            out = torch.from_numpy(self.channels[self.calls % 3])[None, None]
+            self.calls += 1
+            return out.expand_as(x).clone()
+
+    from aekit.images import rgb_to_opponent
+
+    oracle = Oracle(rgb_to_opponent(clean))
+    r, p0, p1, _ = sel.choose_refine(oracle, [clean], 0.2, [7])
+    assert r is None and p1 == p0, (r, p0, p1)
+    with pytest.raises(SystemExit, match="--refine needs a one-channel --rgb-main"):
+        bench.main(["--quick", "--kinds", "rgb", "--refine"])
