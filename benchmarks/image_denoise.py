@@ -374,6 +374,8 @@ def main(argv=None):
                     help="salt-and-pepper models: the residual U-Net only (the choice an "
                     "earlier --sp-select run made on validation; say which with --main-source)")
     ap.add_argument("--save-model", help="also save the main gray denoiser here (.safetensors)")
+    ap.add_argument("--save-rgb-model", help="also save the --rgb-main model here "
+                    "(.safetensors; not a guided pair)")
     ap.add_argument("--refine", action="store_true",
                     help="with a one-channel --rgb-main: also rows with a GuidedRefine second "
                     "pass (guided NL-means of the opponent channels), its settings chosen "
@@ -621,6 +623,13 @@ def main(argv=None):
     if args.save_model:
         import aekit
         aekit.save_model(models["gray_main"], args.save_model)
+    if args.save_rgb_model:  # e.g. to choose a refinement again later without retraining
+        import aekit
+        m = models.get("rgb_main")
+        if m is None or not hasattr(m, "config"):
+            print("--save-rgb-model: no single --rgb-main model was trained; nothing saved")
+        else:
+            aekit.save_model(m, args.save_rgb_model)
     refine, refine_info = {}, {}  # --refine: ensemble? -> the chosen GuidedRefine or None
     if args.refine and "rgb_main" in models:
         import image_denoise_select as sel
