@@ -54,6 +54,17 @@ def run_denoise(args) -> int:
         raise ValueError(f"--noise-map is for Gaussian noise, got --noise {args.noise}")
     if args.sigma is not None and not (math.isfinite(args.sigma) and args.sigma >= 0):
         raise ValueError(f"--sigma must be a finite noise level >= 0, got {args.sigma}")
+    refine = None  # checked before any training
+    if args.refine_chroma is not None or args.refine_luma is not None:
+        from .guided import GuidedRefine
+
+        try:
+            refine = GuidedRefine(chroma_h=args.refine_chroma, luma_h=args.refine_luma,
+                                  patch=args.refine_patch)
+        except ValueError as e:  # name the flag, not the field
+            msg = str(e).replace("chroma_h", "--refine-chroma").replace("luma_h",
+                                                                       "--refine-luma")
+            raise ValueError(msg.replace("patch must", "--refine-patch must")) from None
     m = _model(args, lambda: train_denoiser(
         _photos(args, _mode(args)), noise=args.noise, level=level or 0.1,
         clip=not args.unclipped_noise, noise_map=args.noise_map, max_iter=args.max_iter,
@@ -67,17 +78,6 @@ def run_denoise(args) -> int:
     if ref is not None and ref.shape != x.shape:
         raise ValueError(f"--reference {args.reference} is {ref.shape[1]}x{ref.shape[2]}x"
                          f"{ref.shape[0]}, the input is {x.shape[1]}x{x.shape[2]}x{x.shape[0]}")
-    refine = None
-    if args.refine_chroma is not None or args.refine_luma is not None:
-        from .guided import GuidedRefine
-
-        try:
-            refine = GuidedRefine(chroma_h=args.refine_chroma, luma_h=args.refine_luma,
-                                  patch=args.refine_patch)
-        except ValueError as e:  # name the flag, not the field
-            msg = str(e).replace("chroma_h", "--refine-chroma").replace("luma_h",
-                                                                       "--refine-luma")
-            raise ValueError(msg.replace("patch must", "--refine-patch must")) from None
     out = denoise(m, x, sigma=args.sigma, refine=refine)
     write_image(args.output, out)
     report = {"input": str(args.input), "output": str(args.output),
