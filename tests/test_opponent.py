@@ -11,7 +11,7 @@ import pytest
 from torch import nn
 
 from aekit.images import denoise, opponent_to_rgb, rgb_to_opponent
-from aekit.images.apps import _OPPONENT, OPPONENT_NOISE_SCALE
+from aekit.images.opponent import _OPPONENT, OPPONENT_NOISE_SCALE
 from aekit.models import UNetAE
 
 

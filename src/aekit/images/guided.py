@@ -15,6 +15,7 @@ import torch
 import torch.nn.functional as F
 
 from .io import as_chw
+from .opponent import opponent_to_rgb, rgb_to_opponent
 
 
 def _check_int(name: str, value, *, odd: bool = True) -> int:
@@ -182,8 +183,6 @@ class GuidedRefine:
 
     def __call__(self, denoised) -> np.ndarray:
         """Refine a denoised (C, H, W) image, C in {1, 3}; same shape, not clipped."""
-        from .apps import opponent_to_rgb, rgb_to_opponent
-
         x = as_chw(denoised, "denoised")
         rgb = x.shape[0] == 3
         o = rgb_to_opponent(x) if rgb else x
