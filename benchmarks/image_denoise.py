@@ -531,7 +531,7 @@ def main(argv=None):
                          f"luminance-guided chroma net, {args.rgb_budget / 60:.0f} min)")
             B["rgb_main"] = args.rgb_budget * rgb_guided[7]
             B["rgb_chroma"] = args.rgb_budget - B["rgb_main"]
-    if args.refine and not (rgb_opponent and not rgb_guided):
+    if args.refine and not rgb_opponent:  # (a guided pair has rgb_opponent False)
         raise SystemExit("--refine needs a one-channel --rgb-main (a gray net run on the "
                          "opponent channels)")
     models, train_info = {}, {}

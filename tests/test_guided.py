@@ -10,7 +10,7 @@ from aekit.images.guided import guided_nl_means, naive_guided_nl_means
 
 
 @pytest.mark.parametrize("patch,window,h,gs", [(3, 5, 0.3, 0.1), (1, 3, 0.05, 0.0),
-                                                (5, 7, 1.0, 0.2)])
+                                                (5, 7, 1.0, 0.2), (3, 5, (0.1, 0.4), 0.05)])
 def test_fast_path_matches_the_definition(patch, window, h, gs):
     rng = np.random.default_rng(patch * 10 + window)
     x = rng.random((2, 13, 11)).astype(np.float32)
@@ -58,6 +58,7 @@ def test_a_clean_guide_denoises_far_better_than_the_noisy_image_itself():
 @pytest.mark.parametrize("kwargs,match", [
     (dict(h=0.0), "h must be"),
     (dict(h=float("nan")), "h must be"),
+    (dict(h=(0.1, 0.2)), "one per image channel \\(1\\)"),
     (dict(h=0.1, patch=4), "patch must be"),
     (dict(h=0.1, window=0), "window must be"),
     (dict(h=0.1, guide_sigma=-1.0), "guide_sigma must be"),

@@ -8,7 +8,7 @@ space are averaged along the patch matches of the already denoised luminance, CB
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 import numpy as np
 import torch
@@ -18,14 +18,25 @@ from .io import as_chw
 from .opponent import opponent_to_rgb, rgb_to_opponent
 
 
-def _check_int(name: str, value, *, odd: bool = True) -> int:
+def _check_int(name: str, value) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1 or \
-            (odd and value % 2 == 0):
+            value % 2 == 0:
         raise ValueError(f"{name} must be a positive odd integer, got {value!r}")
     return int(value)
 
 
-def guided_nl_means(image, guide, *, h: float, patch: int = 7, window: int = 21,
+def _check_h(h, channels: int) -> list[float]:
+    """``h`` as one filtering parameter per image channel (a number is used for all)."""
+    hs = [h] * channels if np.ndim(h) == 0 else list(h)
+    if len(hs) != channels or not all(
+            isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool)
+            and math.isfinite(v) and v > 0 for v in hs):
+        raise ValueError(f"h must be a finite number > 0, or one per image channel "
+                         f"({channels}), got {h!r}")
+    return [float(v) for v in hs]
+
+
+def guided_nl_means(image, guide, *, h, patch: int = 7, window: int = 21,
                     guide_sigma: float = 0.0) -> np.ndarray:
     """Non-local means of ``image`` with weights computed on ``guide`` (joint NL-means).
 
@@ -49,8 +60,9 @@ def guided_nl_means(image, guide, *, h: float, patch: int = 7, window: int = 21,
         The values averaged.
     guide : array (G, H, W) or (H, W)
         The image the patch distances are measured on; same H, W as ``image``.
-    h : float > 0
-        Filtering parameter, in the units of ``guide`` (pixel values in [0, 1]).
+    h : float > 0, or one per channel of ``image``
+        Filtering parameter, in the units of ``guide`` (pixel values in [0, 1]). The patch
+        distances are computed once; each distinct h only adds its weights.
     patch, window : odd ints
         Patch side and search-window side, in pixels.
     guide_sigma : float >= 0
@@ -72,8 +84,7 @@ def guided_nl_means(image, guide, *, h: float, patch: int = 7, window: int = 21,
     if g.shape[1:] != x.shape[1:]:
         raise ValueError(f"guide must have the image's height and width {x.shape[1:]}, got "
                          f"{g.shape[1:]}")
-    if not (isinstance(h, (int, float, np.floating)) and math.isfinite(h) and h > 0):
-        raise ValueError(f"h must be a finite number > 0, got {h!r}")
+    hs = _check_h(h, x.shape[0])
     if not (math.isfinite(guide_sigma) and guide_sigma >= 0):
         raise ValueError(f"guide_sigma must be a finite number >= 0, got {guide_sigma!r}")
     patch, window = _check_int("patch", patch), _check_int("window", window)
@@ -87,9 +98,10 @@ def guided_nl_means(image, guide, *, h: float, patch: int = 7, window: int = 21,
     xp = F.pad(xt, (r, r, r, r), mode="reflect")[0]
     gp = F.pad(gt, (r + p, r + p, r + p, r + p), mode="reflect")[0]
     gc = gp[:, r:r + H + 2 * p, r:r + W + 2 * p]  # the guide around each centre pixel
-    offset, inv_h2 = 2.0 * guide_sigma ** 2, 1.0 / float(h) ** 2
+    offset = 2.0 * guide_sigma ** 2
+    groups = {v: [c for c, hc in enumerate(hs) if hc == v] for v in dict.fromkeys(hs)}
     num = torch.zeros_like(xt[0])
-    den = torch.zeros(H, W)
+    den = torch.zeros_like(xt[0])
     with torch.no_grad():
         for dy in range(window):
             # every horizontal shift of this row at once: (window, G, H + 2p, W + 2p)
@@ -97,10 +109,12 @@ def guided_nl_means(image, guide, *, h: float, patch: int = 7, window: int = 21,
             shifted = torch.stack([rows[:, :, dx:dx + W + 2 * p] for dx in range(window)])
             d = ((shifted - gc) ** 2).mean(1, keepdim=True)
             d = F.avg_pool2d(d, patch, stride=1)[:, 0]  # (window, H, W)
-            w = torch.exp(-(d - offset).clamp_min(0) * inv_h2)
+            d = (d - offset).clamp_min(0)
             xs = torch.stack([xp[:, dy:dy + H, dx:dx + W] for dx in range(window)])
-            num += (w[:, None] * xs).sum(0)
-            den += w.sum(0)
+            for hv, chans in groups.items():
+                w = torch.exp(-d / hv ** 2)
+                num[chans] += (w[:, None] * xs[:, chans]).sum(0)
+                den[chans] += w.sum(0)
     out = (num / den).numpy()
     return out[0] if two_d else out
 
@@ -111,6 +125,7 @@ def naive_guided_nl_means(image, guide, *, h: float, patch: int = 7, window: int
     reference for small images). Same arguments and result."""
     x = as_chw(image, "image", any_channels=True).astype(np.float64)
     g = as_chw(guide, "guide", any_channels=True).astype(np.float64)
+    hs = np.array(_check_h(h, x.shape[0]))
     r, p = window // 2, patch // 2
     xp = np.pad(x, ((0, 0), (r, r), (r, r)), mode="reflect")
     gp = np.pad(g, ((0, 0), (r + p, r + p), (r + p, r + p)), mode="reflect")
@@ -120,12 +135,12 @@ def naive_guided_nl_means(image, guide, *, h: float, patch: int = 7, window: int
         for j in range(W):
             ci, cj = i + r + p, j + r + p
             ref = gp[:, ci - p:ci + p + 1, cj - p:cj + p + 1]
-            num, den = np.zeros(x.shape[0]), 0.0
+            num, den = np.zeros(x.shape[0]), np.zeros(x.shape[0])
             for dy in range(-r, r + 1):
                 for dx in range(-r, r + 1):
                     q = gp[:, ci + dy - p:ci + dy + p + 1, cj + dx - p:cj + dx + p + 1]
                     d = np.mean((ref - q) ** 2)
-                    w = math.exp(-max(d - 2 * guide_sigma ** 2, 0.0) / h ** 2)
+                    w = np.exp(-max(d - 2 * guide_sigma ** 2, 0.0) / hs ** 2)
                     num += w * xp[:, i + r + dy, j + r + dx]
                     den += w
             out[:, i, j] = num / den
@@ -178,18 +193,17 @@ class GuidedRefine:
 
     def config(self) -> dict:
         """The settings as a JSON-able dict (``GuidedRefine(**config)`` rebuilds it)."""
-        return {"chroma_h": self.chroma_h, "luma_h": self.luma_h, "patch": self.patch,
-                "window": self.window}
+        return asdict(self)
 
     def __call__(self, denoised) -> np.ndarray:
         """Refine a denoised (C, H, W) image, C in {1, 3}; same shape, not clipped."""
         x = as_chw(denoised, "denoised")
         rgb = x.shape[0] == 3
         o = rgb_to_opponent(x) if rgb else x
-        kw = dict(patch=self.patch, window=self.window)
+        hs = [self.luma_h] + ([self.chroma_h] * 2 if rgb else [])
+        chans = [c for c, hc in enumerate(hs) if hc is not None]
         out = o.copy()
-        if rgb and self.chroma_h is not None:
-            out[1:] = guided_nl_means(o[1:], o, h=self.chroma_h, **kw)
-        if self.luma_h is not None:
-            out[:1] = guided_nl_means(o[:1], o, h=self.luma_h, **kw)
+        if chans:  # one pass: the patch distances on o are shared by every channel
+            out[chans] = guided_nl_means(o[chans], o, h=[hs[c] for c in chans],
+                                         patch=self.patch, window=self.window)
         return opponent_to_rgb(out) if rgb else out
